@@ -1,0 +1,33 @@
+"""Registries for every kind of eov plugin (see :mod:`eov.registry.registry`)."""
+from .registry import (ADAPTERS, ALIGNERS, ATTENTION, BENCHMARKS, DATA_SAMPLERS,
+                       DATASETS, EVALUATOR, FUNCTIONS, HEADS, HOOKS, LOG_PROCESSORS,
+                       LOOPS, METRICS, MODALITIES, MODEL_WRAPPERS, MODELS,
+                       OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS,
+                       PARAM_SCHEDULERS, PLUGIN_REGISTRIES, RUNNERS, SERIALIZERS,
+                       STAGES, TRANSFORMS, VISBACKENDS, VISUALIZERS,
+                       WEIGHT_INITIALIZERS, EOVRegistry, UnknownPluginError)
+
+__all__ = [
+    'ADAPTERS', 'ALIGNERS', 'ATTENTION', 'BENCHMARKS', 'DATA_SAMPLERS', 'DATASETS',
+    'EVALUATOR', 'FUNCTIONS', 'HEADS', 'HOOKS', 'LOG_PROCESSORS', 'LOOPS', 'METRICS',
+    'MODALITIES', 'MODEL_WRAPPERS', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS',
+    'OPTIM_WRAPPERS', 'OPTIMIZERS', 'PARAM_SCHEDULERS', 'PLUGIN_REGISTRIES', 'RUNNERS',
+    'SERIALIZERS', 'STAGES', 'TRANSFORMS', 'VISBACKENDS', 'VISUALIZERS',
+    'WEIGHT_INITIALIZERS', 'EOVRegistry', 'UnknownPluginError', 'build_from_any',
+]
+
+
+def build_from_any(cfg, registry, **default_args):
+    """Build ``cfg`` through ``registry`` unless it is already an object.
+
+    Args:
+        cfg: A config dict with ``type``, or an already built object.
+        registry: The registry to build from.
+        **default_args: Arguments used where the config does not set them.
+
+    Returns:
+        The built object (or ``cfg`` itself when it is not a dict).
+    """
+    if isinstance(cfg, dict):
+        return registry.build(cfg, default_args=default_args or None)
+    return cfg
