@@ -1,0 +1,85 @@
+"""The unified instruction dataset: JSONL records -> model inputs."""
+from __future__ import annotations
+
+import logging
+import os
+
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+
+from eov.modalities.io import RasterReadError
+from eov.registry import DATASETS
+
+from .schema import RecordError, iter_jsonl, validate_record
+
+
+@DATASETS.register_module()
+class InstructionDataset(BaseDataset):
+    """Instruction records of any task and modality, validated on load.
+
+    Args:
+        ann_file: JSONL file of records (see :mod:`eov.datasets.schema`).
+        data_root: Directory that relative ``ann_file`` and image paths are
+            resolved against.
+        pipeline: Transforms (``TRANSFORMS`` configs) applied to each record.
+        modalities: Modality names records may use (default: the built-in
+            seven); a pipeline's ``LoadImages`` must know each of them.
+        max_bad_records: Malformed records (at load) and unreadable samples
+            (at training time) tolerated before failing; each one is logged
+            with its file, line and reason. ``0`` fails on the first.
+        max_records: Use only the first N valid records (``None``: all).
+        **kwargs: Passed to MMEngine's ``BaseDataset``.
+    """
+
+    def __init__(self, ann_file: str, data_root: str = '', pipeline=(),
+                 modalities=None, max_bad_records: int = 0,
+                 max_records: int | None = None, **kwargs):
+        self.modalities = tuple(modalities) if modalities is not None else None
+        self.max_bad_records = int(max_bad_records)
+        self.max_records = max_records
+        self.bad_records: list[str] = []
+        super().__init__(ann_file=ann_file, data_root=data_root, pipeline=list(pipeline),
+                         **kwargs)
+
+    def _bad(self, message: str) -> None:
+        self.bad_records.append(message)
+        if len(self.bad_records) > self.max_bad_records:
+            raise RecordError(message if self.max_bad_records == 0 else
+                              f'{message} (more than max_bad_records='
+                              f'{self.max_bad_records} bad records)')
+        print_log(f'skipping bad record: {message}', logger='current',
+                  level=logging.WARNING)
+
+    def load_data_list(self) -> list[dict]:
+        """Read, validate and return the records of :attr:`ann_file`."""
+        if not os.path.isfile(self.ann_file):
+            raise FileNotFoundError(f'annotation file not found: {self.ann_file}')
+        records = []
+        for lineno, rec in iter_jsonl(self.ann_file):
+            where = f'{self.ann_file}:{lineno}'
+            try:
+                if isinstance(rec, Exception):
+                    raise rec
+                validate_record(rec, where, self.modalities)
+            except RecordError as err:
+                self._bad(str(err))
+                continue
+            rec = dict(rec, data_root=self.data_root, source=where)
+            records.append(rec)
+            if self.max_records is not None and len(records) >= self.max_records:
+                break
+        if not records:
+            raise RecordError(f'{self.ann_file}: no valid records')
+        if self.bad_records:
+            print_log(f'{self.ann_file}: skipped {len(self.bad_records)} bad records',
+                      logger='current', level=logging.WARNING)
+        return records
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline on record ``idx``; a broken image is skipped or raised."""
+        try:
+            return super().prepare_data(idx)
+        except (RasterReadError, RecordError) as err:
+            info = self.get_data_info(idx)
+            self._bad(f"{info.get('source', idx)}: {err}")
+            return None  # BaseDataset.__getitem__ then draws another sample

@@ -1,0 +1,141 @@
+"""The instruction-record schema and its validation.
+
+One JSON object per line::
+
+    {"id": "synth-train-0", "task": "grounding", "modality": "optical",
+     "images": [{"path": "images/train_000000.png", "sensor": "rgb"}],
+     "conversations": [{"from": "human", "value": "<image>\\nWhere is the red circle?"},
+                       {"from": "assistant", "value": null}],
+     "targets": [{"type": "hbb", "bbox": [3, 7, 21, 25], "label": "red circle"}]}
+
+An assistant turn whose value is ``null`` (or missing) is answered from the
+structured ``targets`` by the task head and the configured SLIS serializer.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Iterator
+
+#: The nine task categories.
+TASKS = ('classification', 'captioning', 'vqa', 'grounding', 'detection', 'region',
+         'segmentation', 'change', 'choice')
+#: Built-in modalities (plugins may add more; a dataset checks against its own list).
+MODALITIES = ('optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion')
+#: Structured target types.
+TARGET_TYPES = ('hbb', 'obb', 'quad', 'poly', 'point', 'label', 'labels', 'count',
+                'text', 'choice')
+HUMAN_ROLES = ('human', 'user')
+ASSISTANT_ROLES = ('assistant', 'gpt')
+IMAGE_PLACEHOLDER = '<image>'
+
+
+class RecordError(ValueError):
+    """A record breaks the schema; the message names the file, line and key."""
+
+
+def _fail(where: str, msg: str):
+    raise RecordError(f'{where}: {msg}')
+
+
+def _check_numbers(where: str, key: str, values, n: int | None = None):
+    if not isinstance(values, (list, tuple)) or (n is not None and len(values) != n):
+        _fail(where, f'{key} must be a list of {n} numbers, got {values!r}')
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            _fail(where, f'{key} must hold finite numbers, got {values!r}')
+
+
+def validate_target(target: dict, where: str) -> None:
+    """Check one structured target (geometry types are checked in depth)."""
+    if not isinstance(target, dict):
+        _fail(where, f'a target must be an object, got {target!r}')
+    kind = target.get('type')
+    if kind not in TARGET_TYPES:
+        _fail(where, f'target type {kind!r} is not one of {", ".join(TARGET_TYPES)}')
+    if kind == 'hbb':
+        _check_numbers(where, 'targets[].bbox', target.get('bbox'), 4)
+        x1, y1, x2, y2 = target['bbox']
+        if x2 < x1 or y2 < y1:
+            _fail(where, f'targets[].bbox must be [x1, y1, x2, y2] with x1<=x2, y1<=y2, '
+                  f'got {target["bbox"]!r}')
+    elif kind == 'point':
+        _check_numbers(where, 'targets[].point', target.get('point'), 2)
+    elif kind == 'obb':
+        _check_numbers(where, 'targets[].obb', target.get('obb'), 5)
+
+
+def validate_record(record: dict, where: str, modalities=None) -> dict:
+    """Validate one instruction record.
+
+    Args:
+        record: The parsed JSON object.
+        where: ``'file:line'`` used in error messages.
+        modalities: Modality names accepted (default: the built-in ones).
+
+    Returns:
+        The record, unchanged.
+
+    Raises:
+        RecordError: naming ``where`` and the offending key.
+    """
+    if not isinstance(record, dict):
+        _fail(where, f'a record must be a JSON object, got {type(record).__name__}')
+    for key in ('id', 'task', 'modality', 'images', 'conversations'):
+        if key not in record:
+            _fail(where, f'missing key {key!r}')
+    if not isinstance(record['id'], str) or not record['id']:
+        _fail(where, f"'id' must be a non-empty string, got {record['id']!r}")
+    where = f"{where} (id {record['id']})"
+    if record['task'] not in TASKS:
+        _fail(where, f"task {record['task']!r} is not one of {', '.join(TASKS)}")
+    allowed = tuple(modalities) if modalities is not None else MODALITIES
+    if record['modality'] not in allowed:
+        _fail(where, f"modality {record['modality']!r} is not one of {', '.join(allowed)}")
+    images = record['images']
+    if not isinstance(images, list) or not images:
+        _fail(where, "'images' must be a non-empty list")
+    for img in images:
+        if not isinstance(img, dict) or not isinstance(img.get('path'), (str, list)) \
+                or not img.get('path'):
+            _fail(where, f"every entry of 'images' needs a 'path', got {img!r}")
+    conv = record['conversations']
+    if not isinstance(conv, list) or not conv:
+        _fail(where, "'conversations' is empty: a record needs at least one human turn")
+    for i, turn in enumerate(conv):
+        if not isinstance(turn, dict) or 'from' not in turn:
+            _fail(where, f'conversations[{i}] must be an object with "from" and "value"')
+        expected = HUMAN_ROLES if i % 2 == 0 else ASSISTANT_ROLES
+        if turn['from'] not in expected:
+            _fail(where, f'conversations[{i}] is from {turn["from"]!r}; turns must alternate '
+                  'human/assistant, starting with human')
+        value = turn.get('value')
+        if i % 2 == 0 and (not isinstance(value, str) or not value.strip()):
+            _fail(where, f'conversations[{i}] (human) has no text')
+        if i % 2 == 1 and value is not None and not isinstance(value, str):
+            _fail(where, f'conversations[{i}] (assistant) value must be text or null')
+    n_placeholders = sum(t['value'].count(IMAGE_PLACEHOLDER) for t in conv[::2])
+    if n_placeholders != len(images):
+        _fail(where, f'{n_placeholders} {IMAGE_PLACEHOLDER} placeholders for '
+              f'{len(images)} images')
+    targets = record.get('targets', [])
+    if not isinstance(targets, list):
+        _fail(where, "'targets' must be a list")
+    for target in targets:
+        validate_target(target, where)
+    needs_targets = any(t.get('value') is None for t in conv[1::2])
+    if needs_targets and not targets:
+        _fail(where, "an assistant turn is null but the record has no 'targets' to answer from")
+    return record
+
+
+def iter_jsonl(path: str) -> Iterator[tuple[int, dict | Exception]]:
+    """Yield ``(line_number, record or parse error)`` for each non-blank line."""
+    with open(path, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as err:
+                yield lineno, RecordError(f'{path}:{lineno}: invalid JSON ({err.msg})')

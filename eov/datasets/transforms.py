@@ -1,0 +1,183 @@
+"""Transforms from a validated record to model inputs (mmcv ``BaseTransform``s)."""
+from __future__ import annotations
+
+import torch
+from mmcv.transforms import BaseTransform
+
+from eov.models.tokenizer import IM_END, IM_START, IMAGE_TOKEN, build_tokenizer
+from eov.registry import HEADS, MODALITIES, SERIALIZERS, TRANSFORMS, build_from_any
+
+from .schema import ASSISTANT_ROLES, IMAGE_PLACEHOLDER, RecordError
+
+IGNORE_INDEX = -100
+
+
+@TRANSFORMS.register_module()
+class LoadImages(BaseTransform):
+    """Read and normalise a record's images through its modality plugin.
+
+    Args:
+        modalities: ``{name: modality config}`` (``MODALITIES``); a record's
+            ``modality`` picks one.
+
+    Adds ``images`` (list of loaded image dicts) and ``image_size`` (``(W, H)``
+    of the first image file, the frame spatial targets refer to).
+    """
+
+    def __init__(self, modalities: dict):
+        self.modalities = {name: build_from_any(cfg, MODALITIES)
+                           for name, cfg in modalities.items()}
+
+    def transform(self, results: dict) -> dict:
+        name = results['modality']
+        if name not in self.modalities:
+            raise RecordError(f"{results.get('source', results.get('id'))}: modality "
+                              f'{name!r} is not configured in LoadImages '
+                              f'(configured: {", ".join(self.modalities)})')
+        loaded = self.modalities[name].load(results['images'], results.get('data_root'))
+        results['images'] = [loaded]
+        results['image_size'] = tuple(loaded['size'])
+        return results
+
+
+@TRANSFORMS.register_module()
+class BuildConversation(BaseTransform):
+    """Fill null assistant turns from the record's targets via its task head.
+
+    Args:
+        heads: Head configs (``HEADS``); each record's ``task`` picks one.
+        serializer: SLIS serializer given to every head, so one config line
+            switches the answer format of every task.
+        predict: Drop the last assistant turn (the one the model must write)
+            instead of filling it; used for generation at test time.
+
+    Adds ``messages``: a list of ``(role, text)`` with role ``user``/``assistant``.
+    """
+
+    def __init__(self, heads, serializer, predict: bool = False):
+        self.serializer = build_from_any(serializer, SERIALIZERS)
+        if isinstance(heads, dict) and 'type' not in heads:
+            heads = list(heads.values())
+        heads = [heads] if isinstance(heads, dict) else list(heads)
+        built = [build_from_any(h, HEADS, serializer=self.serializer) for h in heads]
+        self.heads = {h.task: h for h in built}
+        self.predict = predict
+
+    def transform(self, results: dict) -> dict:
+        task = results['task']
+        head = self.heads.get(task)
+        if head is None:
+            raise RecordError(f"{results.get('source')}: no head configured for task "
+                              f'{task!r} (configured: {", ".join(self.heads)})')
+        turns = results['conversations']
+        if self.predict:
+            if turns[-1]['from'] not in ASSISTANT_ROLES:
+                raise RecordError(f"{results.get('source')}: the last turn must be the "
+                                  'assistant turn to predict')
+            turns = turns[:-1]
+        messages = []
+        for i, turn in enumerate(turns):
+            if i % 2 == 0:
+                messages.append(('user', turn['value']))
+                continue
+            text = turn.get('value')
+            if text is None:
+                text = head.answer_text(results.get('targets', []), results['image_size'])
+            messages.append(('assistant', text))
+        results['messages'] = messages
+        results['head'] = task
+        return results
+
+
+@TRANSFORMS.register_module()
+class TokenizeConversation(BaseTransform):
+    """Tokenize ``messages`` in eov's chat format, with loss on answers only.
+
+    Format: ``<|im_start|>user\\n{text}<|im_end|>\\n<|im_start|>assistant\\n
+    {answer}<|im_end|>\\n``. Each ``<image>`` placeholder becomes
+    ``image_tokens`` copies of the image token, which the model replaces with
+    the aligned visual features.
+
+    Args:
+        tokenizer: :func:`~eov.models.tokenizer.build_tokenizer` kwargs.
+        image_tokens: Visual tokens per image (must match the model).
+        max_length: Longest sequence allowed; longer samples are an error
+            naming the record (never silently truncated).
+        add_generation_prompt: End with ``<|im_start|>assistant\\n`` (for
+            generation at test time).
+    """
+
+    def __init__(self, tokenizer: dict, image_tokens: int, max_length: int = 2048,
+                 add_generation_prompt: bool = False):
+        self.tokenizer_cfg = dict(tokenizer)
+        self.image_tokens = int(image_tokens)
+        self.max_length = int(max_length)
+        self.add_generation_prompt = add_generation_prompt
+        self._tok = None
+
+    @property
+    def tokenizer(self):
+        if self._tok is None:  # built lazily: cheap to pickle into workers
+            self._tok = build_tokenizer(**self.tokenizer_cfg)
+        return self._tok
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)['input_ids']
+
+    def _encode_with_images(self, text: str) -> list[int]:
+        image_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+        ids: list[int] = []
+        for i, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
+            if i:
+                ids.extend([image_id] * self.image_tokens)
+            if piece:
+                ids.extend(self._encode(piece))
+        return ids
+
+    def transform(self, results: dict) -> dict:
+        tok = self.tokenizer
+        start, end = tok.convert_tokens_to_ids(IM_START), tok.convert_tokens_to_ids(IM_END)
+        newline = self._encode('\n')
+        input_ids: list[int] = []
+        labels: list[int] = []
+        for role, text in results['messages']:
+            header = [start] + self._encode(role) + newline
+            if role == 'user':
+                body = self._encode_with_images(text) + [end] + newline
+                input_ids += header + body
+                labels += [IGNORE_INDEX] * (len(header) + len(body))
+            else:
+                answer = self._encode(text) + [end]
+                input_ids += header + answer + newline
+                labels += [IGNORE_INDEX] * len(header) + answer + [IGNORE_INDEX] * len(newline)
+        if self.add_generation_prompt:
+            header = [start] + self._encode('assistant') + newline
+            input_ids += header
+            labels += [IGNORE_INDEX] * len(header)
+        if len(input_ids) > self.max_length:
+            raise RecordError(f"{results.get('source')}: {len(input_ids)} tokens exceed "
+                              f'max_length={self.max_length}')
+        if not self.add_generation_prompt and all(v == IGNORE_INDEX for v in labels):
+            raise RecordError(f"{results.get('source')}: no assistant answer to learn from")
+        results['input_ids'] = torch.tensor(input_ids, dtype=torch.long)
+        results['labels'] = torch.tensor(labels, dtype=torch.long)
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackSample(BaseTransform):
+    """Split a transformed record into model ``inputs`` and a ``data_sample``.
+
+    ``data_sample`` keeps what metrics need (id, task, targets, image size,
+    record source), never pixels.
+    """
+
+    def transform(self, results: dict) -> dict:
+        images = [dict(modality=im['modality'], pixels=im['pixels']) for im in results['images']]
+        inputs = dict(input_ids=results['input_ids'], labels=results['labels'], images=images)
+        sample = dict(id=results['id'], task=results['task'], modality=results['modality'],
+                      targets=results.get('targets', []), image_size=results['image_size'],
+                      source=results.get('source'), meta=results.get('meta') or {},
+                      geo=dict(crs=results['images'][0].get('crs'),
+                               transform=results['images'][0].get('transform')))
+        return dict(inputs=inputs, data_sample=sample)
