@@ -1,0 +1,7 @@
+"""Models: vision backbone, FGVLA aligners, language model, attention backends."""
+from .attention import AttentionBackend, EagerAttention, SDPAAttention
+from .earth_one_vision import EarthOneVision
+from .vision import TimmViT
+
+__all__ = ['AttentionBackend', 'EagerAttention', 'EarthOneVision', 'SDPAAttention',
+           'TimmViT']

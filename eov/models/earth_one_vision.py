@@ -1,0 +1,242 @@
+"""EarthOneVision: sensor adapters -> ViT -> FGVLA aligner -> causal LM."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch import nn
+
+from eov.registry import ALIGNERS, MODALITIES, MODELS, SERIALIZERS, build_from_any
+
+from .language import build_causal_lm
+from .tokenizer import IM_END, IMAGE_TOKEN, PAD_TOKEN, build_tokenizer
+
+IGNORE_INDEX = -100
+
+
+@MODELS.register_module()
+class EarthOneVision(BaseModel):
+    """One autoregressive model for every sensor modality and task.
+
+    Data flow: each modality's input adapter maps its bands to the backbone's
+    input; the ViT returns features of several depths; the FGVLA aligner maps
+    them into the LM embedding space, where they replace the ``<image>``
+    tokens of the prompt; the LM predicts the answer text. The loss covers
+    answer tokens only.
+
+    Args:
+        vision: Vision backbone config (``MODELS``, e.g. ``TimmViT``).
+        aligner: FGVLA aligner config (``ALIGNERS``); ``in_dim``,
+            ``num_levels`` and ``out_dim`` are filled in.
+        language: ``dict(config=..., pretrained=...)`` for
+            :func:`~eov.models.language.build_causal_lm`.
+        modalities: ``{name: modality config}``; each brings its input adapter.
+        serializer: SLIS serializer config; its special tokens are added to
+            the tokenizer and the LM embeddings are resized.
+        tokenizer: Local tokenizer directory (``None``: eov's tiny default).
+        attention: Attention backend name or config (``ATTENTION``).
+        loc_label_sigma: If > 0, location tokens are trained against a
+            Gaussian over neighbouring bins (std in bins) instead of one-hot,
+            so a near miss costs less than a far one.
+        loc_embed_init: ``'sincos'`` starts the location-token embeddings as
+            sine-cosine codes of their bin centres in the backbone's patch
+            grid, the same family of codes as a ``pos_embed_init='sincos'``
+            ViT (see :mod:`eov.models.pos_embed`); ``None`` keeps random init.
+        max_new_tokens: Generation budget at test time.
+        data_preprocessor: MMEngine data preprocessor config.
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(self, vision: dict, aligner: dict, language: dict, modalities: dict,
+                 serializer: dict, tokenizer: str | None = None, attention='sdpa',
+                 loc_label_sigma: float = 0.0, loc_embed_init: str | None = None,
+                 max_new_tokens: int = 32,
+                 data_preprocessor: dict | None = None, init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.vision = MODELS.build(vision)
+        self.lm = build_causal_lm(attention=attention, **language)
+        self.serializer = build_from_any(serializer, SERIALIZERS)
+        self.tokenizer = build_tokenizer(tokenizer, serializer=serializer)
+        if self.lm.get_input_embeddings().num_embeddings != len(self.tokenizer):
+            self.lm.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
+        self.aligner = ALIGNERS.build(aligner, default_args=dict(
+            in_dim=self.vision.embed_dim, num_levels=len(self.vision.out_indices),
+            out_dim=self.lm.config.get_text_config().hidden_size))
+        self.adapters = nn.ModuleDict({
+            name: build_from_any(cfg, MODALITIES).build_adapter(self.vision.in_chans)
+            for name, cfg in modalities.items()})
+        self.image_token_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+        self.eos_token_id = self.tokenizer.convert_tokens_to_ids(IM_END)
+        self.pad_token_id = self.tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+        self.loc_label_sigma = float(loc_label_sigma)
+        self.max_new_tokens = int(max_new_tokens)
+        loc_tokens = getattr(self.serializer, 'loc_tokens', None)
+        ids = self.tokenizer.convert_tokens_to_ids(loc_tokens()) if loc_tokens else []
+        self.register_buffer('loc_token_ids', torch.tensor(ids, dtype=torch.long),
+                             persistent=False)
+        if loc_embed_init == 'sincos':
+            self._init_loc_embeddings()
+        elif loc_embed_init is not None:
+            raise ValueError(f"loc_embed_init must be None or 'sincos', got {loc_embed_init!r}")
+
+    def _init_loc_embeddings(self) -> None:
+        """Write sine-cosine codes into the location-token embedding rows."""
+        if not self.loc_token_ids.numel():
+            raise ValueError(f"loc_embed_init='sincos' needs a serializer with location "
+                             f'tokens; {type(self.serializer).__name__} has none')
+        from .pos_embed import location_codes
+        grid = max(self.vision.vit.patch_embed.grid_size)
+        tables = [self.lm.get_input_embeddings().weight]
+        out = self.lm.get_output_embeddings()
+        if out is not None and out.weight is not tables[0]:
+            tables.append(out.weight)
+        with torch.no_grad():
+            for table in tables:
+                codes = location_codes(self.loc_token_ids.numel(), grid, table.shape[1])
+                codes = codes * (table.std() / codes.std())
+                table[self.loc_token_ids] = codes.to(table.dtype)
+
+    def init_weights(self) -> None:
+        """Apply ``init_cfg`` only; never re-initialise the parts.
+
+        Every part is initialised when it is built (random init, local
+        checkpoints, sine-cosine codes). MMEngine's default ``init_weights``
+        would call the HF model's own ``init_weights`` again, silently erasing
+        pretrained language-model weights and eov's location-token codes.
+        """
+        if self.init_cfg:
+            from mmengine.model import initialize
+            initialize(self, self.init_cfg)
+        self._is_init = True
+
+    # -- helpers --------------------------------------------------------------
+    def num_image_tokens(self, image_size: tuple[int, int]) -> int:
+        """Visual tokens one image of ``(H, W)`` pixels becomes."""
+        return self.aligner.num_tokens(self.vision.grid_size(image_size))
+
+    def encode_images(self, pixel_values: dict[str, torch.Tensor],
+                      image_order: list) -> torch.Tensor:
+        """Turn every image of the batch into aligned visual tokens.
+
+        Args:
+            pixel_values: ``{modality: (N_m, C, H, W)}``.
+            image_order: ``(modality, index)`` for each image in batch order.
+
+        Returns:
+            ``(total_visual_tokens, d_lm)`` in batch order.
+        """
+        per_modality = {}
+        for name, pixels in pixel_values.items():
+            if name not in self.adapters:
+                raise KeyError(f'the model has no input adapter for modality {name!r} '
+                               f'(configured: {", ".join(self.adapters)})')
+            levels = self.vision(self.adapters[name](pixels))
+            per_modality[name] = self.aligner(levels)
+        tokens = [per_modality[name][int(i)] for name, i in image_order]
+        return torch.cat(tokens, dim=0)
+
+    def embed(self, inputs: dict) -> torch.Tensor:
+        """Text embeddings with ``<image>`` positions replaced by visual tokens."""
+        input_ids = inputs['input_ids']
+        embeds = self.lm.get_input_embeddings()(input_ids)
+        if not inputs.get('image_order'):
+            return embeds
+        visual = self.encode_images(inputs['pixel_values'], inputs['image_order'])
+        slots = input_ids == self.image_token_id
+        n_slots = int(slots.sum())
+        if n_slots != visual.shape[0]:
+            raise ValueError(
+                f'the batch has {n_slots} <image> token slots but its images give '
+                f'{visual.shape[0]} visual tokens; TokenizeConversation.image_tokens must '
+                'equal the visual tokens per image of the model '
+                f'({visual.shape[0] // max(len(inputs["image_order"]), 1)})')
+        return embeds.masked_scatter(slots[..., None], visual.to(embeds.dtype))
+
+    def answer_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> dict:
+        """Cross-entropy of the answer tokens (soft targets for loc tokens)."""
+        targets = labels[:, 1:]
+        select = targets != IGNORE_INDEX
+        if not select.any():
+            raise ValueError('batch without answer tokens: nothing to learn from')
+        h = hidden[:, :-1][select]
+        tgt = targets[select]
+        logits = self.lm.get_output_embeddings()(h).float()
+        logp = F.log_softmax(logits, dim=-1)
+        nll = -logp.gather(1, tgt[:, None])[:, 0]
+        losses = {}
+        n_loc = self.loc_token_ids.numel()
+        if n_loc and self.loc_label_sigma > 0:
+            is_loc = torch.isin(tgt, self.loc_token_ids)
+            if is_loc.any():
+                # bin index of each loc target: position in loc_token_ids
+                bins = (tgt[is_loc, None] == self.loc_token_ids[None]).float().argmax(1)
+                grid = torch.arange(n_loc, device=tgt.device, dtype=torch.float32)
+                soft = torch.exp(-0.5 * ((grid[None] - bins[:, None]) / self.loc_label_sigma) ** 2)
+                soft = soft / soft.sum(1, keepdim=True)
+                soft_nll = -(soft * logp[is_loc][:, self.loc_token_ids]).sum(1)
+                nll = nll.clone()
+                nll[is_loc] = soft_nll
+        losses['loss'] = nll.mean()
+        with torch.no_grad():
+            losses['token_acc'] = (logits.argmax(-1) == tgt).float().mean()
+        return losses
+
+    # -- MMEngine entry points -------------------------------------------------
+    def forward(self, inputs: dict, data_samples: list | None = None, mode: str = 'tensor'):
+        """``mode='loss'`` -> loss dict; ``'predict'`` -> samples with text; ``'tensor'`` -> logits."""
+        if mode == 'loss':
+            embeds = self.embed(inputs)
+            out = self.lm.base_model(inputs_embeds=embeds,
+                                     attention_mask=inputs.get('attention_mask'))
+            return self.answer_loss(out.last_hidden_state, inputs['labels'])
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            embeds = self.embed(inputs)
+            return self.lm(inputs_embeds=embeds, attention_mask=inputs.get('attention_mask')).logits
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+    @staticmethod
+    def _left_align(embeds: torch.Tensor, mask: torch.Tensor):
+        """Move padding to the left so generation continues every prompt."""
+        lengths = mask.sum(1)
+        if bool((mask[:, -1] == 1).all()):
+            return embeds, mask
+        out_e = torch.zeros_like(embeds)
+        out_m = torch.zeros_like(mask)
+        width = mask.shape[1]
+        for i, n in enumerate(lengths.tolist()):
+            keep = mask[i].bool()
+            out_e[i, width - n:] = embeds[i, keep]
+            out_m[i, width - n:] = 1
+        return out_e, out_m
+
+    @torch.no_grad()
+    def generate(self, inputs: dict, max_new_tokens: int | None = None,
+                 num_beams: int = 1) -> list[str]:
+        """Greedy (or beam) generation with KV cache; returns answer texts."""
+        embeds = self.embed(inputs)
+        mask = inputs.get('attention_mask')
+        if mask is None:
+            mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        embeds, mask = self._left_align(embeds, mask)
+        out = self.lm.generate(
+            inputs_embeds=embeds, attention_mask=mask,
+            max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False,
+            num_beams=num_beams, eos_token_id=self.eos_token_id,
+            pad_token_id=self.pad_token_id)
+        texts = []
+        for row in out.tolist():
+            if self.eos_token_id in row:
+                row = row[:row.index(self.eos_token_id)]
+            row = [t for t in row if t != self.pad_token_id]
+            texts.append(self.tokenizer.decode(row, skip_special_tokens=False))
+        return texts
+
+    def predict(self, inputs: dict, data_samples: list | None) -> list[dict]:
+        """Generate answers and attach them to the data samples."""
+        texts = self.generate(inputs)
+        data_samples = data_samples or [{} for _ in texts]
+        return [dict(sample, prediction=text) for sample, text in zip(data_samples, texts)]
