@@ -1,0 +1,5 @@
+"""Evaluation: metrics and (later) per-benchmark official protocols."""
+from .box_ops import box_iou, clip_box
+from .metrics import GroundingMetric
+
+__all__ = ['GroundingMetric', 'box_iou', 'clip_box']
