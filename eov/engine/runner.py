@@ -1,0 +1,51 @@
+"""Glue between eov configs and MMEngine's Runner (used by tools/*.py)."""
+from __future__ import annotations
+
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+
+from .checkpoint import allow_mmengine_checkpoints
+from .config import load_config
+
+__all__ = ['DictAction', 'build_runner', 'prepare_config']
+
+
+def prepare_config(config: str, work_dir: str | None = None, cfg_options: dict | None = None,
+                   launcher: str = 'none', resume: bool | str = False) -> Config:
+    """Load ``config`` and fill in what the command line decides.
+
+    Args:
+        config: Path of a Python config file.
+        work_dir: Output directory (default ``work_dirs/<config name>``).
+        cfg_options: ``--cfg-options`` overrides.
+        launcher: ``'none'`` or ``'pytorch'`` (torchrun).
+        resume: ``True`` resumes from the latest checkpoint of ``work_dir``; a
+            path resumes from that checkpoint.
+
+    Returns:
+        The config, ready for ``Runner.from_cfg``.
+    """
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(config))[0])
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if resume:
+        cfg.resume = True
+        cfg.load_from = resume if isinstance(resume, str) else None
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """Build MMEngine's Runner (or the config's ``runner_type``) from ``cfg``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    allow_mmengine_checkpoints()
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

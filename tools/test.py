@@ -1,0 +1,53 @@
+"""Evaluate a checkpoint: generate on the test split and score.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
+
+Writes DIR/metrics.json (flat {metric: number}) and DIR/predictions.jsonl.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from eov.engine.runner import DictAction, build_runner, prepare_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Evaluate an eov checkpoint.')
+    p.add_argument('config', help='Python config file')
+    p.add_argument('checkpoint', help='checkpoint file (.pth)')
+    p.add_argument('--work-dir', help='where metrics.json and predictions.jsonl go')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                   help='override config keys')
+    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    p.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not os.path.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    cfg.load_from = args.checkpoint
+    evaluator = cfg.test_evaluator
+    for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
+        metric.setdefault('predictions_file', os.path.join(cfg.work_dir, 'predictions.jsonl'))
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    if runner.rank == 0:
+        flat = {k: float(v) for k, v in metrics.items()}
+        path = os.path.join(cfg.work_dir, 'metrics.json')
+        with open(path, 'w') as f:
+            json.dump(flat, f, indent=2, sort_keys=True)
+        print(json.dumps(flat, indent=2, sort_keys=True))
+        print(f'metrics written to {path}')
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
