@@ -1,0 +1,13 @@
+# Iteration-based AdamW schedule for the tiny model on a CPU: one-cycle warmup
+# (3% of the iterations) then cosine decay, scaled to train_cfg.max_iters so
+# `--cfg-options train_cfg.max_iters=N` keeps a valid schedule.
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000)
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01),
+    clip_grad=dict(max_norm=1.0))
+param_scheduler = [
+    dict(type='OneCycleLR', eta_max=1e-3, total_steps='${train_cfg.max_iters}',
+         pct_start=0.03, anneal_strategy='cos', by_epoch=False),
+]
