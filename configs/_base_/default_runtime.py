@@ -11,14 +11,13 @@ env_cfg = dict(
 # Used by `--launcher pytorch`: DDP that also runs on CPU processes (gloo).
 # find_unused_parameters: a batch need not hold every modality, so some input
 # adapters may get no gradient in a step.
-model_wrapper_cfg = dict(type='eov.EOVDistributedDataParallel', broadcast_buffers=False,
-                         find_unused_parameters=True)
+model_wrapper_cfg = dict(type='eov.EOVDistributedDataParallel', find_unused_parameters=True)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2,
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2,
                     save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )

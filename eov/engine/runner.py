@@ -40,11 +40,26 @@ def prepare_config(config: str, work_dir: str | None = None, cfg_options: dict |
     return cfg
 
 
+def init_cpu_distributed(cfg: Config) -> None:
+    """Join the torchrun process group with gloo when there is no GPU.
+
+    MMEngine's ``init_dist('pytorch')`` always calls ``torch.cuda.set_device``,
+    which fails on CPU-only machines; the Runner skips its own initialisation
+    when a process group already exists.
+    """
+    import torch.distributed as dist
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available() \
+            or dist.is_initialized():
+        return
+    dist.init_process_group(backend='gloo')
+
+
 def build_runner(cfg: Config):
     """Build MMEngine's Runner (or the config's ``runner_type``) from ``cfg``."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     allow_mmengine_checkpoints()
+    init_cpu_distributed(cfg)
     os.makedirs(cfg.work_dir, exist_ok=True)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

@@ -18,10 +18,12 @@ class GroundingHead(BaseTaskHead):
     """
 
     task = 'grounding'
+    # Every phrasing ends with the phrase, so the phrase keeps one distance to
+    # the image and the answer when the image follows the question.
     templates = (
         'Where is the {phrase}?',
         'Give the bounding box of the {phrase}.',
-        'Locate the {phrase} in the image.',
+        'Locate the {phrase}.',
         'Find the {phrase}.',
     )
 

@@ -1,5 +1,6 @@
 # EOV-Synth grounding data written by `python -m eov.datasets.synth data/eov_synth`
 # (the Makefile's demo target does it). Splits: train.jsonl / test.jsonl.
+# Override the location with `--cfg-options data_root=...`.
 data_root = 'data/eov_synth'
 tasks_heads = [dict(type='grounding')]
 
@@ -21,7 +22,7 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=32,
+    batch_size=16,
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
