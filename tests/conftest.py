@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny EOV-Synth data and the tiny config pointed at it."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_CONFIG = os.path.join(ROOT, 'configs', 'eov_tiny_synth.py')
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+@pytest.fixture(scope='session')
+def synth_data(tmp_path_factory):
+    """A small EOV-Synth dataset (48 train, 8 test records, PNG)."""
+    from eov.datasets.synth import SynthConfig, generate
+    out = tmp_path_factory.mktemp('eov_synth')
+    generate(str(out), {'train': 48, 'test': 8}, seed=0, cfg=SynthConfig(), progress=False)
+    return str(out)
+
+
+@pytest.fixture
+def tiny_cfg(synth_data):
+    """The built-in tiny config on :func:`synth_data`, with small batches."""
+    from eov.engine.config import load_config
+    return load_config(TINY_CONFIG, {
+        'data_root': synth_data,
+        'train_dataloader.batch_size': 4,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'test_dataloader.batch_size': 4,
+        'test_dataloader.num_workers': 0,
+    })

@@ -1,0 +1,55 @@
+import torch
+from mmengine.registry import init_default_scope
+
+from eov.datasets import instruction_collate
+from eov.models.tokenizer import IM_END, IMAGE_TOKEN, build_tokenizer
+from eov.registry import DATASETS
+from eov.slis import LocTokenSerializer
+
+
+def _dataset(cfg, key):
+    init_default_scope('eov')
+    return DATASETS.build(cfg[key].dataset)
+
+
+def test_training_sample_learns_only_the_answer(tiny_cfg):
+    ds = _dataset(tiny_cfg, 'train_dataloader')
+    sample = ds[0]
+    ids, labels = sample['inputs']['input_ids'], sample['inputs']['labels']
+    tok = build_tokenizer(None, serializer=tiny_cfg.serializer)
+    assert int((ids == tok.convert_tokens_to_ids(IMAGE_TOKEN)).sum()) == tiny_cfg.num_image_tokens
+    learned = labels[labels != -100].tolist()
+    text = tok.decode(learned, skip_special_tokens=False)
+    rec = ds.get_data_info(0)
+    serializer_text = LocTokenSerializer(bins=32).encode(rec['targets'], (64, 64))
+    assert text == serializer_text + IM_END
+    # labels equal the input ids where they are set
+    assert torch.equal(labels[labels != -100], ids[labels != -100])
+    assert sample['inputs']['images'][0]['pixels'].shape == (3, 64, 64)
+
+
+def test_test_sample_ends_with_generation_prompt(tiny_cfg):
+    ds = _dataset(tiny_cfg, 'test_dataloader')
+    sample = ds[0]
+    tok = build_tokenizer(None, serializer=tiny_cfg.serializer)
+    tail = tok.decode(sample['inputs']['input_ids'][-3:].tolist(), skip_special_tokens=False)
+    assert tail == '<|im_start|>assistant\n'
+    assert (sample['inputs']['labels'] == -100).all()
+    assert sample['data_sample']['targets'][0]['type'] == 'hbb'
+    assert sample['data_sample']['image_size'] == (64, 64)
+
+
+def test_collate_pads_and_groups_images(tiny_cfg):
+    ds = _dataset(tiny_cfg, 'train_dataloader')
+    batch = [ds[i] for i in range(3)]
+    lengths = [len(b['inputs']['input_ids']) for b in batch]
+    out = instruction_collate(batch)
+    inputs = out['inputs']
+    assert inputs['input_ids'].shape == (3, max(lengths))
+    assert inputs['attention_mask'].sum(1).tolist() == lengths
+    assert inputs['pixel_values']['optical'].shape == (3, 3, 64, 64)
+    assert inputs['image_order'] == [('optical', 0), ('optical', 1), ('optical', 2)]
+    left = instruction_collate(batch, padding_side='left')['inputs']
+    for i, n in enumerate(lengths):
+        assert torch.equal(left['input_ids'][i, -n:], batch[i]['inputs']['input_ids'])
+        assert int(left['attention_mask'][i].sum()) == n

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from eov.evaluation import box_iou, clip_box
+from eov.evaluation.metrics import GroundingMetric, mean_normalized_box
+from eov.registry import METRICS
+
+SER = dict(type='LocTokenSerializer', bins=10)
+
+
+def test_box_iou_and_clip():
+    assert box_iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
+    assert box_iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
+    assert box_iou([0, 0, 1, 1], [2, 2, 3, 3]) == 0.0
+    assert box_iou([1, 1, 1, 1], [1, 1, 1, 1]) == 0.0  # empty union
+    assert clip_box([-5, 3, 120, 50], 100, 40) == [0.0, 3.0, 100.0, 40.0]
+
+
+def _sample(i, prediction, gt):
+    return dict(id=str(i), prediction=prediction, image_size=(100, 100),
+                targets=[{'type': 'hbb', 'bbox': gt}])
+
+
+def test_metric_numbers(tmp_path):
+    metric = METRICS.build(dict(type='GroundingMetric', serializer=SER, iou_thrs=(0.5, 0.75),
+                                predictions_file=str(tmp_path / 'p.jsonl')))
+    samples = [
+        _sample(0, '<box><loc_1><loc_1><loc_3><loc_3></box>', [10, 10, 40, 40]),  # IoU 4/9
+        _sample(1, '<box><loc_0><loc_0><loc_9><loc_9></box>', [0, 0, 100, 100]),  # IoU .81
+        _sample(2, 'no box here', [0, 0, 50, 50]),                                  # unparsed
+        _sample(3, '<box><loc_2><loc_2><loc_4><loc_4></box>', [20, 20, 50, 50]),  # IoU 4/9
+    ]
+    metric.process({}, samples)
+    out = metric.compute_metrics(metric.results)
+    # decoded boxes: [15,15,35,35] vs [10,10,40,40] -> 400/900; [5,5,95,95] -> .81;
+    # [25,25,45,45] vs [20,20,50,50] -> 400/900
+    assert out['Acc@0.5'] == pytest.approx(0.25)
+    assert out['Acc@0.75'] == pytest.approx(0.25)
+    assert out['meanIoU'] == pytest.approx((4 / 9 + 0.81 + 0 + 4 / 9) / 4)
+    assert out['parse_rate'] == pytest.approx(0.75)
+    assert out['n'] == 4
+    rows = [json.loads(line) for line in open(tmp_path / 'p.jsonl')]
+    assert rows[2] == dict(id='2', prediction='no box here', box=None, iou=0.0)
+
+
+def test_iou_exactly_at_threshold_is_a_hit():
+    metric = GroundingMetric(serializer=SER)
+    # decodes to [5, 5, 15, 95] (area 900); the target has twice the area
+    metric.process({}, [_sample(0, '<box><loc_0><loc_0><loc_1><loc_9></box>', [5, 5, 25, 95])])
+    assert metric.results[0]['iou'] == 0.5
+    assert metric.compute_metrics(metric.results)['Acc@0.5'] == 1.0
+
+
+def test_baseline_from_training_file(tmp_path):
+    ann = tmp_path / 'train.jsonl'
+    recs = [dict(task='grounding', images=[{'path': 'x'}], meta=dict(image_size=[100, 200]),
+                 targets=[{'type': 'hbb', 'bbox': b}]) for b in ([0, 0, 50, 100], [50, 100, 100, 200])]
+    ann.write_text('\n'.join(json.dumps(r) for r in recs))
+    assert mean_normalized_box(str(ann)) == pytest.approx([0.25, 0.25, 0.75, 0.75])
+    metric = GroundingMetric(serializer=SER, baseline_ann_file=str(ann))
+    metric.process({}, [_sample(0, '', [25, 25, 75, 75]), _sample(1, '', [0, 0, 10, 10])])
+    out = metric.compute_metrics(metric.results)
+    assert out['Acc@0.5_baseline'] == 0.5
+    assert out['meanIoU_baseline'] == pytest.approx(0.5)
+
+
+def test_accuracy_by_group():
+    metric = GroundingMetric(serializer=SER, group_by='num_objects')
+    hit = '<box><loc_0><loc_0><loc_9><loc_9></box>'
+    rows = [(1, hit), (1, 'x'), (2, hit), (2, hit), (3, 'x')]
+    metric.process({}, [dict(_sample(i, p, [0, 0, 100, 100]), meta=dict(num_objects=n))
+                        for i, (n, p) in enumerate(rows)])
+    out = metric.compute_metrics(metric.results)
+    assert out['Acc@0.5_num_objects=1'] == 0.5
+    assert out['Acc@0.5_num_objects=2'] == 1.0
+    assert out['Acc@0.5_num_objects=3'] == 0.0
+    assert out['n_num_objects=2'] == 2
+    assert out['Acc@0.5'] == pytest.approx(0.6)

@@ -1,0 +1,31 @@
+"""Helpers for tests that run eov's command-line tools in fresh processes."""
+import os
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def run_tool(args, extra_pythonpath=(), timeout=600):
+    """Run ``python ARGS`` from the repository root; fail with its output on error.
+
+    Returns:
+        The completed process (stdout and stderr as text).
+    """
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join([*extra_pythonpath, ROOT, env.get('PYTHONPATH', '')])
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n'
+                             f'{proc.stderr[-4000:]}')
+    return proc
+
+
+def tiny_train_options(data_root, max_iters, interval):
+    """``--cfg-options`` for a fast tiny training run on ``data_root``."""
+    return ['--cfg-options', f'data_root={data_root}', f'train_cfg.max_iters={max_iters}',
+            f'default_hooks.checkpoint.interval={interval}', 'default_hooks.logger.interval=1',
+            'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False', 'test_dataloader.batch_size=4',
+            'test_dataloader.num_workers=0']

@@ -1,0 +1,54 @@
+import json
+import os
+
+import pytest
+
+from eov.engine.checkpoint import load_checkpoint_safely
+
+from ..conftest import TINY_CONFIG
+from ..helpers import run_tool, tiny_train_options
+
+
+def _adam_steps(ckpt):
+    return {int(s['step']) for s in ckpt['optimizer']['state'].values()}
+
+
+@pytest.mark.slow
+def test_train_two_iterations_then_resume_to_four(synth_data, tmp_path):
+    work = str(tmp_path / 'work')
+    first = run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', work,
+                      *tiny_train_options(synth_data, 2, 2)])
+    assert 'Iter(train) [2/2]' in first.stdout + first.stderr
+    ckpt2 = load_checkpoint_safely(os.path.join(work, 'iter_2.pth'))
+    assert ckpt2['meta']['iter'] == 2
+    assert _adam_steps(ckpt2) == {2}
+
+    second = run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', work, '--resume',
+                       *tiny_train_options(synth_data, 4, 2)])
+    log = second.stdout + second.stderr
+    assert 'resumed' in log.lower()
+    assert 'Iter(train) [3/4]' in log and 'Iter(train) [1/4]' not in log
+    ckpt4 = load_checkpoint_safely(os.path.join(work, 'iter_4.pth'))
+    assert ckpt4['meta']['iter'] == 4
+    assert _adam_steps(ckpt4) == {4}  # the optimizer state continued, not restarted
+    # the learning-rate scheduler was restored and kept counting
+    assert ckpt2['param_schedulers'][0]['_global_step'] == 2
+    assert ckpt4['param_schedulers'][0]['_global_step'] == 4
+
+    # tools/test.py on the resumed checkpoint writes flat metrics
+    run_tool(['tools/test.py', TINY_CONFIG, os.path.join(work, 'iter_4.pth'), '--work-dir', work,
+              *tiny_train_options(synth_data, 4, 2)])
+    metrics = json.load(open(os.path.join(work, 'metrics.json')))
+    for key in ('grounding/Acc@0.5', 'grounding/parse_rate', 'grounding/Acc@0.5_baseline',
+                'grounding/meanIoU'):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics['grounding/n'] == 8
+    preds = [json.loads(line) for line in open(os.path.join(work, 'predictions.jsonl'))]
+    assert [p['id'] for p in preds] == [f'synth-test-{i}' for i in range(8)]
+
+
+def test_unknown_plugin_in_config_fails_with_suggestion(synth_data, tmp_path):
+    with pytest.raises(AssertionError) as info:
+        run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', str(tmp_path),
+                  *tiny_train_options(synth_data, 1, 1), 'model.aligner.type=MultiLevelConcatt'])
+    assert "Did you mean 'MultiLevelConcat'" in str(info.value)
