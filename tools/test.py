@@ -11,21 +11,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from eov.engine.runner import DictAction, build_runner, prepare_config  # noqa: E402
+from eov.engine.runner import (add_runner_arguments, build_runner,  # noqa: E402
+                               parse_runner_args, prepare_config)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Evaluate an eov checkpoint.')
     p.add_argument('config', help='Python config file')
     p.add_argument('checkpoint', help='checkpoint file (.pth)')
-    p.add_argument('--work-dir', help='where metrics.json and predictions.jsonl go')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                   help='override config keys')
-    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    p.add_argument('--local-rank', '--local_rank', type=int, default=0)
-    args = p.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(p, 'where metrics.json and predictions.jsonl go')
+    return parse_runner_args(p, argv)
 
 
 def main(argv=None):

@@ -10,7 +10,24 @@ from mmengine.config import Config, DictAction
 from .checkpoint import allow_mmengine_checkpoints
 from .config import load_config
 
-__all__ = ['DictAction', 'build_runner', 'prepare_config']
+__all__ = ['add_runner_arguments', 'build_runner', 'parse_runner_args', 'prepare_config']
+
+
+def add_runner_arguments(parser, work_dir_help: str) -> None:
+    """Add the options every runner tool shares (work dir, overrides, launcher)."""
+    parser.add_argument('--work-dir', help=work_dir_help)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config keys, e.g. train_cfg.max_iters=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help="'pytorch' when started by torchrun")
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+
+
+def parse_runner_args(parser, argv=None):
+    """Parse ``argv`` and export ``LOCAL_RANK`` for launchers that pass it as a flag."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def prepare_config(config: str, work_dir: str | None = None, cfg_options: dict | None = None,

@@ -8,6 +8,7 @@ local directories only.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from typing import Iterable
 
@@ -37,8 +38,15 @@ def add_special_tokens(tokenizer, tokens: Iterable[str], model=None) -> int:
     """
     vocab = tokenizer.get_vocab()
     new = [t for t in dict.fromkeys(tokens) if t not in vocab]
-    added = tokenizer.add_special_tokens({'additional_special_tokens': new},
-                                         replace_extra_special_tokens=False) if new else 0
+    added = 0
+    if new:
+        kwargs = {}
+        if 'replace_extra_special_tokens' in inspect.signature(
+                tokenizer.add_special_tokens).parameters:  # transformers >= 5
+            kwargs['replace_extra_special_tokens'] = False
+        else:  # transformers 4.x
+            kwargs['replace_additional_special_tokens'] = False
+        added = tokenizer.add_special_tokens({'additional_special_tokens': new}, **kwargs)
     if model is not None and model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     return added
