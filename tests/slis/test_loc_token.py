@@ -26,7 +26,7 @@ def test_non_square_axes_use_their_own_extent():
 
 
 def test_ref_phrase_round_trip():
-    s = LocTokenSerializer(bins=100, with_ref=True)
+    s = LocTokenSerializer(bins=100)
     obj = {'type': 'hbb', 'bbox': [10, 10, 20, 20], 'label': 'red circle'}
     text = s.encode([obj], image_size=(100, 100))
     assert text.startswith('<ref>red circle</ref><box>')
@@ -70,6 +70,18 @@ def test_decode_reports_what_did_not_parse(text, n_objects, n_errors):
     assert len(res.errors) == n_errors
 
 
+def test_labels_can_be_switched_off():
+    obj = {'type': 'hbb', 'bbox': [10, 10, 20, 20], 'label': 'red circle'}
+    assert '<ref>' not in LocTokenSerializer(bins=100, with_labels=False).encode([obj], (100, 100))
+
+
+def test_sep_splits_a_multi_part_polygon():
+    text = '<poly><loc_0><loc_0><loc_5><loc_0><loc_5><loc_5><sep><loc_6><loc_6><loc_9><loc_6><loc_9><loc_9></poly>'
+    res = LocTokenSerializer(bins=10).decode(text, (10, 10))
+    assert res.errors == [] and [o['type'] for o in res] == ['poly', 'poly']
+    assert res[1]['points'][0] == [6.5, 6.5]
+
+
 def test_decode_swapped_corners_gives_ordered_box():
     res = LocTokenSerializer(bins=10).decode('<box><loc_8><loc_7><loc_2><loc_1></box>', (10, 10))
     assert res.objects[0]['bbox'] == [2.5, 1.5, 8.5, 7.5]
@@ -77,11 +89,14 @@ def test_decode_swapped_corners_gives_ordered_box():
 
 def test_special_tokens_and_validation():
     s = LocTokenSerializer(bins=4)
-    assert s.special_tokens() == ['<box>', '</box>', '<ref>', '</ref>',
+    assert s.special_tokens() == ['<box>', '</box>', '<quad>', '</quad>', '<poly>', '</poly>',
+                                  '<point>', '</point>', '<ref>', '</ref>', '<sep>',
                                   '<loc_0>', '<loc_1>', '<loc_2>', '<loc_3>']
     with pytest.raises(ValueError, match='bins'):
         LocTokenSerializer(bins=1)
-    with pytest.raises(ValueError, match="'poly'"):
-        s.encode([{'type': 'poly', 'points': [[0, 0], [1, 0], [1, 1]]}], (4, 4))
+    with pytest.raises(ValueError, match="object 0: a 'poly' object needs at least 3"):
+        s.encode([{'type': 'poly', 'points': [[0, 0], [1, 0]]}], (4, 4))
+    with pytest.raises(ValueError, match="'mask' is not one of"):
+        s.encode([{'type': 'mask'}], (4, 4))
     with pytest.raises(ValueError, match='finite'):
         s.encode([{'type': 'hbb', 'bbox': [0, float('nan'), 1, 1]}], (4, 4))
