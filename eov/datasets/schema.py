@@ -17,13 +17,15 @@ import json
 import math
 from typing import Iterator
 
+from eov.slis.geometry import GEOMETRY_TYPES, check_object
+
 #: The nine task categories.
 TASKS = ('classification', 'captioning', 'vqa', 'grounding', 'detection', 'region',
          'segmentation', 'change', 'choice')
 #: Built-in modalities (plugins may add more; a dataset checks against its own list).
 MODALITIES = ('optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion')
 #: Structured target types.
-TARGET_TYPES = ('hbb', 'obb', 'quad', 'poly', 'point', 'label', 'labels', 'count',
+TARGET_TYPES = ('hbb', 'obb', 'quad', 'poly', 'point', 'mask', 'label', 'labels', 'count',
                 'text', 'choice')
 HUMAN_ROLES = ('human', 'user')
 ASSISTANT_ROLES = ('assistant', 'gpt')
@@ -38,14 +40,6 @@ def _fail(where: str, msg: str):
     raise RecordError(f'{where}: {msg}')
 
 
-def _check_numbers(where: str, key: str, values, n: int | None = None):
-    if not isinstance(values, (list, tuple)) or (n is not None and len(values) != n):
-        _fail(where, f'{key} must be a list of {n} numbers, got {values!r}')
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            _fail(where, f'{key} must hold finite numbers, got {values!r}')
-
-
 def validate_target(target: dict, where: str) -> None:
     """Check one structured target (geometry types are checked in depth)."""
     if not isinstance(target, dict):
@@ -53,16 +47,18 @@ def validate_target(target: dict, where: str) -> None:
     kind = target.get('type')
     if kind not in TARGET_TYPES:
         _fail(where, f'target type {kind!r} is not one of {", ".join(TARGET_TYPES)}')
-    if kind == 'hbb':
-        _check_numbers(where, 'targets[].bbox', target.get('bbox'), 4)
-        x1, y1, x2, y2 = target['bbox']
-        if x2 < x1 or y2 < y1:
-            _fail(where, f'targets[].bbox must be [x1, y1, x2, y2] with x1<=x2, y1<=y2, '
-                  f'got {target["bbox"]!r}')
-    elif kind == 'point':
-        _check_numbers(where, 'targets[].point', target.get('point'), 2)
-    elif kind == 'obb':
-        _check_numbers(where, 'targets[].obb', target.get('obb'), 5)
+    if kind in GEOMETRY_TYPES:
+        try:
+            check_object(target)
+        except ValueError as exc:
+            _fail(where, f'targets[]: {exc}')
+        if kind == 'hbb':
+            x1, y1, x2, y2 = target['bbox']
+            if x2 < x1 or y2 < y1:
+                _fail(where, f'targets[].bbox must be [x1, y1, x2, y2] with x1<=x2, y1<=y2, '
+                      f'got {target["bbox"]!r}')
+    elif kind == 'mask' and (not isinstance(target.get('path'), str) or not target['path']):
+        _fail(where, f"a 'mask' target needs a 'path' to a single-band raster, got {target!r}")
 
 
 def validate_record(record: dict, where: str, modalities=None) -> dict:

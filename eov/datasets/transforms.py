@@ -1,6 +1,8 @@
 """Transforms from a validated record to model inputs (mmcv ``BaseTransform``s)."""
 from __future__ import annotations
 
+import os
+
 import torch
 from mmcv.transforms import BaseTransform
 
@@ -37,6 +39,50 @@ class LoadImages(BaseTransform):
         loaded = self.modalities[name].load(results['images'], results.get('data_root'))
         results['images'] = [loaded]
         results['image_size'] = tuple(loaded['size'])
+        return results
+
+
+@TRANSFORMS.register_module()
+class MaskToPolygons(BaseTransform):
+    """Turn ``mask`` targets into simplified ``poly`` targets (SLIS polygons).
+
+    A target ``{'type': 'mask', 'path': 'masks/x.png', 'label'?: ...}``
+    (single-band raster; non-zero is foreground; relative to ``data_root``)
+    becomes one ``poly`` target per region, simplified to fit
+    ``max_vertices`` over the whole mask. An empty mask yields no polygons.
+
+    Args:
+        max_vertices: Vertex budget per mask target.
+        min_area: Regions smaller than this many pixels are dropped.
+        connectivity: 4 or 8.
+    """
+
+    def __init__(self, max_vertices: int = 64, min_area: float = 1.0, connectivity: int = 8):
+        self.max_vertices = max_vertices
+        self.min_area = min_area
+        self.connectivity = connectivity
+
+    def transform(self, results: dict) -> dict:
+        from eov.modalities.io import read_raster
+        from eov.slis.masks import mask_to_polygons
+        targets = []
+        for target in results.get('targets', []):
+            if target.get('type') != 'mask':
+                targets.append(target)
+                continue
+            path = target['path']
+            root = results.get('data_root')
+            if root and not os.path.isabs(path):
+                path = os.path.join(root, path)
+            raster = read_raster(path)
+            if raster.data.shape[0] != 1:
+                raise RecordError(f'{path}: a mask must have 1 band, it has '
+                                  f'{raster.data.shape[0]}')
+            targets += mask_to_polygons(raster.data[0], max_vertices=self.max_vertices,
+                                        min_area=self.min_area,
+                                        connectivity=self.connectivity,
+                                        label=target.get('label'))
+        results['targets'] = targets
         return results
 
 
