@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from eov.registry import HEADS
+from eov.slis.geometry import object_bounds
 
 from .base import BaseTaskHead
+
+#: Target types a grounding answer is made of (horizontal or oriented boxes).
+GROUNDING_TYPES = ('hbb', 'obb', 'quad')
 
 
 @HEADS.register_module(name='grounding')
 class GroundingHead(BaseTaskHead):
-    """Visual grounding with horizontal boxes.
+    """Visual grounding with horizontal (``hbb``) or oriented (``obb``/``quad``) boxes.
 
     The answer is the configured serializer's text for the target box(es), so
     changing the serializer in a config changes the answers with no other edit.
@@ -33,18 +37,21 @@ class GroundingHead(BaseTaskHead):
             raise ValueError('the grounding head needs a serializer')
 
     def answer_text(self, targets: list[dict], image_size: tuple[int, int]) -> str:
-        """Serialize the target boxes.
+        """Serialize the target boxes (without their labels: the phrase is in the question).
 
         Args:
-            targets: Objects of type ``hbb`` in pixels of an image of ``image_size``.
+            targets: Objects of type ``hbb``/``obb``/``quad`` in pixels of an
+                image of ``image_size``.
             image_size: ``(W, H)``.
 
         Returns:
             Answer text such as ``<box><loc_3><loc_9><loc_12><loc_20></box>``.
         """
-        spatial = [t for t in targets if t.get('type') == 'hbb']
+        spatial = [{k: v for k, v in t.items() if k != 'label'}
+                   for t in targets if t.get('type') in GROUNDING_TYPES]
         if not spatial:
-            raise ValueError("a grounding record needs at least one 'hbb' target")
+            raise ValueError(f'a grounding record needs at least one target of type '
+                             f'{"/".join(GROUNDING_TYPES)}')
         return self.serializer.encode(spatial, image_size=image_size)
 
     def parse(self, text: str, image_size: tuple[int, int]) -> dict:
@@ -52,9 +59,10 @@ class GroundingHead(BaseTaskHead):
 
         Returns:
             ``{'objects': [...], 'box': [x1, y1, x2, y2] or None,
-            'parsed': bool, 'errors': [...]}``.
+            'parsed': bool, 'errors': [...]}``; ``box`` is the axis-aligned
+            bounds of the first box (an oriented one included).
         """
         result = self.serializer.decode(text, image_size=image_size)
-        boxes = [o for o in result.objects if o['type'] == 'hbb']
-        return dict(objects=result.objects, box=boxes[0]['bbox'] if boxes else None,
-                    parsed=bool(boxes), errors=result.errors)
+        boxes = [o for o in result if o['type'] in GROUNDING_TYPES]
+        box = list(object_bounds(boxes[0])) if boxes else None
+        return dict(objects=list(result), box=box, parsed=bool(boxes), errors=result.errors)

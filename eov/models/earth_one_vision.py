@@ -5,6 +5,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import nn
 
@@ -44,7 +45,12 @@ class EarthOneVision(BaseModel):
             sine-cosine codes of their bin centres in the backbone's patch
             grid, the same family of codes as a ``pos_embed_init='sincos'``
             ViT (see :mod:`eov.models.pos_embed`); ``None`` keeps random init.
-        max_new_tokens: Generation budget at test time.
+            Both location-token options are skipped (with one log line) when
+            the serializer has no location tokens, so switching serializer is
+            one config line.
+        max_new_tokens: Generation budget at test time; ``'auto'`` sizes it
+            to the serializer's text for ``max_objects`` boxes.
+        max_objects: Objects an answer may hold when ``max_new_tokens='auto'``.
         data_preprocessor: MMEngine data preprocessor config.
         init_cfg: MMEngine init config.
     """
@@ -52,7 +58,7 @@ class EarthOneVision(BaseModel):
     def __init__(self, vision: dict, aligner: dict, language: dict, modalities: dict,
                  serializer: dict, tokenizer: str | None = None, attention='sdpa',
                  loc_label_sigma: float = 0.0, loc_embed_init: str | None = None,
-                 max_new_tokens: int = 32,
+                 max_new_tokens: int | str = 'auto', max_objects: int = 1,
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.vision = MODELS.build(vision)
@@ -71,15 +77,29 @@ class EarthOneVision(BaseModel):
         self.eos_token_id = self.tokenizer.convert_tokens_to_ids(IM_END)
         self.pad_token_id = self.tokenizer.convert_tokens_to_ids(PAD_TOKEN)
         self.loc_label_sigma = float(loc_label_sigma)
-        self.max_new_tokens = int(max_new_tokens)
+        self.max_new_tokens = self._resolve_max_new_tokens(max_new_tokens, max_objects)
         loc_tokens = getattr(self.serializer, 'loc_tokens', None)
         ids = self.tokenizer.convert_tokens_to_ids(loc_tokens()) if loc_tokens else []
         self.register_buffer('loc_token_ids', torch.tensor(ids, dtype=torch.long),
                              persistent=False)
-        if loc_embed_init == 'sincos':
-            self._init_loc_embeddings()
-        elif loc_embed_init is not None:
+        if loc_embed_init not in (None, 'sincos'):
             raise ValueError(f"loc_embed_init must be None or 'sincos', got {loc_embed_init!r}")
+        if not ids and (loc_embed_init or self.loc_label_sigma > 0):
+            print_log(f'{type(self.serializer).__name__} has no location tokens: '
+                      'loc_embed_init and loc_label_sigma are not used', logger='current')
+        elif loc_embed_init == 'sincos':
+            self._init_loc_embeddings()
+
+    def _resolve_max_new_tokens(self, max_new_tokens, max_objects: int) -> int:
+        """``'auto'``: tokens of ``max_objects`` image-spanning boxes, their
+        separators and the end token, measured with this tokenizer."""
+        if max_new_tokens != 'auto':
+            return int(max_new_tokens)
+        size = (1000, 1000)
+        box = {'type': 'hbb', 'bbox': [111.1, 222.2, 999.9, 888.8]}
+        text = self.serializer.encode([box] * max(1, int(max_objects)), size)
+        n = len(self.tokenizer(text, add_special_tokens=False)['input_ids'])
+        return n + 1 + max(1, int(max_objects))  # end token, slack per object
 
     def _init_loc_embeddings(self) -> None:
         """Write sine-cosine codes into the location-token embedding rows."""

@@ -9,7 +9,9 @@ patch_size = 8
 # (the model checks it against what its backbone produces).
 num_image_tokens = (image_size // patch_size) ** 2
 
-# SLIS serializer used by the model, the data pipeline and the metric.
+# SLIS serializer used by the model, the data pipeline and the metric. A child
+# config swaps it in one line, e.g.
+#   serializer = dict(_delete_=True, type='GeoChatTextSerializer')
 serializer = dict(type='LocTokenSerializer', bins=32)
 # Sensor modalities this model reads: name -> modality plugin config.
 modalities = dict(optical=dict(type='optical', image_size=image_size))
@@ -33,5 +35,5 @@ model = dict(
     attention='sdpa',
     loc_label_sigma=1.0,
     loc_embed_init='sincos',
-    max_new_tokens=8,
+    max_new_tokens='auto',
 )
