@@ -52,6 +52,22 @@ def add_special_tokens(tokenizer, tokens: Iterable[str], model=None) -> int:
     return added
 
 
+def add_serializer_tokens(tokenizer, serializer, model=None) -> int:
+    """Add a SLIS serializer's special tokens to any HF tokenizer.
+
+    Args:
+        tokenizer: A ``transformers`` tokenizer (modified in place).
+        serializer: Serializer object or config (``SERIALIZERS``).
+        model: Optional HF model whose embeddings are resized to match.
+
+    Returns:
+        Number of tokens that were new (0 when called again).
+    """
+    from eov.registry import SERIALIZERS, build_from_any
+    return add_special_tokens(tokenizer, build_from_any(serializer, SERIALIZERS).special_tokens(),
+                              model=model)
+
+
 @functools.lru_cache(maxsize=8)
 def _cached_tokenizer(path: str | None, extra: tuple[str, ...]):
     from transformers import AutoTokenizer, PreTrainedTokenizerFast

@@ -1,0 +1,63 @@
+"""eov benchmarks; each prints JSON lines (one measurement per line).
+
+    python tools/benchmark.py slis [--n 200] [--image-size 1024 1024] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _machine() -> dict:
+    import torch
+    return {'python': platform.python_version(), 'torch': torch.__version__,
+            'cpu': platform.processor() or platform.machine(), 'cores': os.cpu_count()}
+
+
+def run_slis(args) -> list[dict]:
+    """Token cost and speed of every SLIS serializer x geometry type."""
+    from eov.slis.cost import DEFAULT_SERIALIZERS, benchmark_serializers
+    names = args.serializers or list(DEFAULT_SERIALIZERS)
+    unknown = [n for n in names if n not in DEFAULT_SERIALIZERS]
+    if unknown:
+        raise SystemExit(f'unknown serializer(s) {unknown}; choose from {list(DEFAULT_SERIALIZERS)}')
+    machine = _machine()
+    rows = []
+    for row in benchmark_serializers({n: DEFAULT_SERIALIZERS[n] for n in names}, n=args.n,
+                                     image_size=tuple(args.image_size),
+                                     min_seconds=args.min_seconds):
+        row['machine'] = machine
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='bench', required=True)
+    slis = sub.add_parser('slis', help='tokens per object and encode/decode speed of the '
+                                       'SLIS serializers')
+    slis.add_argument('--n', type=int, default=200, help='objects per geometry type')
+    slis.add_argument('--image-size', type=int, nargs=2, default=(1024, 1024),
+                      metavar=('W', 'H'))
+    slis.add_argument('--min-seconds', type=float, default=0.2,
+                      help='timing window per throughput figure')
+    slis.add_argument('--serializers', nargs='+', help='subset to measure')
+    slis.add_argument('--out', help='also append the JSON lines to this file')
+    args = parser.parse_args(argv)
+    rows = {'slis': run_slis}[args.bench](args)
+    if args.out:
+        with open(args.out, 'a') as f:
+            for row in rows:
+                f.write(json.dumps(row) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
