@@ -8,23 +8,28 @@ from eov.registry import FUNCTIONS
 from .transforms import IGNORE_INDEX
 
 
-def group_images(samples_images: list[list[dict]]) -> tuple[dict, list[tuple[str, int]]]:
+def group_images(samples_images: list[list[dict]]) -> tuple[dict, list, dict]:
     """Stack images by modality, remembering their order in the batch.
 
     Args:
-        samples_images: Per sample, its list of ``{'modality', 'pixels'}``.
+        samples_images: Per sample, its list of ``{'modality', 'pixels',
+            'extras'?}``.
 
     Returns:
-        ``(pixel_values, order)``: ``{modality: (N_m, C, H, W)}`` and, for
-        every image in batch order, ``(modality, index into its stack)``.
+        ``(pixel_values, order, extras)``: ``{modality: (N_m, ...)}``, for
+        every image in batch order ``(modality, index into its stack)``, and
+        ``{modality: {name: (N_m, ...)}}`` of the adapters' extra inputs.
     """
     by_modality: dict[str, list[torch.Tensor]] = {}
+    extras_by: dict[str, dict[str, list[torch.Tensor]]] = {}
     order = []
     for images in samples_images:
         for image in images:
             stack = by_modality.setdefault(image['modality'], [])
             order.append((image['modality'], len(stack)))
             stack.append(image['pixels'])
+            for key, value in (image.get('extras') or {}).items():
+                extras_by.setdefault(image['modality'], {}).setdefault(key, []).append(value)
     pixel_values = {}
     for name, stack in by_modality.items():
         shapes = {tuple(p.shape) for p in stack}
@@ -32,7 +37,9 @@ def group_images(samples_images: list[list[dict]]) -> tuple[dict, list[tuple[str
             raise ValueError(f'images of modality {name!r} in one batch have different '
                              f'shapes {sorted(shapes)}; set image_size in the modality config')
         pixel_values[name] = torch.stack(stack)
-    return pixel_values, order
+    extras = {name: {k: torch.stack(v) for k, v in items.items()}
+              for name, items in extras_by.items()}
+    return pixel_values, order, extras
 
 
 @FUNCTIONS.register_module()
@@ -60,7 +67,7 @@ def instruction_collate(batch: list[dict], padding_side: str = 'right') -> dict:
         input_ids[i, sl] = s
         label_ids[i, sl] = lab
         mask[i, sl] = 1
-    pixel_values, order = group_images([b['inputs']['images'] for b in batch])
+    pixel_values, order, extras = group_images([b['inputs']['images'] for b in batch])
     inputs = dict(input_ids=input_ids, labels=label_ids, attention_mask=mask,
-                  pixel_values=pixel_values, image_order=order)
+                  pixel_values=pixel_values, image_order=order, image_extras=extras)
     return dict(inputs=inputs, data_samples=[b['data_sample'] for b in batch])

@@ -111,7 +111,9 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
         if i % 2 == 1 and value is not None and not isinstance(value, str):
             _fail(where, f'conversations[{i}] (assistant) value must be text or null')
     n_placeholders = sum(t['value'].count(IMAGE_PLACEHOLDER) for t in conv[::2])
-    if n_placeholders != len(images):
+    # one placeholder per image, or one for the whole list (a multi-image
+    # modality -- temporal, video, fusion -- reads it as one visual input)
+    if n_placeholders != len(images) and n_placeholders != 1:
         _fail(where, f'{n_placeholders} {IMAGE_PLACEHOLDER} placeholders for '
               f'{len(images)} images')
     targets = record.get('targets', [])

@@ -12,6 +12,8 @@ from eov.registry import HEADS, MODALITIES, SERIALIZERS, TRANSFORMS, build_from_
 from .schema import ASSISTANT_ROLES, IMAGE_PLACEHOLDER, RecordError
 
 IGNORE_INDEX = -100
+#: Per-image tensors besides the pixels that adapters take (temporal stacks).
+ADAPTER_EXTRAS = ('frame_days', 'frame_mask')
 
 
 @TRANSFORMS.register_module()
@@ -146,17 +148,20 @@ class TokenizeConversation(BaseTransform):
 
     Args:
         tokenizer: :func:`~eov.models.tokenizer.build_tokenizer` kwargs.
-        image_tokens: Visual tokens per image (must match the model).
+        image_tokens: Visual tokens per image (must match the model's
+            ``num_image_tokens``): an int, or ``{modality: int}`` when
+            modalities differ (temporal stacks, fusion pairs).
         max_length: Longest sequence allowed; longer samples are an error
             naming the record (never silently truncated).
         add_generation_prompt: End with ``<|im_start|>assistant\\n`` (for
             generation at test time).
     """
 
-    def __init__(self, tokenizer: dict, image_tokens: int, max_length: int = 2048,
+    def __init__(self, tokenizer: dict, image_tokens: int | dict, max_length: int = 2048,
                  add_generation_prompt: bool = False):
         self.tokenizer_cfg = dict(tokenizer)
-        self.image_tokens = int(image_tokens)
+        self.image_tokens = {str(k): int(v) for k, v in image_tokens.items()} \
+            if isinstance(image_tokens, dict) else int(image_tokens)
         self.max_length = int(max_length)
         self.add_generation_prompt = add_generation_prompt
         self._tok = None
@@ -170,12 +175,22 @@ class TokenizeConversation(BaseTransform):
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)['input_ids']
 
-    def _encode_with_images(self, text: str) -> list[int]:
+    def tokens_for(self, results: dict) -> int:
+        """Visual tokens of this record's modality."""
+        if isinstance(self.image_tokens, int):
+            return self.image_tokens
+        modality = results.get('modality')
+        if modality not in self.image_tokens:
+            raise RecordError(f"{results.get('source')}: no image_tokens for modality "
+                              f'{modality!r} (given: {", ".join(self.image_tokens)})')
+        return self.image_tokens[modality]
+
+    def _encode_with_images(self, text: str, n_tokens: int) -> list[int]:
         image_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         ids: list[int] = []
         for i, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
             if i:
-                ids.extend([image_id] * self.image_tokens)
+                ids.extend([image_id] * n_tokens)
             if piece:
                 ids.extend(self._encode(piece))
         return ids
@@ -189,7 +204,7 @@ class TokenizeConversation(BaseTransform):
         for role, text in results['messages']:
             header = [start] + self._encode(role) + newline
             if role == 'user':
-                body = self._encode_with_images(text) + [end] + newline
+                body = self._encode_with_images(text, self.tokens_for(results)) + [end] + newline
                 input_ids += header + body
                 labels += [IGNORE_INDEX] * (len(header) + len(body))
             else:
@@ -219,7 +234,9 @@ class PackSample(BaseTransform):
     """
 
     def transform(self, results: dict) -> dict:
-        images = [dict(modality=im['modality'], pixels=im['pixels']) for im in results['images']]
+        images = [dict(modality=im['modality'], pixels=im['pixels'],
+                       extras={k: im[k] for k in ADAPTER_EXTRAS if k in im})
+                  for im in results['images']]
         inputs = dict(input_ids=results['input_ids'], labels=results['labels'], images=images)
         sample = dict(id=results['id'], task=results['task'], modality=results['modality'],
                       targets=results.get('targets', []), image_size=results['image_size'],

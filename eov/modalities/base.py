@@ -2,7 +2,11 @@
 
 A modality plugin knows how to read the images of a record entry, how to
 normalise them with its sensor's physics in mind, and which input adapter
-turns its pixels into something the shared vision backbone accepts.
+turns its pixels into tokens of the shared vision backbone.
+
+An image entry of a record is ``{path, sensor?, bands?, time?, window?}``:
+``path`` is one file (all bands) or a list of single-band files, one per name
+in ``bands``; ``window`` is ``[col, row, width, height]`` on the output grid.
 """
 from __future__ import annotations
 
@@ -15,49 +19,75 @@ import torch.nn.functional as F
 
 from eov.registry import ADAPTERS
 
-from .io import Raster, RasterReadError, read_raster
+from .io import PIL_EXTENSIONS, Raster, RasterReadError, read_raster, read_stack
 from .sensors import SensorSpec, get_sensor
 
 
 class BaseModality:
     """Base class of sensor-modality plugins.
 
-    Subclasses set :attr:`name` and :attr:`default_sensor`, and may override
-    :meth:`to_float` (sensor physics) or :meth:`load` (multi-image records).
+    Subclasses set :attr:`name` and :attr:`default_sensor` and may override
+    :meth:`to_physical` (sensor physics) or :meth:`load` (multi-image records).
 
     Args:
         sensor: Name of the :class:`SensorSpec` of this modality's data.
+        bands: Band names to use, in this order (default: all of the sensor's).
+            E.g. BigEarthNet's 12 Sentinel-2 bands out of the 13 L1C files.
         image_size: ``(H, W)`` or an int; images are resized to it (bilinear,
-            antialiased) so that every sample of a batch has one shape.
-            ``None`` keeps the file's size.
+            antialiased; the validity mask nearest) so that every sample of a
+            batch has one shape. ``None`` keeps the read size.
+        target_gsd: Pixel size (CRS units) of the grid bands are resampled
+            onto; default: the finest band's.
         adapter: Config of the input adapter (``ADAPTERS``) that feeds the
             backbone.
     """
 
     name = 'base'
     default_sensor = 'rgb'
+    default_adapter = 'rgb'
 
-    def __init__(self, sensor: str | None = None,
+    def __init__(self, sensor: str | None = None, bands: list[str] | None = None,
                  image_size: int | tuple[int, int] | None = None,
-                 adapter: dict | None = None):
+                 target_gsd: float | None = None, adapter: dict | None = None):
         self.sensor: SensorSpec = get_sensor(sensor or self.default_sensor)
+        if bands is not None and not self.sensor.any_bands:
+            self.sensor = self.sensor.subset(list(bands))
+        elif bands is not None:
+            self.sensor = self.sensor.with_bands(len(bands))
         if isinstance(image_size, int):
             image_size = (image_size, image_size)
         self.image_size = tuple(image_size) if image_size is not None else None
-        self.adapter_cfg = dict(adapter or dict(type='rgb'))
+        self.target_gsd = target_gsd
+        self.adapter_cfg = dict(adapter or dict(type=self.default_adapter))
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """Names of the bands this modality hands to its adapter."""
+        return self.sensor.bands
+
+    @property
+    def num_channels(self) -> int:
+        """Channels of one frame of :meth:`load`'s ``pixels``."""
+        return self.sensor.num_bands
 
     # -- model side ---------------------------------------------------------
-    def build_adapter(self, backbone_in_chans: int) -> torch.nn.Module:
+    def build_adapter(self, vision_info: dict) -> torch.nn.Module:
         """Build this modality's input adapter.
 
         Args:
-            backbone_in_chans: Channels the backbone's patch embedding takes.
+            vision_info: What adapters need to know of the backbone:
+                ``out_chans`` (its input channels), ``embed_dim``,
+                ``patch_size``, and ``shared`` (a dict shared by the adapters
+                of one model).
 
         Returns:
-            A module mapping ``(N, C, H, W)`` pixels to backbone input.
+            An adapter module (see :mod:`eov.modalities.adapters`).
         """
+        if self.sensor.any_bands and not self.sensor.num_bands:
+            raise ValueError(f"modality {self.name!r} uses the 'generic' sensor: give its "
+                             "band count with bands=[...] so an adapter can be built")
         return ADAPTERS.build(self.adapter_cfg, default_args=dict(
-            in_chans=self.sensor.num_bands, out_chans=backbone_in_chans))
+            in_chans=self.num_channels, wavelengths=self.sensor.wavelengths, **vision_info))
 
     # -- data side ----------------------------------------------------------
     def resolve_path(self, path: str, data_root: str | None) -> str:
@@ -66,40 +96,128 @@ class BaseModality:
             return os.path.join(data_root, path)
         return path
 
-    def read(self, entry: dict, data_root: str | None) -> Raster:
-        """Read one image entry ``{path, sensor?, bands?}`` of a record."""
-        path = entry.get('path')
-        if not isinstance(path, str) or not path:
-            raise RasterReadError(f'image entry without a path: {entry!r}')
-        raster = read_raster(self.resolve_path(path, data_root))
-        expected = self.sensor.num_bands
-        if raster.data.shape[0] != expected:
+    def check_entry_sensor(self, entry: dict) -> None:
+        """A record that names another sensor than the configured one is an error."""
+        named = entry.get('sensor')
+        if named and named != self.sensor.name:
             raise RasterReadError(
-                f'{raster.path}: {raster.data.shape[0]} bands, but sensor '
-                f'{self.sensor.name!r} of modality {self.name!r} has {expected} '
-                f'({", ".join(self.sensor.bands)})')
-        return raster
+                f'{entry.get("path")}: the record says sensor {named!r} but modality '
+                f'{self.name!r} is configured for {self.sensor.name!r}')
 
-    def valid_mask(self, raster: Raster) -> np.ndarray:
-        """``(H, W)`` mask of pixels valid in every band (not nodata, finite)."""
+    def read(self, entry: dict, data_root: str | None) -> tuple[Raster, np.ndarray]:
+        """Read one image entry into this modality's bands.
+
+        Returns:
+            ``(raster, valid)``: ``(C, H, W)`` data in :attr:`bands` order and
+            the ``(H, W)`` validity mask (nodata, NaN and out-of-file pixels
+            are invalid).
+
+        Raises:
+            RasterReadError: naming the file, for unreadable files, band
+                counts or names that do not match, or mixed CRSs.
+        """
+        self.check_entry_sensor(entry)
+        path = entry.get('path')
+        if isinstance(path, str) and path:
+            paths = [self.resolve_path(path, data_root)]
+        elif isinstance(path, (list, tuple)) and path and all(isinstance(p, str) for p in path):
+            paths = [self.resolve_path(p, data_root) for p in path]
+        else:
+            raise RasterReadError(f'image entry without a path: {entry!r}')
+        file_bands = entry.get('bands')
+        if len(paths) > 1 and (not file_bands or len(file_bands) != len(paths)):
+            raise RasterReadError(f'{paths[0]}: a list of {len(paths)} files needs "bands" '
+                                  f'naming one band per file, got {file_bands!r}')
+        if len(paths) == 1 and os.path.splitext(paths[0])[1].lower() in PIL_EXTENSIONS:
+            raster = read_raster(paths[0])
+            valid = np.ones(raster.data.shape[1:], dtype=bool)
+        else:
+            raster, valid = read_stack(paths, band_counts=[1] * len(paths) if len(paths) > 1
+                                       else None, target_gsd=self.target_gsd,
+                                       window=entry.get('window'))
+        n_file = raster.data.shape[0]
+        if self.sensor.any_bands:
+            if self.sensor.num_bands and n_file != self.sensor.num_bands:
+                raise RasterReadError(f'{raster.path}: {n_file} bands, but modality '
+                                      f'{self.name!r} was configured with '
+                                      f'{self.sensor.num_bands}')
+            if not self.sensor.num_bands:
+                self.sensor = self.sensor.with_bands(n_file)
+            return raster, valid & self._nodata_valid(raster)
+        names = list(file_bands) if file_bands else None
+        if names is None:
+            full = get_sensor(self.sensor.name)
+            if n_file == full.num_bands:
+                names = list(full.bands)
+            elif n_file == self.sensor.num_bands:
+                names = list(self.sensor.bands)
+            else:
+                raise RasterReadError(
+                    f'{raster.path}: {n_file} bands, but sensor {self.sensor.name!r} of '
+                    f'modality {self.name!r} has {full.num_bands} ({", ".join(full.bands)}); '
+                    'name the file\'s bands with "bands" in the record')
+        elif len(names) != n_file:
+            raise RasterReadError(f'{raster.path}: {n_file} bands but the record names '
+                                  f'{len(names)}: {names}')
+        missing = [b for b in self.bands if b not in names]
+        if missing:
+            raise RasterReadError(f'{raster.path}: bands {missing} needed by modality '
+                                  f'{self.name!r} are not in the file(s) ({", ".join(names)})')
+        idx = [names.index(b) for b in self.bands]
+        if idx != list(range(n_file)):
+            raster.data = raster.data[idx]
+        return raster, valid & self._nodata_valid(raster)
+
+    def _nodata_valid(self, raster: Raster) -> np.ndarray:
+        """Pixels that are finite and not the declared nodata value in every band."""
         data = raster.data
         valid = np.ones(data.shape[1:], dtype=bool)
         nodata = raster.nodata if raster.nodata is not None else self.sensor.nodata
-        if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        if nodata is not None and not np.isnan(nodata):
             valid &= ~(data == nodata).any(axis=0)
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data).all(axis=0)
         return valid
 
-    def to_float(self, raster: Raster) -> np.ndarray:
-        """Convert stored numbers to the unit of the sensor's mean/std."""
-        return raster.data.astype(np.float32) * np.float32(self.sensor.scale)
+    def to_physical(self, data: np.ndarray, valid: np.ndarray,
+                    entry: dict | None = None) -> np.ndarray:
+        """Stored numbers -> the unit of the sensor's mean/std (``DN * scale + offset``).
+
+        Thermal bands of specs with Planck constants become brightness
+        temperature in kelvin; specs with ``clip`` are clipped. Subclasses may
+        clear ``valid`` (in place) where a conversion is undefined.
+        """
+        spec = self.sensor
+        out = data.astype(np.float32) * np.float32(spec.scale) + np.float32(spec.offset)
+        if spec.thermal_k1 is not None:
+            mult, add = spec.thermal_radiance or (1.0, 0.0)
+            for i, (k1, k2) in enumerate(zip(spec.thermal_k1, spec.thermal_k2)):
+                if k1 is None:
+                    continue
+                radiance = data[i].astype(np.float64) * mult + add
+                with np.errstate(divide='ignore', invalid='ignore'):
+                    temp = k2 / np.log(k1 / np.where(radiance > 0, radiance, np.nan) + 1.0)
+                out[i] = temp.astype(np.float32)
+                valid &= np.isfinite(temp)
+        if spec.clip is not None:
+            out = np.clip(out, spec.clip[0], spec.clip[1])
+        return out
 
     def normalize(self, values: np.ndarray, valid: np.ndarray) -> torch.Tensor:
-        """Standardise with the sensor's mean/std; invalid pixels become 0."""
-        mean = np.asarray(self.sensor.mean, dtype=np.float32)[:, None, None]
-        std = np.asarray(self.sensor.std, dtype=np.float32)[:, None, None]
-        out = (values - mean) / std
+        """Standardise with the sensor's mean/std; invalid pixels become 0.
+
+        The generic sensor has no statistics: each band is standardised with
+        its own mean/std over the valid pixels of this image.
+        """
+        if self.sensor.any_bands:
+            sel = values[:, valid]
+            mean = sel.mean(axis=1)[:, None, None]
+            std = np.maximum(sel.std(axis=1), 1e-6)[:, None, None]
+        else:
+            mean = np.asarray(self.sensor.mean, dtype=np.float32)[:, None, None]
+            std = np.asarray(self.sensor.std, dtype=np.float32)[:, None, None]
+        with np.errstate(invalid='ignore'):
+            out = (values - mean) / std
         out = np.where(valid[None], out, np.float32(0))
         return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
 
@@ -113,16 +231,35 @@ class BaseModality:
                               mode='nearest')[0, 0] > 0.5
         return pixels, valid
 
+    def load_one(self, entry: dict, data_root: str | None = None) -> dict[str, Any]:
+        """Read, convert, normalise and resize one image entry.
+
+        Returns:
+            ``{'pixels' (C, H, W) float32, 'valid_mask' (H, W) bool, 'size'
+            (W, H) as read, 'path', 'crs', 'transform', 'bands', 'time'}``.
+        """
+        raster, valid = self.read(entry, data_root)
+        if not valid.any():
+            raise RasterReadError(f'{raster.path}: every pixel is nodata or NaN')
+        values = self.to_physical(raster.data, valid, entry)
+        if not valid.any():
+            raise RasterReadError(f'{raster.path}: no pixel is valid after conversion')
+        pixels = self.normalize(values, valid)
+        pixels, valid_t = self.resize(pixels, torch.from_numpy(valid))
+        return dict(pixels=pixels, valid_mask=valid_t, size=raster.size, path=raster.path,
+                    crs=raster.crs, transform=raster.transform, bands=list(self.bands),
+                    time=entry.get('time'))
+
     def load(self, entries: list[dict], data_root: str | None = None) -> dict[str, Any]:
         """Read and normalise the images of one record.
 
         Args:
-            entries: The record's ``images`` list.
+            entries: The record's ``images`` list (one entry for single-image
+                modalities).
             data_root: Directory relative paths are resolved against.
 
         Returns:
-            ``{'modality', 'pixels' (C, H, W) float32, 'valid_mask' (H, W) bool,
-            'size' (W, H) of the file, 'path', 'crs', 'transform'}``.
+            :meth:`load_one`'s dict plus ``'modality'``.
 
         Raises:
             RasterReadError: naming the file, for unreadable files, a wrong
@@ -131,12 +268,6 @@ class BaseModality:
         if len(entries) != 1:
             raise ValueError(f'modality {self.name!r} takes exactly one image per '
                              f'record, got {len(entries)}')
-        raster = self.read(entries[0], data_root)
-        valid = self.valid_mask(raster)
-        if not valid.any():
-            raise RasterReadError(f'{raster.path}: every pixel is nodata or NaN')
-        pixels = self.normalize(self.to_float(raster), valid)
-        pixels, valid_t = self.resize(pixels, torch.from_numpy(valid))
-        return dict(modality=self.name, pixels=pixels, valid_mask=valid_t,
-                    size=raster.size, path=raster.path, crs=raster.crs,
-                    transform=raster.transform)
+        out = self.load_one(entries[0], data_root)
+        out['modality'] = self.name
+        return out

@@ -96,3 +96,134 @@ def _read_with_rasterio(path: str) -> Raster:
     if data.size == 0:
         raise RasterReadError(f'raster {path} has no pixels')
     return Raster(data=data, path=path, nodata=nodata, crs=crs, transform=transform)
+
+
+def _open(path: str):
+    import rasterio
+    from rasterio.errors import RasterioError
+    if not os.path.isfile(path):
+        raise RasterReadError(f'image file not found: {path}')
+    try:
+        return rasterio.open(path)
+    except (RasterioError, OSError) as err:
+        raise RasterReadError(f'cannot read raster {path}: {err}') from err
+
+
+def _sample_axis(start: float, step: float, n: int, src_origin: float, src_step: float):
+    """Fractional source indices of ``n`` output pixel centres along one axis."""
+    centres = start + (np.arange(n) + 0.5) * step
+    return (centres - src_origin) / src_step - 0.5
+
+
+def _resample_block(block: np.ndarray, fr: np.ndarray, fc: np.ndarray, method: str):
+    """Sample ``block`` (C, h, w) at fractional rows ``fr`` and columns ``fc``."""
+    h, w = block.shape[1:]
+    if method == 'nearest':
+        r = np.clip(np.floor(fr + 0.5).astype(int), 0, h - 1)
+        c = np.clip(np.floor(fc + 0.5).astype(int), 0, w - 1)
+        return block[:, r][:, :, c]
+    r0 = np.floor(fr).astype(int)
+    c0 = np.floor(fc).astype(int)
+    tr = (fr - r0).astype(np.float32)[None, :, None]
+    tc = (fc - c0).astype(np.float32)[None, None, :]
+    r1, c1 = np.clip(r0 + 1, 0, h - 1), np.clip(c0 + 1, 0, w - 1)
+    r0, c0 = np.clip(r0, 0, h - 1), np.clip(c0, 0, w - 1)
+    data = block.astype(np.float32, copy=False)
+    rows = data[:, r0] * (1 - tr) + data[:, r1] * tr
+    return rows[:, :, c0] * (1 - tc) + rows[:, :, c1] * tc
+
+
+def read_stack(paths: list[str], band_counts: list[int] | None = None,
+               target_gsd: float | None = None, window: tuple | None = None,
+               resampling: str = 'bilinear') -> tuple[Raster, np.ndarray]:
+    """Read one or more co-registered rasters onto one pixel grid.
+
+    Bands at different resolutions (e.g. Sentinel-2's 10/20/60 m JP2 files) are
+    resampled onto the finest file's grid (or onto ``target_gsd`` CRS units).
+    Each output pixel is sampled at its centre's map position, so a windowed
+    read equals the same window of a full read exactly, and only the needed
+    block of each file is read.
+
+    Args:
+        paths: Files in band order (one multi-band file or several files).
+        band_counts: Expected band count of each file (checked), or ``None``.
+        target_gsd: Pixel size of the output grid in CRS units; default: the
+            finest file's.
+        window: ``(col_off, row_off, width, height)`` on the output grid; the
+            default reads everything.
+        resampling: ``'bilinear'`` for reflectance, ``'nearest'`` for masks
+            and labels.
+
+    Returns:
+        ``(raster, valid)``: the stacked :class:`Raster` (float32 when any band
+        was resampled bilinearly, the file dtype otherwise) and a ``(H, W)``
+        bool mask, False where any band is nodata or outside its file.
+
+    Raises:
+        RasterReadError: naming the file, for a missing/corrupt file, a band
+            count that differs from ``band_counts``, mixed CRSs or a window
+            outside the grid.
+    """
+    from rasterio.errors import RasterioError
+    from rasterio.windows import Window
+    if resampling not in ('bilinear', 'nearest'):
+        raise ValueError(f"resampling must be 'bilinear' or 'nearest', got {resampling!r}")
+    sources = [_open(p) for p in paths]
+    try:
+        if band_counts is not None:
+            for src, n in zip(sources, band_counts):
+                if src.count != n:
+                    raise RasterReadError(f'{src.name}: {src.count} bands, expected {n}')
+        crs = sources[0].crs
+        for src in sources[1:]:
+            if src.crs != crs:
+                raise RasterReadError(
+                    f'{src.name}: CRS {src.crs} differs from {crs} of {sources[0].name}; '
+                    'the files of one image must share a CRS')
+        ref = min(sources, key=lambda s: abs(s.res[0]))
+        gsd_x, gsd_y = (float(target_gsd),) * 2 if target_gsd else map(float, ref.res)
+        left, top = ref.transform.c, ref.transform.f
+        # whole output pixels inside the finest file's extent
+        full_w = max(1, int(np.floor(ref.width * ref.res[0] / gsd_x + 1e-6)))
+        full_h = max(1, int(np.floor(ref.height * ref.res[1] / gsd_y + 1e-6)))
+        col, row, width, height = (int(v) for v in window) if window is not None \
+            else (0, 0, full_w, full_h)
+        if width <= 0 or height <= 0 or col < 0 or row < 0 or col + width > full_w \
+                or row + height > full_h:
+            raise RasterReadError(f'{ref.name}: window {tuple(window)} is outside the '
+                                  f'{full_w}x{full_h} grid')
+        w_left, w_top = left + col * gsd_x, top - row * gsd_y
+        bands, masks = [], []
+        for src in sources:
+            t = src.transform
+            fc = _sample_axis(w_left, gsd_x, width, t.c, t.a)
+            fr = _sample_axis(-w_top, gsd_y, height, -t.f, -t.e)
+            exact = np.allclose(fc, np.round(fc)) and np.allclose(fr, np.round(fr))
+            method = 'nearest' if exact else resampling
+            # the block of the file the samples need (bilinear needs one more pixel)
+            c0 = int(np.clip(np.floor(fc.min()), 0, src.width - 1))
+            c1 = int(np.clip(np.floor(fc.max()) + 2, c0 + 1, src.width))
+            r0 = int(np.clip(np.floor(fr.min()), 0, src.height - 1))
+            r1 = int(np.clip(np.floor(fr.max()) + 2, r0 + 1, src.height))
+            block_win = Window(c0, r0, c1 - c0, r1 - r0)
+            try:
+                block = src.read(window=block_win)
+                block_mask = src.read_masks(window=block_win) > 0
+            except (RasterioError, OSError) as err:
+                raise RasterReadError(f'cannot read raster {src.name}: {err}') from err
+            bands.append(_resample_block(block, fr - r0, fc - c0, method))
+            inside = ((fr >= -0.5) & (fr <= src.height - 0.5))[:, None] & \
+                ((fc >= -0.5) & (fc <= src.width - 0.5))[None, :]
+            mask = _resample_block(block_mask, fr - r0, fc - c0, 'nearest').all(axis=0)
+            masks.append(mask & inside)
+        dtype = np.result_type(*[b.dtype for b in bands])
+        data = np.concatenate([b.astype(dtype, copy=False) for b in bands], axis=0)
+        from affine import Affine
+        transform = Affine(gsd_x, 0.0, w_left, 0.0, -gsd_y, w_top)
+        raster = Raster(data=data, path=paths[0] if len(paths) == 1 else ','.join(paths),
+                        nodata=sources[0].nodata, crs=crs.to_string() if crs else None,
+                        transform=tuple(transform.to_gdal()))
+        return raster, np.logical_and.reduce(masks)
+    finally:
+        for src in sources:
+            src.close()

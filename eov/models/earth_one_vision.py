@@ -70,9 +70,12 @@ class EarthOneVision(BaseModel):
         self.aligner = ALIGNERS.build(aligner, default_args=dict(
             in_dim=self.vision.embed_dim, num_levels=len(self.vision.out_indices),
             out_dim=self.lm.config.get_text_config().hidden_size))
-        self.adapters = nn.ModuleDict({
-            name: build_from_any(cfg, MODALITIES).build_adapter(self.vision.in_chans)
-            for name, cfg in modalities.items()})
+        vision_info = dict(out_chans=self.vision.in_chans, embed_dim=self.vision.embed_dim,
+                           patch_size=self.vision.patch_size, shared={})
+        self.modalities = {name: build_from_any(cfg, MODALITIES)
+                           for name, cfg in modalities.items()}
+        self.adapters = nn.ModuleDict({name: m.build_adapter(vision_info)
+                                       for name, m in self.modalities.items()})
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         self.eos_token_id = self.tokenizer.convert_tokens_to_ids(IM_END)
         self.pad_token_id = self.tokenizer.convert_tokens_to_ids(PAD_TOKEN)
@@ -132,17 +135,36 @@ class EarthOneVision(BaseModel):
         self._is_init = True
 
     # -- helpers --------------------------------------------------------------
-    def num_image_tokens(self, image_size: tuple[int, int]) -> int:
-        """Visual tokens one image of ``(H, W)`` pixels becomes."""
-        return self.aligner.num_tokens(self.vision.grid_size(image_size))
+    def num_image_tokens(self, image_size: tuple[int, int] | None = None,
+                         modality: str | None = None) -> int:
+        """Visual tokens one sample of ``modality`` becomes (its adapter decides).
 
-    def encode_images(self, pixel_values: dict[str, torch.Tensor],
-                      image_order: list) -> torch.Tensor:
+        Args:
+            image_size: ``(H, W)`` of one frame; default the modality's.
+            modality: Configured modality name; default a plain single image.
+        """
+        if modality is not None:
+            if modality not in self.adapters:
+                raise KeyError(f'the model has no modality {modality!r} '
+                               f'(configured: {", ".join(self.adapters)})')
+            image_size = image_size or self.modalities[modality].image_size
+        h, w = self.vision.grid_size(image_size)
+        grid_tokens = h * w
+        if modality is not None:
+            grid_tokens = self.adapters[modality].num_tokens(grid_tokens)
+        return self.aligner.num_tokens((grid_tokens, 1)) if modality is not None \
+            else self.aligner.num_tokens((h, w))
+
+    def encode_images(self, pixel_values: dict[str, torch.Tensor], image_order: list,
+                      image_extras: dict | None = None) -> torch.Tensor:
         """Turn every image of the batch into aligned visual tokens.
 
         Args:
-            pixel_values: ``{modality: (N_m, C, H, W)}``.
+            pixel_values: ``{modality: (N_m, ...)}`` (``(N, C, H, W)`` for one
+                image, ``(N, T, C, H, W)`` for temporal stacks).
             image_order: ``(modality, index)`` for each image in batch order.
+            image_extras: ``{modality: {name: (N_m, ...)}}`` extra inputs of
+                the adapters (e.g. ``frame_days``, ``frame_mask``).
 
         Returns:
             ``(total_visual_tokens, d_lm)`` in batch order.
@@ -152,7 +174,8 @@ class EarthOneVision(BaseModel):
             if name not in self.adapters:
                 raise KeyError(f'the model has no input adapter for modality {name!r} '
                                f'(configured: {", ".join(self.adapters)})')
-            levels = self.vision(self.adapters[name](pixels))
+            extras = (image_extras or {}).get(name, {})
+            levels = self.adapters[name](pixels, self.vision, **extras)
             per_modality[name] = self.aligner(levels)
         tokens = [per_modality[name][int(i)] for name, i in image_order]
         return torch.cat(tokens, dim=0)
@@ -163,7 +186,8 @@ class EarthOneVision(BaseModel):
         embeds = self.lm.get_input_embeddings()(input_ids)
         if not inputs.get('image_order'):
             return embeds
-        visual = self.encode_images(inputs['pixel_values'], inputs['image_order'])
+        visual = self.encode_images(inputs['pixel_values'], inputs['image_order'],
+                                    inputs.get('image_extras'))
         slots = input_ids == self.image_token_id
         n_slots = int(slots.sum())
         if n_slots != visual.shape[0]:

@@ -109,6 +109,27 @@ class TimmViT(nn.Module):
         """Patch grid ``(h, w)`` for an input of ``(H, W)`` pixels."""
         return image_size[0] // self.patch_size, image_size[1] // self.patch_size
 
+    def forward_tokens(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """Run the blocks on patch tokens made elsewhere (e.g. a wavelength-aware embedding).
+
+        Args:
+            tokens: ``(B, h*w, D)`` patch tokens in row-major grid order, as the
+                backbone's own patch embedding would give.
+
+        Returns:
+            The same levels as :meth:`forward`.
+        """
+        vit = self.vit
+        x = vit._pos_embed(tokens)
+        x = vit.patch_drop(x)
+        x = vit.norm_pre(x)
+        outs = []
+        for i, block in enumerate(vit.blocks[:max(self.out_indices) + 1]):
+            x = block(x)
+            if i in self.out_indices:
+                outs.append(x[:, vit.num_prefix_tokens:])
+        return outs
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``len(out_indices)`` tensors of shape ``(B, h*w, D)``."""
         return self.vit.forward_intermediates(

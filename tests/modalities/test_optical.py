@@ -11,21 +11,14 @@ from eov.modalities import (OpticalModality, RasterReadError, SensorSpec, get_se
                             register_sensor, sensor_names)
 from eov.registry import ADAPTERS, MODALITIES
 
+from .rasters import write_tif
+
 RGB_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]
 RGB_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
 
 
 def _expected(chw_uint8):
     return (chw_uint8.astype(np.float32) / 255 - RGB_MEAN) / RGB_STD
-
-
-def write_tif(path, data, nodata=None, crs='EPSG:32631'):
-    c, h, w = data.shape
-    with rasterio.open(path, 'w', driver='GTiff', width=w, height=h, count=c,
-                       dtype=data.dtype, crs=crs, nodata=nodata,
-                       transform=Affine(10.0, 0.0, 300000.0, 0.0, -10.0, 5000000.0)) as dst:
-        dst.write(data)
-    return str(path)
 
 
 @pytest.fixture
@@ -131,9 +124,9 @@ def test_missing_file_names_file(tmp_path):
 def test_adapters():
     x = torch.randn(2, 1, 8, 8)
     mix = ADAPTERS.build(dict(type='band_linear', in_chans=1, out_chans=3))
-    y = mix(x)
+    y = mix.to_backbone_input(x)
     assert y.shape == (2, 3, 8, 8)
     torch.testing.assert_close(y[:, 0], x[:, 0])  # starts as the band mean
-    assert ADAPTERS.build(dict(type='rgb'))(y) is y
+    assert ADAPTERS.build(dict(type='rgb')).to_backbone_input(y) is y
     with pytest.raises(ValueError, match='band_linear'):
         ADAPTERS.build(dict(type='rgb', in_chans=4, out_chans=3))
