@@ -1,0 +1,125 @@
+"""Look at what a modality makes of a record: statistics and a quick-look image."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from eov.registry import MODALITIES, build_from_any
+
+#: False-colour (NIR, red, green) bands per sensor; others show their first 3 bands.
+FALSE_COLOUR = {'sentinel2_l1c': ('B08', 'B04', 'B03'), 'sentinel2_l2a': ('B08', 'B04', 'B03'),
+                'landsat8': ('B5', 'B4', 'B3')}
+
+
+def _member_specs(modality) -> list:
+    """The sensor spec of every channel of ``modality``'s ``pixels``."""
+    members = getattr(modality, 'members', None)
+    if members:
+        return [m.sensor for m in members.values() for _ in range(m.num_channels)]
+    frame = getattr(modality, 'frame', modality)
+    return [frame.sensor] * frame.num_channels
+
+
+def physical(modality, pixels: np.ndarray) -> np.ndarray:
+    """Undo the standardisation of ``pixels`` (``(..., C, H, W)``) channel by channel.
+
+    The generic sensor standardises each image by itself: its values stay standardised.
+    """
+    specs = _member_specs(modality)
+    out = pixels.astype(np.float64).copy()
+    offsets = {}
+    for c, spec in enumerate(specs):
+        first = offsets.setdefault(spec.name, c)
+        if spec.any_bands:
+            continue
+        k = c - first
+        out[..., c, :, :] = pixels[..., c, :, :] * spec.std[k] + spec.mean[k]
+    return out
+
+
+def describe(record: dict, modality_cfg: dict | None = None,
+             data_root: str | None = None) -> tuple[dict[str, Any], dict]:
+    """Load one record's images and summarise them.
+
+    Args:
+        record: An instruction record.
+        modality_cfg: Modality config (default ``dict(type=record['modality'])``).
+        data_root: Directory relative paths are resolved against.
+
+    Returns:
+        ``(summary, loaded)``: a JSON-ready dict with ``id``, ``modality``,
+        ``pixel_shape``, ``bands``, per-band ``min``/``max``/``mean`` (in the
+        sensor's physical unit, over valid pixels), ``valid_fraction``, ``crs``
+        -- and the modality's loaded dict.
+    """
+    modality = build_from_any(modality_cfg or dict(type=record['modality']), MODALITIES)
+    loaded = modality.load(record['images'], data_root)
+    pixels = loaded['pixels'].numpy()
+    valid = loaded['valid_mask'].numpy()
+    values = physical(modality, pixels)
+    if values.ndim == 4:   # frames: statistics over all frames
+        values = values.transpose(1, 0, 2, 3).reshape(values.shape[1], -1)
+        mask = valid.reshape(-1)
+    else:
+        values = values.reshape(values.shape[0], -1)
+        mask = valid.reshape(-1)
+    sel = values[:, mask] if mask.any() else values[:, :0]
+    stat = (lambda f: [round(float(v), 6) for v in f(sel, axis=1)]) if sel.size else \
+        (lambda f: [None] * values.shape[0])
+    summary = dict(id=record.get('id'), modality=loaded['modality'],
+                   pixel_shape=list(pixels.shape), bands=list(loaded.get('bands') or []),
+                   min=stat(np.min), max=stat(np.max), mean=stat(np.mean),
+                   valid_fraction=round(float(valid.mean()), 6), crs=loaded.get('crs'),
+                   size=list(loaded.get('size') or []))
+    if 'frame_mask' in loaded:
+        summary['frames'] = int(loaded['frame_mask'].sum())
+    return summary, dict(loaded, modality_obj=modality)
+
+
+def _stretch(band: np.ndarray, valid: np.ndarray, low=None, high=None) -> np.ndarray:
+    sel = band[valid] if valid.any() else band.reshape(-1)
+    lo = np.percentile(sel, 2) if low is None else low
+    hi = np.percentile(sel, 98) if high is None else high
+    scaled = (band - lo) / max(hi - lo, 1e-9)
+    return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+
+
+def _render_frame(modality, pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` standardised pixels of one image -> ``(H, W, 3)`` uint8."""
+    values = physical(modality, pixels)
+    members = getattr(modality, 'members', None)
+    if members:   # fusion: members side by side
+        parts, start = [], 0
+        for m in members.values():
+            parts.append(_render_frame(m, pixels[start:start + m.num_channels], valid))
+            start += m.num_channels
+        return np.concatenate(parts, axis=1)
+    frame = getattr(modality, 'frame', modality)
+    spec = frame.sensor
+    if spec.modality == 'sar' or spec.units == 'dB':
+        grey = _stretch(values[0], valid, *(spec.clip or (None, None)))
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if values.shape[0] < 3:
+        grey = _stretch(values[0], valid)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    wanted = FALSE_COLOUR.get(spec.name)
+    if wanted and all(b in frame.bands for b in wanted):
+        idx = [frame.bands.index(b) for b in wanted]
+    else:
+        idx = [0, 1, 2]
+    rgb = [_stretch(values[i], valid) for i in idx]
+    out = np.stack(rgb, axis=-1)
+    out[~valid] = 0
+    return out
+
+
+def render(loaded: dict) -> np.ndarray:
+    """A quick-look image: false colour for MS, dB grey for SAR, a strip for frames."""
+    modality = loaded['modality_obj']
+    pixels = loaded['pixels'].numpy()
+    valid = loaded['valid_mask'].numpy()
+    if pixels.ndim == 4:
+        frames = [_render_frame(modality, pixels[t], valid[t]) for t in range(pixels.shape[0])]
+        return np.concatenate(frames, axis=1)
+    return _render_frame(modality, pixels, valid)
