@@ -1,6 +1,7 @@
 """eov benchmarks; each prints JSON lines (one measurement per line).
 
     python tools/benchmark.py slis [--n 200] [--image-size 1024 1024] [--out FILE]
+    python tools/benchmark.py data [--samples 64] [--tile 256] [--workers 0 2] [--out FILE]
 """
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ def run_slis(args) -> list[dict]:
     return rows
 
 
+def run_data(args) -> list[dict]:
+    """Samples/s of the full pipeline on 12-band tiles of the real Sentinel-2 scene."""
+    from eov.datasets.throughput import benchmark_data
+    machine = _machine()
+    rows = []
+    for row in benchmark_data(samples=args.samples, tile=args.tile, workers=args.workers,
+                              batch_size=args.batch_size, image_size=args.image_size):
+        row['machine'] = machine
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,8 +64,16 @@ def main(argv=None) -> int:
                       help='timing window per throughput figure')
     slis.add_argument('--serializers', nargs='+', help='subset to measure')
     slis.add_argument('--out', help='also append the JSON lines to this file')
+    data = sub.add_parser('data', help='samples/s reading 12-band Sentinel-2 tiles through '
+                                       'the full pipeline')
+    data.add_argument('--samples', type=int, default=64, help='samples per measurement')
+    data.add_argument('--tile', type=int, default=256, help='window side (10 m pixels)')
+    data.add_argument('--workers', type=int, nargs='+', default=[0, 2])
+    data.add_argument('--batch-size', type=int, default=8)
+    data.add_argument('--image-size', type=int, help='resize tiles to this side')
+    data.add_argument('--out', help='also append the JSON lines to this file')
     args = parser.parse_args(argv)
-    rows = {'slis': run_slis}[args.bench](args)
+    rows = {'slis': run_slis, 'data': run_data}[args.bench](args)
     if args.out:
         with open(args.out, 'a') as f:
             for row in rows:
