@@ -38,6 +38,8 @@ class BaseModality:
             batch has one shape. ``None`` keeps the read size.
         target_gsd: Pixel size (CRS units) of the grid bands are resampled
             onto; default: the finest band's.
+        resampling: ``'bilinear'`` (reflectance, backscatter) or ``'nearest'``
+            (masks, class maps) when bands are resampled.
         adapter: Config of the input adapter (``ADAPTERS``) that feeds the
             backbone.
     """
@@ -48,7 +50,11 @@ class BaseModality:
 
     def __init__(self, sensor: str | None = None, bands: list[str] | None = None,
                  image_size: int | tuple[int, int] | None = None,
-                 target_gsd: float | None = None, adapter: dict | None = None):
+                 target_gsd: float | None = None, resampling: str = 'bilinear',
+                 adapter: dict | None = None):
+        if resampling not in ('bilinear', 'nearest'):
+            raise ValueError(f"resampling must be 'bilinear' or 'nearest', got {resampling!r}")
+        self.resampling = resampling
         self.sensor: SensorSpec = get_sensor(sensor or self.default_sensor)
         if bands is not None and not self.sensor.any_bands:
             self.sensor = self.sensor.subset(list(bands))
@@ -134,7 +140,8 @@ class BaseModality:
         else:
             raster, valid = read_stack(paths, band_counts=[1] * len(paths) if len(paths) > 1
                                        else None, target_gsd=self.target_gsd,
-                                       window=entry.get('window'))
+                                       window=entry.get('window'),
+                                       resampling=getattr(self, 'resampling', 'bilinear'))
         n_file = raster.data.shape[0]
         if self.sensor.any_bands:
             if self.sensor.num_bands and n_file != self.sensor.num_bands:

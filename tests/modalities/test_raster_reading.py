@@ -175,3 +175,17 @@ def test_sar_linear_non_positive_is_invalid_and_entry_units_override(tmp_path):
     assert out['valid_mask'].all()
     with pytest.raises(ValueError, match="units must be 'linear' or 'dB'"):
         build(dict(type='sar', units='amplitude'))
+
+
+def test_nearest_resampling_keeps_class_values(tmp_path):
+    fine = write_tif(tmp_path / 'fine.tif', random_uint16((1, 8, 8)), res=10.0)
+    classes = np.array([[[1, 2, 3, 4]] * 4], np.uint16)
+    coarse = write_tif(tmp_path / 'classes.tif', classes, res=20.0)
+    ms = build(dict(type='multispectral', sensor='generic', bands=['a', 'b'],
+                    resampling='nearest'))
+    raster, valid = ms.read(dict(path=[fine, coarse], bands=['a', 'b']), None)
+    assert raster.data.shape == (2, 8, 8) and set(np.unique(raster.data[1])) == {1, 2, 3, 4}
+    np.testing.assert_array_equal(raster.data[1, 0], [1, 1, 2, 2, 3, 3, 4, 4])
+    smooth, _ = build(dict(type='multispectral', sensor='generic', bands=['a', 'b'])).read(
+        dict(path=[fine, coarse], bands=['a', 'b']), None)
+    assert len(np.unique(smooth.data[1])) > 4           # bilinear blends neighbours
