@@ -1,9 +1,10 @@
 """Instruction data: schema, dataset, transforms, collation, EOV-Synth."""
-from .collate import group_images, instruction_collate
+from .collate import (eov_collate, first_fit_decreasing, group_images, instruction_collate,
+                      packed_collate)
 from .instruction_dataset import InstructionDataset
 from .schema import RecordError, validate_record
 from .transforms import BuildConversation, LoadImages, PackSample, TokenizeConversation
 
 __all__ = ['BuildConversation', 'InstructionDataset', 'LoadImages', 'PackSample',
-           'RecordError', 'TokenizeConversation', 'group_images', 'instruction_collate',
-           'validate_record']
+           'RecordError', 'TokenizeConversation', 'eov_collate', 'first_fit_decreasing',
+           'group_images', 'instruction_collate', 'packed_collate', 'validate_record']

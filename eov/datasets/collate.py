@@ -71,3 +71,100 @@ def instruction_collate(batch: list[dict], padding_side: str = 'right') -> dict:
     inputs = dict(input_ids=input_ids, labels=label_ids, attention_mask=mask,
                   pixel_values=pixel_values, image_order=order, image_extras=extras)
     return dict(inputs=inputs, data_samples=[b['data_sample'] for b in batch])
+
+
+def first_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Pack item indices into bins of ``capacity`` (first-fit decreasing).
+
+    Returns:
+        Bins of indices; within a bin, items keep decreasing length order.
+
+    Raises:
+        ValueError: if one item is longer than ``capacity`` (samples are never split).
+    """
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda j: -lengths[j]):
+        if lengths[i] > capacity:
+            raise ValueError(f'a sample of {lengths[i]} tokens does not fit max_tokens={capacity}')
+        for b, free in enumerate(room):
+            if lengths[i] <= free:
+                bins[b].append(i)
+                room[b] -= lengths[i]
+                break
+        else:
+            bins.append([i])
+            room.append(capacity - lengths[i])
+    return bins
+
+
+@FUNCTIONS.register_module()
+def packed_collate(batch: list[dict], max_tokens: int = 2048) -> dict:
+    """Pack a batch into rows of at most ``max_tokens`` tokens for varlen attention.
+
+    Samples are placed into rows by first-fit decreasing and never split; each
+    keeps its images. Rows are right-padded to the longest row; the padding of
+    a row is its own segment. ``cu_seqlens`` (int32) and ``max_seqlen``
+    describe every segment of the flattened ``(rows * length)`` sequence and
+    ``position_ids`` restart at 0 in each sample.
+
+    Args:
+        batch: Outputs of :class:`~eov.datasets.transforms.PackSample`.
+        max_tokens: Capacity of one row.
+
+    Returns:
+        ``{'inputs': {input_ids, labels, position_ids, cu_seqlens, max_seqlen,
+        pixel_values, image_order, image_extras, padding_fraction},
+        'data_samples': [...]}`` (samples in packed order).
+    """
+    lengths = [len(b['inputs']['input_ids']) for b in batch]
+    try:
+        rows = first_fit_decreasing(lengths, max_tokens)
+    except ValueError as exc:
+        longest = max(range(len(batch)), key=lambda i: lengths[i])
+        raise ValueError(f"record {batch[longest]['data_sample'].get('id')}: {exc}") from None
+    width = max(sum(lengths[i] for i in row) for row in rows)
+    input_ids = torch.zeros(len(rows), width, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    positions = torch.zeros(len(rows), width, dtype=torch.long)
+    bounds = [0]
+    order = []
+    for r, row in enumerate(rows):
+        at = 0
+        for i in row:
+            n = lengths[i]
+            input_ids[r, at:at + n] = batch[i]['inputs']['input_ids']
+            labels[r, at:at + n] = batch[i]['inputs']['labels']
+            positions[r, at:at + n] = torch.arange(n)
+            at += n
+            bounds.append(r * width + at)
+            order.append(i)
+        if at < width:   # the row's padding: one segment of its own
+            positions[r, at:] = torch.arange(width - at)
+            bounds.append((r + 1) * width)
+    packed = [batch[i] for i in order]
+    pixel_values, image_order, extras = group_images([b['inputs']['images'] for b in packed])
+    cu = torch.tensor(bounds, dtype=torch.int32)
+    pad = len(rows) * width - sum(lengths)
+    inputs = dict(input_ids=input_ids, labels=labels, position_ids=positions, cu_seqlens=cu,
+                  max_seqlen=int((cu[1:] - cu[:-1]).max()), pixel_values=pixel_values,
+                  image_order=image_order, image_extras=extras,
+                  padding_fraction=pad / (len(rows) * width))
+    return dict(inputs=inputs, data_samples=[b['data_sample'] for b in packed])
+
+
+@FUNCTIONS.register_module()
+def eov_collate(batch: list[dict], packing: bool = False, max_tokens: int = 2048,
+                padding_side: str = 'right') -> dict:
+    """One collate for configs: ``packing=True`` packs, ``False`` pads (for comparison).
+
+    Args:
+        batch: Outputs of :class:`~eov.datasets.transforms.PackSample`.
+        packing: Pack into varlen rows (:func:`packed_collate`) or pad
+            (:func:`instruction_collate`).
+        max_tokens: Row capacity when packing.
+        padding_side: Padding side when not packing.
+    """
+    if packing:
+        return packed_collate(batch, max_tokens=max_tokens)
+    return instruction_collate(batch, padding_side=padding_side)

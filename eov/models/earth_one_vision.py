@@ -1,6 +1,7 @@
 """EarthOneVision: sensor adapters -> ViT -> FGVLA aligner -> causal LM."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -9,12 +10,33 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import nn
 
-from eov.registry import ALIGNERS, MODALITIES, MODELS, SERIALIZERS, build_from_any
+from eov.registry import (ALIGNERS, ATTENTION, MODALITIES, MODELS, SERIALIZERS,
+                          build_from_any)
 
 from .language import build_causal_lm
 from .tokenizer import IM_END, IMAGE_TOKEN, PAD_TOKEN, build_tokenizer
 
 IGNORE_INDEX = -100
+
+
+@contextlib.contextmanager
+def use_attention(lm, name: str):
+    """Run ``lm`` with attention implementation ``name`` inside the block.
+
+    transformers reads ``config._attn_implementation`` at every call (to pick
+    the attention function and the mask factory), so packed batches can use
+    eov's registered varlen function while generation keeps the padded one.
+    """
+    configs = {id(c): c for c in (lm.config, getattr(lm.config, 'get_text_config',
+                                                       lambda: lm.config)())}.values()
+    saved = [(c, c._attn_implementation) for c in configs]
+    try:
+        for c, _ in saved:
+            c._attn_implementation = name
+        yield
+    finally:
+        for c, old in saved:
+            c._attn_implementation = old
 
 
 @MODELS.register_module()
@@ -63,6 +85,8 @@ class EarthOneVision(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.vision = MODELS.build(vision)
         self.lm = build_causal_lm(attention=attention, **language)
+        self.attention = build_from_any(dict(type=attention) if isinstance(attention, str)
+                                        else attention, ATTENTION)
         self.serializer = build_from_any(serializer, SERIALIZERS)
         self.tokenizer = build_tokenizer(tokenizer, serializer=serializer)
         if self.lm.get_input_embeddings().num_embeddings != len(self.tokenizer):
@@ -228,18 +252,43 @@ class EarthOneVision(BaseModel):
         return losses
 
     # -- MMEngine entry points -------------------------------------------------
+    def hidden_states(self, inputs: dict) -> torch.Tensor:
+        """Last hidden states ``(R, L, d)`` of a padded or a packed batch.
+
+        A packed batch (``cu_seqlens`` in ``inputs``, from
+        :func:`~eov.datasets.packed_collate`) is flattened into one row and
+        run through the attention backend's packed function, with position
+        ids restarting per sample and ``cu_seq_lens_q/k``/``max_length_q/k``
+        passed explicitly; a padded batch uses ``attention_mask``.
+        """
+        embeds = self.embed(inputs)
+        if inputs.get('cu_seqlens') is None:
+            out = self.lm.base_model(inputs_embeds=embeds,
+                                     attention_mask=inputs.get('attention_mask'))
+            return out.last_hidden_state
+        rows, length = embeds.shape[:2]
+        cu = inputs['cu_seqlens'].to(embeds.device)
+        max_len = int(inputs.get('max_seqlen') or (cu[1:] - cu[:-1]).max())
+        name = self.attention.packed_name(embeds.device, embeds.dtype)
+        with use_attention(self.lm, name):
+            out = self.lm.base_model(
+                inputs_embeds=embeds.reshape(1, rows * length, -1),
+                position_ids=inputs['position_ids'].reshape(1, -1).to(embeds.device),
+                cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max_len,
+                max_length_k=max_len)
+        return out.last_hidden_state.reshape(rows, length, -1)
+
     def forward(self, inputs: dict, data_samples: list | None = None, mode: str = 'tensor'):
         """``mode='loss'`` -> loss dict; ``'predict'`` -> samples with text; ``'tensor'`` -> logits."""
         if mode == 'loss':
-            embeds = self.embed(inputs)
-            out = self.lm.base_model(inputs_embeds=embeds,
-                                     attention_mask=inputs.get('attention_mask'))
-            return self.answer_loss(out.last_hidden_state, inputs['labels'])
+            losses = self.answer_loss(self.hidden_states(inputs), inputs['labels'])
+            if inputs.get('padding_fraction') is not None:
+                losses['padding_fraction'] = torch.tensor(float(inputs['padding_fraction']))
+            return losses
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
-            embeds = self.embed(inputs)
-            return self.lm(inputs_embeds=embeds, attention_mask=inputs.get('attention_mask')).logits
+            return self.lm.get_output_embeddings()(self.hidden_states(inputs))
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
     @staticmethod

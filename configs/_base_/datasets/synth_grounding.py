@@ -26,7 +26,8 @@ train_dataloader = dict(
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='eov.instruction_collate'),
+    # packing=True packs samples into varlen rows of max_tokens (see eov.datasets.collate)
+    collate_fn=dict(type='eov.eov_collate', packing=False, max_tokens=2048),
     dataset=dict(type='InstructionDataset', data_root='${data_root}', ann_file='train.jsonl',
                  modalities=['optical'], pipeline=train_pipeline))
 
