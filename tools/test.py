@@ -28,11 +28,14 @@ def main(argv=None):
     if not os.path.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher)
-    cfg.load_from = args.checkpoint
     evaluator = cfg.test_evaluator
     for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
         metric.setdefault('predictions_file', os.path.join(cfg.work_dir, 'predictions.jsonl'))
     runner = build_runner(cfg)
+    # Strict: a checkpoint that does not fit the config's model (another patch
+    # size, vocabulary, aligner...) is an error, never a silently half-loaded model.
+    runner.load_checkpoint(args.checkpoint, strict=True)
+    runner._has_loaded = True   # MMEngine's test() would otherwise reload non-strictly
     metrics = runner.test()
     if runner.rank == 0:
         flat = {k: float(v) for k, v in metrics.items()}
