@@ -2,6 +2,7 @@
 
     python tools/benchmark.py slis [--n 200] [--image-size 1024 1024] [--out FILE]
     python tools/benchmark.py data [--samples 64] [--tile 256] [--workers 0 2] [--out FILE]
+    python tools/benchmark.py train-step --config CONFIG [--device cpu|cuda] [--steps N]
 """
 from __future__ import annotations
 
@@ -51,6 +52,34 @@ def run_data(args) -> list[dict]:
     return rows
 
 
+def run_train_step(args) -> list[dict]:
+    """Packed vs padded training-step throughput of a config's model."""
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from eov.engine.config import load_config
+    from eov.engine.train_bench import benchmark_train_step
+    from eov.registry import MODELS
+    cfg = load_config(args.config)
+    if args.attention:
+        cfg.model.attention = args.attention
+    init_default_scope('eov')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    machine = _machine()
+    if args.device == 'cuda':
+        machine['gpu'] = torch.cuda.get_device_name(0)
+    rows = []
+    for row in benchmark_train_step(model, device=args.device, steps=args.steps,
+                                    warmup=args.warmup, min_len=args.min_len,
+                                    max_len=args.max_len, tokens_per_step=args.tokens_per_step):
+        row['config'] = args.config
+        row['machine'] = machine
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,8 +101,19 @@ def main(argv=None) -> int:
     data.add_argument('--batch-size', type=int, default=8)
     data.add_argument('--image-size', type=int, help='resize tiles to this side')
     data.add_argument('--out', help='also append the JSON lines to this file')
+    step = sub.add_parser('train-step', help="eov's packed training step vs a padded "
+                                             'HF-style baseline on variable-length batches')
+    step.add_argument('--config', required=True)
+    step.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    step.add_argument('--steps', type=int, default=5)
+    step.add_argument('--warmup', type=int, default=2)
+    step.add_argument('--min-len', type=int, default=32)
+    step.add_argument('--max-len', type=int, default=256)
+    step.add_argument('--tokens-per-step', type=int, default=2048)
+    step.add_argument('--attention', help='override the config\'s attention backend')
+    step.add_argument('--out', help='also append the JSON lines to this file')
     args = parser.parse_args(argv)
-    rows = {'slis': run_slis, 'data': run_data}[args.bench](args)
+    rows = {'slis': run_slis, 'data': run_data, 'train-step': run_train_step}[args.bench](args)
     if args.out:
         with open(args.out, 'a') as f:
             for row in rows:
