@@ -137,6 +137,14 @@ class BaseModality:
         if len(paths) == 1 and os.path.splitext(paths[0])[1].lower() in PIL_EXTENSIONS:
             raster = read_raster(paths[0])
             valid = np.ones(raster.data.shape[1:], dtype=bool)
+            if self.sensor.num_bands == 1 and raster.data.shape[0] in (3, 4):
+                # single-band imagery (SAR, thermal) saved as grey RGB(A) PNG/JPEG
+                rgb = raster.data[:3]
+                if not ((rgb[0] == rgb[1]).all() and (rgb[1] == rgb[2]).all()):
+                    raise RasterReadError(
+                        f'{raster.path}: a colour image, but sensor {self.sensor.name!r} of '
+                        f'modality {self.name!r} has one band')
+                raster.data = rgb[:1]
         else:
             raster, valid = read_stack(paths, band_counts=[1] * len(paths) if len(paths) > 1
                                        else None, target_gsd=self.target_gsd,

@@ -28,7 +28,9 @@ class SARModality(BaseModality):
     Files may hold linear power (GRD intensity) or dB; ``units`` (config, or
     ``"units"`` in an image entry) says which. Linear values are converted to
     dB (non-positive values become invalid pixels), clipped to the spec's range
-    (Sentinel-1: [-25, 0] dB) and standardised.
+    (Sentinel-1: [-25, 0] dB) and standardised. 8-bit quick-looks
+    (``sensor='sar_8bit'``) are display-scaled already: they are only scaled
+    by the spec (``units`` does not apply).
 
     Args:
         sensor: Sensor spec name (default ``'sentinel1_grd'``).
@@ -51,6 +53,8 @@ class SARModality(BaseModality):
 
     def to_physical(self, data, valid, entry=None):
         """Convert to dB (if linear), then clip to the sensor's range."""
+        if self.sensor.units != 'dB':   # display-scaled products: spec scaling only
+            return super().to_physical(data, valid, entry)
         units = str((entry or {}).get('units', self.units)).lower()
         if units not in ('linear', 'db'):
             raise ValueError(f"{(entry or {}).get('path')}: SAR units must be 'linear' or "

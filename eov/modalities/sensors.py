@@ -208,6 +208,13 @@ register_sensor(SensorSpec(
     gsd=(10, 10), scale=1.0, dtype='float32', units='dB', clip=(-25.0, 0.0),
     mean=(-12.548, -20.192), std=(5.257, 5.912)))
 
+# 8-bit SAR quick-looks (PNG/JPEG amplitude images as distributed by SAR VQA and
+# captioning benchmarks such as SARLANG-1M): display-scaled, no dB conversion.
+# Nominal statistics for 8-bit imagery scaled to [0, 1].
+register_sensor(SensorSpec(
+    name='sar_8bit', modality='sar', bands=('SAR',), wavelengths=(55500.0,), gsd=(None,),
+    scale=1 / 255, dtype='uint8', units='scaled DN', mean=(0.35,), std=(0.25,)))
+
 # Generic single-band thermal infrared imagery (8-bit aerial/drone/satellite IR
 # frames, 8-14 um). Nominal statistics for 8-bit imagery scaled to [0, 1].
 register_sensor(SensorSpec(

@@ -189,3 +189,17 @@ def test_nearest_resampling_keeps_class_values(tmp_path):
     smooth, _ = build(dict(type='multispectral', sensor='generic', bands=['a', 'b'])).read(
         dict(path=[fine, coarse], bands=['a', 'b']), None)
     assert len(np.unique(smooth.data[1])) > 4           # bilinear blends neighbours
+
+
+def test_grey_rgb_quicklooks_become_one_band_and_colour_is_refused(tmp_path):
+    from PIL import Image
+    grey = np.random.default_rng(0).integers(0, 256, (12, 10), dtype=np.uint8)
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / 'sar.png')
+    out = build(dict(type='sar', sensor='sar_8bit')).load([dict(path=str(tmp_path / 'sar.png'))])
+    spec = get_sensor('sar_8bit')
+    want = (grey.astype(np.float32) / 255 - spec.mean[0]) / spec.std[0]
+    np.testing.assert_allclose(out['pixels'][0].numpy(), want, rtol=1e-5, atol=1e-5)
+    colour = np.random.default_rng(1).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    Image.fromarray(colour).save(tmp_path / 'colour.png')
+    with pytest.raises(RasterReadError, match="colour.png: a colour image, but sensor 'thermal'"):
+        build(dict(type='infrared')).load([dict(path=str(tmp_path / 'colour.png'))])
