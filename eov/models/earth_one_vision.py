@@ -73,6 +73,11 @@ class EarthOneVision(BaseModel):
         max_new_tokens: Generation budget at test time; ``'auto'`` sizes it
             to the serializer's text for ``max_objects`` boxes.
         max_objects: Objects an answer may hold when ``max_new_tokens='auto'``.
+        resize_embeddings: ``'exact'`` resizes the LM's embedding table to the
+            tokenizer's length whenever they differ; ``'grow'`` resizes only
+            when the tokenizer is larger, keeping a table padded beyond the
+            tokenizer (as pretrained Qwen2.5 checkpoints have) and its
+            ``vocab_size`` unchanged.
         data_preprocessor: MMEngine data preprocessor config.
         init_cfg: MMEngine init config.
     """
@@ -81,6 +86,7 @@ class EarthOneVision(BaseModel):
                  serializer: dict, tokenizer: str | None = None, attention='sdpa',
                  loc_label_sigma: float = 0.0, loc_embed_init: str | None = None,
                  max_new_tokens: int | str = 'auto', max_objects: int = 1,
+                 resize_embeddings: str = 'exact',
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.vision = MODELS.build(vision)
@@ -89,7 +95,12 @@ class EarthOneVision(BaseModel):
                                         else attention, ATTENTION)
         self.serializer = build_from_any(serializer, SERIALIZERS)
         self.tokenizer = build_tokenizer(tokenizer, serializer=serializer)
-        if self.lm.get_input_embeddings().num_embeddings != len(self.tokenizer):
+        if resize_embeddings not in ('exact', 'grow'):
+            raise ValueError("resize_embeddings must be 'exact' or 'grow', "
+                             f'got {resize_embeddings!r}')
+        num_embeddings = self.lm.get_input_embeddings().num_embeddings
+        if num_embeddings < len(self.tokenizer) or (
+                resize_embeddings == 'exact' and num_embeddings != len(self.tokenizer)):
             self.lm.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
         self.aligner = ALIGNERS.build(aligner, default_args=dict(
             in_dim=self.vision.embed_dim, num_levels=len(self.vision.out_indices),
@@ -141,6 +152,8 @@ class EarthOneVision(BaseModel):
             tables.append(out.weight)
         with torch.no_grad():
             for table in tables:
+                if table.is_meta:  # built without storage (e.g. under torch.device('meta'))
+                    continue
                 codes = location_codes(self.loc_token_ids.numel(), grid, table.shape[1])
                 codes = codes * (table.std() / codes.std())
                 table[self.loc_token_ids] = codes.to(table.dtype)
@@ -173,11 +186,10 @@ class EarthOneVision(BaseModel):
                                f'(configured: {", ".join(self.adapters)})')
             image_size = image_size or self.modalities[modality].image_size
         h, w = self.vision.grid_size(image_size)
-        grid_tokens = h * w
-        if modality is not None:
-            grid_tokens = self.adapters[modality].num_tokens(grid_tokens)
-        return self.aligner.num_tokens((grid_tokens, 1)) if modality is not None \
-            else self.aligner.num_tokens((h, w))
+        if modality is None:
+            return self.aligner.num_tokens((h, w))
+        adapter_tokens = self.adapters[modality].num_tokens(h * w)
+        return self.aligner.num_tokens_for(adapter_tokens, (h, w))
 
     def encode_images(self, pixel_values: dict[str, torch.Tensor], image_order: list,
                       image_extras: dict | None = None) -> torch.Tensor:
@@ -200,7 +212,8 @@ class EarthOneVision(BaseModel):
                                f'(configured: {", ".join(self.adapters)})')
             extras = (image_extras or {}).get(name, {})
             levels = self.adapters[name](pixels, self.vision, **extras)
-            per_modality[name] = self.aligner(levels)
+            image_size = self.modalities[name].image_size or tuple(pixels.shape[-2:])
+            per_modality[name] = self.aligner(levels, grid=self.vision.grid_size(image_size))
         tokens = [per_modality[name][int(i)] for name, i in image_order]
         return torch.cat(tokens, dim=0)
 

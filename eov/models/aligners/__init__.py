@@ -1,4 +1,15 @@
-"""FGVLA aligners: visual features of several depths -> LM embedding space."""
-from .multi_level import MLPLastLayer, MultiLevelConcat
+"""FGVLA aligners: visual features of several depths -> LM embedding space.
 
-__all__ = ['MLPLastLayer', 'MultiLevelConcat']
+Every aligner takes K levels ``(B, N, C)`` and an optional ``grid=(h, w)`` of
+one image, returns ``(B, N_out, out_dim)``, and reports its output length via
+``num_tokens(grid)`` (one image) and ``num_tokens_for(n_tokens, grid)`` (a
+sample of several grids). ``compress=dict(type='pixel_shuffle'|'pool',
+factor=f)`` shrinks each image's grid by ``f x f`` before the projection.
+"""
+from .base import BaseAligner, TokenCompressor
+from .gated import MultiLevelGated
+from .multi_level import MLPLastLayer, MultiLevelConcat
+from .resampler import LevelResampler
+
+__all__ = ['BaseAligner', 'TokenCompressor', 'MLPLastLayer', 'MultiLevelConcat',
+           'MultiLevelGated', 'LevelResampler']

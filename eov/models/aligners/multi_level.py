@@ -6,9 +6,11 @@ from torch import nn
 
 from eov.registry import ALIGNERS
 
+from .base import BaseAligner
+
 
 @ALIGNERS.register_module()
-class MultiLevelConcat(nn.Module):
+class MultiLevelConcat(BaseAligner):
     """Concatenate K feature levels channel-wise, then a 2-layer MLP (VHM style).
 
     Args:
@@ -17,26 +19,38 @@ class MultiLevelConcat(nn.Module):
         out_dim: Hidden size of the language model.
         hidden_dim: MLP width (default ``out_dim``).
         norm: LayerNorm the concatenated levels before the MLP.
+        compress: Token compression of each image's patch grid before the
+            MLP: ``None``, ``dict(type='pixel_shuffle', factor=2)`` (tokens
+            / 4, channels x 4) or ``dict(type='pool', factor=2)`` (tokens / 4).
     """
 
     def __init__(self, in_dim: int, num_levels: int, out_dim: int,
-                 hidden_dim: int | None = None, norm: bool = True):
+                 hidden_dim: int | None = None, norm: bool = True,
+                 compress: dict | None = None):
         super().__init__()
         self.num_levels = num_levels
+        self._setup_compress(compress)
         hidden_dim = hidden_dim or out_dim
-        self.norm = nn.LayerNorm(in_dim * num_levels) if norm else nn.Identity()
-        self.mlp = nn.Sequential(nn.Linear(in_dim * num_levels, hidden_dim), nn.GELU(),
+        width = in_dim * num_levels * self.compressor.channel_mult
+        self.norm = nn.LayerNorm(width) if norm else nn.Identity()
+        self.mlp = nn.Sequential(nn.Linear(width, hidden_dim), nn.GELU(),
                                  nn.Linear(hidden_dim, out_dim))
 
-    def num_tokens(self, grid: tuple[int, int]) -> int:
-        """Visual tokens produced for a patch grid ``(h, w)``."""
-        return grid[0] * grid[1]
+    def forward(self, levels: list[torch.Tensor],
+                grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """Align K levels.
 
-    def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
-        """Map K tensors ``(B, N, C)`` to ``(B, N, out_dim)``."""
-        if len(levels) != self.num_levels:
-            raise ValueError(f'{type(self).__name__} expects {self.num_levels} levels, '
-                             f'got {len(levels)}')
+        Args:
+            levels: K tensors ``(B, N, in_dim)``; ``N`` is a whole number of
+                image grids when compressing.
+            grid: ``(h, w)`` patch grid of one image (only used to compress;
+                ``None`` infers a square grid from ``N``).
+
+        Returns:
+            ``(B, N_out, out_dim)`` with ``N_out = num_tokens_for(N, grid)``.
+        """
+        self._check_levels(levels)
+        levels = [self.compressor(lvl, grid) for lvl in levels]
         return self.mlp(self.norm(torch.cat(levels, dim=-1)))
 
 
@@ -50,13 +64,25 @@ class MLPLastLayer(MultiLevelConcat):
         out_dim: Hidden size of the language model.
         hidden_dim: MLP width (default ``out_dim``).
         norm: LayerNorm the last level before the MLP.
+        compress: Token compression before the MLP (see
+            :class:`MultiLevelConcat`).
     """
 
     def __init__(self, in_dim: int, num_levels: int, out_dim: int,
-                 hidden_dim: int | None = None, norm: bool = True):
-        super().__init__(in_dim, 1, out_dim, hidden_dim, norm)
+                 hidden_dim: int | None = None, norm: bool = True,
+                 compress: dict | None = None):
+        super().__init__(in_dim, 1, out_dim, hidden_dim, norm, compress)
         self.num_levels = num_levels
 
-    def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
-        """Map the last of the levels to ``(B, N, out_dim)``."""
-        return self.mlp(self.norm(levels[-1]))
+    def forward(self, levels: list[torch.Tensor],
+                grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """Align the last level.
+
+        Args:
+            levels: Tensors ``(B, N, in_dim)``; only ``levels[-1]`` is used.
+            grid: ``(h, w)`` patch grid of one image (only used to compress).
+
+        Returns:
+            ``(B, N_out, out_dim)``.
+        """
+        return self.mlp(self.norm(self.compressor(levels[-1], grid)))
