@@ -1,5 +1,5 @@
 # FGVLA ablation: the default multi-level concat with 2x2 pixel shuffle before the
-# MLP (8x8 patch grid -> 4x4 = 16 tokens with 4x the channels, as InternVL/Qwen2-VL).
+# MLP (4x4 patch grid -> 2x2 = 4 tokens with 4x the channels, as InternVL/Qwen2-VL).
 _base_ = ['../eov_tiny_synth.py']
 model = dict(aligner=dict(compress=dict(type='pixel_shuffle', factor=2)))
-num_image_tokens = 16
+num_image_tokens = 4

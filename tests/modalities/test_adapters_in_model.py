@@ -104,8 +104,8 @@ def test_every_modality_trains_through_the_shared_backbone(adapter):
 
 
 def test_token_counts_follow_the_adapter():
-    grid = (SIZE // 8) ** 2
     model = _model('pseudo_rgb_groups')
+    grid = (SIZE // model.vision.patch_size) ** 2
     assert model.num_image_tokens(modality='multispectral') == 4 * grid    # 12 bands / 3
     assert model.num_image_tokens(modality='sar') == grid                  # 2 bands -> 1 group
     assert model.num_image_tokens(modality='fusion') == 2 * grid           # optical + sar

@@ -194,7 +194,8 @@ def test_tiny_model_trains_with_each_aligner(case, synth_data):
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     n_tokens = model.num_image_tokens(modality='optical')
-    assert n_tokens == {'MLPLastLayer': 64, 'LevelResampler': 16}.get(case, 16)
+    grid = (cfg.image_size // cfg.patch_size) ** 2       # the tiny default's patch grid
+    assert n_tokens == {'MLPLastLayer': grid, 'LevelResampler': 16}.get(case, grid // 4)
     for step in cfg.train_dataloader.dataset.pipeline:
         if step.type == 'TokenizeConversation':
             step.image_tokens = n_tokens
@@ -215,6 +216,7 @@ def test_multi_grid_modalities_count_compressed_tokens():
     size = 32
     model_cfg = cfg.model
     model_cfg.vision.img_size = size
+    model_cfg.vision.patch_size = 8                      # 4x4 patches, whatever the default
     model_cfg.aligner = dict(type='MultiLevelConcat', compress=COMPRESS['pixel_shuffle'])
     model_cfg.modalities = dict(
         optical=dict(type='optical', image_size=size),

@@ -1,10 +1,11 @@
 # A tiny EarthOneVision (~2M parameters) that trains on a laptop CPU in minutes:
-# ViT (4 blocks, 128 wide, 8-px patches) -> MultiLevelConcat over blocks 2 and 4
+# ViT (4 blocks, 128 wide, 16-px patches: 4x4 = 16 visual tokens per 64-px image)
+# -> MultiLevelConcat over blocks 2 and 4
 # -> Qwen2-shaped decoder (4 layers, 128 wide), eov's built-in tokenizer.
 # 'tiny' models are built for real in the config tests; others on the meta device.
 model_size = 'tiny'
 image_size = 64
-patch_size = 8
+patch_size = 16
 # Visual tokens per image; re-state it when image_size/patch_size change
 # (the model checks it against what its backbone produces).
 num_image_tokens = (image_size // patch_size) ** 2

@@ -1,7 +1,7 @@
 # Iteration-based AdamW schedule for the tiny model on a CPU: one-cycle warmup
 # (3% of the iterations) then cosine decay, scaled to train_cfg.max_iters so
 # `--cfg-options train_cfg.max_iters=N` keeps a valid schedule.
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=1600)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=3000)
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
