@@ -118,7 +118,8 @@ def test_runner_init_weights_keeps_built_weights(built):
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     table = model.lm.get_input_embeddings().weight[model.loc_token_ids].detach()
-    codes = location_codes(len(model.loc_token_ids), 8, table.shape[1])
+    grid = max(model.vision.vit.patch_embed.grid_size)
+    codes = location_codes(len(model.loc_token_ids), grid, table.shape[1])
     cos = F.cosine_similarity(table, codes, dim=1)
     assert float(cos.min()) > 0.999
 
@@ -127,4 +128,5 @@ def test_vit_pos_embed_starts_as_sincos(built):
     from eov.models.pos_embed import sincos_2d
     model, _, _ = built
     pe = model.vision.vit.pos_embed[0]
-    torch.testing.assert_close(pe, 0.5 * sincos_2d(8, 8, 128))
+    h, w = model.vision.vit.patch_embed.grid_size
+    torch.testing.assert_close(pe, 0.5 * sincos_2d(h, w, 128))
