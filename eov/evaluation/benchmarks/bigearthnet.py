@@ -1,0 +1,286 @@
+"""BigEarthNet v1.0 (Sentinel-2) multi-label classification in the 19-class nomenclature.
+
+Scored with EarthMind's ``ms_eval.py`` token recall and with proper
+multi-label precision / recall / F1 over the 19 classes.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from eov.modalities.multispectral import BIGEARTHNET_BANDS
+from eov.registry import BENCHMARKS
+
+from .base import BaseBenchmark, BenchmarkDataError, count_missing, read_json
+
+#: The 19 classes of BigEarthNet-19, in their official order.
+BEN19_CLASSES = (
+    'Urban fabric',
+    'Industrial or commercial units',
+    'Arable land',
+    'Permanent crops',
+    'Pastures',
+    'Complex cultivation patterns',
+    'Land principally occupied by agriculture, with significant areas of natural vegetation',
+    'Agro-forestry areas',
+    'Broad-leaved forest',
+    'Coniferous forest',
+    'Mixed forest',
+    'Natural grassland and sparsely vegetated areas',
+    'Moors, heathland and sclerophyllous vegetation',
+    'Transitional woodland, shrub',
+    'Beaches, dunes, sands',
+    'Inland wetlands',
+    'Coastal wetlands',
+    'Inland waters',
+    'Marine waters',
+)
+
+#: CORINE Land Cover level-3 names of BigEarthNet v1.0 (43 classes) -> BigEarthNet-19.
+#: The standard mapping of Sumbul et al., "BigEarthNet-MM: A Large-Scale, Multimodal,
+#: Multilabel Benchmark Archive for Remote Sensing Image Classification and
+#: Retrieval", IEEE GRSM 2021 (``label_conversion`` of ``label_indices.json`` in the
+#: authors' BigEarthNet-19 model repositories). ``None``: the class has no
+#: 19-class counterpart and is dropped.
+BEN43_TO_19 = {
+    'Continuous urban fabric': 'Urban fabric',
+    'Discontinuous urban fabric': 'Urban fabric',
+    'Industrial or commercial units': 'Industrial or commercial units',
+    'Road and rail networks and associated land': None,
+    'Port areas': None,
+    'Airports': None,
+    'Mineral extraction sites': None,
+    'Dump sites': None,
+    'Construction sites': None,
+    'Green urban areas': None,
+    'Sport and leisure facilities': None,
+    'Non-irrigated arable land': 'Arable land',
+    'Permanently irrigated land': 'Arable land',
+    'Rice fields': 'Arable land',
+    'Vineyards': 'Permanent crops',
+    'Fruit trees and berry plantations': 'Permanent crops',
+    'Olive groves': 'Permanent crops',
+    'Pastures': 'Pastures',
+    'Annual crops associated with permanent crops': 'Permanent crops',
+    'Complex cultivation patterns': 'Complex cultivation patterns',
+    'Land principally occupied by agriculture, with significant areas of natural vegetation':
+        'Land principally occupied by agriculture, with significant areas of natural vegetation',
+    'Agro-forestry areas': 'Agro-forestry areas',
+    'Broad-leaved forest': 'Broad-leaved forest',
+    'Coniferous forest': 'Coniferous forest',
+    'Mixed forest': 'Mixed forest',
+    'Natural grassland': 'Natural grassland and sparsely vegetated areas',
+    'Moors and heathland': 'Moors, heathland and sclerophyllous vegetation',
+    'Sclerophyllous vegetation': 'Moors, heathland and sclerophyllous vegetation',
+    'Transitional woodland/shrub': 'Transitional woodland, shrub',
+    'Beaches, dunes, sands': 'Beaches, dunes, sands',
+    'Bare rock': None,
+    'Sparsely vegetated areas': 'Natural grassland and sparsely vegetated areas',
+    'Burnt areas': None,
+    'Inland marshes': 'Inland wetlands',
+    'Peatbogs': 'Inland wetlands',
+    'Salt marshes': 'Coastal wetlands',
+    'Salines': 'Coastal wetlands',
+    'Intertidal flats': None,
+    'Water courses': 'Inland waters',
+    'Water bodies': 'Inland waters',
+    'Coastal lagoons': 'Marine waters',
+    'Estuaries': 'Marine waters',
+    'Sea and ocean': 'Marine waters',
+}
+
+#: Question phrasings (chosen per patch, deterministically).
+TEMPLATES = (
+    'Which land-cover classes are present in this Sentinel-2 image?',
+    'List the land-cover classes visible in this image.',
+    'What types of land cover does this multispectral image contain?',
+)
+_SPLIT_HEADERS = ('name', 'patch', 'patch_name', 'patch_id', 's2_name', 'patch_s2')
+_WORD_RE = re.compile(r'[a-z]+')
+
+
+def to_19_classes(labels_43: list[str], where: str = '') -> list[str]:
+    """Map 43-class CORINE names to BigEarthNet-19 names (official order, no repeats).
+
+    Raises:
+        BenchmarkDataError: for a name that is not one of the 43.
+    """
+    out = set()
+    for label in labels_43:
+        if label not in BEN43_TO_19:
+            raise BenchmarkDataError(f'{where}: unknown BigEarthNet label {label!r}')
+        if BEN43_TO_19[label] is not None:
+            out.add(BEN43_TO_19[label])
+    return [c for c in BEN19_CLASSES if c in out]
+
+
+def token_recall(reference: str, candidate: str) -> float:
+    """EarthMind ``ms_eval.py``'s soft recall with eov's word tokens.
+
+    ``|ref ∩ cand| / |ref|`` over the *sets* of lower-cased ``[a-z]+`` words
+    (the official script tokenizes with NLTK's ``word_tokenize``; see
+    ``docs/evaluation.md`` for the difference).
+    """
+    ref = set(_WORD_RE.findall(reference.lower()))
+    if not ref:
+        return 0.0
+    return len(ref & set(_WORD_RE.findall(candidate.lower()))) / len(ref)
+
+
+def parse_classes(text: str) -> list[str]:
+    """The 19-class names found in ``text`` (case-insensitive substring match).
+
+    Whitespace runs count as one space on both sides; a class is found when
+    its full name appears anywhere in the answer.
+    """
+    text = ' '.join(text.lower().split())
+    return [c for c in BEN19_CLASSES if c.lower() in text]
+
+
+@BENCHMARKS.register_module(name='bigearthnet_v1')
+class BigEarthNetV1(BaseBenchmark):
+    """BigEarthNet v1.0 Sentinel-2 patches -> 19-class multi-label records.
+
+    Input: SRC holds one folder per patch, ``<patch>/<patch>_B01.tif`` ...
+    ``<patch>_B12.tif`` (12 bands incl. ``B8A``, no ``B10``) and
+    ``<patch>/<patch>_labels_metadata.json`` (``labels``: 43-class names).
+    With ``--split S`` the patches are those listed in ``S.csv`` (one patch
+    name a line, the BigEarthNet-19 split files; looked up in ``splits``,
+    default SRC), or in ``split_file``; without, every patch folder of SRC.
+    Patches whose labels all map to no 19-class name are skipped (noted).
+
+    Records: task ``classification``, modality ``multispectral``, one image
+    entry whose ``path`` lists the 12 band files in BigEarthNet order with
+    ``bands`` naming them and sensor ``sentinel2_l2a``; target ``{'type':
+    'labels', 'labels': [19-class names]}``; ``meta.labels_43`` keeps the
+    original labels.
+
+    Scoring: the reference text is the 19-class names joined by ``', '``.
+    ``recall_token`` = mean of :func:`token_recall` (EarthMind); the classes
+    of a text answer are read with :func:`parse_classes` (a ``labels`` list
+    in the prediction line is used as is), then ``micro_precision``,
+    ``micro_recall``, ``micro_f1``, ``macro_f1`` (all 19 classes averaged; a
+    class never true nor predicted counts 0, as scikit-learn's
+    ``zero_division=0``), ``sample_f1`` (per-sample F1 averaged), ``n``,
+    ``n_missing``. Missing answers predict nothing.
+    """
+
+    name = 'bigearthnet_v1'
+    task = 'classification'
+    convert_options = {
+        'splits': 'folder of the split CSV files (default: SRC)',
+        'split_file': 'split CSV of patch names (default: <splits>/<split>.csv)',
+    }
+    metric_keys = ('recall_token', 'micro_precision', 'micro_recall', 'micro_f1', 'macro_f1',
+                   'sample_f1', 'n', 'n_missing')
+
+    def _patches(self, src: str, split: str | None, splits: str | None,
+                 split_file: str | None) -> list[tuple[str, str]]:
+        """``(patch name, where it was listed)`` pairs."""
+        if split is None and split_file is None:
+            names = sorted(d for d in os.listdir(src)
+                           if os.path.isfile(os.path.join(src, d, f'{d}_labels_metadata.json')))
+            if not names:
+                raise BenchmarkDataError(f'{self.name}: no patch folders (<patch>/<patch>_'
+                                         f'labels_metadata.json) in {src}')
+            return [(n, os.path.join(src, n)) for n in names]
+        if split_file:
+            path = split_file if os.path.isfile(split_file) else os.path.join(src, split_file)
+        else:
+            folder = self.resolve_dir(src, splits) if splits else src
+            path = os.path.join(folder, f'{split}.csv')
+        if not os.path.isfile(path):
+            raise BenchmarkDataError(f'{self.name}: split file not found: {path}')
+        out = []
+        with open(path, encoding='utf-8-sig') as f:
+            for lineno, line in enumerate(f, 1):
+                name = line.strip().split(',')[0].strip().strip('"')
+                if not name or (lineno == 1 and name.lower() in _SPLIT_HEADERS):
+                    continue
+                out.append((name, f'{path}:{lineno}'))
+        return out
+
+    def iter_records(self, src, split=None, splits=None, split_file=None):
+        """Yield one classification record per patch."""
+        if not os.path.isdir(src):
+            raise BenchmarkDataError(f'{self.name}: SRC must be the folder of patch folders, '
+                                     f'got {src}')
+        empty = 0
+        for patch, listed in self.progress(self._patches(src, split, splits, split_file),
+                                           'patches'):
+            folder = os.path.join(src, patch)
+            meta_path = os.path.join(folder, f'{patch}_labels_metadata.json')
+            if not os.path.isfile(meta_path):
+                raise BenchmarkDataError(f'{listed}: patch {patch!r}: {meta_path} not found')
+            meta = read_json(meta_path)
+            labels = meta.get('labels') if isinstance(meta, dict) else None
+            if not isinstance(labels, list):
+                raise BenchmarkDataError(f'{meta_path}: no "labels" list')
+            classes = to_19_classes(labels, meta_path)
+            if not classes:
+                empty += 1
+                continue
+            bands = [self.image_path(os.path.join(folder, f'{patch}_{b}.tif'))
+                     for b in BIGEARTHNET_BANDS]
+            question = TEMPLATES[sum(patch.encode()) % len(TEMPLATES)]
+            yield {
+                'id': patch, 'task': 'classification', 'modality': 'multispectral',
+                'images': [{'path': bands, 'bands': list(BIGEARTHNET_BANDS),
+                            'sensor': 'sentinel2_l2a'}],
+                'conversations': self.conversation(self.prompt(question)),
+                'targets': [{'type': 'labels', 'labels': classes}],
+                'meta': {'labels_43': list(labels), 'source': listed},
+            }
+        if empty:
+            self.note(f'skipped {empty} patches with no label in the 19-class nomenclature')
+
+    def score(self, records, predictions, serializer=None):
+        """Token recall and multi-label metrics; see the class docstring."""
+        index = {c: i for i, c in enumerate(BEN19_CLASSES)}
+        lower = {c.lower(): c for c in BEN19_CLASSES}
+        n = len(records)
+        truth = np.zeros((n, len(BEN19_CLASSES)), bool)
+        pred = np.zeros_like(truth)
+        recalls = np.zeros(n)
+        for i, (rid, rec) in enumerate(records.items()):
+            labels = next(t['labels'] for t in rec['targets'] if t.get('type') == 'labels')
+            for c in labels:
+                truth[i, index[c]] = True
+            line = predictions.get(rid)
+            if line is None:
+                continue
+            if isinstance(line.get('labels'), list):
+                found = [lower[s.strip().lower()] for s in line['labels']
+                         if s.strip().lower() in lower]
+                text = ', '.join(line['labels'])
+            else:
+                text = line.get('prediction') if isinstance(line.get('prediction'), str) else ''
+                found = parse_classes(text)
+            for c in found:
+                pred[i, index[c]] = True
+            recalls[i] = token_recall(', '.join(labels), text)
+        tp = (truth & pred).sum(0).astype(float)
+        fp = (~truth & pred).sum(0).astype(float)
+        fn = (truth & ~pred).sum(0).astype(float)
+        micro_p = _ratio(tp.sum(), tp.sum() + fp.sum())
+        micro_r = _ratio(tp.sum(), tp.sum() + fn.sum())
+        per_class_f1 = [_ratio(2 * a, 2 * a + b + c) for a, b, c in zip(tp, fp, fn)]
+        inter = (truth & pred).sum(1)
+        sizes = truth.sum(1) + pred.sum(1)
+        sample_f1 = [_ratio(2 * k, s) for k, s in zip(inter, sizes)]
+        return {
+            'recall_token': float(recalls.mean()) if n else 0.0,
+            'micro_precision': micro_p,
+            'micro_recall': micro_r,
+            'micro_f1': _ratio(2 * micro_p * micro_r, micro_p + micro_r),
+            'macro_f1': float(np.mean(per_class_f1)),
+            'sample_f1': float(np.mean(sample_f1)) if n else 0.0,
+            'n': n,
+            'n_missing': count_missing(records, predictions),
+        }
+
+
+def _ratio(num, den) -> float:
+    return float(num) / float(den) if den else 0.0
