@@ -56,10 +56,10 @@ def test_unknown_plugin_in_config_fails_with_suggestion(synth_data, tmp_path):
 
 def test_test_refuses_a_checkpoint_of_another_architecture(synth_data, tmp_path):
     """A checkpoint that does not fit the config's model must not be scored."""
-    work = tmp_path / 'p16'
+    work = tmp_path / 'p8'
     opts = tiny_train_options(synth_data, 1, 1)
     run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', str(work), *opts,
-              'model.vision.patch_size=16', 'num_image_tokens=16'])
+              'model.vision.patch_size=8', 'num_image_tokens=64'])
     ckpt = (work / 'last_checkpoint').read_text().strip()
     with pytest.raises(AssertionError, match='size mismatch|shape'):
         run_tool(['tools/test.py', TINY_CONFIG, ckpt, '--work-dir', str(tmp_path / 'eval'),
