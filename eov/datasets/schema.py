@@ -27,6 +27,8 @@ MODALITIES = ('optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video'
 #: Structured target types.
 TARGET_TYPES = ('hbb', 'obb', 'quad', 'poly', 'point', 'mask', 'label', 'labels', 'count',
                 'text', 'choice')
+#: Tasks whose answer may be "nothing" (no objects, no change): empty targets allowed.
+EMPTY_TARGET_TASKS = ('detection', 'segmentation', 'change')
 HUMAN_ROLES = ('human', 'user')
 ASSISTANT_ROLES = ('assistant', 'gpt')
 IMAGE_PLACEHOLDER = '<image>'
@@ -122,7 +124,8 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
     for target in targets:
         validate_target(target, where)
     needs_targets = any(t.get('value') is None for t in conv[1::2])
-    if needs_targets and not targets:
+    # an image with nothing to detect/segment/change is a valid answer ('none')
+    if needs_targets and not targets and record['task'] not in EMPTY_TARGET_TASKS:
         _fail(where, "an assistant turn is null but the record has no 'targets' to answer from")
     return record
 

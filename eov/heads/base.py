@@ -1,11 +1,45 @@
-"""The task-head protocol: how a task is asked and how its answer is read."""
+"""The task-head protocol: how a task is asked and how its answer is read.
+
+A head (registered in :data:`eov.registry.HEADS` under its task name) owns
+
+- **prompt templates** -- several phrasings per task, and for some tasks named
+  *variants* (e.g. single- vs multi-label classification), chosen by
+  :meth:`BaseTaskHead.question` from a seed. ``seed=None`` always gives the
+  first, *canonical* phrasing: benchmark converters use it so that their
+  prompts match the official ones;
+- **answer text** -- :meth:`BaseTaskHead.answer_text` turns a record's
+  structured ``targets`` into the assistant's answer (spatial targets through
+  the configured SLIS serializer);
+- **answer parsing** -- :meth:`BaseTaskHead.parse` turns model text back into a
+  structured prediction for the metrics. ``parse`` never raises, whatever the
+  text.
+
+Fields of a question that come from the record's targets (the input box of a
+region question, the options of a multiple-choice question, the variant) are
+given by :meth:`BaseTaskHead.question_fields`; :meth:`BaseTaskHead.ask` phrases
+the question of a record from its targets in one call.
+
+This module also holds the helpers the heads share (target checks, list
+splitting, class-name matching, number reading).
+"""
 from __future__ import annotations
 
 import random
-from typing import Any
+import re
+from typing import Any, Iterable, Sequence
 
 from eov.registry import SERIALIZERS, build_from_any
 from eov.slis import BaseSerializer
+from eov.slis.geometry import GEOMETRY_TYPES
+
+#: Answer of a spatial head (detection, segmentation) for an image with no objects.
+EMPTY_ANSWER = 'none'
+#: Texts (lower-cased, end punctuation removed) read as "no objects".
+EMPTY_PHRASES = frozenset({
+    'none', 'no', 'nothing', 'n/a', 'no object', 'no objects', 'no objects found',
+    'no objects detected', 'there are none', 'there are no objects', 'there is nothing',
+    'there is no object', 'none found', 'none detected', 'no target', 'no targets',
+})
 
 
 class BaseTaskHead:
@@ -17,30 +51,86 @@ class BaseTaskHead:
     Args:
         serializer: SLIS serializer (config or object) used for spatial
             answers; ``None`` for tasks without geometry.
+
+    Attributes:
+        task: The task category (also the registered name).
+        templates: Question phrasings of the default variant; ``{...}``
+            fields are filled by :meth:`question`.
+        variants: Other named sets of phrasings (``{name: templates}``).
+        default_variant: The name of :attr:`templates` as a variant.
     """
 
     task = 'base'
     #: Question phrasings; ``{...}`` fields are filled by :meth:`question`.
     templates: tuple[str, ...] = ()
+    #: Named alternative template sets (e.g. ``{'multi': (...)}``).
+    variants: dict[str, tuple[str, ...]] = {}
+    #: Name under which :attr:`templates` can be asked for explicitly.
+    default_variant = 'default'
 
     def __init__(self, serializer: dict | BaseSerializer | None = None):
         self.serializer = build_from_any(serializer, SERIALIZERS) if serializer else None
 
-    def question(self, seed: int | None = None, **fields: Any) -> str:
-        """Phrase a question with one of :attr:`templates`.
+    # -- questions ------------------------------------------------------------
+    def templates_for(self, variant: str | None = None) -> tuple[str, ...]:
+        """The phrasings of ``variant`` (``None``: :attr:`templates`).
+
+        Raises:
+            ValueError: for a variant this head does not have.
+        """
+        if variant is None or variant == self.default_variant:
+            return self.templates
+        if variant not in self.variants:
+            known = ', '.join([self.default_variant, *self.variants])
+            raise ValueError(f'head {self.task!r} has no question variant {variant!r} '
+                             f'(known: {known})')
+        return self.variants[variant]
+
+    def question(self, seed: int | None = None, variant: str | None = None,
+                 **fields: Any) -> str:
+        """Phrase a question with one of the templates of ``variant``.
 
         Args:
-            seed: Picks the template deterministically (``None``: the first).
-            **fields: Values for the template's fields.
+            seed: Picks the template deterministically (``None``: the first,
+                canonical phrasing).
+            variant: Template set (``None``: the default one, :attr:`templates`).
+            **fields: Values for the template's fields (unused ones are ignored).
 
         Returns:
             The question text (without the ``<image>`` placeholder).
-        """
-        if not self.templates:
-            raise NotImplementedError(f'head {self.task!r} has no templates')
-        idx = 0 if seed is None else random.Random(seed).randrange(len(self.templates))
-        return self.templates[idx].format(**fields)
 
+        Raises:
+            ValueError: naming a field the chosen template needs and did not get.
+        """
+        templates = self.templates_for(variant)
+        if not templates:
+            raise NotImplementedError(f'head {self.task!r} has no templates')
+        template = templates[pick_index(seed, len(templates))]
+        try:
+            return template.format(**fields)
+        except KeyError as exc:
+            raise ValueError(f'head {self.task!r}: question template {template!r} needs the '
+                             f'field {exc.args[0]!r}') from None
+
+    def question_fields(self, targets: list[dict], image_size: tuple[int, int]) -> dict:
+        """Fields of the question that come from the record's targets.
+
+        The default has none. Heads whose question shows part of the target
+        (the region head's input box, the choice head's options) or depends
+        on its kind (single- vs multi-label, region class vs caption) return
+        them here, e.g. ``{'region': '<box>...</box>', 'variant': 'class'}``.
+        """
+        return {}
+
+    def ask(self, targets: list[dict], image_size: tuple[int, int] | None = None,
+            seed: int | None = None, **fields: Any) -> str:
+        """The question of a record: :meth:`question` with :meth:`question_fields`.
+
+        Fields given here override those taken from the targets.
+        """
+        return self.question(seed, **{**self.question_fields(targets, image_size), **fields})
+
+    # -- answers --------------------------------------------------------------
     def answer_text(self, targets: list[dict], image_size: tuple[int, int]) -> str:
         """Turn a record's structured targets into the assistant's answer."""
         raise NotImplementedError
@@ -48,3 +138,248 @@ class BaseTaskHead:
     def parse(self, text: str, image_size: tuple[int, int]) -> dict:
         """Turn model text into a structured prediction for the metrics."""
         raise NotImplementedError
+
+    # -- helpers --------------------------------------------------------------
+    def require_serializer(self) -> BaseSerializer:
+        """The serializer, or a ``ValueError`` saying this head needs one."""
+        if self.serializer is None:
+            raise ValueError(f'the {self.task} head needs a serializer')
+        return self.serializer
+
+    def check_targets(self, targets, allowed: Sequence[str]) -> list[dict]:
+        """Check that ``targets`` is a list of dicts whose types are all in ``allowed``.
+
+        Raises:
+            ValueError: naming the index and type of the first wrong target.
+        """
+        if isinstance(targets, dict):
+            targets = [targets]
+        if not isinstance(targets, (list, tuple)):
+            raise ValueError(f'{self.task} targets must be a list of dicts, got '
+                             f'{type(targets).__name__}')
+        for i, target in enumerate(targets):
+            if not isinstance(target, dict):
+                raise ValueError(f'{self.task} target {i} must be a dict, got {target!r}')
+            kind = target.get('type')
+            if kind not in allowed:
+                hint = ''
+                if kind == 'mask':
+                    hint = ' (add the MaskToPolygons transform before BuildConversation)'
+                raise ValueError(f'a {self.task} record takes targets of type '
+                                 f'{"/".join(allowed)}; target {i} has type {kind!r}{hint}')
+        return list(targets)
+
+    def decode(self, text, image_size, types: Sequence[str]) -> tuple[list[dict], list[str]]:
+        """Decode the spatial fragments of ``text`` with the serializer; never raises.
+
+        Returns:
+            ``(objects, errors)``: the decoded objects whose type is in
+            ``types``, and the serializer's errors plus one message per
+            decoded object of another type (which is left out).
+        """
+        if self.serializer is None:
+            return [], [f'the {self.task} head has no serializer to decode answers']
+        result = self.serializer.decode(as_text(text), image_size=image_size)
+        objects, errors = [], list(result.errors)
+        for obj in result:
+            if obj.get('type') in types:
+                objects.append(obj)
+            else:
+                errors.append(f'left out a {obj.get("type")!r} object (a {self.task} answer '
+                              f'holds {"/".join(types)})')
+        return objects, errors
+
+    def encode(self, objects: list[dict], image_size) -> str:
+        """Serialize objects with the head's serializer (which must be set)."""
+        return self.require_serializer().encode(objects, image_size=image_size)
+
+    def missing(self, types: Sequence[str]) -> ValueError:
+        """The error for a record that lacks a target of one of ``types``."""
+        return ValueError(f'a {self.task} record needs a target of type {"/".join(types)}')
+
+
+def pick_index(seed, n: int) -> int:
+    """Index of the template chosen by ``seed`` among ``n`` (``None``: 0)."""
+    return 0 if seed is None else random.Random(seed).randrange(n)
+
+
+def as_text(text) -> str:
+    """``text`` if it is a string, else ``''`` (parsers take any input)."""
+    return text if isinstance(text, str) else ''
+
+
+def normalize(text: str) -> str:
+    """Lower-case and collapse whitespace runs to one space."""
+    return ' '.join(text.lower().split())
+
+
+_END_PUNCT = ' \t\r\n.!?;:,"\'`*'
+
+
+def strip_answer(text: str) -> str:
+    """Strip whitespace, quotes, markdown emphasis and end punctuation."""
+    return text.strip().strip(_END_PUNCT).strip()
+
+
+def is_empty_answer(text: str, phrases: Iterable[str] = EMPTY_PHRASES) -> bool:
+    """True when ``text`` says "nothing" (one of ``phrases``, case and end punctuation aside)."""
+    return normalize(strip_answer(as_text(text))) in set(phrases)
+
+
+def strip_labels(objects: Iterable[dict]) -> list[dict]:
+    """Copies of ``objects`` without their ``label``."""
+    return [{k: v for k, v in o.items() if k != 'label'} for o in objects]
+
+
+def check_text(value, what: str) -> str:
+    """A non-empty text, stripped; ``ValueError`` naming ``what`` otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f'{what} must be non-empty text, got {value!r}')
+    return value.strip()
+
+
+_LIST_SPLIT_RE = re.compile(r'\s*(?:[,;\n]|\band\b|&)\s*', re.IGNORECASE)
+_BULLET_RE = re.compile(r'^(?:[-*\u2022]+|\d+[.)])\s*')
+
+
+def split_list(text: str) -> list[str]:
+    """Split a list answer on commas, semicolons, newlines, ``and`` and ``&``.
+
+    Pieces are stripped of whitespace, bullets (``-``, ``*``, ``1.``), quotes
+    and end punctuation; empty pieces and repeats (case-insensitive) are
+    dropped, the first spelling kept.
+    """
+    out, seen = [], set()
+    for piece in _LIST_SPLIT_RE.split(as_text(text)):
+        piece = strip_answer(_BULLET_RE.sub('', piece.strip()))
+        if piece and piece.lower() not in seen:
+            seen.add(piece.lower())
+            out.append(piece)
+    return out
+
+
+def find_classes(text: str, classes: Sequence[str]) -> list[str]:
+    """Class names that occur in ``text`` as whole words, in order of appearance.
+
+    Matching is case-insensitive with whitespace runs collapsed; where names
+    overlap the longest wins (``'Mixed forest'`` is not also ``'forest'``),
+    so names that contain commas or ``and`` are found whole. Returns the
+    names as spelled in ``classes``, without repeats.
+    """
+    text = normalize(as_text(text))
+    canon = {}
+    for name in classes:
+        key = normalize(str(name))
+        if key:
+            canon.setdefault(key, name)
+    if not text or not canon:
+        return []
+    pattern = re.compile(r'(?<!\w)(?:' + '|'.join(
+        re.escape(k) for k in sorted(canon, key=len, reverse=True)) + r')(?!\w)')
+    out = []
+    for match in pattern.finditer(text):
+        name = canon[match.group(0)]
+        if name not in out:
+            out.append(name)
+    return out
+
+
+#: Number words read by :func:`first_number`.
+NUMBER_WORDS = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine',
+                'ten', 'eleven', 'twelve', 'thirteen', 'fourteen', 'fifteen', 'sixteen',
+                'seventeen', 'eighteen', 'nineteen', 'twenty')
+_NUMBER_RE = re.compile(
+    r'(?<![\w.])(-)?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\w])'
+    r'|\b(' + '|'.join(NUMBER_WORDS) + r')\b', re.IGNORECASE)
+
+
+def first_number(text: str) -> int | None:
+    """The first integer in ``text``: digits (``12``, ``1,250``, ``-3``) or ``zero``..``twenty``.
+
+    A decimal counts only when it is integral (``3.0`` -> 3; ``2.5`` is
+    skipped). Returns ``None`` when there is none.
+    """
+    for match in _NUMBER_RE.finditer(as_text(text)):
+        sign, digits, frac, word = match.groups()
+        if word is not None:
+            return NUMBER_WORDS.index(word.lower())
+        if frac is not None and frac.strip('0'):
+            continue
+        value = int(digits.replace(',', ''))
+        return -value if sign else value
+    return None
+
+
+def geometry_targets(targets: list[dict]) -> list[dict]:
+    """The targets whose type is a SLIS geometry type."""
+    return [t for t in targets if t.get('type') in GEOMETRY_TYPES]
+
+
+class ObjectListHead(BaseTaskHead):
+    """Shared logic of heads whose answer is a list of objects (detection, segmentation).
+
+    The answer is the serializer's text of all objects (labels included when
+    the serializer writes labels, in the serializer's ``order``), or
+    :attr:`empty_answer` when there are none. :meth:`parse` returns
+    ``{'objects': [...], 'parsed': bool, 'errors': [...]}``; ``parsed`` is
+    true when at least one object was read or the text says "nothing"
+    (:attr:`empty_phrases`).
+
+    Args:
+        serializer: SLIS serializer config or object (required).
+        empty_answer: The answer for an image with no objects.
+    """
+
+    #: Geometry types of the answer.
+    object_types: tuple[str, ...] = ()
+    #: Whether every object needs a ``label`` (when the serializer writes labels).
+    require_labels = False
+    #: Texts read as "no objects" (lower-case, without end punctuation).
+    empty_phrases: frozenset = EMPTY_PHRASES
+
+    def __init__(self, serializer, empty_answer: str = EMPTY_ANSWER):
+        super().__init__(serializer)
+        self.require_serializer()
+        self.empty_answer = check_text(empty_answer, 'empty_answer')
+        if normalize(strip_answer(self.empty_answer)) not in self.empty_phrases:
+            self.empty_phrases = frozenset(self.empty_phrases
+                                           | {normalize(strip_answer(self.empty_answer))})
+
+    def question(self, seed=None, variant=None, classes=None, **fields) -> str:
+        """A question; ``classes`` (names or one text) selects the ``'classes'`` variant."""
+        if classes is not None and not isinstance(classes, str):
+            classes = ', '.join(str(c) for c in classes)
+        if classes and variant is None and 'classes' in self.variants:
+            variant = 'classes'
+        if classes is not None:
+            fields['classes'] = classes
+        return super().question(seed, variant=variant, **fields)
+
+    def objects_of(self, targets) -> list[dict]:
+        """The answer objects of the targets, checked (labels too, when required)."""
+        targets = self.check_targets(targets, self.object_types)
+        if self.require_labels and self.serializer.with_labels:
+            for i, target in enumerate(targets):
+                label = target.get('label')
+                if not isinstance(label, str) or not label.strip():
+                    raise ValueError(f'{self.task} target {i} ({target["type"]}) has no '
+                                     f"'label' (class name)")
+        return targets
+
+    def answer_text(self, targets, image_size) -> str:
+        """The serialized objects, or :attr:`empty_answer` for none.
+
+        Raises:
+            ValueError: a target of another type (naming it), a missing label,
+                or a malformed object (from the serializer).
+        """
+        objects = self.objects_of(targets)
+        if not objects:
+            return self.empty_answer
+        return self.encode(objects, image_size)
+
+    def parse(self, text, image_size) -> dict:
+        """``{'objects': [...], 'parsed': bool, 'errors': [...]}``; never raises."""
+        objects, errors = self.decode(text, image_size, self.object_types)
+        empty = not objects and is_empty_answer(text, self.empty_phrases)
+        return {'objects': objects, 'parsed': bool(objects) or empty, 'errors': errors}

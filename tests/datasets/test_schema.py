@@ -70,3 +70,11 @@ def test_third_party_modalities_are_accepted_when_configured(tmp_path):
     with pytest.raises(RecordError, match="modality 'dsm'"):
         InstructionDataset(ann_file=str(ann))
     assert len(InstructionDataset(ann_file=str(ann), modalities=['dsm'])) == 1
+
+
+def test_detection_records_may_have_no_objects():
+    from eov.datasets.schema import validate_record
+    rec = dict(GOOD, task='detection', targets=[])
+    assert validate_record(rec, 'x.jsonl:1') is rec
+    with pytest.raises(RecordError, match="no 'targets' to answer from"):
+        validate_record(dict(GOOD, task='vqa', targets=[]), 'x.jsonl:2')

@@ -62,6 +62,10 @@ def test_converter_maps_labels_and_lists_bands(tmp_path):
     assert image['path'][8].endswith('_B8A.tif') and len(image['path']) == 12
     assert rec['targets'] == [{'type': 'labels', 'labels': ['Urban fabric', 'Arable land']}]
     assert rec['meta']['labels_43'] == PATCHES[A]
+    # the prompt is one of the classification head's multi-label phrasings
+    from eov.heads import ClassificationHead
+    question, placeholder = rec['conversations'][0]['value'].rsplit('\n', 1)
+    assert placeholder == '<image>' and question in ClassificationHead.variants['multi']
     assert records[B]['targets'][0]['labels'] == ['Coniferous forest', 'Mixed forest',
                                                   'Marine waters']
 

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from eov.heads.classification import ClassificationHead
 from eov.modalities.multispectral import BIGEARTHNET_BANDS
 from eov.registry import BENCHMARKS
 
@@ -91,12 +92,6 @@ BEN43_TO_19 = {
     'Sea and ocean': 'Marine waters',
 }
 
-#: Question phrasings (chosen per patch, deterministically).
-TEMPLATES = (
-    'Which land-cover classes are present in this Sentinel-2 image?',
-    'List the land-cover classes visible in this image.',
-    'What types of land cover does this multispectral image contain?',
-)
 _SPLIT_HEADERS = ('name', 'patch', 'patch_name', 'patch_id', 's2_name', 'patch_s2')
 _WORD_RE = re.compile(r'[a-z]+')
 
@@ -208,6 +203,7 @@ class BigEarthNetV1(BaseBenchmark):
             raise BenchmarkDataError(f'{self.name}: SRC must be the folder of patch folders, '
                                      f'got {src}')
         empty = 0
+        head = ClassificationHead(classes=BEN19_CLASSES)
         for patch, listed in self.progress(self._patches(src, split, splits, split_file),
                                            'patches'):
             folder = os.path.join(src, patch)
@@ -224,7 +220,8 @@ class BigEarthNetV1(BaseBenchmark):
                 continue
             bands = [self.image_path(os.path.join(folder, f'{patch}_{b}.tif'))
                      for b in BIGEARTHNET_BANDS]
-            question = TEMPLATES[sum(patch.encode()) % len(TEMPLATES)]
+            # the classification head's multi-label phrasings, one chosen per patch
+            question = head.question(seed=sum(patch.encode()), variant='multi')
             yield {
                 'id': patch, 'task': 'classification', 'modality': 'multispectral',
                 'images': [{'path': bands, 'bands': list(BIGEARTHNET_BANDS),

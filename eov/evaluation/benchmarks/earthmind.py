@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
+from eov.heads.choice import ChoiceHead
 from eov.registry import BENCHMARKS
 
 from .base import BaseBenchmark, BenchmarkDataError, count_missing, read_json
@@ -71,6 +72,7 @@ class EarthMindBench(BaseBenchmark):
         root = self.resolve_dir(src, images) if images else (
             src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src)))
         skipped = 0
+        head = ChoiceHead()
         for path in self._files(src, split):
             data = read_json(path)
             if not isinstance(data, list):
@@ -90,7 +92,10 @@ class EarthMindBench(BaseBenchmark):
                 if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
                     raise BenchmarkDataError(f'{where}: "candidate" must be a list of strings')
                 name = str(item['file_name']).replace('.json', '.png')
-                question = str(item['question']).strip() + '\n' + '\n'.join(options)
+                # the choice head's canonical phrasing: the question, then the options
+                # one a line; EarthMind's options already carry their letters ('A. 1')
+                # and are kept as they are -- the official prompt
+                question = head.question(question=item['question'], choices=options)
                 yield {
                     'id': f'{stem}-{k}', 'task': 'choice', 'modality': 'fusion',
                     'images': [

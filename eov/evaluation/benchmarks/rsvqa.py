@@ -20,6 +20,7 @@ import glob
 import os
 from collections import defaultdict
 
+from eov.heads.vqa import VQAHead
 from eov.registry import BENCHMARKS
 
 from .base import BaseBenchmark, BenchmarkDataError, read_json
@@ -94,6 +95,7 @@ class RSVQABenchmark(BaseBenchmark):
         if not extension.startswith('.'):
             extension = '.' + extension
         skipped = 0
+        head = VQAHead()
         active_images = [img for img in image_entries.values() if img.get('active')]
         for img in self.progress(active_images, 'images'):
             for qid in img.get('questions_ids') or []:
@@ -122,7 +124,8 @@ class RSVQABenchmark(BaseBenchmark):
                 yield {
                     'id': str(qid), 'task': 'vqa', 'modality': 'optical',
                     'images': [{'path': self.image_path(path), 'sensor': 'rgb'}],
-                    'conversations': self.conversation(self.prompt(str(q['question']))),
+                    'conversations': self.conversation(
+                        self.prompt(head.question(question=str(q['question'])))),
                     'targets': [{'type': 'text', 'text': str(ans['answer'])}],
                     'meta': {'question_type': str(q['type']), 'image_id': q['img_id'],
                              'source': f"{os.path.basename(paths['questions'])}#{qid}"},

@@ -7,6 +7,7 @@ import os
 from collections import defaultdict
 from typing import Callable
 
+from eov.heads.vqa import VQAHead
 from eov.registry import BENCHMARKS
 
 from .base import BaseBenchmark, BenchmarkDataError, count_missing, read_json
@@ -184,6 +185,7 @@ class SarlangVQA(BaseBenchmark):
     def iter_records(self, src, split=None, images=None, sensor='sar_8bit'):
         """Yield one VQA record per question."""
         seen: dict[str, str] = {}
+        head = VQAHead()
         for path in self._files(src, split):
             root = (self.resolve_dir(src, images) if images
                     else os.path.dirname(os.path.abspath(path)))
@@ -220,7 +222,10 @@ class SarlangVQA(BaseBenchmark):
                     yield {
                         'id': rid, 'task': 'vqa', 'modality': 'sar',
                         'images': [{'path': image_path, 'sensor': sensor}],
-                        'conversations': self.conversation(self.prompt(question)),
+                        # the vqa head's canonical phrasing is the question itself,
+                        # so the judge sees SARLANG's own question
+                        'conversations': self.conversation(
+                            self.prompt(head.question(question=question))),
                         'targets': [{'type': 'text', 'text': answer.strip()}],
                         'meta': meta,
                     }

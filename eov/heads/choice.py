@@ -1,0 +1,204 @@
+"""Multiple-choice reasoning (cross-modal included)."""
+from __future__ import annotations
+
+import re
+import string
+from typing import Sequence
+
+from eov.registry import HEADS
+
+from .base import BaseTaskHead, as_text, normalize, strip_answer
+
+#: Target type of a multiple-choice answer.
+CHOICE_TYPES = ('choice',)
+#: Option letters.
+LETTERS = string.ascii_uppercase
+# 'B', 'B.', '(B)', 'B)', '[B]', 'B:' alone or before the option text
+_LEAD_RE = re.compile(r'^[\s*_"\'`]*[(\[]?([A-Z])(?:\s*[)\]]|\s*[.:](?!\w)|(?=[\s*_"\'`]*$)'
+                      r'|(?=\s+is\b))')
+_MARKER_RE = re.compile(r'^\s*[(\[]?([A-Z])\s*[.)\]:]\s*')
+_SAID_RE = re.compile(r'(?i:\b(?:answer|option|choice))(?:\s+(?i:is|would be|should be))?'
+                      r'\s*[:\-]?\s*(?i:option\s+)?[(\[*"\']*([A-Z])(?![A-Za-z0-9])')
+
+
+def option_letter(index: int) -> str:
+    """The letter of option ``index`` (0 -> ``'A'``)."""
+    if not 0 <= index < len(LETTERS):
+        raise ValueError(f'a choice question has at most {len(LETTERS)} options')
+    return LETTERS[index]
+
+
+def _marked(option: str, index: int) -> bool:
+    match = _MARKER_RE.match(option)
+    return bool(match) and match.group(1) == LETTERS[index]
+
+
+def option_text(option: str, index: int | None = None) -> str:
+    """An option without its leading letter marker (``'B. 2'`` -> ``'2'``).
+
+    With ``index``, the marker is removed only when it is that option's letter.
+    """
+    match = _MARKER_RE.match(option)
+    if match and (index is None or match.group(1) == LETTERS[index]):
+        return option[match.end():].strip()
+    return option.strip()
+
+
+def format_choices(choices: Sequence[str]) -> str:
+    """The options one a line, ``'A. first'``, ``'B. second'`` ...
+
+    Options that already start with their own letter (``'A. 1'``, ``'(B) 2'``
+    -- as some benchmarks ship them) are written unchanged, so a prompt stays
+    the benchmark's own.
+    """
+    lines = []
+    for i, option in enumerate(choices):
+        letter = option_letter(i)
+        option = str(option).strip()
+        lines.append(option if _marked(option, i) else f'{letter}. {option}')
+    return '\n'.join(lines)
+
+
+@HEADS.register_module(name='choice')
+class ChoiceHead(BaseTaskHead):
+    """Multiple-choice questions: options in the question, a letter in the answer.
+
+    Question: ``question(question=..., choices=[...])``; the options are
+    listed by :func:`format_choices` one a line (``'A. ...'``). The default
+    template is the question followed by the options (EarthMind-Bench's
+    official prompt, used by its converter); the others add an instruction to
+    answer with the letter. :meth:`question_fields` takes the options from
+    the ``choice`` target.
+
+    Target: one ``{'type': 'choice', 'choices': [options], 'answer': a}``
+    where ``a`` is a letter (``'B'``, ``'B.'``, ``'(B)'``) or an option's text
+    (with or without its letter). Answer: **the letter only**, e.g. ``'B'``.
+
+    Parsing: ``{'choice': 'B' or None, 'text': option text or None}``.
+    Accepted: ``'B'``, ``'B.'``, ``'(B)'``, ``'B) 2'``, ``'The answer is
+    B'``, ``'Answer: (B)'``, or the option's text itself (exactly, or the only
+    option text found in the answer, whole words). With ``choices`` (given to
+    ``parse`` or from the target), letters beyond the last option are
+    rejected and ``text`` is filled.
+
+    Args:
+        serializer: Unused (accepted so that every head takes the pipeline's
+            serializer).
+    """
+
+    task = 'choice'
+    templates = (
+        '{question}\n{options}',
+        '{question}\n{options}\nAnswer with the option\'s letter from the given choices '
+        'directly.',
+        'Question: {question}\nOptions:\n{options}\nAnswer with the letter of the correct '
+        'option.',
+    )
+
+    def question(self, seed=None, variant=None, question: str | None = None,
+                 choices: Sequence[str] | None = None, **fields) -> str:
+        """A multiple-choice question (``choices`` become the ``options`` field)."""
+        if question is not None:
+            fields['question'] = str(question).strip()
+        if choices is not None:
+            fields['options'] = format_choices(choices)
+        return super().question(seed, variant=variant, **fields)
+
+    def question_fields(self, targets, image_size=None) -> dict:
+        """``{'choices': [...]}`` of the ``choice`` target."""
+        return {'choices': self.target_of(targets)['choices']}
+
+    def target_of(self, targets) -> dict:
+        """The one ``choice`` target, checked.
+
+        Raises:
+            ValueError: no ``choice`` target or several, fewer than 2 options,
+                or an answer that is neither a valid letter nor an option.
+        """
+        targets = self.check_targets(targets, CHOICE_TYPES)
+        if not targets:
+            raise self.missing(CHOICE_TYPES)
+        if len(targets) > 1:
+            raise ValueError(f'a choice record has one choice target, got {len(targets)}')
+        target = targets[0]
+        choices = target.get('choices')
+        if not isinstance(choices, (list, tuple)) or len(choices) < 2 \
+                or not all(isinstance(c, str) and c.strip() for c in choices):
+            raise ValueError(f"a 'choice' target needs 'choices': a list of at least 2 "
+                             f'non-empty options, got {choices!r}')
+        option_letter(len(choices) - 1)
+        if not isinstance(target.get('answer'), str) or not target['answer'].strip():
+            raise ValueError(f"a 'choice' target needs an 'answer' (letter or option text), "
+                             f"got {target.get('answer')!r}")
+        return target
+
+    def answer_letter(self, targets) -> str:
+        """The letter of the target's answer."""
+        target = self.target_of(targets)
+        choices, answer = target['choices'], target['answer']
+        letter = self._letter(answer, choices, options_first=False)
+        if letter is None:
+            raise ValueError(f"choice answer {answer!r} is neither a letter "
+                             f'A-{LETTERS[len(choices) - 1]} nor one of the options '
+                             f'{list(choices)!r}')
+        return letter
+
+    def answer_text(self, targets, image_size=None) -> str:
+        """The letter of the right option, e.g. ``'B'``."""
+        return self.answer_letter(targets)
+
+    @staticmethod
+    def _letter(text: str, choices: Sequence[str] | None, options_first: bool) -> str | None:
+        n = len(choices) if choices else len(LETTERS)
+
+        def valid(letter):
+            return letter if letter is not None and LETTERS.index(letter) < n else None
+
+        def by_option():
+            if not choices:
+                return None
+            said = normalize(strip_answer(text))
+            bare = normalize(strip_answer(option_text(text)))
+            opts = [normalize(strip_answer(option_text(c, i))) for i, c in enumerate(choices)]
+            full = [normalize(strip_answer(c)) for c in choices]
+            for i, (o, f) in enumerate(zip(opts, full)):
+                if said and said in (o, f) or bare and bare == o:
+                    return LETTERS[i]
+            found = [i for i, o in enumerate(opts) if o and re.search(
+                r'(?<!\w)' + re.escape(o) + r'(?!\w)', said)]
+            # the longest option wins when one contains another ('2' in '12')
+            found = [i for i in found if not any(
+                j != i and opts[i] in opts[j] and len(opts[j]) > len(opts[i]) for j in found)]
+            return LETTERS[found[0]] if len(found) == 1 else None
+
+        if options_first:
+            letter = by_option()
+            if letter:
+                return letter
+        match = _LEAD_RE.match(text)
+        if match and valid(match.group(1)):
+            return match.group(1)
+        match = _SAID_RE.search(text)
+        if match and valid(match.group(1)):
+            return match.group(1)
+        return None if options_first else by_option()
+
+    def parse(self, text, image_size=None, choices: Sequence[str] | None = None) -> dict:
+        """``{'choice': letter or None, 'text': option text or None}``; never raises.
+
+        Args:
+            text: Model answer.
+            image_size: Unused.
+            choices: The options (to check the letter and match option text).
+        """
+        text = as_text(text)
+        if choices is not None and (not isinstance(choices, (list, tuple))
+                                    or not all(isinstance(c, str) for c in choices)):
+            choices = None
+        choices = list(choices)[:len(LETTERS)] if choices else None
+        letter = self._letter(text, choices, options_first=False) if text.strip() else None
+        option = None
+        if letter is not None and choices:
+            index = LETTERS.index(letter)
+            option = option_text(choices[index], index)
+        return {'choice': letter, 'text': option}

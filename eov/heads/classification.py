@@ -1,0 +1,149 @@
+"""Scene / land-cover classification: single-label and multi-label."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from eov.registry import HEADS
+
+from .base import BaseTaskHead, as_text, find_classes, split_list
+
+#: Target types a classification answer is made of.
+CLASSIFICATION_TYPES = ('label', 'labels')
+#: How the names of a multi-label answer are ordered.
+LABEL_ORDERS = ('given', 'sorted')
+
+
+@HEADS.register_module(name='classification')
+class ClassificationHead(BaseTaskHead):
+    """Single-label (``label``) and multi-label (``labels``) classification.
+
+    Targets: one ``{'type': 'label', 'label': name}`` (single-label), or one
+    ``{'type': 'labels', 'labels': [name, ...]}`` (multi-label); several
+    ``label`` targets are read as one multi-label list.
+
+    Answer: the class name, or the names joined with ``', '``, in the order
+    the target gives them (``order='given'``, the default: converters write
+    them in the dataset's official class order, e.g. BigEarthNet-19) or
+    sorted case-insensitively (``order='sorted'``); repeats are dropped.
+    When the head knows its ``classes``, every target name must be one of
+    them (case-insensitively; the answer uses the spelling of ``classes``).
+
+    Questions: variant ``'single'`` (default) or ``'multi'``;
+    :meth:`question_fields` picks ``'multi'`` for a ``labels`` target. Pass
+    ``classes=[...]`` to :meth:`question` to append the list of allowed names.
+
+    Parsing (:meth:`parse`): with ``classes`` (given to the head or to
+    ``parse``), the class names that occur in the text as whole words,
+    case-insensitively, in order of appearance (names that contain commas or
+    "and", such as ``'Transitional woodland, shrub'``, are found whole);
+    without, the text split on commas, semicolons, newlines and ``' and '``
+    (:func:`~eov.heads.base.split_list`). ``parsed`` is true when at least
+    one label was read.
+
+    Args:
+        serializer: Unused (accepted so that every head takes the pipeline's
+            serializer).
+        classes: The class names of the dataset (optional).
+        order: ``'given'`` or ``'sorted'`` (see above).
+    """
+
+    task = 'classification'
+    default_variant = 'single'
+    templates = (
+        'What is the scene category of this image?',
+        'Classify this image.',
+        'Which land-use class does this image belong to?',
+        'What type of scene does this remote-sensing image show?',
+    )
+    variants = {
+        'multi': (
+            'Which land-cover classes are present in this image?',
+            'List the land-cover classes visible in this image.',
+            'What types of land cover does this image contain?',
+            'Name every class present in this image.',
+        ),
+    }
+
+    def __init__(self, serializer=None, classes: Sequence[str] | None = None,
+                 order: str = 'given'):
+        super().__init__(serializer)
+        if order not in LABEL_ORDERS:
+            raise ValueError(f'order must be one of {LABEL_ORDERS}, got {order!r}')
+        self.classes = list(classes) if classes is not None else None
+        if self.classes is not None and not all(isinstance(c, str) and c.strip()
+                                                for c in self.classes):
+            raise ValueError(f'classes must be non-empty names, got {classes!r}')
+        self.order = order
+
+    def question(self, seed=None, variant=None, classes: Sequence[str] | None = None,
+                 **fields) -> str:
+        """A classification question; with ``classes``, followed by ``'Choose from: a; b.'``."""
+        text = super().question(seed, variant=variant, **fields)
+        if classes:
+            text += ' Choose from: ' + '; '.join(str(c) for c in classes) + '.'
+        return text
+
+    def question_fields(self, targets, image_size=None) -> dict:
+        """``{'variant': 'multi'}`` for a ``labels`` target (or several ``label`` targets)."""
+        kinds = [t.get('type') for t in targets if isinstance(t, dict)]
+        multi = 'labels' in kinds or kinds.count('label') > 1
+        return {'variant': 'multi'} if multi else {}
+
+    def labels_of(self, targets) -> list[str]:
+        """The class names of the targets, checked, without repeats, in answer order.
+
+        Raises:
+            ValueError: no ``label``/``labels`` target, an empty or non-text
+                name, or (with ``classes``) a name not among them.
+        """
+        targets = self.check_targets(targets, CLASSIFICATION_TYPES)
+        if not targets:
+            raise self.missing(CLASSIFICATION_TYPES)
+        names = []
+        for i, target in enumerate(targets):
+            if target['type'] == 'label':
+                values = [target.get('label')]
+            else:
+                values = target.get('labels')
+                if not isinstance(values, (list, tuple)) or not values:
+                    raise ValueError(f"classification target {i}: a 'labels' target needs a "
+                                     f"non-empty 'labels' list, got {values!r}")
+            for value in values:
+                if not isinstance(value, str) or not value.strip():
+                    raise ValueError(f'classification target {i}: class names must be '
+                                     f'non-empty text, got {value!r}')
+                names.append(value.strip())
+        if self.classes is not None:
+            canon = {c.strip().lower(): c for c in self.classes}
+            unknown = [n for n in names if n.lower() not in canon]
+            if unknown:
+                raise ValueError(f'classification: {unknown!r} not among the head\'s '
+                                 f'{len(self.classes)} classes')
+            names = [canon[n.lower()] for n in names]
+        out = []
+        for name in names:
+            if name.lower() not in (o.lower() for o in out):
+                out.append(name)
+        if self.order == 'sorted':
+            out.sort(key=lambda s: (s.lower(), s))
+        return out
+
+    def answer_text(self, targets, image_size=None) -> str:
+        """The class name(s), joined with ``', '`` (see the class docstring for the order)."""
+        return ', '.join(self.labels_of(targets))
+
+    def parse(self, text, image_size=None, classes: Sequence[str] | None = None) -> dict:
+        """Read class names from ``text``; never raises.
+
+        Args:
+            text: Model answer.
+            image_size: Unused.
+            classes: Class names to match (default: the head's ``classes``).
+
+        Returns:
+            ``{'labels': [...], 'parsed': bool}``.
+        """
+        classes = classes if classes is not None else self.classes
+        text = as_text(text)
+        labels = find_classes(text, classes) if classes else split_list(text)
+        return {'labels': labels, 'parsed': bool(labels)}
