@@ -165,3 +165,96 @@ def write_jsonl(path: str, rows) -> str:
         for row in rows:
             f.write(json.dumps(row) + '\n')
     return path
+
+
+#: DOTA label files: (image name, (W, H) or None for no image, header lines, object lines).
+DOTA_FILES = [
+    ('P0001', (200, 100), ['imagesource:GoogleEarth', 'gsd:0.146343590398'], [
+        '10 10 30 10 30 30 10 30 plane 0',          # A
+        '50 10 70 10 70 30 50 30 plane 0',          # B
+        '100 10 120 10 120 30 100 30 plane 1',      # C, difficult
+        '10 60 40 60 40 70 10 70 ship 0',
+    ]),
+    ('P0002', (100, 100), ['imagesource:GoogleEarth', 'gsd:0.5'], [
+        '0 0 20 0 20 20 0 20 plane',                # D, 9 fields: not difficult
+    ]),
+    ('P0003', (64, 48), ['imagesource:GoogleEarth', 'gsd:null'], []),
+]
+
+
+def write_dota(root: str, files=DOTA_FILES, label_dir: str = 'labelTxt') -> str:
+    """A DOTA v1.0 folder: images/*.png (real PNGs of the given sizes) and labelTxt/*.txt."""
+    from PIL import Image
+    os.makedirs(os.path.join(root, label_dir), exist_ok=True)
+    os.makedirs(os.path.join(root, 'images'), exist_ok=True)
+    for name, size, header, lines in files:
+        with open(os.path.join(root, label_dir, f'{name}.txt'), 'w') as f:
+            f.write(''.join(f'{line}\n' for line in header + lines))
+        if size is not None:
+            Image.new('RGB', size).save(os.path.join(root, 'images', f'{name}.png'))
+    return root
+
+
+#: LEVIR-CC entries: (filename, split, [(raw, tokens)]).
+LEVIRCC_IMAGES = [
+    ('train_000001.png', 'train', [(' the road is widened .', ['the', 'road', 'is', 'widened']),
+                                   ('some houses are built .', ['some', 'houses', 'are',
+                                                                'built'])]),
+    ('test_000001.png', 'test', [(' many buildings appear along the road .',
+                                  ['many', 'buildings', 'appear', 'along', 'the', 'road']),
+                                 ('the scene is the same as before .',
+                                  ['the', 'scene', 'is', 'the', 'same', 'as', 'before'])]),
+    ('test_000002.png', 'test', [('there is no difference .', ['there', 'is', 'no',
+                                                                'difference'])]),
+]
+
+
+def write_levircc(root: str, images=LEVIRCC_IMAGES) -> str:
+    """LevirCCcaptions.json (Karpathy style) and images/<split>/{A,B}/<filename> placeholders."""
+    entries, sentid = [], 0
+    for imgid, (filename, split, sentences) in enumerate(images):
+        sents = []
+        for raw, tokens in sentences:
+            sents.append({'tokens': tokens, 'raw': raw, 'imgid': imgid, 'sentid': sentid})
+            sentid += 1
+        entries.append({'filepath': split, 'filename': filename, 'imgid': imgid,
+                        'sentences': sents, 'split': split,
+                        'sentids': [s['sentid'] for s in sents]})
+        for part in ('A', 'B'):
+            _touch(os.path.join(root, 'images', split, part, filename))
+    with open(os.path.join(root, 'LevirCCcaptions.json'), 'w') as f:
+        json.dump({'images': entries, 'dataset': 'LEVIR-CC'}, f)
+    return root
+
+
+def write_reben(root: str, rows: list[dict], with_bands: bool = True) -> str:
+    """reBEN: metadata.csv (a CSV export of metadata.parquet) and BigEarthNet-S2/<tile>/<patch>/.
+
+    ``rows``: dicts with ``patch_id``, ``labels`` (list), ``split`` and any other column;
+    labels are written as pandas writes a NumPy array column (``['a' 'b']``).
+    """
+    import csv
+    os.makedirs(root, exist_ok=True)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with open(os.path.join(root, 'metadata.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            row = dict(row)
+            row['labels'] = '[' + ' '.join(repr(v) for v in row['labels']) + ']'
+            writer.writerow(row)
+    if with_bands:
+        import numpy as np
+        import rasterio
+        from rasterio.transform import from_origin
+        for row in rows:
+            patch = row['patch_id']
+            folder = os.path.join(root, 'BigEarthNet-S2', patch.rsplit('_', 2)[0], patch)
+            os.makedirs(folder, exist_ok=True)
+            for band in BAND_NAMES:
+                with rasterio.open(os.path.join(folder, f'{patch}_{band}.tif'), 'w',
+                                   driver='GTiff', width=1, height=1, count=1, dtype='uint16',
+                                   crs='EPSG:32634',
+                                   transform=from_origin(500000, 5000000, 10, 10)) as dst:
+                    dst.write(np.full((1, 1, 1), 1000, np.uint16))
+    return root

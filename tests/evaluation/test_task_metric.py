@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from eov.evaluation.metrics import TaskMetric, detection_map, polygon_iou, voc_ap
+from eov.evaluation.benchmarks.dota import poly_iou, voc_ap
+from eov.evaluation.metrics import TaskMetric, detection_map
 from eov.slis import obb_to_quad
 
 LOC = dict(type='LocTokenSerializer', bins=100)
@@ -86,19 +87,18 @@ def test_change_mask_f1_pooled_over_pixels():
 
 
 def test_detection_map_and_polygon_iou():
-    a = dict(type='obb', obb=[50, 50, 20, 20, 0])
-    b = dict(type='obb', obb=[50, 50, 20, 20, 45])
+    a = obb_to_quad([50, 50, 20, 20, 0])
+    b = obb_to_quad([50, 50, 20, 20, 45])
     # two squares of side 20, one turned 45 degrees: intersection is a regular octagon
     octagon = 8 * (10 ** 2) * math.tan(math.pi / 8)       # area of the octagon of inradius 10
-    assert polygon_iou(a, b) == pytest.approx(octagon / (800 - octagon), rel=1e-9)
-    assert polygon_iou(dict(type='quad', points=obb_to_quad([5, 5, 2, 2, 0])),
-                       dict(type='hbb', bbox=[4, 4, 6, 6])) == pytest.approx(1.0)
+    assert poly_iou(a, b) == pytest.approx(octagon / (800 - octagon), rel=1e-9)
     gt = [dict(type='hbb', bbox=[0, 0, 10, 10], label='car'),
           dict(type='hbb', bbox=[20, 20, 30, 30], label='car')]
     preds = [dict(type='hbb', bbox=[0, 0, 10, 10], label='car', score=0.9),     # TP
              dict(type='hbb', bbox=[0, 0, 10, 10], label='car', score=0.8),     # duplicate: FP
              dict(type='hbb', bbox=[20, 20, 30, 30], label='car', score=0.7)]   # TP
     aps = detection_map([dict(gt=gt, pred=preds)])
+    assert detection_map([dict(gt=gt, pred=preds[:1])])['car'] == pytest.approx(0.5)
     # precision/recall: (1, .5), (.5, .5), (2/3, 1) -> all-point AP = .5*1 + .5*(2/3)
     assert aps['car'] == pytest.approx(0.5 + 0.5 * 2 / 3)
     assert voc_ap([0.5, 0.5, 1.0], [1.0, 0.5, 2 / 3]) == pytest.approx(0.5 + 0.5 * 2 / 3)
@@ -124,3 +124,13 @@ def test_unknown_task_and_predictions_file(tmp_path):
                                prediction='')])
     with pytest.raises(KeyError, match="no scorer for task 'weather'"):
         metric.compute_metrics(metric.results)
+
+
+def test_caption_metrics_for_captioning_and_change_text():
+    refs = [dict(type='text', text='a new building appears in the top left corner'),
+            dict(type='text', text='a building is built at the top left')]
+    out = _run([('captioning', refs, 'a new building appears in the top left corner'),
+                ('change', refs, 'the scene is unchanged')])
+    assert out['captioning/BLEU-4'] == pytest.approx(1.0, abs=1e-6)
+    assert out['captioning/ROUGE_L'] == pytest.approx(1.0)
+    assert 0 <= out['change/BLEU-1'] < 0.5 and out['change/exact'] == 0.0

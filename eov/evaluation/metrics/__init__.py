@@ -1,6 +1,5 @@
 """Metrics (MMEngine ``BaseMetric``s), one module per task family."""
 from .grounding import GroundingMetric, mean_normalized_box
-from .tasks import TaskMetric, detection_map, polygon_iou, voc_ap
+from .tasks import TaskMetric, detection_map
 
-__all__ = ['GroundingMetric', 'TaskMetric', 'detection_map', 'mean_normalized_box',
-           'polygon_iou', 'voc_ap']
+__all__ = ['GroundingMetric', 'TaskMetric', 'detection_map', 'mean_normalized_box']

@@ -15,13 +15,13 @@ vqa             ``accuracy`` (text answers, lower-cased exact match);
 choice          ``accuracy`` (letter)
 region          ``accuracy`` (class or exact text)
 grounding       ``Pr@0.5`` (IoU >= 0.5 of the first box), ``meanIoU``
-detection       ``mAP@0.5`` (VOC all-point AP per class over boxes'
-                polygons, answer order as confidence)
+detection       ``mAP@0.5`` (all-point AP per class, DOTA devkit matching
+                on box polygons, answer order as confidence)
 segmentation    ``mIoU`` (rasterised polygons, mean over images)
 change          ``f1``, ``iou`` (pixels of rasterised changed regions,
-                pooled); text answers: ``exact``
-captioning      ``exact`` (a reference matched exactly; use the
-                ``levir_cc`` benchmark scorer for BLEU/CIDEr)
+                pooled); text answers: ``exact`` and the caption metrics
+captioning      ``BLEU-1``..``BLEU-4``, ``ROUGE_L``, ``CIDEr`` (pycocoevalcap's
+                definitions, as the ``levir_cc`` scorer), ``exact``
 =============== =======================================================
 """
 from __future__ import annotations
@@ -47,92 +47,42 @@ def _norm(text) -> str:
     return ' '.join(str(text or '').lower().strip().rstrip('.').split())
 
 
-def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
-    """All-point interpolated average precision (VOC 2010+, DOTA devkit default)."""
-    mrec = np.concatenate(([0.0], recall, [1.0]))
-    mpre = np.concatenate(([0.0], precision, [0.0]))
-    for i in range(len(mpre) - 2, -1, -1):
-        mpre[i] = max(mpre[i], mpre[i + 1])
-    idx = np.where(mrec[1:] != mrec[:-1])[0]
-    return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]))
+def detection_map(samples: list[dict], iou_thr: float = 0.5,
+                  use_07_metric: bool = False) -> dict:
+    """AP per class over hbb/obb/quad objects, with the DOTA devkit's matching.
 
+    Predictions are ranked by ``score`` when they have one, else by their
+    order in the answer; a match needs polygon IoU **>** ``iou_thr``;
+    duplicates are false positives; ground truths flagged ``difficult`` are
+    ignored (see :func:`eov.evaluation.benchmarks.dota.class_ap`).
 
-def polygon_iou(a: dict, b: dict) -> float:
-    """IoU of two boxes (hbb/obb/quad) by exact convex-polygon intersection."""
-    from eov.slis.geometry import object_area, object_points
-    pa, pb = object_points(a), object_points(b)
-    inter = _convex_intersection_area(pa, pb)
-    union = object_area(a) + object_area(b) - inter
-    return inter / union if union > 0 else 0.0
+    Args:
+        samples: ``[{'gt': [objects], 'pred': [objects]}]`` per image.
+        iou_thr: IoU threshold.
+        use_07_metric: 11-point AP instead of the all-point area.
 
+    Returns:
+        ``{class: AP}`` for every class with ground truth.
+    """
+    from eov.slis.geometry import object_points
 
-def _convex_intersection_area(p, q) -> float:
-    """Area of the intersection of two convex polygons (Sutherland-Hodgman)."""
-    def area(poly):
-        return abs(sum(poly[i][0] * poly[(i + 1) % len(poly)][1]
-                       - poly[(i + 1) % len(poly)][0] * poly[i][1]
-                       for i in range(len(poly)))) / 2 if len(poly) >= 3 else 0.0
+    from ..benchmarks.dota import class_ap
 
-    def orient(poly):
-        s = sum(poly[i][0] * poly[(i + 1) % len(poly)][1] - poly[(i + 1) % len(poly)][0]
-                * poly[i][1] for i in range(len(poly)))
-        return poly if s >= 0 else poly[::-1]
-
-    out = orient([list(map(float, v)) for v in p])
-    clip = orient([list(map(float, v)) for v in q])
-    for i in range(len(clip)):
-        if not out:
-            break
-        a, b = clip[i], clip[(i + 1) % len(clip)]
-
-        def inside(v):
-            return (b[0] - a[0]) * (v[1] - a[1]) - (b[1] - a[1]) * (v[0] - a[0]) >= 0
-
-        def cross(u, v):
-            dx, dy = v[0] - u[0], v[1] - u[1]
-            ex, ey = b[0] - a[0], b[1] - a[1]
-            den = dx * ey - dy * ex
-            t = ((a[0] - u[0]) * ey - (a[1] - u[1]) * ex) / den if den else 0.0
-            return [u[0] + t * dx, u[1] + t * dy]
-        src, out = out, []
-        for j in range(len(src)):
-            cur, nxt = src[j], src[(j + 1) % len(src)]
-            if inside(nxt):
-                if not inside(cur):
-                    out.append(cross(cur, nxt))
-                out.append(nxt)
-            elif inside(cur):
-                out.append(cross(cur, nxt))
-    return area(out)
-
-
-def detection_map(samples: list[dict], iou_thr: float = 0.5) -> dict:
-    """mAP over classes: predictions ranked by ``score`` (else answer order), greedy matching."""
+    def quad8(obj):
+        return [v for point in object_points(obj) for v in point]
     classes = sorted({o['label'] for s in samples for o in s['gt'] if o.get('label')})
     aps = {}
     for cls in classes:
-        gts = {i: [o for o in s['gt'] if o.get('label') == cls] for i, s in enumerate(samples)}
-        n_gt = sum(len(v) for v in gts.values())
+        gts = [[(quad8(o), o.get('difficult', 0)) for o in s['gt'] if o.get('label') == cls]
+               for s in samples]
         dets = []
         for i, s in enumerate(samples):
             preds = [o for o in s['pred'] if o.get('label') == cls]
-            for rank, o in enumerate(preds):
-                dets.append((float(o.get('score', -rank)), i, o))
-        dets.sort(key=lambda d: -d[0])
-        used = {i: [False] * len(g) for i, g in gts.items()}
-        tp = np.zeros(len(dets))
-        for k, (_, i, o) in enumerate(dets):
-            ious = [polygon_iou(o, g) for g in gts[i]]
-            if ious:
-                j = int(np.argmax(ious))
-                if ious[j] >= iou_thr and not used[i][j]:
-                    used[i][j] = True
-                    tp[k] = 1
-        fp = 1 - tp
-        ctp, cfp = np.cumsum(tp), np.cumsum(fp)
-        recall = ctp / max(n_gt, 1)
-        precision = ctp / np.maximum(ctp + cfp, np.finfo(float).eps)
-        aps[cls] = voc_ap(recall, precision) if n_gt else 0.0
+            dets += [(-float(o.get('score', -rank)), i, rank, quad8(o))
+                     for rank, o in enumerate(preds)]
+        dets.sort(key=lambda d: (d[0], d[1], d[2]))   # stable: score, image, answer order
+        aps[cls] = class_ap(gts, [(i, q) for _, i, _, q in dets], ovthresh=iou_thr,
+                            use_07_metric=use_07_metric)['ap']
     return aps
 
 
@@ -316,12 +266,13 @@ class TaskMetric(BaseMetric):
 
     def _score_change(self, rows):
         tp = fp = fn = 0
-        text_hits, parsed = [], []
+        text_hits, parsed, pairs = [], [], []
         for r in rows:
             p = self._parse('change', r)
             texts = [t for t in r['targets'] if t['type'] == 'text']
             if texts:
                 text_hits.append(_norm(p.get('text')) in {_norm(t['text']) for t in texts})
+                pairs.append(([t['text'] for t in texts], p.get('text')))
                 parsed.append(bool(p.get('text')))
                 continue
             parsed.append(bool(p.get('parsed')))
@@ -336,12 +287,25 @@ class TaskMetric(BaseMetric):
             out['iou'] = tp / (tp + fp + fn) if (tp + fp + fn) else 1.0
         if text_hits:
             out['exact'] = np.mean(text_hits)
+            out.update(self._caption_metrics(pairs))
         return out
 
+    @staticmethod
+    def _caption_metrics(pairs: list[tuple[list[str], str]]) -> dict:
+        """BLEU-1..4, ROUGE_L, CIDEr (pycocoevalcap's definitions) of (references, answer)."""
+        from ..benchmarks.levircc import caption_scores, ptb_tokenize
+        refs = [[ptb_tokenize(t) for t in references] for references, _ in pairs]
+        hyps = [ptb_tokenize(answer or '') for _, answer in pairs]
+        return caption_scores(refs, hyps)
+
     def _score_captioning(self, rows):
-        hits = []
+        pairs, hits = [], []
         for r in rows:
-            refs = {_norm(t['text']) for t in r['targets'] if t['type'] == 'text'}
-            hits.append(_norm(self._parse('captioning', r).get('text')) in refs)
-        return {'exact': np.mean(hits), 'parse_rate': np.mean(
+            refs = [t['text'] for t in r['targets'] if t['type'] == 'text']
+            answer = self._parse('captioning', r).get('text')
+            pairs.append((refs, answer))
+            hits.append(_norm(answer) in {_norm(t) for t in refs})
+        out = {'exact': np.mean(hits), 'parse_rate': np.mean(
             [bool(str(r['prediction'] or '').strip()) for r in rows])}
+        out.update(self._caption_metrics(pairs))
+        return out

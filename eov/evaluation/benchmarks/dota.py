@@ -1,0 +1,576 @@
+"""DOTA v1.0 oriented object detection, scored as the DOTA devkit's ``dota_evaluation_task1.py``.
+
+DOTA ships one label file per image (``labelTxt/P0001.txt``)::
+
+    imagesource:GoogleEarth
+    gsd:0.146343590398
+    2753 2408 2861 2385 2888 2468 2805 2502 plane 0
+    ...
+
+``x1 y1 ... x4 y4 category difficult``: the four corners of an oriented box in
+pixels of the original image (clockwise), the class, and a difficulty flag.
+The devkit's evaluation (``voc_eval`` of ``dota_evaluation_task1.py``, with the
+polygon IoU of its ``polyiou.cpp``) is reproduced here:
+
+- per class, the detections of all images sorted by confidence, highest first;
+- each detection matched to the ground truth of its image with the largest
+  polygon IoU (ground truths whose axis-aligned bounds do not overlap, in the
+  devkit's ``+1`` pixel convention, are left out first); a true positive when
+  that IoU is **strictly greater** than 0.5 and the ground truth is not yet
+  taken, a false positive when it is taken (a duplicate) or the IoU is too
+  low; a match with a *difficult* ground truth counts neither way, and
+  difficult ground truths are not in the recall's denominator;
+- AP by the VOC rule; the devkit's ``main()`` calls ``voc_eval`` with
+  ``use_07_metric=True`` (11-point interpolation), which is eov's default
+  (``use_07_metric=False`` gives the all-point area);
+- ``mAP@0.5`` = the mean over the 15 DOTA v1.0 classes.
+"""
+from __future__ import annotations
+
+import math
+import os
+import struct
+
+import numpy as np
+
+from eov.heads.detection import DETECTION_TYPES, DetectionHead
+from eov.registry import BENCHMARKS
+from eov.slis.geometry import check_object, object_points
+
+from .base import (BaseBenchmark, BenchmarkDataError, OptionError, PredictionError,
+                   _as_bool, build_serializer, count_missing)
+
+#: The 15 classes of DOTA v1.0, in the devkit's order.
+DOTA_V1_CLASSES = ('plane', 'baseball-diamond', 'bridge', 'ground-track-field', 'small-vehicle',
+                   'large-vehicle', 'ship', 'tennis-court', 'basketball-court', 'storage-tank',
+                   'soccer-ball-field', 'roundabout', 'harbor', 'swimming-pool', 'helicopter')
+
+#: Label folders tried in order (the v1.0 download unpacks to ``labelTxt-v1.0/labelTxt``).
+LABEL_DIRS = ('labelTxt', os.path.join('labelTxt-v1.0', 'labelTxt'), 'labelTxt-v1.0')
+#: Image folders tried in order.
+IMAGE_DIRS = ('images', os.path.join('images', 'images'))
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+
+
+# -- polygon IoU: a line-by-line port of the devkit's polyiou.cpp ---------------------
+_EPS = 1e-8
+
+
+def _sig(d: float) -> int:
+    return (d > _EPS) - (d < -_EPS)
+
+
+def _cross(o, a, b) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (b[0] - o[0]) * (a[1] - o[1])
+
+
+def _signed_area(ps: list) -> float:
+    n = len(ps)
+    res = 0.0
+    for i in range(n):
+        q = ps[i + 1] if i + 1 < n else ps[0]
+        res += ps[i][0] * q[1] - ps[i][1] * q[0]
+    return res / 2.0
+
+
+def _same_point(p, q) -> bool:
+    return _sig(p[0] - q[0]) == 0 and _sig(p[1] - q[1]) == 0
+
+
+def _polygon_cut(p: list, a, b) -> list:
+    """Keep the part of ``p`` left of the directed line ``a -> b`` (``polygon_cut``)."""
+    n = len(p)
+    pp = []
+    for i in range(n):
+        cur, nxt = p[i], p[i + 1] if i + 1 < n else p[0]
+        s_cur, s_nxt = _sig(_cross(a, b, cur)), _sig(_cross(a, b, nxt))
+        if s_cur > 0:
+            pp.append(cur)
+        if s_cur != s_nxt:
+            # lineCross(a, b, cur, nxt)
+            s1, s2 = _cross(a, b, cur), _cross(a, b, nxt)
+            if _sig(s2 - s1) == 0:
+                # the C++ code leaves this slot as it was (stale memory); the two points
+                # lie within 1e-8 of the line, so either one is the crossing
+                pp.append(cur)
+            else:
+                pp.append(((cur[0] * s2 - nxt[0] * s1) / (s2 - s1),
+                           (cur[1] * s2 - nxt[1] * s1) / (s2 - s1)))
+    out = []
+    for i, q in enumerate(pp):
+        if i == 0 or not _same_point(q, pp[i - 1]):
+            out.append(q)
+    while len(out) > 1 and _same_point(out[-1], out[0]):
+        out.pop()
+    return out
+
+
+def _triangle_intersection(a, b, c, d) -> float:
+    """Signed intersection area of triangles (O, a, b) and (O, c, d), O the origin."""
+    o = (0.0, 0.0)
+    s1 = _sig(_cross(o, a, b))
+    s2 = _sig(_cross(o, c, d))
+    if s1 == 0 or s2 == 0:
+        return 0.0
+    if s1 == -1:
+        a, b = b, a
+    if s2 == -1:
+        c, d = d, c
+    p = [o, a, b]
+    p = _polygon_cut(p, o, c)
+    p = _polygon_cut(p, c, d)
+    p = _polygon_cut(p, d, o)
+    res = abs(_signed_area(p))
+    return -res if s1 * s2 == -1 else res
+
+
+def poly_iou(p, q) -> float:
+    """IoU of two quadrilaterals exactly as the DOTA devkit's ``polyiou.iou_poly``.
+
+    Args:
+        p, q: Eight numbers ``x1, y1, ..., x4, y4`` (or four ``[x, y]`` pairs).
+
+    The intersection is the sum of signed intersections of the triangles
+    that fan out from the coordinate origin (exact for any simple polygon,
+    convex or not); ``iou = inter / (|area p| + |area q| - inter)`` in
+    double precision, with no epsilon (``nan`` for two degenerate quads).
+    """
+    ps1 = _as_points(p)
+    ps2 = _as_points(q)
+    if _signed_area(ps1) < 0:
+        ps1.reverse()
+    if _signed_area(ps2) < 0:
+        ps2.reverse()
+    inter = 0.0
+    for i in range(4):
+        for j in range(4):
+            inter += _triangle_intersection(ps1[i], ps1[(i + 1) % 4], ps2[j], ps2[(j + 1) % 4])
+    union = abs(_signed_area(ps1)) + abs(_signed_area(ps2)) - inter
+    if union == 0:
+        return math.nan if inter == 0 else math.copysign(math.inf, inter)
+    return inter / union
+
+
+def _as_points(values) -> list:
+    values = list(values)
+    if len(values) == 4 and all(isinstance(v, (list, tuple)) for v in values):
+        return [(float(x), float(y)) for x, y in values]
+    if len(values) != 8:
+        raise ValueError(f'a quadrilateral needs 8 numbers or 4 [x, y] pairs, got {values!r}')
+    return [(float(values[2 * i]), float(values[2 * i + 1])) for i in range(4)]
+
+
+# -- AP -----------------------------------------------------------------------
+def voc_ap(rec, prec, use_07_metric: bool = False) -> float:
+    """VOC average precision of a recall/precision curve (the devkit's ``voc_ap``)."""
+    rec = np.asarray(rec, dtype=np.float64)
+    prec = np.asarray(prec, dtype=np.float64)
+    if use_07_metric:
+        ap = 0.
+        for t in np.arange(0., 1.1, 0.1):
+            p = 0 if np.sum(rec >= t) == 0 else np.max(prec[rec >= t])
+            ap = ap + p / 11.
+        return float(ap)
+    mrec = np.concatenate(([0.], rec, [1.]))
+    mpre = np.concatenate(([0.], prec, [0.]))
+    for i in range(mpre.size - 1, 0, -1):
+        mpre[i - 1] = np.maximum(mpre[i - 1], mpre[i])
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+
+
+def class_ap(gts: list[list[tuple]], dets: list[tuple], ovthresh: float = 0.5,
+             use_07_metric: bool = True) -> dict:
+    """One class's AP as the devkit's ``voc_eval``.
+
+    Args:
+        gts: Per image, its ground truths of the class: ``(quad8, difficult)``.
+        dets: Detections ``(image index, quad8)`` already in ranking order
+            (highest confidence first).
+        ovthresh: A match needs IoU **>** this.
+        use_07_metric: 11-point interpolation (the devkit's ``main()``) or the
+            all-point area.
+
+    Returns:
+        ``{'ap', 'tp', 'fp', 'npos', 'rec', 'prec'}``. A class without
+        non-difficult ground truth gets AP 0 (the 11-point rule gives 0 there;
+        the all-point rule would give ``nan`` when such a class has detections).
+    """
+    boxes = [np.array([g[0] for g in img], dtype=np.float64).reshape(-1, 8) for img in gts]
+    difficult = [np.array([bool(g[1]) for g in img], dtype=bool) for img in gts]
+    taken = [[False] * len(img) for img in gts]
+    npos = int(sum(int((~d).sum()) for d in difficult))
+    nd = len(dets)
+    tp = np.zeros(nd)
+    fp = np.zeros(nd)
+    for k, (img, quad) in enumerate(dets):
+        bb = np.asarray(quad, dtype=np.float64)
+        bbgt = boxes[img]
+        ovmax = -np.inf
+        jmax = -1
+        if bbgt.size > 0:
+            # 1. axis-aligned pre-filter with the devkit's +1 pixel convention
+            gx1, gy1 = bbgt[:, 0::2].min(1), bbgt[:, 1::2].min(1)
+            gx2, gy2 = bbgt[:, 0::2].max(1), bbgt[:, 1::2].max(1)
+            bx1, by1, bx2, by2 = bb[0::2].min(), bb[1::2].min(), bb[0::2].max(), bb[1::2].max()
+            iw = np.maximum(np.minimum(gx2, bx2) - np.maximum(gx1, bx1) + 1., 0.)
+            ih = np.maximum(np.minimum(gy2, by2) - np.maximum(gy1, by1) + 1., 0.)
+            inters = iw * ih
+            uni = ((bx2 - bx1 + 1.) * (by2 - by1 + 1.) + (gx2 - gx1 + 1.) * (gy2 - gy1 + 1.)
+                   - inters)
+            keep = np.where(inters / uni > 0)[0]
+            # 2. polygon IoU with the ground truths that remain
+            if len(keep) > 0:
+                overlaps = [poly_iou(bbgt[j], bb) for j in keep]
+                ovmax = np.max(overlaps)
+                jmax = int(keep[int(np.argmax(overlaps))])
+        if ovmax > ovthresh:
+            if not difficult[img][jmax]:
+                if not taken[img][jmax]:
+                    tp[k] = 1.
+                    taken[img][jmax] = True
+                else:
+                    fp[k] = 1.
+        else:
+            fp[k] = 1.
+    fp_c = np.cumsum(fp)
+    tp_c = np.cumsum(tp)
+    if npos == 0:
+        return {'ap': 0.0, 'tp': int(tp.sum()), 'fp': int(fp.sum()), 'npos': 0,
+                'rec': np.zeros(nd), 'prec': tp_c / np.maximum(tp_c + fp_c, 1e-300)}
+    rec = tp_c / float(npos)
+    prec = tp_c / np.maximum(tp_c + fp_c, np.finfo(np.float64).eps)
+    return {'ap': voc_ap(rec, prec, use_07_metric), 'tp': int(tp.sum()), 'fp': int(fp.sum()),
+            'npos': npos, 'rec': rec, 'prec': prec}
+
+
+# -- reading DOTA files ------------------------------------------------------------
+def parse_label_file(path: str) -> tuple[list[dict], dict]:
+    """Objects and header of a DOTA ``labelTxt`` file.
+
+    Returns:
+        ``(objects, header)``: objects ``{'points', 'label', 'difficult'}``;
+        the header holds ``imagesource`` and ``gsd`` when present. Like the
+        devkit's ``parse_gt``, lines with fewer than 9 fields are skipped and
+        a 9-field line is not difficult.
+
+    Raises:
+        BenchmarkDataError: a non-numeric coordinate or flag, or more than 10
+            fields, naming the file and line.
+    """
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError:
+        with open(path, encoding='latin-1') as f:
+            lines = f.read().splitlines()
+    objects, header = [], {}
+    for lineno, line in enumerate(lines, 1):
+        fields = line.split()
+        if len(fields) < 9:
+            key, sep, value = line.strip().partition(':')
+            if sep and key.strip().lower() in ('imagesource', 'gsd') and value.strip():
+                value = value.strip()
+                if key.strip().lower() == 'gsd':
+                    try:
+                        value = float(value)
+                    except ValueError:
+                        pass
+                header[key.strip().lower()] = value
+            continue
+        where = f'{path}:{lineno}'
+        if len(fields) > 10:
+            raise BenchmarkDataError(f'{where}: expected "x1 y1 ... x4 y4 category difficult", '
+                                     f'got {len(fields)} fields')
+        try:
+            coords = [float(v) for v in fields[:8]]
+        except ValueError:
+            raise BenchmarkDataError(f'{where}: corner coordinates must be numbers: '
+                                     f'{" ".join(fields[:8])!r}') from None
+        if not all(math.isfinite(v) for v in coords):
+            raise BenchmarkDataError(f'{where}: corner coordinates must be finite')
+        difficult = 0
+        if len(fields) == 10:
+            try:
+                difficult = int(fields[9])
+            except ValueError:
+                raise BenchmarkDataError(f'{where}: the difficult flag must be an integer, '
+                                         f'got {fields[9]!r}') from None
+        objects.append({'points': [[coords[2 * i], coords[2 * i + 1]] for i in range(4)],
+                        'label': fields[8], 'difficult': difficult})
+    return objects, header
+
+
+def read_image_size(path: str) -> tuple[int, int]:
+    """``(W, H)`` from the image header (PNG read directly; other formats with Pillow).
+
+    The PNG header is parsed here because Pillow refuses images above its
+    decompression-bomb limit (~179 Mpx), which large DOTA scenes approach.
+    """
+    with open(path, 'rb') as f:
+        head = f.read(24)
+    if head[:8] == b'\x89PNG\r\n\x1a\n' and head[12:16] == b'IHDR':
+        width, height = struct.unpack('>II', head[16:24])
+        return int(width), int(height)
+    import warnings
+
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return tuple(int(v) for v in img.size)
+    except Exception as err:  # noqa: BLE001 -- any unreadable header is a data error
+        raise BenchmarkDataError(f'{path}: cannot read the image size ({err})') from None
+
+
+def _class_key(name: str) -> str:
+    return '-'.join(str(name).strip().lower().replace('_', ' ').split())
+
+
+@BENCHMARKS.register_module(name='dota')
+class DOTA(BaseBenchmark):
+    """DOTA v1.0 oriented boxes -> detection records; the devkit's Task-1 (OBB) mAP.
+
+    Layout: ``SRC/images/P0001.png`` and ``SRC/labelTxt/P0001.txt`` (also
+    ``labelTxt-v1.0/labelTxt``, as the v1.0 download unpacks; ``--images`` /
+    ``--annotations`` override). ``--split val`` reads ``SRC/val/...`` when
+    that folder exists; ``split_file`` lists image names (the devkit's
+    ``imagesetfile``); otherwise every label file. One record per label file.
+
+    Records: task ``detection``, modality ``optical``, sensor ``rgb``, the
+    detection head's question naming the 15 classes, targets ``{'type':
+    'quad', 'points': [[x, y]] * 4, 'label': category, 'difficult': 0|1}``
+    (all objects, difficult ones included), ``meta.image_size`` read from the
+    image header (``image_size=W,H`` is used when the image is absent and
+    ``check_images=false``), ``meta.gsd``, ``meta.imagesource``.
+
+    Scoring: see the module docstring. Keys ``mAP@0.5``, ``AP/<class>`` for
+    the evaluated classes, ``n``, ``n_missing``, ``parse_rate``, ``n_det``.
+    Options: ``use_07_metric`` (default true, as the devkit's ``main()``),
+    ``iou_thr`` (0.5), ``classes`` (default the 15 v1.0 classes).
+    """
+
+    name = 'dota'
+    task = 'detection'
+    convert_options = {
+        'images': 'image folder, relative to SRC or absolute (default: images)',
+        'annotations': 'label folder, relative to SRC or absolute (default: labelTxt, or '
+                       'labelTxt-v1.0/labelTxt)',
+        'split_file': 'text file of image names to convert, one a line (the devkit\'s '
+                      'imagesetfile)',
+        'image_size': 'W,H used when an image file is absent (with check_images=false)',
+    }
+    metric_keys = ('mAP@0.5',) + tuple(f'AP/{c}' for c in DOTA_V1_CLASSES) + (
+        'n', 'n_missing', 'parse_rate', 'n_det')
+
+    # -- conversion -----------------------------------------------------------
+    def _root(self, src: str, split: str | None) -> str:
+        if split and os.path.isdir(os.path.join(src, split)):
+            return os.path.join(src, split)
+        if split:
+            self.note(f'no {split}/ folder in {src}: converting {src} itself as split {split!r}')
+        return src
+
+    def _folder(self, root: str, value, candidates, what: str) -> str:
+        if value:
+            path = self.resolve_dir(root, value)
+            if not os.path.isdir(path):
+                raise BenchmarkDataError(f'{self.name}: {what} folder not found: {path}')
+            return path
+        for name in candidates:
+            path = os.path.join(root, name)
+            if os.path.isdir(path):
+                return path
+        raise BenchmarkDataError(f'{self.name}: no {what} folder in {root} (looked for '
+                                 f'{", ".join(candidates)}; pass --{what} to name it)')
+
+    def _names(self, label_dir: str, root: str, split_file: str | None) -> list[str]:
+        if not split_file:
+            names = sorted(os.path.splitext(f)[0] for f in os.listdir(label_dir)
+                           if f.endswith('.txt'))
+            if not names:
+                raise BenchmarkDataError(f'{self.name}: no .txt label files in {label_dir}')
+            return names
+        path = split_file
+        if not os.path.isfile(path) and not os.path.isabs(path):
+            path = os.path.join(root, split_file)
+        if not os.path.isfile(path):
+            raise BenchmarkDataError(f'{self.name}: split file not found: {split_file}')
+        with open(path, encoding='utf-8') as f:
+            names = [os.path.splitext(os.path.basename(line.strip()))[0] for line in f
+                     if line.strip()]
+        if not names:
+            raise BenchmarkDataError(f'{path}: no image names')
+        return names
+
+    @staticmethod
+    def _parse_size(value) -> list[int] | None:
+        if value is None:
+            return None
+        parts = value if isinstance(value, (list, tuple)) else str(value).replace('x', ',') \
+            .split(',')
+        try:
+            size = [int(float(v)) for v in parts]
+        except (TypeError, ValueError):
+            size = []
+        if len(size) != 2 or min(size) <= 0:
+            raise OptionError(f'option image_size expects W,H (positive), got {value!r}')
+        return size
+
+    def _image(self, img_dir: str, name: str) -> str | None:
+        for ext in IMAGE_EXTENSIONS:
+            for candidate in (ext, ext.upper()):
+                path = os.path.join(img_dir, name + candidate)
+                if os.path.isfile(path):
+                    return path
+        return None
+
+    def iter_records(self, src, split=None, images=None, annotations=None, split_file=None,
+                     image_size=None):
+        """Yield one detection record per label file (image)."""
+        if not os.path.isdir(src):
+            raise BenchmarkDataError(f'{self.name}: SRC must be the dataset folder, got {src}')
+        fallback_size = self._parse_size(image_size)
+        root = self._root(src, split)
+        label_dir = self._folder(root, annotations, LABEL_DIRS, 'annotations')
+        if images:
+            img_dir = self._folder(root, images, IMAGE_DIRS, 'images')
+        else:
+            img_dir = next((os.path.join(root, d) for d in IMAGE_DIRS
+                            if os.path.isdir(os.path.join(root, d))), None)
+            if img_dir is None:
+                if self._check_images:
+                    self._folder(root, None, IMAGE_DIRS, 'images')   # raises
+                img_dir = os.path.join(root, 'images')
+        head = DetectionHead(serializer=build_serializer())
+        question = head.question(classes=DOTA_V1_CLASSES)
+        unknown: dict[str, int] = {}
+        for name in self.progress(self._names(label_dir, root, split_file), 'label files'):
+            label_path = os.path.join(label_dir, f'{name}.txt')
+            if not os.path.isfile(label_path):
+                raise BenchmarkDataError(f'{self.name}: label file not found: {label_path}')
+            objects, header = parse_label_file(label_path)
+            image = self._image(img_dir, name)
+            if image is not None:
+                size = list(read_image_size(image))
+            elif self._check_images:
+                raise BenchmarkDataError(f'{self.name}: image file not found for {label_path} '
+                                         f'(looked for {name}.png/.jpg/.tif in {img_dir}; pass '
+                                         'check_images=false to convert without images)')
+            else:
+                image = os.path.join(img_dir, f'{name}.png')
+                size = fallback_size
+            for obj in objects:
+                if obj['label'] not in DOTA_V1_CLASSES:
+                    unknown[obj['label']] = unknown.get(obj['label'], 0) + 1
+            meta = {'source': os.path.relpath(label_path, src)}
+            if size:
+                meta['image_size'] = size
+            meta.update({k: header[k] for k in ('gsd', 'imagesource') if k in header})
+            yield {
+                'id': name, 'task': 'detection', 'modality': 'optical',
+                'images': [{'path': self.image_path(image), 'sensor': 'rgb'}],
+                'conversations': self.conversation(self.prompt(question)),
+                'targets': [{'type': 'quad', **obj} for obj in objects],
+                'meta': meta,
+            }
+        if unknown:
+            listed = ', '.join(f'{k} ({v})' for k, v in sorted(unknown.items()))
+            self.note(f'labels outside the 15 DOTA v1.0 classes kept in the records but not '
+                      f'scored by default: {listed}')
+
+    # -- scoring --------------------------------------------------------------
+    def _objects(self, rid: str, rec: dict, pred: dict | None, head) -> tuple[list, bool]:
+        """The predicted objects of one record (checked) and whether the answer was read."""
+        if pred is None:
+            return [], False
+        if isinstance(pred.get('objects'), list):
+            out = []
+            for obj in pred['objects']:
+                if isinstance(obj, dict) and obj.get('type') in DETECTION_TYPES:
+                    try:
+                        out.append(check_object(obj))
+                    except ValueError:
+                        continue
+            return out, True
+        text = pred.get('prediction')
+        if not isinstance(text, str):
+            return [], False
+        image_size = (rec.get('meta') or {}).get('image_size')
+        if not image_size:
+            raise ValueError(f'record {rid}: meta.image_size is missing, needed to decode a text '
+                             f'answer (convert with the images, or -o image_size=W,H)')
+        parsed = head.parse(text, tuple(image_size))
+        return parsed['objects'], parsed['parsed']
+
+    def score(self, records, predictions, serializer=None, use_07_metric=True, iou_thr=0.5,
+              classes=None):
+        """DOTA Task-1 mAP; see the module docstring."""
+        use_07_metric = _as_bool(use_07_metric, 'use_07_metric')
+        iou_thr = float(iou_thr)
+        if classes is None:
+            classes = DOTA_V1_CLASSES
+        elif isinstance(classes, str):
+            classes = tuple(c.strip() for c in classes.split(',') if c.strip())
+        classes = tuple(classes)
+        if not classes:
+            raise OptionError('option classes needs at least one class name')
+        keys = {_class_key(c): c for c in classes}
+        head = DetectionHead(serializer=build_serializer(serializer))
+        gts = {c: [] for c in classes}
+        # per class: (image index, quad8, confidence or None, rank in class, id)
+        dets = {c: [] for c in classes}
+        parsed = 0
+        with_score = without_score = None
+        for i, (rid, rec) in enumerate(records.items()):
+            for c in classes:
+                gts[c].append([])
+            for t in rec.get('targets', []):
+                cls = keys.get(_class_key(t.get('label', '')))
+                if cls is None or t.get('type') not in DETECTION_TYPES:
+                    continue
+                quad = [v for p in object_points(check_object(t)) for v in p]
+                gts[cls][i].append((quad, t.get('difficult', 0)))
+            objects, ok = self._objects(rid, rec, predictions.get(rid), head)
+            parsed += bool(ok)
+            ranks = {c: 0 for c in classes}
+            for obj in objects:
+                cls = keys.get(_class_key(obj.get('label') or ''))
+                if cls is None:
+                    continue
+                if obj.get('score') is None:
+                    without_score = without_score or rid
+                else:
+                    with_score = with_score or rid
+                quad = [v for p in object_points(obj) for v in p]
+                dets[cls].append((i, quad, obj.get('score'), ranks[cls]))
+                ranks[cls] += 1
+        if with_score is not None and without_score is not None:
+            raise PredictionError(
+                f'{self.name}: some predicted objects have a "score" (e.g. id {with_score}) and '
+                f'some do not (e.g. id {without_score}); give every object a score, or none '
+                '(then objects rank by their order in each answer)')
+        out = {}
+        aps = []
+        for c in classes:
+            found = dets[c]
+            if with_score is not None:
+                # highest confidence first; ties in record order, then answer order
+                order = sorted(range(len(found)), key=lambda k: -float(found[k][2]))
+            else:
+                # no confidences: each answer's first object of the class ranks first
+                order = sorted(range(len(found)), key=lambda k: found[k][3])
+            result = class_ap(gts[c], [(found[k][0], found[k][1]) for k in order],
+                              ovthresh=iou_thr, use_07_metric=use_07_metric)
+            out[f'AP/{c}'] = result['ap']
+            aps.append(result['ap'])
+        n = len(records)
+        return {
+            'mAP@0.5' if iou_thr == 0.5 else f'mAP@{iou_thr:g}': float(np.mean(aps)),
+            **out,
+            'n': n,
+            'n_missing': count_missing(records, predictions),
+            'parse_rate': parsed / n if n else 0.0,
+            'n_det': sum(len(v) for v in dets.values()),
+        }

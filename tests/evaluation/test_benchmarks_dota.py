@@ -1,0 +1,212 @@
+"""DOTA v1.0: labelTxt conversion, the devkit's polygon IoU and its VOC AP, by hand."""
+import math
+
+import pytest
+
+from eov.datasets.schema import validate_record
+from eov.evaluation.benchmarks import (DOTA_V1_CLASSES, BenchmarkDataError, PredictionError,
+                                       evaluate, load_records)
+from eov.evaluation.benchmarks.dota import (class_ap, parse_label_file, poly_iou,
+                                            read_image_size, voc_ap)
+from eov.heads import DetectionHead
+from eov.registry import BENCHMARKS
+
+from .benchmark_fixtures import DOTA_FILES, write_dota, write_jsonl
+
+
+def _convert(tmp_path, **options):
+    src = write_dota(str(tmp_path / 'DOTA' / 'val'))
+    bench = BENCHMARKS.build(dict(type='dota'))
+    out = tmp_path / 'dota.jsonl'
+    count = bench.convert(str(tmp_path / 'DOTA'), str(out), split='val', progress=False,
+                          **options)
+    return bench, load_records(str(out)), count, src
+
+
+def _square(x, y, w, h=None):
+    h = w if h is None else h
+    return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+
+
+# -- conversion ---------------------------------------------------------------
+def test_converter_reads_labels_sizes_and_difficult_flags(tmp_path):
+    bench, records, count, _ = _convert(tmp_path)
+    assert count == 3 and list(records) == ['P0001', 'P0002', 'P0003']
+    rec = records['P0001']
+    validate_record(rec, 'test')
+    assert rec['task'] == 'detection' and rec['modality'] == 'optical'
+    assert rec['images'] == [{'path': 'DOTA/val/images/P0001.png', 'sensor': 'rgb'}]
+    assert rec['meta']['image_size'] == [200, 100]       # from the PNG header
+    assert rec['meta']['gsd'] == pytest.approx(0.146343590398)
+    assert rec['meta']['imagesource'] == 'GoogleEarth'
+    assert rec['targets'][0] == {'type': 'quad', 'points': _square(10.0, 10.0, 20.0),
+                                 'label': 'plane', 'difficult': 0}
+    assert [t['difficult'] for t in rec['targets']] == [0, 0, 1, 0]
+    assert records['P0002']['targets'][0]['difficult'] == 0      # a 9-field line
+    assert records['P0003']['targets'] == [] and records['P0003']['meta']['gsd'] == 'null'
+    # the question names the 15 classes; the answer (training) serializes every object
+    question, placeholder = rec['conversations'][0]['value'].rsplit('\n', 1)
+    assert placeholder == '<image>' and question.endswith(', '.join(DOTA_V1_CLASSES) + '.')
+    head = DetectionHead(serializer=dict(type='LocTokenSerializer'))
+    answer = head.answer_text(rec['targets'], (200, 100))
+    assert answer.count('<quad>') == 4 and 'ship' in answer
+
+
+def test_converter_layouts_options_and_errors(tmp_path):
+    # the v1.0 download's labelTxt-v1.0/labelTxt, a split file, no --split
+    src = write_dota(str(tmp_path / 'dota'), label_dir='labelTxt-v1.0/labelTxt')
+    (tmp_path / 'dota' / 'set.txt').write_text('P0002\nP0001.png\n')
+    bench = BENCHMARKS.build(dict(type='dota'))
+    out = tmp_path / 'o.jsonl'
+    assert bench.convert(src, str(out), progress=False, split_file='set.txt') == 2
+    assert list(load_records(str(out))) == ['P0002', 'P0001']
+    # no image: an error, unless check_images=false (then image_size=W,H if given)
+    (tmp_path / 'dota' / 'images' / 'P0003.png').unlink()
+    with pytest.raises(BenchmarkDataError, match=r'image file not found for .*P0003.txt'):
+        bench.convert(src, str(out), progress=False)
+    bench.convert(src, str(out), progress=False, check_images=False, image_size='640,480')
+    assert load_records(str(out))['P0003']['meta']['image_size'] == [640, 480]
+    # malformed lines name the file and line
+    label = tmp_path / 'dota' / 'labelTxt-v1.0' / 'labelTxt' / 'P0002.txt'
+    label.write_text('imagesource:GoogleEarth\n0 0 20 0 20 x 0 20 plane 0\n')
+    with pytest.raises(BenchmarkDataError, match=r'P0002.txt:2: corner coordinates must be'):
+        bench.convert(src, str(out), progress=False, check_images=False)
+    label.write_text('0 0 20 0 20 20 0 20 plane hard\n')
+    with pytest.raises(BenchmarkDataError, match=r'P0002.txt:1: the difficult flag'):
+        bench.convert(src, str(out), progress=False, check_images=False)
+
+
+def test_label_file_and_image_header(tmp_path):
+    path = tmp_path / 'P9.txt'
+    path.write_text('imagesource:GoogleEarth\ngsd:0.25\n\n1 2 3 4 5 6 7 8 small-vehicle 2\n'
+                    'too short line\n')
+    objects, header = parse_label_file(str(path))
+    assert header == {'imagesource': 'GoogleEarth', 'gsd': 0.25}
+    # the devkit's ImgSplit writes difficult 2 for cut objects; any non-zero is difficult
+    assert objects == [{'points': [[1, 2], [3, 4], [5, 6], [7, 8]], 'label': 'small-vehicle',
+                        'difficult': 2}]
+    root = write_dota(str(tmp_path / 'd'), files=[('P1', (4000, 3000), [], [])])
+    assert read_image_size(f'{root}/images/P1.png') == (4000, 3000)
+
+
+# -- polygon IoU and AP ------------------------------------------------------------
+def test_polygon_iou_against_closed_forms():
+    unit = [(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)]
+    r = math.sqrt(0.5)
+    diamond = [(0, -r), (r, 0), (0, r), (-r, 0)]          # the unit square turned by 45°
+    # intersection: a regular octagon of area 2(sqrt 2 - 1); IoU = 1/sqrt 2
+    assert poly_iou(unit, diamond) == pytest.approx(1 / math.sqrt(2), abs=1e-12)
+    # the same pair placed in DOTA-size coordinates (the devkit fans out from the origin)
+    far = [[(x + 1000, y + 700) for x, y in q] for q in (unit, diamond)]
+    assert poly_iou(*far) == pytest.approx(1 / math.sqrt(2), abs=1e-9)
+    # two rectangles crossing at right angles: inter 4*4, union 2*4*12 - 16
+    a = [(-6, -2), (6, -2), (6, 2), (-6, 2)]
+    b = [(-2, -6), (2, -6), (2, 6), (-2, 6)]
+    assert poly_iou(a, b) == pytest.approx(16 / 80)
+    assert poly_iou(a, a[::-1]) == 1.0                     # orientation does not matter
+    assert poly_iou([0, 0, 20, 0, 20, 20, 0, 20], [0, 0, 20, 0, 20, 10, 0, 10]) == 0.5
+    assert poly_iou(_square(0, 0, 1), _square(5, 5, 1)) == 0.0
+    assert math.isnan(poly_iou([0] * 8, [0] * 8))           # 0/0, as the C++ code
+
+
+def test_voc_ap_by_hand():
+    # recall/precision after each of 5 detections: TP, FP, -, TP, FP with 3 positives
+    rec = [1 / 3, 1 / 3, 1 / 3, 2 / 3, 2 / 3]
+    prec = [1, 1 / 2, 1 / 2, 2 / 3, 1 / 2]
+    # all-point: 1/3 * 1 + 1/3 * 2/3 + 1/3 * 0
+    assert voc_ap(rec, prec) == pytest.approx(5 / 9)
+    # 11-point: t = 0, .1, .2, .3 -> 1; t = .4, .5, .6 -> 2/3; t >= .7 -> 0
+    assert voc_ap(rec, prec, use_07_metric=True) == pytest.approx(6 / 11)
+
+
+def test_class_ap_matching_rules():
+    gts = [[(sum(_square(0, 0, 20), []), 0), (sum(_square(50, 0, 20), []), 1)]]
+    exact = sum(_square(0, 0, 20), [])
+    half = sum(_square(0, 0, 20, 10), [])
+    # IoU exactly 0.5 is not a match (the devkit tests ovmax > 0.5)
+    assert class_ap(gts, [(0, half)])['tp'] == 0
+    assert class_ap(gts, [(0, half)], ovthresh=0.49)['tp'] == 1
+    # a duplicate is a false positive; a match with a difficult truth counts neither way
+    result = class_ap(gts, [(0, exact), (0, exact), (0, sum(_square(50, 0, 20), []))])
+    assert (result['tp'], result['fp'], result['npos']) == (1, 1, 1)
+    # a class without ground truth: AP 0 (not nan)
+    assert class_ap([[]], [(0, exact)])['ap'] == 0.0
+
+
+# -- scoring end to end ---------------------------------------------------------
+def _scored_predictions():
+    return {
+        'P0001': {'objects': [
+            {'type': 'quad', 'points': _square(10, 10, 20), 'label': 'plane', 'score': 0.9},
+            {'type': 'quad', 'points': _square(10, 10, 20), 'label': 'plane', 'score': 0.8},
+            {'type': 'quad', 'points': _square(100, 10, 20), 'label': 'plane', 'score': 0.7},
+            {'type': 'hbb', 'bbox': [52, 10, 72, 30], 'label': 'plane', 'score': 0.65},
+            {'type': 'obb', 'obb': [25, 65, 30, 10, 0], 'label': 'Ship', 'score': 0.3},
+            {'type': 'quad', 'points': _square(150, 50, 10), 'label': 'harbor', 'score': 0.2},
+            {'type': 'quad', 'points': _square(0, 0, 5), 'label': 'tree', 'score': 0.99},
+        ]},
+        'P0002': {'objects': [
+            {'type': 'quad', 'points': _square(0, 0, 20, 10), 'label': 'plane', 'score': 0.6},
+        ]},
+        # P0003 is missing
+    }
+
+
+def test_scores_by_hand(tmp_path):
+    bench, records, _, _ = _convert(tmp_path)
+    out = evaluate(bench, records, _scored_predictions())
+    # planes by confidence: A TP, A again FP (duplicate), C difficult (ignored),
+    # B (IoU 360/440) TP, D (IoU exactly 0.5) FP; 3 non-difficult planes (A, B, D).
+    assert out['AP/plane'] == pytest.approx(6 / 11)     # 11-point, the devkit's main()
+    assert out['AP/ship'] == pytest.approx(1.0)          # 'Ship' read as 'ship'
+    assert out['AP/harbor'] == 0.0                       # no harbor in the truth
+    assert out['mAP@0.5'] == pytest.approx((6 / 11 + 1) / 15)
+    assert set(out) >= {f'AP/{c}' for c in DOTA_V1_CLASSES}
+    assert (out['n'], out['n_missing'], out['parse_rate'], out['n_det']) == (3, 1, 2 / 3, 7)
+    out = evaluate(bench, records, _scored_predictions(), use_07_metric=False)
+    assert out['AP/plane'] == pytest.approx(5 / 9)
+    out = evaluate(bench, records, _scored_predictions(), classes='plane,ship')
+    assert out['mAP@0.5'] == pytest.approx((6 / 11 + 1) / 2) and 'AP/harbor' not in out
+
+
+def test_unscored_objects_rank_by_answer_order_and_text_answers(tmp_path):
+    bench, records, _, _ = _convert(tmp_path)
+    preds = {'P0001': {'objects': [
+        {'type': 'quad', 'points': _square(150, 60, 10), 'label': 'plane'},   # FP, rank 0
+        {'type': 'quad', 'points': _square(10, 10, 20), 'label': 'plane'}]},  # A, rank 1
+        'P0002': {'objects': [{'type': 'quad', 'points': _square(0, 0, 20),
+                               'label': 'plane'}]}}                          # D, rank 0
+    # order: P0001 FP, P0002 D, P0001 A -> precision 0, 1/2, 2/3 at recall 0, 1/3, 2/3
+    out = evaluate(bench, records, preds)
+    assert out['AP/plane'] == pytest.approx(7 * (2 / 3) / 11)
+    # mixing scored and unscored objects is refused
+    preds['P0002']['objects'][0]['score'] = 0.5
+    with pytest.raises(PredictionError, match='some predicted objects have a "score"'):
+        evaluate(bench, records, preds)
+    # raw text, decoded with the serializer in the original image's frame
+    head = DetectionHead(serializer=dict(type='LocTokenSerializer'))
+    text = {rid: {'prediction': head.answer_text(rec['targets'], rec['meta']['image_size'])
+                  if rec['targets'] else 'none'} for rid, rec in records.items()}
+    text['P0002'] = {'prediction': 'I cannot tell.'}
+    out = evaluate(bench, records, text)
+    assert out['AP/ship'] == pytest.approx(1.0) and out['parse_rate'] == pytest.approx(2 / 3)
+    assert out['AP/plane'] == pytest.approx(7 / 11)      # A, B found; D missed; C difficult
+
+
+def test_evaluate_tool_end_to_end(tmp_path):
+    from ..helpers import run_tool
+    write_dota(str(tmp_path / 'DOTA'))
+    data = tmp_path / 'dota.jsonl'
+    run_tool(['tools/convert_dataset.py', 'dota', str(tmp_path / 'DOTA'), str(data),
+              '--no-progress'])
+    preds = write_jsonl(str(tmp_path / 'p.jsonl'), [
+        {'id': rid, **p} for rid, p in _scored_predictions().items()])
+    proc = run_tool(['tools/evaluate.py', 'dota', '--data', str(data), '--predictions', preds,
+                     '-s', 'use_07_metric=false'])
+    import json
+    metrics = json.loads(proc.stdout)
+    assert metrics['AP/plane'] == pytest.approx(5 / 9) and metrics['n_missing'] == 1
+
+
+def test_fixture_lists_every_file():
+    assert [name for name, *_ in DOTA_FILES] == ['P0001', 'P0002', 'P0003']
