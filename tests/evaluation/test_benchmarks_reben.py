@@ -111,3 +111,24 @@ def test_scored_like_bigearthnet_v1(tmp_path):
     assert out['micro_precision'] == pytest.approx(1 / 2)
     assert out['micro_recall'] == pytest.approx(1 / 3)
     assert (out['n'], out['n_missing']) == (2, 1)
+
+
+def test_real_parquet_metadata(tmp_path):
+    """The layout as downloaded: metadata.parquet (written here with pyarrow)."""
+    import os
+
+    pa = pytest.importorskip('pyarrow')   # part of the test extra; the CI installs it
+    import pyarrow.parquet as pq
+    src = write_reben(str(tmp_path / 'reBEN'), ROWS)
+    os.remove(os.path.join(src, 'metadata.csv'))
+    table = pa.table({'patch_id': [r['patch_id'] for r in ROWS],
+                      'labels': [r['labels'] for r in ROWS],
+                      'split': [r['split'] for r in ROWS],
+                      'country': [r['country'] for r in ROWS]})
+    pq.write_table(table, os.path.join(src, 'metadata.parquet'))
+    bench = BENCHMARKS.build(dict(type='bigearthnet_v2'))
+    out = tmp_path / 'reben.jsonl'
+    assert bench.convert(src, str(out), split='test', progress=False) == 2
+    records = load_records(str(out))
+    assert list(records) == [P1, P3]
+    assert records[P3]['targets'] == [{'type': 'labels', 'labels': ['Marine waters']}]
