@@ -11,25 +11,13 @@ validated before it is written; image paths are relative to OUT's folder.
 See docs/evaluation.md for each benchmark's expected layout.
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from eov.evaluation.benchmarks.base import parse_option  # noqa: E402
 from eov.registry import BENCHMARKS, UnknownPluginError  # noqa: E402
-
-
-def parse_option(text):
-    """``KEY=VALUE`` -> ``(key, value)``; VALUE is read as JSON when it parses."""
-    key, sep, value = text.partition('=')
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f'expected KEY=VALUE, got {text!r}')
-    try:
-        value = json.loads(value)
-    except json.JSONDecodeError:
-        pass
-    return key.strip(), value
 
 
 def parse_args(argv=None):

@@ -151,6 +151,24 @@ class BaseBenchmark:
         candidate = os.path.join(base, value)
         return candidate if os.path.isdir(candidate) or not os.path.isdir(value) else value
 
+    def find_folder(self, src: str, value: str | None, candidates, what: str) -> str:
+        """The ``what`` folder: the ``--what`` option if given, else the first candidate in SRC.
+
+        Raises:
+            BenchmarkDataError: the given folder does not exist, or no candidate does.
+        """
+        if value:
+            path = self.resolve_dir(src, value)
+            if not os.path.isdir(path):
+                raise BenchmarkDataError(f'{self.name}: {what} folder not found: {path}')
+            return path
+        for name in candidates:
+            path = os.path.join(src, name)
+            if os.path.isdir(path):
+                return path
+        raise BenchmarkDataError(f'{self.name}: no {what} folder in {src} (looked for '
+                                 f'{", ".join(candidates)}; pass --{what} to name it)')
+
     def prompt(self, question: str) -> str:
         """The human turn: the question and one ``<image>`` placeholder."""
         question = question.strip()
@@ -219,6 +237,23 @@ def build_serializer(serializer=None):
     if isinstance(serializer, dict):
         return SERIALIZERS.build(serializer)
     return serializer
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """A ``KEY=VALUE`` command-line option -> ``(key, value)``; VALUE is read as JSON when it parses.
+
+    Raises:
+        argparse.ArgumentTypeError: without ``=`` or with an empty key.
+    """
+    import argparse
+    key, sep, value = text.partition('=')
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f'expected KEY=VALUE, got {text!r}')
+    try:
+        value = json.loads(value)
+    except json.JSONDecodeError:
+        pass
+    return key.strip(), value
 
 
 def load_records(path: str) -> dict[str, dict]:

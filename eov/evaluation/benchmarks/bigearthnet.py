@@ -197,6 +197,25 @@ class BigEarthNetV1(BaseBenchmark):
                 out.append((name, f'{path}:{lineno}'))
         return out
 
+    def patch_record(self, head, folder: str, patch: str, classes: list[str],
+                     meta: dict) -> dict:
+        """The classification record of one patch folder (12 band files, BigEarthNet order).
+
+        The question is one of the classification head's multi-label phrasings,
+        chosen per patch.
+        """
+        bands = [self.image_path(os.path.join(folder, f'{patch}_{b}.tif'))
+                 for b in BIGEARTHNET_BANDS]
+        question = head.question(seed=sum(patch.encode()), variant='multi')
+        return {
+            'id': patch, 'task': 'classification', 'modality': 'multispectral',
+            'images': [{'path': bands, 'bands': list(BIGEARTHNET_BANDS),
+                        'sensor': 'sentinel2_l2a'}],
+            'conversations': self.conversation(self.prompt(question)),
+            'targets': [{'type': 'labels', 'labels': classes}],
+            'meta': meta,
+        }
+
     def iter_records(self, src, split=None, splits=None, split_file=None):
         """Yield one classification record per patch."""
         if not os.path.isdir(src):
@@ -218,18 +237,8 @@ class BigEarthNetV1(BaseBenchmark):
             if not classes:
                 empty += 1
                 continue
-            bands = [self.image_path(os.path.join(folder, f'{patch}_{b}.tif'))
-                     for b in BIGEARTHNET_BANDS]
-            # the classification head's multi-label phrasings, one chosen per patch
-            question = head.question(seed=sum(patch.encode()), variant='multi')
-            yield {
-                'id': patch, 'task': 'classification', 'modality': 'multispectral',
-                'images': [{'path': bands, 'bands': list(BIGEARTHNET_BANDS),
-                            'sensor': 'sentinel2_l2a'}],
-                'conversations': self.conversation(self.prompt(question)),
-                'targets': [{'type': 'labels', 'labels': classes}],
-                'meta': {'labels_43': list(labels), 'source': listed},
-            }
+            yield self.patch_record(head, folder, patch, classes,
+                                    {'labels_43': list(labels), 'source': listed})
         if empty:
             self.note(f'skipped {empty} patches with no label in the 19-class nomenclature')
 

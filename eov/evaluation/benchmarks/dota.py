@@ -372,19 +372,6 @@ class DOTA(BaseBenchmark):
             self.note(f'no {split}/ folder in {src}: converting {src} itself as split {split!r}')
         return src
 
-    def _folder(self, root: str, value, candidates, what: str) -> str:
-        if value:
-            path = self.resolve_dir(root, value)
-            if not os.path.isdir(path):
-                raise BenchmarkDataError(f'{self.name}: {what} folder not found: {path}')
-            return path
-        for name in candidates:
-            path = os.path.join(root, name)
-            if os.path.isdir(path):
-                return path
-        raise BenchmarkDataError(f'{self.name}: no {what} folder in {root} (looked for '
-                                 f'{", ".join(candidates)}; pass --{what} to name it)')
-
     def _names(self, label_dir: str, root: str, split_file: str | None) -> list[str]:
         if not split_file:
             names = sorted(os.path.splitext(f)[0] for f in os.listdir(label_dir)
@@ -433,15 +420,15 @@ class DOTA(BaseBenchmark):
             raise BenchmarkDataError(f'{self.name}: SRC must be the dataset folder, got {src}')
         fallback_size = self._parse_size(image_size)
         root = self._root(src, split)
-        label_dir = self._folder(root, annotations, LABEL_DIRS, 'annotations')
+        label_dir = self.find_folder(root, annotations, LABEL_DIRS, 'annotations')
         if images:
-            img_dir = self._folder(root, images, IMAGE_DIRS, 'images')
+            img_dir = self.find_folder(root, images, IMAGE_DIRS, 'images')
         else:
             img_dir = next((os.path.join(root, d) for d in IMAGE_DIRS
                             if os.path.isdir(os.path.join(root, d))), None)
             if img_dir is None:
                 if self._check_images:
-                    self._folder(root, None, IMAGE_DIRS, 'images')   # raises
+                    self.find_folder(root, None, IMAGE_DIRS, 'images')   # raises
                 img_dir = os.path.join(root, 'images')
         head = DetectionHead(serializer=build_serializer())
         question = head.question(classes=DOTA_V1_CLASSES)

@@ -19,7 +19,6 @@ import os
 import re
 
 from eov.heads.classification import ClassificationHead
-from eov.modalities.multispectral import BIGEARTHNET_BANDS
 from eov.registry import BENCHMARKS
 
 from .base import BenchmarkDataError
@@ -214,22 +213,12 @@ class BigEarthNetV2(BigEarthNetV1):
                 empty += 1
                 continue
             folder = self.patch_folder(root, patch)
-            bands = [self.image_path(os.path.join(folder, f'{patch}_{b}.tif'))
-                     for b in BIGEARTHNET_BANDS]
-            question = head.question(seed=sum(patch.encode()), variant='multi')
             meta = {'split': row.get('split'), 'source': f'{os.path.basename(path)}#row{k + 1}'}
             for key in ('country', 's1_name', 's2v1_name'):
                 if row.get(key) not in (None, ''):
                     meta[key] = str(row[key])
             count += 1
-            yield {
-                'id': patch, 'task': 'classification', 'modality': 'multispectral',
-                'images': [{'path': bands, 'bands': list(BIGEARTHNET_BANDS),
-                            'sensor': 'sentinel2_l2a'}],
-                'conversations': self.conversation(self.prompt(question)),
-                'targets': [{'type': 'labels', 'labels': classes}],
-                'meta': meta,
-            }
+            yield self.patch_record(head, folder, patch, classes, meta)
         if wanted is not None and count == 0 and not empty:
             raise BenchmarkDataError(f'{path}: no rows with split {wanted!r} (splits: '
                                      f'{", ".join(splits)})')

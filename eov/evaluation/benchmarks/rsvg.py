@@ -93,19 +93,6 @@ class RSVGBenchmark(BaseBenchmark):
         'meanIoU', 'cumIoU', 'parse_rate', 'n', 'n_missing')
 
     # -- conversion -----------------------------------------------------------
-    def _folder(self, src: str, value: str | None, candidates: tuple[str, ...], what: str) -> str:
-        if value:
-            path = self.resolve_dir(src, value)
-            if not os.path.isdir(path):
-                raise BenchmarkDataError(f'{self.name}: {what} folder not found: {path}')
-            return path
-        for name in candidates:
-            path = os.path.join(src, name)
-            if os.path.isdir(path):
-                return path
-        raise BenchmarkDataError(f'{self.name}: no {what} folder in {src} (looked for '
-                                 f'{", ".join(candidates)}; pass --{what} to name it)')
-
     def _split_indices(self, src: str, split: str | None, split_file: str | None,
                        total: int) -> list[int] | None:
         if split_file is None and split is None:
@@ -154,8 +141,8 @@ class RSVGBenchmark(BaseBenchmark):
         """Yield one grounding record per object listed in the split."""
         if not os.path.isdir(src):
             raise BenchmarkDataError(f'{self.name}: SRC must be the dataset folder, got {src}')
-        ann_dir = self._folder(src, annotations, ('Annotations',), 'annotations')
-        img_dir = self._folder(src, images, self.image_dirs, 'images')
+        ann_dir = self.find_folder(src, annotations, ('Annotations',), 'annotations')
+        img_dir = self.find_folder(src, images, self.image_dirs, 'images')
         objects = self._objects(ann_dir)
         indices = self._split_indices(src, split, split_file, len(objects))
         if indices is None:
