@@ -16,6 +16,34 @@ from .geometry import OBJECT_ORDERS, check_object, obb_to_quad, quad_to_obb, sor
 
 #: How decoded oriented boxes are returned.
 ORIENTED_FORMS = ('obb', 'quad')
+#: Structure tags of the tagged formats (LocToken, Qwen): geometry type -> tag.
+GEOMETRY_TAGS = {'hbb': 'box', 'obb': 'quad', 'quad': 'quad', 'poly': 'poly', 'point': 'point'}
+#: Tag -> the geometry type a decoded fragment becomes (oriented boxes as their corners).
+TAG_KINDS = {'box': 'hbb', 'quad': 'quad', 'poly': 'poly', 'point': 'point'}
+#: Opening structure tags of the tagged formats.
+TAG_OPEN_RE = re.compile(r'<(box|quad|poly|point)>')
+
+
+def structure_tags() -> list[str]:
+    """Opening and closing structure tags plus ``<ref>``/``</ref>`` (tagged formats)."""
+    tags = []
+    for name in ('box', 'quad', 'poly', 'point', 'ref'):
+        tags += [f'<{name}>', f'</{name}>']
+    return tags
+
+
+def written_points(obj: dict) -> list:
+    """The points a format writes for an object: two corners of an ``hbb``, four of an
+    ``obb``/``quad``, a polygon's vertices, the ``point``."""
+    kind = obj['type']
+    if kind == 'hbb':
+        x1, y1, x2, y2 = obj['bbox']
+        return [(x1, y1), (x2, y2)]
+    if kind == 'obb':
+        return obb_to_quad(obj['obb'])
+    if kind == 'point':
+        return [obj['point']]
+    return obj['points']
 
 
 class DecodeResult(list):
@@ -187,6 +215,11 @@ class BaseSerializer:
         for obj in sort_objects(checked, self.order):
             parts.append(self.encode_label(obj) + self.encode_geometry(obj, width, height))
         return self.separator.join(parts)
+
+    def encode_tagged(self, obj: dict, write_points) -> str:
+        """``<tag>`` + ``write_points(points)`` + ``</tag>`` (see :data:`GEOMETRY_TAGS`)."""
+        tag = GEOMETRY_TAGS[obj['type']]
+        return f'<{tag}>{write_points(written_points(obj))}</{tag}>'
 
     def encode_label(self, obj: dict) -> str:
         """The label markup for ``obj`` ('' when labels are off or absent)."""

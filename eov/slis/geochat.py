@@ -5,7 +5,7 @@ import re
 
 from eov.registry import SERIALIZERS
 
-from .base import BaseSerializer, GroupError, Grid
+from .base import BaseSerializer, GroupError, Grid, written_points
 from .geometry import normalize_obb, quad_to_obb, wrap_angle
 
 _NUM_RE = re.compile(r'<\s*(-?\d+(?:\.\d+)?)\s*>')
@@ -61,15 +61,8 @@ class GeoChatTextSerializer(BaseSerializer):
             y1 = round(cy / height * n - hq / 2)
             theta = int(wrap_angle(round(angle)))
             return f'{{<{x1}><{y1}><{x1 + wq}><{y1 + hq}>|<{theta}>}}'
-        if kind == 'hbb':
-            x1, y1, x2, y2 = obj['bbox']
-            points = [(x1, y1), (x2, y2)]
-        elif kind == 'point':
-            points = [obj['point']]
-        else:
-            points = obj['points']
         return '{' + ''.join(f'<{self._num(x, width)}><{self._num(y, height)}>'
-                             for x, y in points) + '}'
+                             for x, y in written_points(obj)) + '}'
 
     def find_groups(self, text):
         """``{...}`` fragments (an unclosed one runs to its last ``<n>``)."""

@@ -5,12 +5,9 @@ import re
 
 from eov.registry import SERIALIZERS
 
-from .base import BaseSerializer, GroupError, Grid
-from .geometry import obb_to_quad
+from .base import TAG_KINDS, TAG_OPEN_RE, BaseSerializer, GroupError, Grid, structure_tags
 
-_OPEN_RE = re.compile(r'<(box|quad|poly|point)>')
 _LOC_RE = re.compile(r'<loc_(\d+)>')
-_TAG_KIND = {'box': 'hbb', 'quad': 'quad', 'poly': 'poly', 'point': 'point'}
 
 
 @SERIALIZERS.register_module()
@@ -56,33 +53,19 @@ class LocTokenSerializer(BaseSerializer):
 
     def special_tokens(self) -> list[str]:
         """Structure tags, ``<ref>``/``</ref>``, ``<sep>`` and the loc tokens."""
-        tags = []
-        for name in ('box', 'quad', 'poly', 'point', 'ref'):
-            tags += [f'<{name}>', f'</{name}>']
-        return tags + ['<sep>'] + self.loc_tokens()
+        return structure_tags() + ['<sep>'] + self.loc_tokens()
 
     # -- encoding -------------------------------------------------------------
-    def _locs(self, points, width, height) -> str:
-        return ''.join(self.loc_token(self.grid.to_index(x, width))
-                       + self.loc_token(self.grid.to_index(y, height)) for x, y in points)
-
     def encode_geometry(self, obj: dict, width: float, height: float) -> str:
         """Serialize one object (see the class table)."""
-        kind = obj['type']
-        if kind == 'hbb':
-            x1, y1, x2, y2 = obj['bbox']
-            return f'<box>{self._locs([(x1, y1), (x2, y2)], width, height)}</box>'
-        if kind in ('obb', 'quad'):
-            points = obb_to_quad(obj['obb']) if kind == 'obb' else obj['points']
-            return f'<quad>{self._locs(points, width, height)}</quad>'
-        if kind == 'poly':
-            return f'<poly>{self._locs(obj["points"], width, height)}</poly>'
-        return f'<point>{self._locs([obj["point"]], width, height)}</point>'
+        return self.encode_tagged(obj, lambda points: ''.join(
+            self.loc_token(self.grid.to_index(x, width))
+            + self.loc_token(self.grid.to_index(y, height)) for x, y in points))
 
     # -- decoding -------------------------------------------------------------
     def find_groups(self, text):
         """``<box>``/``<quad>``/``<poly>``/``<point>`` fragments."""
-        return self.tagged_groups(text, _OPEN_RE, _LOC_RE)
+        return self.tagged_groups(text, TAG_OPEN_RE, _LOC_RE)
 
     def parse_group(self, tag, body, width, height):
         """Read the loc tokens of one fragment (``<sep>`` splits polygons)."""
@@ -99,5 +82,5 @@ class LocTokenSerializer(BaseSerializer):
             values = [self.grid.to_pixel(i, width if k % 2 == 0 else height)
                       for k, i in enumerate(idx)]
             objects.append(self.geometry_from_points(
-                self.pairs(values, f'<{tag}>'), _TAG_KIND[tag], f'<{tag}>'))
+                self.pairs(values, f'<{tag}>'), TAG_KINDS[tag], f'<{tag}>'))
         return objects

@@ -5,8 +5,7 @@ import re
 
 from eov.registry import SERIALIZERS
 
-from .base import BaseSerializer, GroupError, Grid
-from .geometry import obb_to_quad
+from .base import BaseSerializer, GroupError, Grid, written_points
 
 _NUM_RE = re.compile(r'-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?')
 
@@ -80,16 +79,10 @@ class NormalizedTextSerializer(BaseSerializer):
 
     def encode_geometry(self, obj, width, height):
         """Serialize one object (see the class table)."""
-        kind = obj['type']
-        if kind == 'hbb':
-            x1, y1, x2, y2 = obj['bbox']
-            return self._flat([(x1, y1), (x2, y2)], width, height)
-        if kind in ('obb', 'quad'):
-            points = obb_to_quad(obj['obb']) if kind == 'obb' else obj['points']
+        points = written_points(obj)
+        if obj['type'] != 'poly':
             return self._flat(points, width, height)
-        if kind == 'point':
-            return self._flat([obj['point']], width, height)
-        return '[' + ', '.join(self._flat([p], width, height) for p in obj['points']) + ']'
+        return '[' + ', '.join(self._flat([p], width, height) for p in points) + ']'
 
     def find_groups(self, text):
         """Top-level ``[...]`` fragments."""

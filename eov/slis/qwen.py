@@ -5,12 +5,9 @@ import re
 
 from eov.registry import SERIALIZERS
 
-from .base import BaseSerializer, GroupError, Grid
-from .geometry import obb_to_quad
+from .base import TAG_KINDS, TAG_OPEN_RE, BaseSerializer, GroupError, Grid, structure_tags
 
-_OPEN_RE = re.compile(r'<(box|quad|poly|point)>')
 _PAIR_RE = re.compile(r'\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)')
-_TAG_KIND = {'box': 'hbb', 'quad': 'quad', 'poly': 'poly', 'point': 'point'}
 
 
 @SERIALIZERS.register_module()
@@ -41,31 +38,17 @@ class QwenTextSerializer(BaseSerializer):
 
     def special_tokens(self) -> list[str]:
         """The structure tags and ``<ref>``/``</ref>``."""
-        tags = []
-        for name in ('box', 'quad', 'poly', 'point', 'ref'):
-            tags += [f'<{name}>', f'</{name}>']
-        return tags
-
-    def _pairs(self, points, width, height) -> str:
-        return ','.join(f'({self.grid.to_index(x, width)},{self.grid.to_index(y, height)})'
-                        for x, y in points)
+        return structure_tags()
 
     def encode_geometry(self, obj, width, height):
         """Serialize one object (see the class table)."""
-        kind = obj['type']
-        if kind == 'hbb':
-            x1, y1, x2, y2 = obj['bbox']
-            return f'<box>{self._pairs([(x1, y1), (x2, y2)], width, height)}</box>'
-        if kind in ('obb', 'quad'):
-            points = obb_to_quad(obj['obb']) if kind == 'obb' else obj['points']
-            return f'<quad>{self._pairs(points, width, height)}</quad>'
-        if kind == 'poly':
-            return f'<poly>{self._pairs(obj["points"], width, height)}</poly>'
-        return f'<point>{self._pairs([obj["point"]], width, height)}</point>'
+        return self.encode_tagged(obj, lambda points: ','.join(
+            f'({self.grid.to_index(x, width)},{self.grid.to_index(y, height)})'
+            for x, y in points))
 
     def find_groups(self, text):
         """``<box>``/``<quad>``/``<poly>``/``<point>`` fragments."""
-        return self.tagged_groups(text, _OPEN_RE, _PAIR_RE)
+        return self.tagged_groups(text, TAG_OPEN_RE, _PAIR_RE)
 
     def parse_group(self, tag, body, width, height):
         """Read the ``(x,y)`` pairs of one fragment."""
@@ -77,4 +60,4 @@ class QwenTextSerializer(BaseSerializer):
         if bad:
             raise GroupError(f'<{tag}> coordinates outside 0..{n}: {bad}')
         points = [[self.grid.to_pixel(x, width), self.grid.to_pixel(y, height)] for x, y in raw]
-        return [self.geometry_from_points(points, _TAG_KIND[tag], f'<{tag}>')]
+        return [self.geometry_from_points(points, TAG_KINDS[tag], f'<{tag}>')]
