@@ -174,8 +174,16 @@ class AttentionBackend:
         return True, 'always available'
 
     def packed_name(self, device=None, dtype=None) -> str:
-        """The registered transformers name of this backend's packed function."""
-        ok, reason = self.available(device or 'cpu', dtype or torch.float32)
+        """The registered transformers name of this backend's packed function.
+
+        Availability is checked once per device type and dtype (the check may
+        run a test kernel; this is called on every packed forward).
+        """
+        key = (torch.device(device or 'cpu').type, dtype or torch.float32)
+        checked = self.__dict__.setdefault('_availability', {})
+        if key not in checked:
+            checked[key] = self.available(*key)
+        ok, reason = checked[key]
         if not ok:
             raise RuntimeError(f'attention backend {self.name!r} cannot run here: {reason}')
         return register_packed(f'eov_{self.name}', self.packed_fn)

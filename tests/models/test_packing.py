@@ -139,3 +139,13 @@ def test_xformers_is_not_imported_by_eov():
     import eov  # noqa: F401
     import eov.models  # noqa: F401
     assert 'xformers' not in sys.modules
+
+
+def test_availability_is_checked_once_per_device_and_dtype():
+    backend = ATTENTION.build(dict(type='sdpa'))
+    calls = []
+    backend.available = lambda device, dtype: calls.append((device, dtype)) or (True, 'ok')
+    for _ in range(3):
+        assert backend.packed_name('cpu', torch.float32) == 'eov_sdpa'
+    backend.packed_name('cpu', torch.bfloat16)
+    assert calls == [('cpu', torch.float32), ('cpu', torch.bfloat16)]
