@@ -254,6 +254,15 @@ class BaseModality:
             (W, H) as read, 'path', 'crs', 'transform', 'bands', 'time'}``.
         """
         raster, valid = self.read(entry, data_root)
+        return self.prepare(raster, valid, entry)
+
+    def prepare(self, raster: Raster, valid: np.ndarray, entry: dict | None = None) -> dict:
+        """Convert, normalise and resize pixels already read (:meth:`load_one`'s second half).
+
+        Raises:
+            RasterReadError: naming the file when no pixel is valid.
+        """
+        entry = entry or {}
         if not valid.any():
             raise RasterReadError(f'{raster.path}: every pixel is nodata or NaN')
         values = self.to_physical(raster.data, valid, entry)

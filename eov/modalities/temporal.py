@@ -11,7 +11,7 @@ import torch
 from eov.registry import MODALITIES, build_from_any
 
 from .base import BaseModality
-from .io import PIL_EXTENSIONS, RasterReadError
+from .io import PIL_EXTENSIONS, Raster, RasterReadError
 
 #: Video containers read with OpenCV.
 VIDEO_EXTENSIONS = {'.mp4', '.avi', '.mov', '.mkv', '.webm'}
@@ -176,12 +176,8 @@ class VideoModality(_FrameStack):
                 if not ok:
                     raise RasterReadError(f'{path}: cannot decode frame {index} of {total}')
                 rgb = np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1))
-                valid = np.ones(rgb.shape[1:], dtype=bool)
-                pixels = self.frame.normalize(self.frame.to_physical(rgb, valid), valid)
-                pixels, valid_t = self.frame.resize(pixels, torch.from_numpy(valid))
-                frames.append(dict(pixels=pixels, valid_mask=valid_t, size=(rgb.shape[2],
-                                   rgb.shape[1]), path=path, crs=None, transform=None,
-                                   bands=list(self.frame.bands), time=None))
+                frames.append(self.frame.prepare(Raster(data=rgb, path=path),
+                                                 np.ones(rgb.shape[1:], dtype=bool)))
         finally:
             cap.release()
         return picked, frames

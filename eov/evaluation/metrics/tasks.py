@@ -35,6 +35,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from eov.registry import HEADS, METRICS
+from eov.slis.geometry import object_bounds
 
 from ..box_ops import box_iou
 
@@ -225,7 +226,6 @@ class TaskMetric(BaseMetric):
         for r in rows:
             p = self._parse('grounding', r)
             truth = next(t for t in r['targets'] if t['type'] in ('hbb', 'obb', 'quad'))
-            from eov.slis.geometry import object_bounds
             tb = list(object_bounds(truth))
             parsed.append(p['box'] is not None)
             ious.append(float(box_iou(p['box'], tb)) if p['box'] is not None else 0.0)
