@@ -27,8 +27,6 @@ from mmengine.logging import print_log
 
 from eov.registry import ATTENTION
 
-PACKED_KWARGS = ('cu_seq_lens_q', 'cu_seq_lens_k', 'max_length_q', 'max_length_k')
-
 
 def _repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     """``(B, H_kv, T, D)`` -> ``(B, H_kv * groups, T, D)`` for grouped-query attention."""
