@@ -6,6 +6,7 @@
 _base_ = [
     '_base_/default_runtime.py',
     '_base_/models/eov_2b.py',
+    '_base_/modalities/optical.py',
     '_base_/datasets/synth_grounding.py',
     '_base_/schedules/tiny_cpu.py',
 ]

@@ -24,8 +24,9 @@ def synth_data(tmp_path_factory):
 @pytest.fixture
 def tiny_cfg(synth_data):
     """The built-in tiny config on :func:`synth_data`, with small batches."""
+    from eov.engine import fill_config_image_tokens
     from eov.engine.config import load_config
-    return load_config(TINY_CONFIG, {
+    cfg = load_config(TINY_CONFIG, {
         'data_root': synth_data,
         'train_dataloader.batch_size': 4,
         'train_dataloader.num_workers': 0,
@@ -33,3 +34,5 @@ def tiny_cfg(synth_data):
         'test_dataloader.batch_size': 4,
         'test_dataloader.num_workers': 0,
     })
+    fill_config_image_tokens(cfg)   # what eov's runner does with the model it builds
+    return cfg

@@ -2,7 +2,8 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
 
-Writes DIR/metrics.json (flat {metric: number}) and DIR/predictions.jsonl.
+Writes DIR/metrics.json (flat {metric: number}) and DIR/predictions.jsonl; with a
+per-modality TaskMetric (group_by='modality') also DIR/scoreboard.json, printed as a table.
 """
 import argparse
 import json
@@ -31,6 +32,8 @@ def main(argv=None):
     evaluator = cfg.test_evaluator
     for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
         metric.setdefault('predictions_file', os.path.join(cfg.work_dir, 'predictions.jsonl'))
+        if metric.get('type') == 'TaskMetric' and metric.get('group_by') == 'modality':
+            metric.setdefault('scoreboard_file', os.path.join(cfg.work_dir, 'scoreboard.json'))
     runner = build_runner(cfg)
     # Strict: a checkpoint that does not fit the config's model (another patch
     # size, vocabulary, aligner...) is an error, never a silently half-loaded model.
@@ -44,6 +47,12 @@ def main(argv=None):
             json.dump(flat, f, indent=2, sort_keys=True)
         print(json.dumps(flat, indent=2, sort_keys=True))
         print(f'metrics written to {path}')
+        board = os.path.join(cfg.work_dir, 'scoreboard.json')
+        if os.path.isfile(board):
+            from eov.evaluation.scoreboard import render_table
+            with open(board) as f:
+                print(render_table(json.load(f)))
+            print(f'scoreboard written to {board}')
     return metrics
 
 

@@ -2,6 +2,7 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...] [--resume [CKPT]]
     torchrun --nproc-per-node N tools/train.py CONFIG --launcher pytorch
+    python tools/train.py CHAIN_CONFIG [--stage NAME] [--resume]   # PCMA stages in order
 """
 import argparse
 import os
@@ -9,6 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from eov.engine.chain import run_chain  # noqa: E402
 from eov.engine.runner import (add_runner_arguments, build_runner,  # noqa: E402
                                parse_runner_args, prepare_config)
 
@@ -18,6 +20,8 @@ def parse_args(argv=None):
     p.add_argument('config', help='Python config file')
     p.add_argument('--resume', nargs='?', const=True, default=False,
                    help='resume from the latest checkpoint in the work dir, or from CKPT')
+    p.add_argument('--stage', help='PCMA chain configs: run only this stage (it starts from '
+                   "the previous stage's final weights in the work dir)")
     add_runner_arguments(p, 'where logs and checkpoints go')
     return parse_runner_args(p, argv)
 
@@ -26,6 +30,12 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,
                          args.resume)
+    if cfg.get('stages'):
+        final = run_chain(cfg, only=args.stage, resume=bool(args.resume))
+        print(f'PCMA chain weights: {final}')
+        return
+    if args.stage:
+        raise SystemExit(f'--stage {args.stage}: {args.config} has no `stages` (not a PCMA chain)')
     runner = build_runner(cfg)
     runner.train()
 

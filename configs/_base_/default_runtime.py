@@ -6,6 +6,10 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     # tools/train.py switches to 'gloo' when CUDA is not available.
     dist_cfg=dict(backend='nccl'),
+    # CPU training: torch threads of the main process = its cores minus one per data
+    # worker, so training and loading never oversubscribe the machine
+    # (eov.engine.eov_runner.cpu_threads; docs/benchmarks.md has both ways measured).
+    cpu_threads='auto',
 )
 
 # Used by `--launcher pytorch`: DDP that also runs on CPU processes (gloo).
@@ -27,3 +31,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, deterministic=False)
+
+# eov's Runner: visual-token counts from the model, PCMA stage freezing, strict loads.
+runner_type = 'EOVRunner'

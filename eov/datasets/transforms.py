@@ -148,20 +148,24 @@ class TokenizeConversation(BaseTransform):
 
     Args:
         tokenizer: :func:`~eov.models.tokenizer.build_tokenizer` kwargs.
-        image_tokens: Visual tokens per image (must match the model's
-            ``num_image_tokens``): an int, or ``{modality: int}`` when
-            modalities differ (temporal stacks, fusion pairs).
+        image_tokens: Visual tokens per image: ``'auto'`` (the default:
+            eov's runner fills in the model's own per-modality counts, see
+            :class:`~eov.engine.EOVRunner`), an int, or ``{modality: int}``.
         max_length: Longest sequence allowed; longer samples are an error
             naming the record (never silently truncated).
         add_generation_prompt: End with ``<|im_start|>assistant\\n`` (for
             generation at test time).
     """
 
-    def __init__(self, tokenizer: dict, image_tokens: int | dict, max_length: int = 2048,
-                 add_generation_prompt: bool = False):
+    def __init__(self, tokenizer: dict, image_tokens: int | dict | str = 'auto',
+                 max_length: int = 2048, add_generation_prompt: bool = False):
         self.tokenizer_cfg = dict(tokenizer)
-        self.image_tokens = {str(k): int(v) for k, v in image_tokens.items()} \
-            if isinstance(image_tokens, dict) else int(image_tokens)
+        if image_tokens == 'auto':
+            self.image_tokens = 'auto'
+        elif isinstance(image_tokens, dict):
+            self.image_tokens = {str(k): int(v) for k, v in image_tokens.items()}
+        else:
+            self.image_tokens = int(image_tokens)
         self.max_length = int(max_length)
         self.add_generation_prompt = add_generation_prompt
         self._tok = None
@@ -177,6 +181,12 @@ class TokenizeConversation(BaseTransform):
 
     def tokens_for(self, results: dict) -> int:
         """Visual tokens of this record's modality."""
+        if self.image_tokens == 'auto':
+            raise RecordError(
+                "TokenizeConversation(image_tokens='auto') takes the model's visual-token "
+                "counts, filled in by eov's runner (runner_type='EOVRunner'); outside a "
+                'runner call eov.engine.fill_config_image_tokens(cfg) first, or give the '
+                'counts ({modality: n})')
         if isinstance(self.image_tokens, int):
             return self.image_tokens
         modality = results.get('modality')

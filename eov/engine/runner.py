@@ -73,8 +73,9 @@ def init_cpu_distributed(cfg: Config) -> None:
 
 def build_runner(cfg: Config):
     """Build MMEngine's Runner (or the config's ``runner_type``) from ``cfg``."""
-    from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    from eov.registry import RUNNERS
     allow_mmengine_checkpoints()
     init_cpu_distributed(cfg)
     os.makedirs(cfg.work_dir, exist_ok=True)

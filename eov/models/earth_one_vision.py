@@ -109,6 +109,7 @@ class EarthOneVision(BaseModel):
                            patch_size=self.vision.patch_size, shared={})
         self.modalities = {name: build_from_any(cfg, MODALITIES)
                            for name, cfg in modalities.items()}
+        self._check_image_sizes()
         self.adapters = nn.ModuleDict({name: m.build_adapter(vision_info)
                                        for name, m in self.modalities.items()})
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
@@ -127,6 +128,21 @@ class EarthOneVision(BaseModel):
                       'loc_embed_init and loc_label_sigma are not used', logger='current')
         elif loc_embed_init == 'sincos':
             self._init_loc_embeddings()
+
+    def _check_image_sizes(self) -> None:
+        """A modality's ``image_size`` must be one the ViT takes (named in the error)."""
+        vit = getattr(self.vision, 'vit', None)
+        embed = getattr(vit, 'patch_embed', None)
+        vit_size = tuple(getattr(embed, 'img_size', None) or ())
+        if not vit_size or getattr(vit, 'dynamic_img_size', False):
+            return
+        for name, modality in self.modalities.items():
+            size = getattr(modality, 'image_size', None)
+            if size is not None and tuple(size) != vit_size:
+                raise ValueError(
+                    f'modality {name!r} has image_size={tuple(size)} but the vision backbone '
+                    f'takes img_size={vit_size}: set the modality\'s image_size to '
+                    f'{vit_size[0]}, or build the ViT with dynamic_img_size=True')
 
     def _resolve_max_new_tokens(self, max_new_tokens, max_objects: int) -> int:
         """``'auto'``: tokens of ``max_objects`` image-spanning boxes, their
@@ -228,11 +244,13 @@ class EarthOneVision(BaseModel):
         slots = input_ids == self.image_token_id
         n_slots = int(slots.sum())
         if n_slots != visual.shape[0]:
+            per = {name: self.num_image_tokens(modality=name)
+                   for name in sorted({m for m, _ in inputs['image_order']})}
             raise ValueError(
                 f'the batch has {n_slots} <image> token slots but its images give '
                 f'{visual.shape[0]} visual tokens; TokenizeConversation.image_tokens must '
-                'equal the visual tokens per image of the model '
-                f'({visual.shape[0] // max(len(inputs["image_order"]), 1)})')
+                f"equal the model's visual tokens per sample, {per} (leave it 'auto' and "
+                "eov's runner fills them in)")
         return embeds.masked_scatter(slots[..., None], visual.to(embeds.dtype))
 
     def answer_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> dict:

@@ -152,7 +152,7 @@ ADAPTERS = _standalone('input adapter', ['eov.modalities'])
 ALIGNERS = _standalone('aligner', ['eov.models.aligners'])
 SERIALIZERS = _standalone('serializer', ['eov.slis'])
 HEADS = _standalone('head', ['eov.heads'])
-STAGES = _standalone('stage', ['eov.engine'])
+STAGES = _standalone('stage', ['eov.stages'])
 ATTENTION = _standalone('attention', ['eov.models.attention'])
 BENCHMARKS = _standalone('benchmark', ['eov.evaluation'])
 

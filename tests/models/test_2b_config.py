@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
+from eov.engine import fill_image_tokens, model_image_tokens
 from eov.engine.config import load_config
 from eov.registry import MODELS
 
@@ -44,10 +45,13 @@ def test_2b_shapes(model_2b):
     assert len(vit.blocks) == 24 and vit.embed_dim == 1024
     assert model.vision.out_indices == [7, 15, 23]
     assert model.vision.grid_size((448, 448)) == (32, 32)
-    assert model.num_image_tokens(modality='optical') == 256 == cfg.num_image_tokens
+    assert model.num_image_tokens(modality='optical') == 256
     # the data pipeline asks for as many <image> slots as the model produces
+    assert model_image_tokens(model) == {'optical': 256}
     steps = cfg.train_dataloader.dataset.pipeline
-    assert [s.image_tokens for s in steps if s.type == 'TokenizeConversation'] == [256]
+    fill_image_tokens([cfg.train_dataloader], model_image_tokens(model))
+    assert [s.image_tokens for s in steps if s.type == 'TokenizeConversation'] == \
+        [{'optical': 256}]
     # pixel shuffle: 3 levels x 1024 channels x 4 neighbours into the aligner MLP
     assert model.aligner.mlp[0].in_features == 3 * 1024 * 4
     assert model.aligner.mlp[-1].out_features == 1536

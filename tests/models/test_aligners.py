@@ -7,6 +7,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
 from eov.datasets import instruction_collate
+from eov.engine import fill_config_image_tokens
 from eov.engine.config import load_config
 from eov.models.aligners import (LevelResampler, MLPLastLayer, MultiLevelConcat,
                                  MultiLevelGated, TokenCompressor)
@@ -254,8 +255,13 @@ def test_ablation_configs_match_their_token_counts():
         cfg = load_config(os.path.join(ROOT, 'configs', 'fgvla', f'eov_tiny_synth_{name}.py'))
         assert cfg.model.aligner.type == aligner
         steps = cfg.train_dataloader.dataset.pipeline
+        # the configs leave the count to the model ('auto'); the runner fills it in
+        assert [s.get('image_tokens', 'auto') for s in steps
+                if s.type == 'TokenizeConversation'] == ['auto'], name
+        counts = fill_config_image_tokens(cfg)
         image_tokens = [s.image_tokens for s in steps if s.type == 'TokenizeConversation']
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
-        assert image_tokens == [model.num_image_tokens(modality='optical')] == \
-            [cfg.num_image_tokens], name
+        n = model.num_image_tokens(modality='optical')
+        assert image_tokens == [{'optical': n}] and counts == {'optical': n}, name
+        assert n == {'resampler': 8, 'pixel_shuffle': 4}.get(name, 16), name

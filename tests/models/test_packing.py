@@ -14,12 +14,14 @@ from eov.registry import ATTENTION, DATASETS, MODELS
 @pytest.fixture(scope='module')
 def samples(tmp_path_factory):
     from eov.datasets.synth import SynthConfig, generate
+    from eov.engine import fill_config_image_tokens
     from eov.engine.config import load_config
 
     from ..conftest import TINY_CONFIG
     root = tmp_path_factory.mktemp('pack')
     generate(str(root), {'train': 12}, seed=1, cfg=SynthConfig(), progress=False)
     cfg = load_config(TINY_CONFIG, {'data_root': str(root)})
+    fill_config_image_tokens(cfg)
     init_default_scope('eov')
     ds = DATASETS.build(cfg.train_dataloader.dataset)
     return cfg, [ds[i] for i in range(6)]

@@ -18,6 +18,7 @@ def setup(tmp_path_factory):
     from mmengine.registry import init_default_scope
 
     from eov.datasets.synth import SynthConfig, generate
+    from eov.engine import fill_config_image_tokens
     from eov.engine.config import load_config
     from eov.registry import DATASETS
 
@@ -25,6 +26,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('gpu_pack')
     generate(str(root), {'train': 16}, seed=3, cfg=SynthConfig(), progress=False)
     cfg = load_config(TINY_CONFIG, {'data_root': str(root)})
+    fill_config_image_tokens(cfg)
     init_default_scope('eov')
     ds = DATASETS.build(cfg.train_dataloader.dataset)
     return cfg, [ds[i] for i in range(8)]

@@ -7,6 +7,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
 from eov.datasets import instruction_collate
+from eov.engine import fill_config_image_tokens
 from eov.engine.config import load_config
 from eov.registry import DATASETS, METRICS, MODELS
 
@@ -26,6 +27,7 @@ def test_one_config_line_reserializes_targets_and_trains(config, synth_data):
     name, answer_start = SWAPS[config]
     cfg = load_config(os.path.join(ROOT, 'configs', config), {
         'data_root': synth_data, 'train_dataloader.batch_size': 2})
+    fill_config_image_tokens(cfg)
     assert cfg.serializer.type == name
     init_default_scope('eov')
     torch.manual_seed(0)
@@ -53,4 +55,4 @@ def test_one_config_line_reserializes_targets_and_trains(config, synth_data):
 
     # the metric decodes with the same serializer
     metric = METRICS.build(cfg.test_evaluator)
-    assert type(metric.head.serializer).__name__ == name
+    assert type(metric.head('grounding').serializer).__name__ == name

@@ -59,7 +59,7 @@ def test_test_refuses_a_checkpoint_of_another_architecture(synth_data, tmp_path)
     work = tmp_path / 'p8'
     opts = tiny_train_options(synth_data, 1, 1)
     run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', str(work), *opts,
-              'model.vision.patch_size=8', 'num_image_tokens=64'])
+              'model.vision.patch_size=8'])
     ckpt = (work / 'last_checkpoint').read_text().strip()
     with pytest.raises(AssertionError, match='size mismatch|shape'):
         run_tool(['tools/test.py', TINY_CONFIG, ckpt, '--work-dir', str(tmp_path / 'eval'),

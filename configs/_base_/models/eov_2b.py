@@ -14,13 +14,9 @@
 model_size = '2b'
 image_size = 448
 patch_size = 14
-# Visual tokens per image after the aligner's 2x2 pixel shuffle; re-state it when
-# image_size, patch_size or the aligner's compression change.
-num_image_tokens = (image_size // patch_size // 2) ** 2
 
 # SLIS serializer: 1000 location bins per axis (paper scale).
 serializer = dict(type='LocTokenSerializer', bins=1000)
-modalities = dict(optical=dict(type='optical', image_size=image_size))
 # Tokenizer: None = eov's small committed byte-level BPE (enough to build, test and
 # smoke-train this model offline); for real training give the LM's local tokenizer dir.
 # Either way the LM keeps its 151936-row embedding table (resize_embeddings='grow'

@@ -6,16 +6,11 @@
 model_size = 'tiny'
 image_size = 64
 patch_size = 16
-# Visual tokens per image; re-state it when image_size/patch_size change
-# (the model checks it against what its backbone produces).
-num_image_tokens = (image_size // patch_size) ** 2
 
 # SLIS serializer used by the model, the data pipeline and the metric. A child
 # config swaps it in one line, e.g.
 #   serializer = dict(_delete_=True, type='GeoChatTextSerializer')
 serializer = dict(type='LocTokenSerializer', bins=32)
-# Sensor modalities this model reads: name -> modality plugin config.
-modalities = dict(optical=dict(type='optical', image_size=image_size))
 # None = eov's committed byte-level BPE tokenizer; or a local HF tokenizer dir.
 tokenizer = None
 

@@ -1,0 +1,155 @@
+"""The PCMA chain runner: train a config's ``stages`` one after another.
+
+Each stage is one MMEngine run (an :class:`~eov.engine.eov_runner.EOVRunner`)
+in its own folder ``WORK/<index>_<name>/`` with its logs and checkpoints; at
+its end the stage's weights are saved as ``stage_final.pth`` there, the next
+stage starts from them (``init='previous'``), and the last stage's weights
+become ``WORK/final.pth``. Because every stage builds a fresh runner, the
+distributed wrapper is rebuilt for each stage's trainable set (``torchrun``
+works as for one run).
+
+``resume=True`` skips finished stages (those with ``stage_final.pth``) and
+resumes the first unfinished one from its latest checkpoint (or starts it
+from its initial weights when it has none). ``only='NAME'`` runs one stage.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import os.path as osp
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.dist import barrier, get_rank
+from mmengine.logging import print_log
+
+from eov.registry import STAGES, build_from_any
+
+#: File a finished stage leaves in its folder (its final weights).
+STAGE_FINAL = 'stage_final.pth'
+#: The chain's final weights in the chain's work dir.
+CHAIN_FINAL = 'final.pth'
+
+
+def build_stages(cfg: Config) -> list:
+    """The config's stages, built and checked (unique names, at least one).
+
+    Raises:
+        ValueError: when ``stages`` is missing or empty, or names repeat.
+    """
+    specs = cfg.get('stages')
+    if not specs:
+        raise ValueError('the config has no `stages` (a PCMA chain config lists them)')
+    stages = [build_from_any(dict(s) if isinstance(s, dict) else s, STAGES) for s in specs]
+    names = [s.name for s in stages]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f'stage names must be unique, repeated: {dup}')
+    return stages
+
+
+def stage_dir(work_dir: str, index: int, stage) -> str:
+    """The folder of stage ``index`` (0-based): ``WORK/<index+1>_<name>``."""
+    return osp.join(work_dir, f'{index + 1}_{stage.name}')
+
+
+def _initial_weights(cfg: Config, stages: list, index: int) -> str | None:
+    stage = stages[index]
+    if stage.init == 'previous':
+        if index == 0:
+            return cfg.get('load_from')
+        prev = osp.join(stage_dir(cfg.work_dir, index - 1, stages[index - 1]), STAGE_FINAL)
+        if not osp.isfile(prev):
+            raise FileNotFoundError(
+                f'stage {stage.name!r} starts from the previous stage '
+                f'{stages[index - 1].name!r}, whose final weights {prev} do not exist: run '
+                f"that stage first (or give stage {stage.name!r} init='path/to.pth')")
+        return prev
+    if stage.init is None:
+        return cfg.get('load_from')
+    if not osp.isfile(stage.init):
+        raise FileNotFoundError(f'stage {stage.name!r}: init checkpoint {stage.init} not found')
+    return stage.init
+
+
+def save_weights(model, path: str, meta: dict) -> None:
+    """Write ``{'meta', 'state_dict'}`` of ``model`` (unwrapped, on CPU) atomically."""
+    from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
+    model = getattr(model, 'module', model)
+    tmp = path + '.tmp'
+    torch.save({'meta': meta, 'state_dict': weights_to_cpu(get_state_dict(model))}, tmp)
+    os.replace(tmp, path)
+
+
+def run_stage(cfg: Config, stages: list, index: int, resume: bool = False) -> str:
+    """Train stage ``index`` of the chain; returns its ``stage_final.pth``."""
+    from .runner import build_runner
+    stage = stages[index]
+    folder = stage_dir(cfg.work_dir, index, stage)
+    has_ckpt = osp.isfile(osp.join(folder, 'last_checkpoint'))
+    resume_here = bool(resume and has_ckpt)
+    init = None if resume_here else _initial_weights(cfg, stages, index)
+    stage_cfg = stage.apply(cfg, folder, init, resume=resume_here)
+    how = 'resuming' if resume_here else f'from {init}' if init else 'from scratch'
+    print_log(f'PCMA stage {index + 1}/{len(stages)} {stage.name!r}: {stage.iters} iterations, '
+              f'{how}; mixture {stage.mixture}', logger='current')
+    runner = build_runner(stage_cfg)
+    runner.train()
+    final = osp.join(folder, STAGE_FINAL)
+    if get_rank() == 0:
+        save_weights(runner.model, final, dict(stage=stage.name, index=index + 1,
+                                               iter=runner.iter, config=cfg.filename))
+    barrier()
+    del runner
+    gc.collect()
+    return final
+
+
+def run_chain(cfg: Config, only: str | None = None, resume: bool = False) -> str:
+    """Train the chain (or one stage of it).
+
+    Args:
+        cfg: The chain config (``stages``, ``work_dir`` set).
+        only: Name of the one stage to run (``None``: all, in order).
+        resume: Skip finished stages and resume the first unfinished one.
+
+    Returns:
+        The path of the weights the run ended with (``WORK/final.pth`` after
+        the last stage, else the stage's ``stage_final.pth``).
+    """
+    stages = build_stages(cfg)
+    names = [s.name for s in stages]
+    if only is not None and only not in names:
+        raise ValueError(f'--stage {only!r} is not a stage of this chain ({", ".join(names)})')
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    log = []
+    final = None
+    for index, stage in enumerate(stages):
+        if only is not None and stage.name != only:
+            continue
+        done = osp.join(stage_dir(cfg.work_dir, index, stage), STAGE_FINAL)
+        if resume and osp.isfile(done) and only is None:
+            print_log(f'PCMA stage {stage.name!r} already finished ({done}): skipped',
+                      logger='current')
+            final = done
+            log.append(dict(stage=stage.name, iters=stage.iters, status='skipped'))
+            continue
+        start = time.time()
+        final = run_stage(cfg, stages, index, resume=resume)
+        log.append(dict(stage=stage.name, iters=stage.iters, status='trained',
+                        seconds=round(time.time() - start, 1)))
+    if final is not None and (only is None or only == names[-1]):
+        chain_final = osp.join(cfg.work_dir, CHAIN_FINAL)
+        if get_rank() == 0:
+            from .checkpoint import load_checkpoint_safely
+            ckpt = load_checkpoint_safely(final)
+            tmp = chain_final + '.tmp'
+            torch.save(ckpt, tmp)
+            os.replace(tmp, chain_final)
+            with open(osp.join(cfg.work_dir, 'chain.json'), 'w') as f:
+                json.dump(dict(stages=log, final=chain_final), f, indent=1)
+        barrier()
+        final = chain_final
+    return final

@@ -1,0 +1,146 @@
+"""The PCMA chain through tools/train.py: frozen sets, stage hand-over, resume, --stage, DDP."""
+import os
+import shutil
+import socket
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+from eov.engine.checkpoint import load_checkpoint_safely
+from eov.engine.config import load_config
+
+from ..conftest import TINY_CONFIG
+from ..helpers import run_tool, tiny_train_options
+
+CHAIN = '''
+_base_ = [{base!r}]
+load_from = {init!r}
+stages = [
+    dict(type='Stage', name='align', trainable=['aligner.*'],
+         mixture={{'optical/grounding': 1.0}}, iters=3, lr=2e-3),
+    dict(type='Stage', name='tune', trainable=['lm.*'],
+         mixture={{'optical/*': 1.0}}, iters=4, lr=1e-3),
+]
+'''
+
+
+@pytest.fixture(scope='module')
+def chain_config(tmp_path_factory):
+    """A two-stage chain of the tiny model, starting from saved initial weights."""
+    from eov.registry import MODELS
+    root = tmp_path_factory.mktemp('chain')
+    init_default_scope('eov')
+    torch.manual_seed(0)
+    model = MODELS.build(load_config(TINY_CONFIG).model)
+    init = str(root / 'init.pth')
+    torch.save({'state_dict': model.state_dict()}, init)
+    path = root / 'chain.py'
+    path.write_text(CHAIN.format(base=TINY_CONFIG, init=init))
+    return str(path), init
+
+
+def _weights(path):
+    return load_checkpoint_safely(path)['state_dict']
+
+
+def _part(state, prefix):
+    return {k: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _changed(a, b):
+    """Every tensor of ``a`` differs from ``b`` somewhere (all trainable ones moved)."""
+    return all(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+
+def _train(config, work, synth_data, *extra):
+    return run_tool(['tools/train.py', config, '--work-dir', work, *extra,
+                     *tiny_train_options(synth_data, 1, 2)])
+
+
+@pytest.mark.slow
+def test_chain_freezes_hands_over_and_resumes(chain_config, synth_data, tmp_path):
+    config, init_path = chain_config
+    work = str(tmp_path / 'w')
+    log = _train(config, work, synth_data)
+    out = log.stdout + log.stderr
+    assert "PCMA stage 1/2 'align': 3 iterations" in out
+    assert "PCMA stage 2/2 'tune': 4 iterations" in out
+    assert 'Iter(train) [3/3]' in out and 'Iter(train) [4/4]' in out
+    init = _weights(init_path)
+    s1 = _weights(os.path.join(work, '1_align', 'stage_final.pth'))
+    s2 = _weights(os.path.join(work, '2_tune', 'stage_final.pth'))
+    # stage 1: only the aligner trained; everything else is bit-identical to the start
+    assert _changed(_part(s1, 'aligner.'), _part(init, 'aligner.'))
+    assert _same(_part(s1, 'lm.'), _part(init, 'lm.'))
+    assert _same(_part(s1, 'vision.'), _part(init, 'vision.'))
+    # stage 2 started from stage 1's weights: its frozen aligner is stage 1's, not the start's
+    assert _same(_part(s2, 'aligner.'), _part(s1, 'aligner.'))
+    assert _changed(_part(s2, 'lm.'), _part(s1, 'lm.'))
+    assert _same(_part(s2, 'vision.'), _part(init, 'vision.'))
+    final = os.path.join(work, 'final.pth')
+    assert _same(_weights(final), s2)
+    assert os.path.isfile(os.path.join(work, 'chain.json'))
+
+    # an interruption in stage 2 after its iteration-2 checkpoint, then --resume
+    stage2 = os.path.join(work, '2_tune')
+    for name in ('stage_final.pth', 'iter_4.pth'):
+        os.remove(os.path.join(stage2, name))
+    os.remove(final)
+    with open(os.path.join(stage2, 'last_checkpoint'), 'w') as f:
+        f.write(os.path.join(stage2, 'iter_2.pth'))
+    log = _train(config, work, synth_data, '--resume')
+    out = log.stdout + log.stderr
+    assert "stage 'align' already finished" in out
+    assert 'Iter(train) [3/4]' in out and 'Iter(train) [1/4]' not in out
+    resumed = _weights(final)
+    # same seed, same data order: the resumed chain ends where the uninterrupted one did
+    for key, value in s2.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
+
+    # one stage alone: --stage tune starts again from stage 1's final weights
+    shutil.rmtree(stage2)
+    _train(config, work, synth_data, '--stage', 'tune')
+    again = _weights(os.path.join(stage2, 'stage_final.pth'))
+    assert _same(_part(again, 'aligner.'), _part(s1, 'aligner.'))
+    for key, value in s2.items():
+        torch.testing.assert_close(again[key], value, rtol=0, atol=1e-6, msg=key)
+
+
+def test_a_stage_alone_needs_the_previous_stage(chain_config, synth_data, tmp_path):
+    config, _ = chain_config
+    with pytest.raises(AssertionError, match=r"previous stage 'align'.*run that stage first"):
+        _train(config, str(tmp_path / 'fresh'), synth_data, '--stage', 'tune')
+    with pytest.raises(AssertionError, match=r"--stage 'nope' is not a stage.*align, tune"):
+        _train(config, str(tmp_path / 'fresh'), synth_data, '--stage', 'nope')
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_chain_under_torchrun(chain_config, synth_data, tmp_path):
+    """Two CPU processes: the DDP wrapper is rebuilt for each stage's trainable set."""
+    config, init_path = chain_config
+    work = str(tmp_path / 'ddp')
+    proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', '2',
+                     '--master-port', str(_free_port()), 'tools/train.py', config,
+                     '--launcher', 'pytorch', '--work-dir', work,
+                     *tiny_train_options(synth_data, 1, 2)])
+    out = proc.stdout + proc.stderr
+    assert 'Distributed training: True' in out
+    assert 'Iter(train) [3/3]' in out and 'Iter(train) [4/4]' in out
+    init = _weights(init_path)
+    s1 = _weights(os.path.join(work, '1_align', 'stage_final.pth'))
+    s2 = _weights(os.path.join(work, 'final.pth'))
+    assert all(not k.startswith('module.') for k in s2)
+    assert _same(_part(s1, 'lm.'), _part(init, 'lm.'))
+    assert _same(_part(s2, 'aligner.'), _part(s1, 'aligner.'))
+    assert _changed(_part(s2, 'lm.'), _part(s1, 'lm.'))

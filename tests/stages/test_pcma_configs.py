@@ -1,0 +1,86 @@
+"""The shipped PCMA chain configs and the multi-modality checks made at build time."""
+import os
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+from eov.engine import fill_config_image_tokens
+from eov.engine.chain import build_stages
+from eov.engine.config import load_config
+from eov.engine.eov_runner import check_pipeline_modalities, cpu_threads
+from eov.registry import MODELS
+
+from ..conftest import ROOT
+
+PCMA = os.path.join(ROOT, 'configs', 'eov_tiny_pcma.py')
+SINGLE = os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_single_stage.py')
+MODALITIES = ['optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion']
+
+
+def test_tiny_chain_is_the_earth_onevision_order():
+    cfg = load_config(PCMA)
+    stages = build_stages(cfg)
+    assert [s.name for s in stages] == ['alignment', 'viewpoint', 'physics', 'joint']
+    assert stages[0].trainable == ('aligner.*', 'adapters.*')
+    assert set(stages[0].mixture) == {'optical/captioning', 'optical/classification'}
+    assert stages[1].mixture == {'optical/*': 1.0}
+    assert {'sar/*', 'infrared/*', 'multispectral/*', 'optical/*'} == set(stages[2].mixture)
+    assert stages[3].trainable == ('*',) and stages[3].mixture == {'*/*': 1.0}
+    assert list(cfg.modalities) == MODALITIES
+
+
+def test_single_stage_ablation_has_the_same_data_and_length():
+    chain, single = build_stages(load_config(PCMA)), build_stages(load_config(SINGLE))
+    assert len(single) == 1 and single[0].trainable == ('*',)
+    assert single[0].iters == sum(s.iters for s in chain)
+    assert single[0].mixture == {'*/*': 1.0}
+
+
+def test_tiny_multimodal_model_gives_the_pipeline_its_token_counts():
+    cfg = load_config(PCMA)
+    counts = fill_config_image_tokens(cfg)
+    grid = (cfg.image_size // cfg.patch_size) ** 2
+    assert counts == dict(optical=grid, sar=grid, infrared=grid, multispectral=grid,
+                          temporal=4 * grid, video=4 * grid, fusion=2 * grid)
+    for loader in ('train_dataloader', 'test_dataloader'):
+        steps = cfg[loader].dataset.pipeline
+        assert [s.image_tokens for s in steps if s.type == 'TokenizeConversation'] == [counts]
+
+
+def test_every_stage_pattern_names_parameters_of_the_models():
+    init_default_scope('eov')
+    for path in (PCMA, os.path.join(ROOT, 'configs', 'eov_2b_pcma.py')):
+        cfg = load_config(path)
+        with torch.device('meta'):
+            model = MODELS.build(cfg.model)
+        for stage in build_stages(cfg):
+            counts = stage.freeze(model)
+            assert counts['trainable'] > 0, (path, stage.name)
+            if stage.trainable == ('*',):
+                assert counts['frozen'] == 0, (path, stage.name)
+            if stage.name in ('alignment', 'viewpoint'):   # the ViT (at least) stays frozen
+                assert counts['frozen'] > 0, (path, stage.name)
+
+
+def test_a_modality_size_the_vit_cannot_take_fails_at_build_time():
+    cfg = load_config(PCMA, {'modalities.multispectral.image_size': 224})
+    with pytest.raises(ValueError, match=r"'multispectral' has image_size=\(224, 224\) but the "
+                                         r'vision backbone takes img_size=\(64, 64\)'):
+        fill_config_image_tokens(cfg)
+
+
+def test_data_of_a_modality_the_model_lacks_fails_at_build_time():
+    cfg = load_config(PCMA)
+    cfg.train_dataloader.dataset.modalities = MODALITIES + ['hyperspectral']
+    with pytest.raises(ValueError, match=r"'hyperspectral' of the dataset .* no input adapter"):
+        check_pipeline_modalities([cfg.train_dataloader], MODALITIES)
+
+
+def test_cpu_threads():
+    assert cpu_threads(None) is None and cpu_threads(3) == 3
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_threads('auto', num_workers=1) == max(1, cores - 1)
+    assert cpu_threads('auto', num_workers=8, world_size=2) == 1
+    with pytest.raises(ValueError):
+        cpu_threads(0)
