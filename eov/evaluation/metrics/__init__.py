@@ -1,5 +1,9 @@
-"""Metrics (MMEngine ``BaseMetric``s), one module per task family."""
-from .grounding import GroundingMetric, mean_normalized_box
-from .tasks import TaskMetric, detection_map
+"""Metrics (MMEngine ``BaseMetric``s): :class:`TaskMetric` scores every task category."""
+from .grounding import GroundingMetric
+from .tasks import (LOWER_IS_BETTER, PRIMARY_METRICS, TASK_CATEGORIES, TaskMetric, cell_of,
+                    detection_map, lower_is_better, mean_normalized_box, primary_metric,
+                    record_kind)
 
-__all__ = ['GroundingMetric', 'TaskMetric', 'detection_map', 'mean_normalized_box']
+__all__ = ['GroundingMetric', 'LOWER_IS_BETTER', 'PRIMARY_METRICS', 'TASK_CATEGORIES',
+           'TaskMetric', 'cell_of', 'detection_map', 'lower_is_better', 'mean_normalized_box',
+           'primary_metric', 'record_kind']

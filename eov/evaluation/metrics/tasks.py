@@ -1,35 +1,101 @@
-"""Generic metrics for the nine task categories, for ``tools/test.py`` on any eov data.
+"""Metrics for the nine task categories: one scorer per task, for any eov test set.
 
-One :class:`TaskMetric` scores a test set that mixes tasks: every answer is
-parsed by its task's head (the same heads that made the training answers) and
-scored with the usual metric of the category. Keys are ``<task>/<metric>``;
-each task also reports ``<task>/n`` and ``<task>/parse_rate``.
+One :class:`TaskMetric` scores a test set that mixes tasks, modalities and
+answer kinds: every answer is parsed by its task's head (the same heads that
+made the training answers) and scored with the usual metric of the category.
+``tools/test.py``, the demo and the configs all score through it
+(``GroundingMetric`` is a thin alias); published benchmarks keep their
+official protocols (:mod:`eov.evaluation.benchmarks`).
 
+Cells
+-----
+Records are scored in *cells*: the task category, with the answer kind after
+a slash when there is one (:func:`cell_of`):
+
+=========================== ==================================================
+cell                        records
+=========================== ==================================================
+``classification``          one ``label`` target
+``classification/multilabel`` a ``labels`` target (or several ``label``)
+``vqa`` / ``vqa/count``     a ``text`` / a ``count`` target
+``grounding`` / ``grounding/obb`` an ``hbb`` / an ``obb`` or ``quad`` target
+``region`` / ``region/caption`` a ``label`` / a ``text`` answer
+``change`` / ``change/caption`` changed regions (or none) / ``text`` captions
+others                      the task name
+=========================== ==================================================
+
+A record's ``meta.variant`` names its cell instead (``<task>/<variant>``).
+A record with ``meta.subset`` (e.g. ``"nonvisible"``, ``"cloud"``; a list is
+allowed) is scored in its cell **and** in ``<cell>/<subset>``; with
+``split_by=('num_objects',)`` also in ``<cell>/num_objects=<value>``.
+Keys are ``<cell>/<metric>``, or ``<modality>/<cell>/<metric>`` with
+``group_by='modality'``; every cell reports ``n`` and ``parse_rate``.
+
+Metrics
+-------
 =============== =======================================================
 task            metrics
 =============== =======================================================
-classification  ``accuracy`` (single-label records), ``micro_f1``,
-                ``macro_f1``, ``sample_f1`` (multi-label records)
+classification  ``accuracy`` (single-label); ``micro_f1``, ``macro_f1``,
+                ``sample_f1`` (multi-label)
 vqa             ``accuracy`` (text answers, lower-cased exact match);
-                ``count_exact`` and ``count_mae`` (count answers)
-choice          ``accuracy`` (letter)
-region          ``accuracy`` (class or exact text)
-grounding       ``Pr@0.5`` (IoU >= 0.5 of the first box), ``meanIoU``
-detection       ``mAP@0.5`` (all-point AP per class, DOTA devkit matching
-                on box polygons, answer order as confidence)
+                ``count_exact``, ``count_mae`` (lower is better),
+                ``count_parse_rate`` (count answers)
+choice          ``accuracy`` (letter; the options are passed to the parser)
+region          ``accuracy`` (class, or exact caption); captions also get
+                the caption metrics
+grounding       ``Acc@0.5`` (a hit when IoU **>=** 0.5; one key per
+                ``iou_thrs``), ``meanIoU``: the first predicted box, clipped
+                to the image, against the first target box (exact polygon
+                IoU when either is oriented, :func:`~eov.evaluation.box_ops.
+                clipped_iou`); an unreadable answer is a miss with IoU 0
+detection       ``mAP@0.5``, ``AP/<class>`` (all-point AP per class, DOTA
+                devkit matching on box polygons, ``score`` or answer order as
+                confidence)
 segmentation    ``mIoU`` (rasterised polygons, mean over images)
 change          ``f1``, ``iou`` (pixels of rasterised changed regions,
-                pooled); text answers: ``exact`` and the caption metrics
+                pooled); captions: ``exact`` and the caption metrics
 captioning      ``BLEU-1``..``BLEU-4``, ``ROUGE_L``, ``CIDEr`` (pycocoevalcap's
                 definitions, as the ``levir_cc`` scorer), ``exact``
 =============== =======================================================
+
+Chance (``chance=True``)
+------------------------
+Every cell also reports ``<metric>_chance``: the score of a trivial constant
+answer on the same records. The constant is written as text with the head's
+``answer_text`` and goes through the same parser and scorer as the model's
+answers:
+
+- classification: the majority class (multi-label: the most frequent label set);
+- vqa: the most frequent answer (counts: the most frequent count);
+- region: the majority class (captions: the most frequent reference caption);
+- captioning, change captions: the most frequent reference caption;
+- choice: a uniformly random option -- the exact expectation, the mean over
+  records of the accuracy of each of its options (``1 / number of options``
+  when the answer is one option), not a sample;
+- grounding: the mean box of the cell's targets (axis-aligned bounds, in
+  normalised image coordinates, scaled to each image);
+- detection: that mean box (over all objects of the cell) labelled with the
+  majority class, one per image (``none`` when the cell has no object);
+- segmentation and change regions: the better (by the cell's primary
+  metric) of ``none`` / ``no change`` and one whole-image polygon.
+
+Ties between equally frequent answers go to the first in sorted order.
+With ``baseline_ann_file`` (a training JSONL), grounding cells also report
+``Acc@<t>_baseline`` and ``meanIoU_baseline`` of always answering the mean
+*training* box (:func:`mean_normalized_box`), through the same path.
+
+Each cell's headline number is in :data:`PRIMARY_METRICS`
+(:func:`primary_metric`); :mod:`eov.evaluation.scoreboard` builds the
+per-modality scoreboard from the flat keys.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections import defaultdict
-from typing import Sequence
+from collections import Counter, defaultdict
+from typing import Iterable, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -37,7 +103,37 @@ from mmengine.evaluator import BaseMetric
 from eov.registry import HEADS, METRICS
 from eov.slis.geometry import object_bounds
 
-from ..box_ops import box_iou
+from ..box_ops import clipped_iou
+
+#: The nine task categories (first component of a cell name).
+TASK_CATEGORIES = ('classification', 'captioning', 'vqa', 'grounding', 'detection', 'region',
+                   'segmentation', 'change', 'choice')
+
+#: The headline metric of each cell (a subset cell uses its parent's).
+PRIMARY_METRICS = {
+    'classification': 'accuracy',
+    'classification/multilabel': 'sample_f1',
+    'captioning': 'CIDEr',
+    'vqa': 'accuracy',
+    'vqa/count': 'count_exact',
+    'grounding': 'Acc@0.5',
+    'grounding/obb': 'Acc@0.5',
+    'detection': 'mAP@0.5',
+    'region': 'accuracy',
+    'region/caption': 'CIDEr',
+    'segmentation': 'mIoU',
+    'change': 'f1',
+    'change/caption': 'CIDEr',
+    'choice': 'accuracy',
+}
+
+#: Metrics where a lower value is better (all others: higher is better).
+LOWER_IS_BETTER = frozenset({'count_mae'})
+
+#: Box types of grounding and detection answers.
+BOX_TYPES = ('hbb', 'obb', 'quad')
+#: Metrics that get no ``_chance`` / ``_baseline`` twin.
+_NO_TWIN = frozenset({'n', 'parse_rate', 'count_parse_rate'})
 
 
 def _f1(tp: float, fp: float, fn: float) -> float:
@@ -46,6 +142,121 @@ def _f1(tp: float, fp: float, fn: float) -> float:
 
 def _norm(text) -> str:
     return ' '.join(str(text or '').lower().strip().rstrip('.').split())
+
+
+def _key_order(key) -> str:
+    return repr(sorted(key)) if isinstance(key, frozenset) else repr(key)
+
+
+def most_frequent(pairs: Iterable[tuple]):
+    """The value of the most frequent key among ``(key, value)`` pairs.
+
+    Ties go to the smallest key (so the result does not depend on record
+    order); the value is that of the key's first pair. ``None`` when empty.
+    """
+    counts, first = Counter(), {}
+    for key, value in pairs:
+        counts[key] += 1
+        first.setdefault(key, value)
+    if not counts:
+        return None
+    return first[min(counts, key=lambda k: (-counts[k], _key_order(k)))]
+
+
+def record_kind(task: str, targets: Sequence[dict]) -> str | None:
+    """The answer kind of a record from its targets (``None``: the task's plain kind).
+
+    ``'multilabel'`` (classification with a ``labels`` target or several
+    ``label``), ``'count'`` (vqa with a ``count``), ``'obb'`` (grounding whose
+    first box is ``obb``/``quad``), ``'caption'`` (change or region with
+    ``text`` targets).
+    """
+    types = [t.get('type') for t in targets or () if isinstance(t, dict)]
+    if task == 'classification' and ('labels' in types or types.count('label') > 1):
+        return 'multilabel'
+    if task == 'vqa' and 'count' in types:
+        return 'count'
+    if task == 'grounding':
+        boxes = [t for t in types if t in BOX_TYPES]
+        return 'obb' if boxes and boxes[0] in ('obb', 'quad') else None
+    if task in ('change', 'region') and 'text' in types:
+        return 'caption'
+    return None
+
+
+def cell_of(sample: dict) -> str:
+    """The cell a record is scored in: ``meta.variant`` or its kind after the task."""
+    task = sample['task']
+    variant = (sample.get('meta') or {}).get('variant')
+    if variant:
+        return f'{task}/{variant}'
+    kind = record_kind(task, sample.get('targets') or [])
+    return f'{task}/{kind}' if kind else task
+
+
+def primary_metric(cell: str, available: Iterable[str] | None = None,
+                   table: dict | None = None) -> str | None:
+    """The headline metric of ``cell``.
+
+    The longest prefix of ``cell`` in ``table`` (default
+    :data:`PRIMARY_METRICS`) decides, so ``classification/multilabel/cloud``
+    is scored by ``sample_f1``. With ``available`` (the cell's metric names),
+    the first candidate that is available -- the exact entries, then those of
+    the same task -- or ``None``.
+    """
+    table = PRIMARY_METRICS if table is None else {**PRIMARY_METRICS, **table}
+    parts = cell.split('/')
+    names = [table['/'.join(parts[:i])] for i in range(len(parts), 0, -1)
+             if '/'.join(parts[:i]) in table]
+    names += [v for k, v in table.items() if k.split('/')[0] == parts[0]]
+    if available is None:
+        return names[0] if names else None
+    available = set(available)
+    return next((n for n in names if n in available), None)
+
+
+def lower_is_better(metric: str | None) -> bool:
+    """Whether a lower value of ``metric`` is better (:data:`LOWER_IS_BETTER`)."""
+    return metric in LOWER_IS_BETTER
+
+
+def _better(metric: str, a: float, b: float) -> bool:
+    """Whether value ``a`` beats ``b`` for ``metric`` (NaN never beats)."""
+    if a != a:
+        return False
+    if b != b:
+        return True
+    return a < b if lower_is_better(metric) else a > b
+
+
+def mean_normalized_box(ann_file: str) -> list[float]:
+    """Mean grounding target of a JSONL file, as fractions of the image size.
+
+    The bounds of each grounding record's first box (``hbb``, ``obb`` or
+    ``quad``); used as the baseline "always answer the mean training box".
+    Image sizes come from ``meta.image_size`` when records carry it, else
+    from reading each image's header.
+    """
+    from eov.datasets.schema import iter_jsonl
+    boxes = []
+    root = os.path.dirname(ann_file)
+    for _, rec in iter_jsonl(ann_file):
+        if isinstance(rec, Exception) or rec.get('task') != 'grounding':
+            continue
+        target = next((t for t in rec.get('targets', []) if t.get('type') in BOX_TYPES), None)
+        if target is None:
+            continue
+        size = (rec.get('meta') or {}).get('image_size')
+        if size is None:
+            from PIL import Image
+            with Image.open(os.path.join(root, rec['images'][0]['path'])) as im:
+                size = im.size
+        x1, y1, x2, y2 = object_bounds(target)
+        w, h = size
+        boxes.append([x1 / w, y1 / h, x2 / w, y2 / h])
+    if not boxes:
+        raise ValueError(f'{ann_file}: no grounding boxes to compute a baseline from')
+    return np.mean(np.asarray(boxes), axis=0).tolist()
 
 
 def detection_map(samples: list[dict], iou_thr: float = 0.5,
@@ -87,27 +298,72 @@ def detection_map(samples: list[dict], iou_thr: float = 0.5,
     return aps
 
 
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
+
+
 @METRICS.register_module()
 class TaskMetric(BaseMetric):
     """Score every sample with its task head's parse and the task's usual metric.
 
+    See the module docstring for cells, metrics and chance baselines.
+
     Args:
         serializer: SLIS serializer config the heads decode spatial answers with.
         classes: ``{task: [class names]}`` for heads that match class names.
-        predictions_file: If set, write ``{"id", "task", "prediction"}`` lines.
+        group_by: ``'modality'`` (or another field of the samples, or a key of
+            their ``meta``): keys become ``<value>/<cell>/<metric>``.
+        split_by: Keys of the records' ``meta`` (one name or several): each
+            record is also scored in ``<cell>/<key>=<value>``.
+        chance: Also report ``<metric>_chance`` for every cell.
+        iou_thrs: Grounding IoU thresholds (``Acc@<t>`` each).
+        baseline_ann_file: Training JSONL: grounding cells also report
+            ``Acc@<t>_baseline`` / ``meanIoU_baseline`` of its mean box.
+        primary_metrics: ``{cell: metric}`` entries that override
+            :data:`PRIMARY_METRICS` for the scoreboard.
+        predictions_file: If set, write one JSON line per sample: ``id``,
+            ``task``, ``modality``, ``cell``, ``subset`` (when any),
+            ``image_size``, ``prediction`` (the raw text) and ``parsed`` (the
+            head's reading: labels, text, objects in pixels ...); grounding
+            lines also hold ``box`` (first predicted box, or ``None``) and ``iou``.
+        scoreboard_file: If set, write the scoreboard
+            (:func:`eov.evaluation.scoreboard.scoreboard_from_metrics`) there
+            as JSON (``tools/test.py`` prints it with ``render_table``).
         collect_device: MMEngine collection device.
-        prefix: Unused (keys carry the task name).
+        prefix: MMEngine key prefix (default none: keys carry the cell).
     """
 
     default_prefix = None
+    #: Task of samples that carry none (``None``: a sample needs ``task``).
+    default_task: str | None = None
 
     def __init__(self, serializer: dict, classes: dict | None = None,
-                 predictions_file: str | None = None, collect_device: str = 'cpu',
-                 prefix: str | None = None):
+                 group_by: str | None = None, split_by: str | Sequence[str] | None = None,
+                 chance: bool = False, iou_thrs: Sequence[float] = (0.5,),
+                 baseline_ann_file: str | None = None, primary_metrics: dict | None = None,
+                 predictions_file: str | None = None, scoreboard_file: str | None = None,
+                 collect_device: str = 'cpu', prefix: str | None = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.serializer = serializer
         self.classes = dict(classes or {})
+        self.group_by = group_by
+        self.split_by = (split_by,) if isinstance(split_by, str) else tuple(split_by or ())
+        self.chance = bool(chance)
+        self.iou_thrs = tuple(float(t) for t in iou_thrs)
+        if not self.iou_thrs:
+            raise ValueError('iou_thrs needs at least one threshold')
+        self.baseline_ann_file = baseline_ann_file
+        self.baseline_box = (mean_normalized_box(baseline_ann_file)
+                             if baseline_ann_file else None)
+        self.primary_metrics = dict(primary_metrics or {})
         self.predictions_file = predictions_file
+        self.scoreboard_file = scoreboard_file
         self._heads: dict = {}
 
     def head(self, task: str):
@@ -120,47 +376,139 @@ class TaskMetric(BaseMetric):
                                                  **kwargs))
         return self._heads[task]
 
+    # -- collection ---------------------------------------------------------------
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep what scoring needs of each sample (id, task, targets, prediction)."""
+        """Keep what scoring needs of each sample (id, task, cell, targets, prediction)."""
         for sample in data_samples:
-            self.results.append(dict(id=sample['id'], task=sample['task'],
-                                     targets=sample.get('targets', []),
-                                     image_size=list(sample['image_size']),
-                                     prediction=sample.get('prediction')))
+            task = sample.get('task', self.default_task)
+            if task is None:
+                raise KeyError(f"TaskMetric: sample {sample.get('id')!r} has no 'task'")
+            sample = {**sample, 'task': task}
+            meta = sample.get('meta') or {}
+            subsets = meta.get('subset')
+            subsets = [subsets] if isinstance(subsets, str) else list(subsets or [])
+            row = dict(id=sample['id'], task=task, modality=sample.get('modality'),
+                       cell=cell_of(sample), subsets=[str(s) for s in subsets if s],
+                       targets=sample.get('targets', []),
+                       image_size=list(sample['image_size']),
+                       prediction=sample.get('prediction'))
+            if self.group_by:
+                value = sample.get(self.group_by, meta.get(self.group_by))
+                row['group'] = 'unknown' if value in (None, '') else str(value)
+            row['splits'] = [f'{key}={meta[key]}' for key in self.split_by
+                             if meta.get(key) is not None]
+            self.results.append(row)
+
+    # -- aggregation --------------------------------------------------------------
+    def cells(self, results: list) -> dict:
+        """``{(group, cell): rows}``: each row in its cell and its subset / split cells."""
+        cells = defaultdict(list)
+        for r in results:
+            group = r.get('group')
+            names = [r['cell'], *(f"{r['cell']}/{s}" for s in r['subsets']),
+                     *(f"{r['cell']}/{s}" for s in r.get('splits', []))]
+            for name in dict.fromkeys(names):
+                cells[(group, name)].append(r)
+        return cells
+
+    def score_cell(self, cell: str, rows: list) -> dict:
+        """All metrics of one cell (with ``n``, and chance / baseline twins when on)."""
+        task = rows[0]['task']
+        metrics = self._scorer(task)(rows)
+        metrics['n'] = len(rows)
+        if self.chance:
+            metrics.update(self._chance(task, cell, rows))
+        if self.baseline_box is not None and task == 'grounding':
+            metrics.update(self._baseline(rows))
+        return metrics
 
     def compute_metrics(self, results: list) -> dict:
-        """Per-task metrics, keys ``<task>/<metric>``."""
-        by_task = defaultdict(list)
-        for r in results:
-            by_task[r['task']].append(r)
+        """Per-cell metrics, keys ``[<group>/]<cell>/<metric>``."""
         out: dict[str, float] = {}
-        for task, rows in sorted(by_task.items()):
-            scorer = getattr(self, f'_score_{task}', None)
-            if scorer is None:
-                raise KeyError(f'TaskMetric has no scorer for task {task!r}')
-            metrics = scorer(rows)
-            metrics['n'] = float(len(rows))
-            out.update({f'{task}/{k}': float(v) for k, v in metrics.items()})
+        for (group, cell), rows in sorted(self.cells(results).items(),
+                                          key=lambda kv: (str(kv[0][0]), kv[0][1])):
+            prefix = f'{group}/{cell}' if self.group_by else cell
+            for key, value in self.score_cell(cell, rows).items():
+                out[f'{prefix}/{key}'] = float(value)
         if self.predictions_file:
-            os.makedirs(os.path.dirname(os.path.abspath(self.predictions_file)), exist_ok=True)
-            with open(self.predictions_file, 'w', encoding='utf-8') as f:
-                for r in results:
-                    f.write(json.dumps(dict(id=r['id'], task=r['task'],
-                                            prediction=r['prediction'])) + '\n')
+            self._write_predictions(results)
+        if self.scoreboard_file:
+            from ..scoreboard import save_scoreboard, scoreboard_from_metrics
+            save_scoreboard(scoreboard_from_metrics(out, primary=self.primary_metrics,
+                                                    grouped=bool(self.group_by)),
+                            self.scoreboard_file)
         return out
 
+    def _scorer(self, task: str):
+        scorer = getattr(self, f'_score_{task}', None)
+        if scorer is None:
+            raise KeyError(f'TaskMetric has no scorer for task {task!r}')
+        return scorer
+
+    def _write_predictions(self, results: list) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self.predictions_file)), exist_ok=True)
+        with open(self.predictions_file, 'w', encoding='utf-8') as f:
+            for r in results:
+                line = dict(id=r['id'], task=r['task'], modality=r['modality'],
+                            cell=r['cell'], prediction=r['prediction'],
+                            image_size=r['image_size'])
+                if r['subsets']:
+                    line['subset'] = r['subsets'] if len(r['subsets']) > 1 else r['subsets'][0]
+                try:
+                    parsed = self._parse(r)
+                except Exception:   # a task without a head: keep the raw text only
+                    parsed = None
+                if parsed is not None:
+                    line['parsed'] = {k: v for k, v in parsed.items() if k != 'errors'}
+                if r['task'] == 'grounding':
+                    line['box'] = parsed.get('box') if parsed else None
+                    line['iou'] = self._grounding_iou(r)[0]
+                f.write(json.dumps(_jsonable(line), default=str) + '\n')
+
+    # -- parsing --------------------------------------------------------------
+    def _parse(self, r: dict) -> dict:
+        """The head's reading of ``r['prediction']`` (cached on the row)."""
+        cached = r.get('_parsed')
+        if cached is not None and cached[0] == r['prediction']:
+            return cached[1]
+        task, text, size = r['task'], r['prediction'] or '', tuple(r['image_size'])
+        head = self.head(task)
+        if task == 'choice':
+            target = next((t for t in r['targets'] if t.get('type') == 'choice'), {})
+            parsed = head.parse(text, size, choices=target.get('choices'))
+        elif task == 'change':
+            parsed = head.parse(text, size, mode='caption' if record_kind(
+                'change', r['targets']) == 'caption' else 'regions')
+        else:
+            parsed = head.parse(text, size)
+        r['_parsed'] = (r['prediction'], parsed)
+        return parsed
+
+    @staticmethod
+    def _with_predictions(rows: list, texts: Sequence[str]) -> list:
+        """Copies of ``rows`` answering ``texts`` (for chance and baselines)."""
+        return [{**{k: v for k, v in r.items() if k != '_parsed'}, 'prediction': t}
+                for r, t in zip(rows, texts)]
+
     # -- per task ---------------------------------------------------------------
-    def _parse(self, task, r):
-        return self.head(task).parse(r['prediction'] or '', tuple(r['image_size']))
+    @staticmethod
+    def _truth_labels(r) -> list[str]:
+        names = []
+        for t in r['targets']:
+            if t.get('type') == 'labels':
+                names += list(t.get('labels') or [])
+            elif t.get('type') == 'label':
+                names.append(t.get('label'))
+        return names
 
     def _score_classification(self, rows):
         single, multi = [], []
         for r in rows:
-            p = self._parse('classification', r)
-            labels_t = [t for t in r['targets'] if t['type'] in ('label', 'labels')]
-            truth = labels_t[0].get('labels') or [labels_t[0].get('label')]
-            (multi if labels_t[0]['type'] == 'labels' else single).append(
-                ({_norm(x) for x in truth}, {_norm(x) for x in p.get('labels') or []},
+            p = self._parse(r)
+            truth = {_norm(x) for x in self._truth_labels(r)}
+            kind = record_kind('classification', r['targets'])
+            (multi if kind == 'multilabel' else single).append(
+                (truth, {_norm(x) for x in p.get('labels') or []},
                  bool(p.get('parsed', p.get('labels')))))
         out = {'parse_rate': np.mean([s[2] for s in single + multi])}
         if single:
@@ -183,8 +531,8 @@ class TaskMetric(BaseMetric):
     def _score_vqa(self, rows):
         text, counts, parsed = [], [], []
         for r in rows:
-            p = self._parse('vqa', r)
-            t = r['targets'][0]
+            p = self._parse(r)
+            t = next(t for t in r['targets'] if t.get('type') in ('text', 'count'))
             parsed.append(bool(str(r['prediction'] or '').strip()))
             if t['type'] == 'count':
                 counts.append((int(t['count']), p.get('number')))
@@ -200,46 +548,59 @@ class TaskMetric(BaseMetric):
             out['count_parse_rate'] = len(got) / len(counts)
         return out
 
+    def _choice_truth(self, r) -> str:
+        t = next(t for t in r['targets'] if t.get('type') == 'choice')
+        return self.head('choice').answer_text([t], tuple(r['image_size']))
+
     def _score_choice(self, rows):
         hits, parsed = [], []
         for r in rows:
-            p = self._parse('choice', r)
-            t = next(t for t in r['targets'] if t['type'] == 'choice')
-            truth = self.head('choice').answer_text([t], tuple(r['image_size']))
+            p = self._parse(r)
             parsed.append(p.get('choice') is not None)
-            hits.append(p.get('choice') == truth)
+            hits.append(p.get('choice') == self._choice_truth(r))
         return {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed)}
 
     def _score_region(self, rows):
-        hits, parsed = [], []
+        hits, parsed, pairs = [], [], []
         for r in rows:
-            p = self._parse('region', r)
-            answer = [t for t in r['targets'] if t['type'] in ('label', 'text')][0]
-            truth = _norm(answer.get('label') or answer.get('text'))
-            got = _norm(p.get('label') if answer['type'] == 'label' else p.get('text'))
+            p = self._parse(r)
+            answers = [t for t in r['targets'] if t.get('type') in ('label', 'text')]
+            if answers[0]['type'] == 'label':
+                truth, got = {_norm(answers[0].get('label'))}, _norm(p.get('label'))
+            else:
+                refs = [t.get('text') for t in answers if t['type'] == 'text']
+                truth, got = {_norm(t) for t in refs}, _norm(p.get('text'))
+                pairs.append((refs, p.get('text')))
             parsed.append(bool(got))
-            hits.append(got == truth)
-        return {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed)}
+            hits.append(got in truth)
+        out = {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed)}
+        if pairs:
+            out.update(self._caption_metrics(pairs))
+        return out
+
+    def _grounding_iou(self, r) -> tuple[float, bool]:
+        """``(IoU, parsed)`` of a grounding row's first predicted box."""
+        p = self._parse(r)
+        pred = next((o for o in p.get('objects') or [] if o.get('type') in BOX_TYPES), None)
+        truth = next((t for t in r['targets'] if t.get('type') in BOX_TYPES), None)
+        if pred is None or truth is None:
+            return 0.0, pred is not None
+        return clipped_iou(pred, truth, r['image_size']), True
 
     def _score_grounding(self, rows):
-        ious, parsed = [], []
-        for r in rows:
-            p = self._parse('grounding', r)
-            truth = next(t for t in r['targets'] if t['type'] in ('hbb', 'obb', 'quad'))
-            tb = list(object_bounds(truth))
-            parsed.append(p['box'] is not None)
-            ious.append(float(box_iou(p['box'], tb)) if p['box'] is not None else 0.0)
-        ious = np.asarray(ious)
-        return {'Pr@0.5': np.mean(ious >= 0.5), 'meanIoU': ious.mean(),
-                'parse_rate': np.mean(parsed)}
+        scored = [self._grounding_iou(r) for r in rows]
+        ious = np.asarray([s[0] for s in scored], dtype=np.float64)
+        out = {f'Acc@{t:g}': np.mean(ious >= t) for t in self.iou_thrs}
+        out['meanIoU'] = ious.mean()
+        out['parse_rate'] = np.mean([s[1] for s in scored])
+        return out
 
     def _score_detection(self, rows):
         samples, parsed = [], []
         for r in rows:
-            p = self._parse('detection', r)
+            p = self._parse(r)
             parsed.append(bool(p.get('parsed')) or _norm(r['prediction']) == 'none')
-            samples.append(dict(gt=[t for t in r['targets'] if t['type'] in ('hbb', 'obb',
-                                                                              'quad')],
+            samples.append(dict(gt=[t for t in r['targets'] if t.get('type') in BOX_TYPES],
                                 pred=p.get('objects') or []))
         aps = detection_map(samples)
         out = {'mAP@0.5': np.mean(list(aps.values())) if aps else 0.0,
@@ -256,7 +617,7 @@ class TaskMetric(BaseMetric):
     def _score_segmentation(self, rows):
         ious, parsed = [], []
         for r in rows:
-            p = self._parse('segmentation', r)
+            p = self._parse(r)
             parsed.append(bool(p.get('parsed')) or _norm(r['prediction']) == 'none')
             t = self._mask(r['targets'], r['image_size'])
             q = self._mask(p.get('objects') or [], r['image_size'])
@@ -268,8 +629,8 @@ class TaskMetric(BaseMetric):
         tp = fp = fn = 0
         text_hits, parsed, pairs = [], [], []
         for r in rows:
-            p = self._parse('change', r)
-            texts = [t for t in r['targets'] if t['type'] == 'text']
+            p = self._parse(r)
+            texts = [t for t in r['targets'] if t.get('type') == 'text']
             if texts:
                 text_hits.append(_norm(p.get('text')) in {_norm(t['text']) for t in texts})
                 pairs.append(([t['text'] for t in texts], p.get('text')))
@@ -301,11 +662,141 @@ class TaskMetric(BaseMetric):
     def _score_captioning(self, rows):
         pairs, hits = [], []
         for r in rows:
-            refs = [t['text'] for t in r['targets'] if t['type'] == 'text']
-            answer = self._parse('captioning', r).get('text')
+            refs = [t['text'] for t in r['targets'] if t.get('type') == 'text']
+            answer = self._parse(r).get('text')
             pairs.append((refs, answer))
             hits.append(_norm(answer) in {_norm(t) for t in refs})
         out = {'exact': np.mean(hits), 'parse_rate': np.mean(
             [bool(str(r['prediction'] or '').strip()) for r in rows])}
         out.update(self._caption_metrics(pairs))
         return out
+
+    # -- chance and baselines -----------------------------------------------------
+    def _chance(self, task: str, cell: str, rows: list) -> dict:
+        """``<metric>_chance`` of the cell's trivial constant answer (module docstring)."""
+        if task == 'choice':
+            return {'accuracy_chance': self._choice_chance(rows)}
+        candidates = self._constant_answers(task, rows)
+        best = None
+        for texts in candidates:
+            metrics = self._scorer(task)(self._with_predictions(rows, texts))
+            name = primary_metric(cell, metrics, self.primary_metrics)
+            if best is None or (name is not None and _better(
+                    name, float(metrics[name]), float(best.get(name, math.nan)))):
+                best = metrics
+        return {f'{k}_chance': v for k, v in best.items() if k not in _NO_TWIN}
+
+    def _choice_chance(self, rows: list) -> float:
+        """Exact expected accuracy of a uniformly random option, through the scorer."""
+        head = self.head('choice')
+        expected = []
+        for r in rows:
+            target = next(t for t in r['targets'] if t.get('type') == 'choice')
+            letters = [head.answer_text([{**target, 'answer': chr(ord('A') + i)}],
+                                        tuple(r['image_size']))
+                       for i in range(len(target['choices']))]
+            hits = [self._score_choice(self._with_predictions([r], [letter]))['accuracy']
+                    for letter in letters]
+            expected.append(float(np.mean(hits)))
+        return float(np.mean(expected))
+
+    @staticmethod
+    def _normalized_bounds(obj: dict, image_size) -> list[float]:
+        w, h = float(image_size[0]), float(image_size[1])
+        x1, y1, x2, y2 = object_bounds(obj)
+        return [x1 / w, y1 / h, x2 / w, y2 / h]
+
+    @staticmethod
+    def _scaled(box: Sequence[float], image_size) -> list[float]:
+        w, h = float(image_size[0]), float(image_size[1])
+        return [box[0] * w, box[1] * h, box[2] * w, box[3] * h]
+
+    def _constant_answers(self, task: str, rows: list) -> list[list[str]]:
+        """Candidate constant answers: one list of answer texts (one per row) each."""
+        head = self.head(task)
+
+        def answer(targets, r):
+            return head.answer_text(targets, tuple(r['image_size']))
+
+        if task == 'classification':
+            single = most_frequent(
+                (_norm(self._truth_labels(r)[0]), self._truth_labels(r)[0]) for r in rows
+                if record_kind(task, r['targets']) is None)
+            multi = most_frequent(
+                (frozenset(_norm(x) for x in self._truth_labels(r)), self._truth_labels(r))
+                for r in rows if record_kind(task, r['targets']) == 'multilabel')
+            return [[answer([{'type': 'labels', 'labels': multi}], r)
+                     if record_kind(task, r['targets']) == 'multilabel'
+                     else answer([{'type': 'label', 'label': single}], r) for r in rows]]
+        if task == 'vqa':
+            targets = [next(t for t in r['targets'] if t.get('type') in ('text', 'count'))
+                       for r in rows]
+            text = most_frequent((_norm(t['text']), t['text']) for t in targets
+                                 if t['type'] == 'text')
+            count = most_frequent((int(t['count']), int(t['count'])) for t in targets
+                                  if t['type'] == 'count')
+            return [[answer([{'type': 'count', 'count': count}] if t['type'] == 'count'
+                            else [{'type': 'text', 'text': text}], r)
+                     for t, r in zip(targets, rows)]]
+        if task == 'region':
+            answers = [[t for t in r['targets'] if t.get('type') in ('label', 'text')]
+                       for r in rows]
+            label = most_frequent((_norm(a[0]['label']), a[0]['label']) for a in answers
+                                  if a[0]['type'] == 'label')
+            caption = most_frequent((_norm(t['text']), t['text']) for a in answers
+                                    for t in a if t['type'] == 'text')
+            texts = []
+            for r, a in zip(rows, answers):
+                region = [t for t in r['targets'] if t.get('type') not in ('label', 'text')]
+                const = ({'type': 'label', 'label': label} if a[0]['type'] == 'label'
+                         else {'type': 'text', 'text': caption})
+                texts.append(answer(region + [const], r))
+            return [texts]
+        if task == 'captioning' or (task == 'change' and all(
+                record_kind(task, r['targets']) == 'caption' for r in rows)):
+            caption = most_frequent((_norm(t['text']), t['text']) for r in rows
+                                    for t in r['targets'] if t.get('type') == 'text')
+            return [[answer([{'type': 'text', 'text': caption}], r) for r in rows]]
+        if task == 'grounding':
+            boxes = [self._normalized_bounds(next(t for t in r['targets']
+                                                  if t.get('type') in BOX_TYPES),
+                                             r['image_size']) for r in rows]
+            mean = np.mean(np.asarray(boxes), axis=0).tolist()
+            return [[answer([{'type': 'hbb', 'bbox': self._scaled(mean, r['image_size'])}], r)
+                     for r in rows]]
+        if task == 'detection':
+            objects = [(t, r) for r in rows for t in r['targets']
+                       if t.get('type') in BOX_TYPES]
+            if not objects:
+                return [[answer([], r) for r in rows]]
+            mean = np.mean([self._normalized_bounds(t, r['image_size'])
+                            for t, r in objects], axis=0).tolist()
+            label = most_frequent((t['label'], t['label']) for t, _ in objects
+                                  if t.get('label'))
+            extra = {'label': label} if label else {}
+            return [[answer([{'type': 'hbb', 'bbox': self._scaled(mean, r['image_size']),
+                              **extra}], r) for r in rows]]
+        if task in ('segmentation', 'change'):
+            caption = most_frequent((_norm(t['text']), t['text']) for r in rows
+                                    for t in r['targets'] if t.get('type') == 'text')
+
+            def whole(r):
+                w, h = r['image_size']
+                return answer([{'type': 'poly', 'points': [[0, 0], [w, 0], [w, h], [0, h]]}], r)
+
+            def const(r, regions):
+                if task == 'change' and record_kind(task, r['targets']) == 'caption':
+                    return answer([{'type': 'text', 'text': caption}], r)
+                return regions(r)
+            return [[const(r, lambda r: answer([], r)) for r in rows],
+                    [const(r, whole) for r in rows]]
+        raise KeyError(f'TaskMetric has no chance baseline for task {task!r}')
+
+    def _baseline(self, rows: list) -> dict:
+        """Grounding metrics of always answering the mean training box."""
+        head = self.head('grounding')
+        texts = [head.answer_text([{'type': 'hbb',
+                                    'bbox': self._scaled(self.baseline_box, r['image_size'])}],
+                                  tuple(r['image_size'])) for r in rows]
+        metrics = self._score_grounding(self._with_predictions(rows, texts))
+        return {f'{k}_baseline': v for k, v in metrics.items() if k not in _NO_TWIN}

@@ -1,0 +1,163 @@
+"""The scoreboard: one headline number per modality and cell, next to its chance level.
+
+:class:`~eov.evaluation.metrics.TaskMetric` reports flat keys
+``<modality>/<cell>/<metric>`` (with ``group_by='modality'``; without it
+``<cell>/<metric>``), every cell with ``n`` and ``parse_rate`` and, with
+``chance=True``, ``<metric>_chance``. This module turns them into::
+
+    {"optical": {"classification": {"metric": "accuracy", "value": 0.91,
+                                    "chance": 0.12, "n": 500},
+                 "vqa/count": {"metric": "count_exact", ...}},
+     "multispectral": {"classification/nonvisible": {...}}}
+
+using each cell's primary metric (:data:`~eov.evaluation.metrics.tasks.PRIMARY_METRICS`;
+a subset cell such as ``classification/nonvisible`` uses its parent's).
+An entry has ``"lower_is_better": true`` when that metric is one where lower
+is better (``count_mae``) and ``"baseline"`` when the metric has a
+``_baseline`` twin (the mean-training-box grounding baseline). Values that
+are missing or not finite are ``null``. Without modality grouping the one
+modality is ``"all"``.
+
+- :func:`scoreboard_from_metrics` builds the board;
+- :func:`render_table` writes it as a plain-text table for the console;
+- :func:`write_scoreboard` writes ``scoreboard.json`` into a folder.
+
+``TaskMetric(scoreboard_file=...)`` writes the board while testing.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+from .metrics.tasks import TASK_CATEGORIES, lower_is_better, primary_metric
+
+#: Modality name of a board built from keys without a modality.
+ALL_MODALITIES = 'all'
+#: File name :func:`write_scoreboard` writes.
+SCOREBOARD_FILE = 'scoreboard.json'
+
+
+def _number(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def split_cells(metrics: dict) -> dict[str, dict[str, float]]:
+    """``{cell prefix: {metric: value}}`` of flat TaskMetric keys.
+
+    A cell prefix is a key's part before ``/n`` that also has a
+    ``/parse_rate`` (every cell reports both); each other key goes to its
+    longest cell prefix. Keys of no cell are left out.
+    """
+    prefixes = sorted({k[:-2] for k in metrics if k.endswith('/n')
+                       and f'{k[:-2]}/parse_rate' in metrics}, key=len, reverse=True)
+    cells: dict[str, dict[str, float]] = {p: {} for p in prefixes}
+    for key, value in metrics.items():
+        prefix = next((p for p in prefixes if key.startswith(p + '/')), None)
+        if prefix is not None:
+            cells[prefix][key[len(prefix) + 1:]] = value
+    return cells
+
+
+def scoreboard_from_metrics(metrics: dict, primary: dict | None = None,
+                            grouped: bool | None = None) -> dict:
+    """``{modality: {cell: {"metric", "value", "chance", "n"}}}`` from flat metric keys.
+
+    Args:
+        metrics: Flat ``[<modality>/]<cell>/<metric>`` keys (TaskMetric's output
+            or ``metrics.json`` of ``tools/test.py``).
+        primary: ``{cell: metric}`` overriding the primary-metric table.
+        grouped: Whether keys start with a modality (default: guessed -- they
+            do when a first component is not a task category).
+
+    Returns:
+        The board, modalities and cells in sorted order (see the module
+        docstring for the entries).
+    """
+    cells = split_cells(metrics)
+    if grouped is None:
+        parts = [p.split('/') for p in cells]
+        grouped = bool(parts) and all(len(p) >= 2 for p in parts) \
+            and any(p[0] not in TASK_CATEGORIES for p in parts)
+    board: dict[str, dict[str, dict]] = {}
+    for prefix in sorted(cells):
+        values = cells[prefix]
+        if grouped:
+            modality, _, cell = prefix.partition('/')
+            if not cell:
+                continue
+        else:
+            modality, cell = ALL_MODALITIES, prefix
+        name = primary_metric(cell, values, primary)
+        entry = {'metric': name,
+                 'value': _number(values.get(name)) if name else None,
+                 'chance': _number(values.get(f'{name}_chance')) if name else None,
+                 'n': int(_number(values.get('n')) or 0)}
+        if lower_is_better(name):
+            entry['lower_is_better'] = True
+        if name and f'{name}_baseline' in values:
+            entry['baseline'] = _number(values[f'{name}_baseline'])
+        board.setdefault(modality, {})[cell] = entry
+    return {m: dict(sorted(board[m].items())) for m in sorted(board)}
+
+
+def beats_chance(entry: dict) -> bool | None:
+    """Whether an entry's value beats its chance value (``None`` when either is missing)."""
+    value, chance = entry.get('value'), entry.get('chance')
+    if value is None or chance is None:
+        return None
+    return value < chance if entry.get('lower_is_better') else value > chance
+
+
+def render_table(board: dict, digits: int = 4) -> str:
+    """The board as a plain-text table: modality, task, metric, value, chance, n, beats chance.
+
+    Lower-is-better metrics are marked ``(lower)``; the last column is ``✓``
+    when the value beats chance, ``✗`` when not, ``-`` without a chance value.
+    """
+    def fmt(value):
+        return '-' if value is None else f'{value:.{digits}f}'
+
+    header = ('modality', 'task', 'metric', 'value', 'chance', 'n', 'beats chance')
+    rows = []
+    for modality, cells in board.items():
+        for cell, entry in cells.items():
+            beat = beats_chance(entry)
+            metric = entry.get('metric') or '-'
+            if entry.get('lower_is_better'):
+                metric += ' (lower)'
+            rows.append((modality, cell, metric, fmt(entry.get('value')),
+                         fmt(entry.get('chance')), str(entry.get('n', 0)),
+                         '-' if beat is None else ('✓' if beat else '✗')))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    right = {3, 4, 5}
+
+    def line(cols):
+        return '  '.join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cols, widths))).rstrip()
+    return '\n'.join([line(header), line(['-' * w for w in widths]), *map(line, rows)])
+
+
+def save_scoreboard(board: dict, path: str) -> str:
+    """Write a board as JSON to ``path`` (folders made as needed); returns ``path``."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(board, f, indent=2, ensure_ascii=False)
+        f.write('\n')
+    return path
+
+
+def write_scoreboard(metrics: dict, out_dir: str, primary: dict | None = None,
+                     grouped: bool | None = None) -> dict:
+    """Build the board of ``metrics`` and write it to ``out_dir/scoreboard.json``.
+
+    Returns:
+        The board (see :func:`scoreboard_from_metrics`).
+    """
+    board = scoreboard_from_metrics(metrics, primary=primary, grouped=grouped)
+    save_scoreboard(board, os.path.join(out_dir, SCOREBOARD_FILE))
+    return board
