@@ -39,6 +39,8 @@ class LoadImages(BaseTransform):
                               f'{name!r} is not configured in LoadImages '
                               f'(configured: {", ".join(self.modalities)})')
         loaded = self.modalities[name].load(results['images'], results.get('data_root'))
+        # the config key names the entry (and the model's adapter), whatever its type
+        loaded['modality'] = name
         results['images'] = [loaded]
         results['image_size'] = tuple(loaded['size'])
         return results
@@ -111,6 +113,22 @@ class BuildConversation(BaseTransform):
         self.heads = {h.task: h for h in built}
         self.predict = predict
 
+    @staticmethod
+    def fill_fields(head, text: str, results: dict) -> str:
+        """Write the question fields the head takes from the targets into ``{name}`` slots.
+
+        A record may keep e.g. the region of a region question as a ``{region}``
+        slot; it is then written by the configured serializer at load time, as
+        the answers are, so a serializer swap re-serializes the question too.
+        """
+        if '{' not in text:
+            return text
+        fields = head.question_fields(results.get('targets', []), results['image_size'])
+        for name, value in fields.items():
+            if isinstance(value, str):
+                text = text.replace('{' + name + '}', value)
+        return text
+
     def transform(self, results: dict) -> dict:
         task = results['task']
         head = self.heads.get(task)
@@ -126,7 +144,7 @@ class BuildConversation(BaseTransform):
         messages = []
         for i, turn in enumerate(turns):
             if i % 2 == 0:
-                messages.append(('user', turn['value']))
+                messages.append(('user', self.fill_fields(head, turn['value'], results)))
                 continue
             text = turn.get('value')
             if text is None:
@@ -247,6 +265,9 @@ class PackSample(BaseTransform):
         images = [dict(modality=im['modality'], pixels=im['pixels'],
                        extras={k: im[k] for k in ADAPTER_EXTRAS if k in im})
                   for im in results['images']]
+        for image, im in zip(images, results['images']):
+            if im.get('sensor'):   # a multi-sensor entry: batches group by sensor
+                image['sensor'] = im['sensor']
         inputs = dict(input_ids=results['input_ids'], labels=results['labels'], images=images)
         sample = dict(id=results['id'], task=results['task'], modality=results['modality'],
                       targets=results.get('targets', []), image_size=results['image_size'],

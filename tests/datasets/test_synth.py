@@ -56,7 +56,7 @@ def test_objects_do_not_overlap():
 
 
 def test_cli_writes_geotiff(tmp_path):
-    main([str(tmp_path), '--train', '2', '--test', '1', '--format', 'tif'])
+    main([str(tmp_path), '--suite', 'grounding', '--train', '2', '--test', '1', '--format', 'tif'])
     recs = _read(tmp_path / 'train.jsonl')
     assert recs[0]['images'][0]['path'].endswith('.tif')
     assert os.path.isfile(tmp_path / recs[0]['images'][0]['path'])

@@ -1,10 +1,10 @@
-"""EOV-Synth: procedural grounding scenes, deterministic by seed.
+"""EOV-Synth v1 (suite ``grounding``): procedural grounding scenes, deterministic by seed.
 
 Each scene is a textured background with a few coloured objects of a few
 shape classes; the question names one object by colour and shape, and the
 target is its box. Records follow :mod:`eov.datasets.schema`.
 
-Run ``python -m eov.datasets.synth OUT_DIR`` (see ``--help``).
+Run ``python -m eov.datasets.synth OUT_DIR --suite grounding`` (see ``--help``).
 """
 from __future__ import annotations
 
@@ -202,23 +202,25 @@ def generate(out_dir: str, splits: dict[str, int], seed: int = 0,
     return paths
 
 
-def main(argv=None) -> None:
-    """Command-line entry point."""
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('out_dir')
-    p.add_argument('--train', type=int, default=8000, help='training samples')
-    p.add_argument('--val', type=int, default=0, help='validation samples')
-    p.add_argument('--test', type=int, default=400, help='test samples')
-    p.add_argument('--seed', type=int, default=0)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of the grounding suite (``--val``, ``--image-size``, ``--format`` ...)."""
+    p.add_argument('--val', type=int, default=0, help='validation records')
     p.add_argument('--image-size', type=int, default=SynthConfig.image_size)
-    p.add_argument('--min-objects', type=int, default=SynthConfig.min_objects)
-    p.add_argument('--max-objects', type=int, default=SynthConfig.max_objects)
-    p.add_argument('--format', choices=['png', 'tif'], default='png')
+    p.add_argument('--min-objects', type=int, default=SynthConfig.min_objects,
+                   help='fewest objects per scene (grounding suite)')
+    p.add_argument('--max-objects', type=int, default=SynthConfig.max_objects,
+                   help='most objects per scene (grounding suite)')
+    p.add_argument('--format', choices=['png', 'tif'], default='png',
+                   help='image format (grounding suite; v2 always writes GeoTIFF)')
     p.add_argument('--image-first', action='store_true',
-                   help='put <image> before the question (slower to learn from scratch)')
+                   help='put <image> before the question (grounding suite; slower to learn '
+                        'from scratch)')
     p.add_argument('--shared-colors', action='store_true',
-                   help='let distractors share the target colour (harder)')
-    args = p.parse_args(argv)
+                   help='let distractors share the target colour (grounding suite; harder)')
+
+
+def run(args: argparse.Namespace, p: argparse.ArgumentParser) -> dict[str, str]:
+    """Generate the grounding suite from parsed :func:`add_arguments` flags."""
     if not 1 <= args.min_objects <= args.max_objects:
         p.error('need 1 <= --min-objects <= --max-objects')
     cfg = SynthConfig(image_size=args.image_size, min_objects=args.min_objects,
@@ -226,9 +228,19 @@ def main(argv=None) -> None:
                       image_format=args.format, image_after_question=not args.image_first)
     splits = {k: v for k, v in (('train', args.train), ('val', args.val),
                                 ('test', args.test)) if v > 0}
-    for split, path in generate(args.out_dir, splits, args.seed, cfg).items():
+    paths = generate(args.out_dir, splits, args.seed, cfg,
+                     progress=not getattr(args, 'no_progress', False))
+    for split, path in paths.items():
         print(f'{split}: {splits[split]} records -> {path}')
+    return paths
 
 
-if __name__ == '__main__':
-    main()
+def main(argv=None) -> None:
+    """Command-line entry point of the grounding suite alone (v1 behaviour)."""
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('out_dir')
+    p.add_argument('--train', type=int, default=8000, help='training samples')
+    p.add_argument('--test', type=int, default=400, help='test samples')
+    p.add_argument('--seed', type=int, default=0)
+    add_arguments(p)
+    run(p.parse_args(argv), p)
