@@ -33,13 +33,19 @@ def main(argv=None) -> int:
     from eov.datasets.schema import RecordError, iter_jsonl, validate_record
     from eov.modalities.browse import describe, render
     from eov.modalities.io import RasterReadError
+    modalities = None
+    if args.config:
+        # the config's modalities (plugins included: its custom_imports are imported)
+        from eov.engine.config import load_config
+        modalities = load_config(args.config).get('modalities', {})
     record = None
     try:
         for i, (lineno, rec) in enumerate(iter_jsonl(args.data)):
             if i == args.index:
                 if isinstance(rec, Exception):
                     raise rec
-                record = validate_record(rec, f'{args.data}:{lineno}')
+                record = validate_record(rec, f'{args.data}:{lineno}',
+                                         list(modalities) if modalities else None)
                 break
     except (OSError, RecordError) as exc:
         print(exc, file=sys.stderr)
@@ -49,8 +55,6 @@ def main(argv=None) -> int:
         return 2
     cfg = None
     if args.config:
-        from eov.engine.config import load_config
-        modalities = load_config(args.config).get('modalities', {})
         if record['modality'] not in modalities:
             print(f'{args.config} configures no modality {record["modality"]!r} '
                   f'(has: {", ".join(modalities)})', file=sys.stderr)

@@ -13,23 +13,26 @@ def group_images(samples_images: list[list[dict]]) -> tuple[dict, list, dict]:
 
     Args:
         samples_images: Per sample, its list of ``{'modality', 'pixels',
-            'extras'?}``.
+            'extras'?, 'sensor'?}``.
 
     Returns:
         ``(pixel_values, order, extras)``: ``{modality: (N_m, ...)}``, for
         every image in batch order ``(modality, index into its stack)``, and
         ``{modality: {name: (N_m, ...)}}`` of the adapters' extra inputs.
+        Images of a multi-sensor entry (with ``'sensor'``) are stacked per
+        sensor under ``'<modality>@<sensor>'`` (their band counts differ).
     """
     by_modality: dict[str, list[torch.Tensor]] = {}
     extras_by: dict[str, dict[str, list[torch.Tensor]]] = {}
     order = []
     for images in samples_images:
         for image in images:
-            stack = by_modality.setdefault(image['modality'], [])
-            order.append((image['modality'], len(stack)))
+            key = image['modality'] + (f"@{image['sensor']}" if image.get('sensor') else '')
+            stack = by_modality.setdefault(key, [])
+            order.append((key, len(stack)))
             stack.append(image['pixels'])
-            for key, value in (image.get('extras') or {}).items():
-                extras_by.setdefault(image['modality'], {}).setdefault(key, []).append(value)
+            for name, value in (image.get('extras') or {}).items():
+                extras_by.setdefault(key, {}).setdefault(name, []).append(value)
     pixel_values = {}
     for name, stack in by_modality.items():
         shapes = {tuple(p.shape) for p in stack}

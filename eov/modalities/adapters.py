@@ -144,9 +144,24 @@ class WavelengthPatchEmbed(BaseAdapter):
         self.register_buffer('wavelengths', torch.tensor(list(wavelengths), dtype=torch.float32),
                              persistent=False)
 
-    def forward(self, pixels, vision, **extras):
-        """Embed ``(N, C, H, W)`` with generated kernels, then run the backbone blocks."""
-        weight, bias = self.hypernet(self.wavelengths)
+    #: Serves a modality entry of several sensors (kernels come from each batch's wavelengths).
+    multi_sensor = True
+
+    def forward(self, pixels, vision, wavelengths=None, **extras):
+        """Embed ``(N, C, H, W)`` with generated kernels, then run the backbone blocks.
+
+        Args:
+            pixels: ``(N, C, H, W)``.
+            vision: The backbone.
+            wavelengths: ``(C,)`` µm of these pixels' bands (a multi-sensor
+                entry passes its sensor's); default the bands it was built for.
+        """
+        wl = self.wavelengths if wavelengths is None else \
+            torch.as_tensor(wavelengths, dtype=torch.float32, device=pixels.device)
+        if wl.numel() != pixels.shape[1]:
+            raise ValueError(f'wavelength_patch_embed got {pixels.shape[1]} bands but '
+                             f'{wl.numel()} wavelengths')
+        weight, bias = self.hypernet(wl)
         tokens = F.conv2d(pixels, weight.to(pixels.dtype), bias.to(pixels.dtype),
                           stride=self.patch_size)
         return vision.forward_tokens(tokens.flatten(2).transpose(1, 2))

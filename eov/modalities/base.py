@@ -10,6 +10,7 @@ in ``bands``; ``window`` is ``[col, row, width, height]`` on the output grid.
 """
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -42,16 +43,33 @@ class BaseModality:
             (masks, class maps) when bands are resampled.
         adapter: Config of the input adapter (``ADAPTERS``) that feeds the
             backbone.
+        sensors: Several sensors served by this one entry (e.g.
+            ``['sentinel2_l1c', 'sentinel2_l2a', 'landsat8', 'my_sensor']``),
+            instead of ``sensor``: each image entry names its ``sensor``, is
+            read, converted and standardised with that sensor's spec, and
+            batches group images by sensor. Needs an adapter that takes any
+            band set (``wavelength_patch_embed``); ``bands`` does not apply.
     """
 
     name = 'base'
     default_sensor = 'rgb'
     default_adapter = 'rgb'
+    #: ``{name: SensorSpec}`` of a multi-sensor entry (``None``: one sensor).
+    sensors = None
 
     def __init__(self, sensor: str | None = None, bands: list[str] | None = None,
                  image_size: int | tuple[int, int] | None = None,
                  target_gsd: float | None = None, resampling: str = 'bilinear',
-                 adapter: dict | None = None):
+                 adapter: dict | None = None, sensors: list[str] | None = None):
+        self.sensors: dict[str, SensorSpec] | None = None
+        if sensors is not None:
+            if sensor is not None or bands is not None:
+                raise ValueError(f'modality {self.name!r}: give either sensors=[...] or '
+                                 'sensor (and bands), not both')
+            if not sensors:
+                raise ValueError(f'modality {self.name!r}: sensors=[] names no sensor')
+            self.sensors = {name: get_sensor(name) for name in sensors}
+            sensor = next(iter(self.sensors))
         if resampling not in ('bilinear', 'nearest'):
             raise ValueError(f"resampling must be 'bilinear' or 'nearest', got {resampling!r}")
         self.resampling = resampling
@@ -92,6 +110,17 @@ class BaseModality:
         if self.sensor.any_bands and not self.sensor.num_bands:
             raise ValueError(f"modality {self.name!r} uses the 'generic' sensor: give its "
                              "band count with bands=[...] so an adapter can be built")
+        if self.sensors is not None and len(self.sensors) > 1:
+            cls = ADAPTERS.get(self.adapter_cfg['type'])
+            if not getattr(cls, 'multi_sensor', False):
+                raise ValueError(
+                    f"modality {self.name!r} serves the sensors {', '.join(self.sensors)}: its "
+                    f"adapter {self.adapter_cfg['type']!r} takes one band set; use "
+                    "adapter=dict(type='wavelength_patch_embed')")
+            for name, spec in self.sensors.items():
+                if not spec.wavelengths or any(w is None for w in spec.wavelengths):
+                    raise ValueError(f'modality {self.name!r}: sensor {name!r} has bands '
+                                     'without a wavelength; a multi-sensor entry needs them')
         return ADAPTERS.build(self.adapter_cfg, default_args=dict(
             in_chans=self.num_channels, wavelengths=self.sensor.wavelengths, **vision_info))
 
@@ -246,13 +275,38 @@ class BaseModality:
                               mode='nearest')[0, 0] > 0.5
         return pixels, valid
 
+    def for_sensor(self, name: str | None) -> 'BaseModality':
+        """This modality reading one of its ``sensors`` (itself when it has one sensor).
+
+        Raises:
+            RasterReadError: when ``name`` is missing or not one of ``sensors``.
+        """
+        if self.sensors is None:
+            return self
+        if name not in self.sensors:
+            raise RasterReadError(
+                f'modality {self.name!r} serves the sensors {", ".join(self.sensors)}: every '
+                f'image entry must name one of them as "sensor" (got {name!r})')
+        cache = self.__dict__.setdefault('_per_sensor', {})
+        if name not in cache:
+            one = copy.copy(self)
+            one.__dict__.pop('_per_sensor', None)
+            one.sensors, one.sensor = None, self.sensors[name]
+            cache[name] = one
+        return cache[name]
+
     def load_one(self, entry: dict, data_root: str | None = None) -> dict[str, Any]:
         """Read, convert, normalise and resize one image entry.
 
         Returns:
             ``{'pixels' (C, H, W) float32, 'valid_mask' (H, W) bool, 'size'
-            (W, H) as read, 'path', 'crs', 'transform', 'bands', 'time'}``.
+            (W, H) as read, 'path', 'crs', 'transform', 'bands', 'time'}``
+            (plus ``'sensor'`` for a multi-sensor entry).
         """
+        if self.sensors is not None:
+            out = self.for_sensor(entry.get('sensor')).load_one(entry, data_root)
+            out['sensor'] = entry['sensor']
+            return out
         raster, valid = self.read(entry, data_root)
         return self.prepare(raster, valid, entry)
 

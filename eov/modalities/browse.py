@@ -7,9 +7,29 @@ import numpy as np
 
 from eov.registry import MODALITIES, build_from_any
 
-#: False-colour (NIR, red, green) bands per sensor; others show their first 3 bands.
-FALSE_COLOUR = {'sentinel2_l1c': ('B08', 'B04', 'B03'), 'sentinel2_l2a': ('B08', 'B04', 'B03'),
-                'landsat8': ('B5', 'B4', 'B3')}
+#: Centre wavelengths (µm) of the false-colour composite: NIR, red, green (shown as R, G, B).
+FALSE_COLOUR_UM = (0.842, 0.665, 0.560)
+#: How far (µm) a band's centre may be from a wanted wavelength.
+FALSE_COLOUR_TOLERANCE = 0.12
+
+
+def false_colour_bands(wavelengths) -> list[int] | None:
+    """Indices of the NIR, red and green bands of a sensor, picked by wavelength.
+
+    Works for any sensor whose spec gives band wavelengths (Sentinel-2, Landsat, a
+    user's own); ``None`` when one of the three has no band within
+    :data:`FALSE_COLOUR_TOLERANCE` (the caller then shows the first three bands).
+    """
+    wl = [w for w in (wavelengths or ()) if w is not None]
+    if len(wl) != len(wavelengths or ()) or len(wl) < 3:
+        return None
+    idx = []
+    for target in FALSE_COLOUR_UM:
+        best = min(range(len(wl)), key=lambda i: abs(wl[i] - target))
+        if abs(wl[best] - target) > FALSE_COLOUR_TOLERANCE or best in idx:
+            return None
+        idx.append(best)
+    return idx
 
 
 def _member_specs(modality) -> list:
@@ -103,11 +123,7 @@ def _render_frame(modality, pixels: np.ndarray, valid: np.ndarray) -> np.ndarray
     if values.shape[0] < 3:
         grey = _stretch(values[0], valid)
         return np.repeat(grey[:, :, None], 3, axis=2)
-    wanted = FALSE_COLOUR.get(spec.name)
-    if wanted and all(b in frame.bands for b in wanted):
-        idx = [frame.bands.index(b) for b in wanted]
-    else:
-        idx = [0, 1, 2]
+    idx = false_colour_bands(spec.wavelengths) or [0, 1, 2]
     rgb = [_stretch(values[i], valid) for i in idx]
     out = np.stack(rgb, axis=-1)
     out[~valid] = 0

@@ -222,14 +222,22 @@ class EarthOneVision(BaseModel):
             ``(total_visual_tokens, d_lm)`` in batch order.
         """
         per_modality = {}
-        for name, pixels in pixel_values.items():
+        for key, pixels in pixel_values.items():
+            name, _, sensor = key.partition('@')   # '<modality>@<sensor>': a multi-sensor entry
             if name not in self.adapters:
                 raise KeyError(f'the model has no input adapter for modality {name!r} '
                                f'(configured: {", ".join(self.adapters)})')
-            extras = (image_extras or {}).get(name, {})
+            extras = dict((image_extras or {}).get(key, {}))
+            modality = self.modalities[name]
+            if sensor:
+                spec = (modality.sensors or {}).get(sensor)
+                if spec is None:
+                    raise KeyError(f'modality {name!r} has no sensor {sensor!r} '
+                                   f'(configured: {", ".join(modality.sensors or [])})')
+                extras['wavelengths'] = spec.wavelengths
             levels = self.adapters[name](pixels, self.vision, **extras)
-            image_size = self.modalities[name].image_size or tuple(pixels.shape[-2:])
-            per_modality[name] = self.aligner(levels, grid=self.vision.grid_size(image_size))
+            image_size = modality.image_size or tuple(pixels.shape[-2:])
+            per_modality[key] = self.aligner(levels, grid=self.vision.grid_size(image_size))
         tokens = [per_modality[name][int(i)] for name, i in image_order]
         return torch.cat(tokens, dim=0)
 
@@ -245,7 +253,7 @@ class EarthOneVision(BaseModel):
         n_slots = int(slots.sum())
         if n_slots != visual.shape[0]:
             per = {name: self.num_image_tokens(modality=name)
-                   for name in sorted({m for m, _ in inputs['image_order']})}
+                   for name in sorted({m.partition('@')[0] for m, _ in inputs['image_order']})}
             raise ValueError(
                 f'the batch has {n_slots} <image> token slots but its images give '
                 f'{visual.shape[0]} visual tokens; TokenizeConversation.image_tokens must '

@@ -54,3 +54,17 @@ def test_dsm_modality_reads_heights_and_masks_nodata(dsm_data):
     assert not out['valid_mask'][0, :4].any() and out['valid_mask'][1:].all()
     assert out['crs'] == 'EPSG:32632'
     assert float(out['pixels'][0, 0, :4].abs().max()) == 0.0  # nodata -> 0, not -9999
+
+
+def test_browse_dataset_reads_the_plugin_modality_through_the_config(dsm_data, tmp_path):
+    """--config brings the plugin's modality before the record is validated."""
+    data = os.path.join(dsm_data, 'train.jsonl')
+    index = next(i for i, line in enumerate(open(data)) if '"modality": "dsm"' in line)
+    out = run_tool(['tools/browse_dataset.py', data, '--index', str(index), '--json',
+                    '--config', CONFIG, '--out', str(tmp_path / 'dsm.png')],
+                   extra_pythonpath=[PLUGIN])
+    summary = json.loads(out.stdout)
+    assert summary['modality'] == 'dsm' and os.path.isfile(tmp_path / 'dsm.png')
+    # without the config, the built-in modality list refuses the record, naming it
+    with pytest.raises(AssertionError, match="modality 'dsm' is not one of"):
+        run_tool(['tools/browse_dataset.py', data, '--index', str(index), '--json'])
