@@ -1,4 +1,5 @@
-# eov: `make demo` (set up, generate data, train, test) and `make test`.
+# eov: `make demo` (set up, generate EOV-Synth v2, train the tiny PCMA chain, test,
+# report the scoreboard) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,11 +8,11 @@ STAMP := $(VENV)/.eov-setup-done
 # torchvision does not import beside the CPU torch wheel).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-DEMO_DATA := data/eov_synth
+DEMO_DATA := data/eov_synth_v2
 DEMO_WORK := work_dirs/demo
-DEMO_CONFIG := configs/eov_tiny_synth.py
-DEMO_TRAIN ?= 10000
-DEMO_TEST ?= 500
+DEMO_CONFIG := configs/eov_tiny_pcma.py
+DEMO_TRAIN ?= 6000
+DEMO_TEST ?= 1000
 
 .PHONY: setup test demo clean
 
@@ -31,9 +32,9 @@ demo: setup
 	$(BIN)/python -m eov.datasets.synth $(DEMO_DATA) --train $(DEMO_TRAIN) --test $(DEMO_TEST)
 	$(BIN)/python tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK) \
 		--cfg-options data_root=$(DEMO_DATA)
-	$(BIN)/python tools/test.py $(DEMO_CONFIG) "$$(cat $(DEMO_WORK)/last_checkpoint)" \
-		--work-dir $(DEMO_WORK) --cfg-options data_root=$(DEMO_DATA)
-	@echo "metrics: $(DEMO_WORK)/metrics.json"
+	$(BIN)/python tools/test.py $(DEMO_CONFIG) $(DEMO_WORK)/final.pth \
+		--work-dir $(DEMO_WORK) --cfg-options data_root=$(DEMO_DATA) > $(DEMO_WORK)/test.log
+	$(BIN)/python tools/report.py $(DEMO_WORK) --data $(DEMO_DATA) --config $(DEMO_CONFIG)
 
 clean:
 	rm -rf $(DEMO_WORK) $(DEMO_DATA) .pytest-results.xml

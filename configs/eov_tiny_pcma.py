@@ -11,15 +11,15 @@ _base_ = ['eov_tiny_multitask.py']
 
 stages = [
     # (1) alignment: aligner + input adapters only, optical captions and classification
-    dict(type='AlignmentStage', iters=200, lr=2e-3),
+    dict(type='AlignmentStage', iters=100, lr=2e-3),
     # (2) viewpoint: + the LM, every optical task. The tiny ViT starts from random
     # weights, so it trains here too (a pretrained ViT would stay frozen: eov_2b_pcma.py).
-    dict(type='ViewpointStage', iters=1000, lr=1e-3,
+    dict(type='ViewpointStage', iters=450, lr=1e-3,
          trainable=['aligner.*', 'adapters.optical.*', 'lm.*', 'vision.*']),
     # (3) imaging physics: + SAR / infrared / multispectral adapters and data, optical replayed
-    dict(type='ImagingPhysicsStage', iters=1000, lr=1e-3,
+    dict(type='ImagingPhysicsStage', iters=350, lr=1e-3,
          trainable=['aligner.*', 'adapters.*', 'lm.*', 'vision.*'],
          mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 1.0, 'optical/*': 0.6}),
     # (4) joint: everything, temporal / video / fusion added, the earlier data replayed
-    dict(type='JointStage', iters=1800, lr=8e-4),
+    dict(type='JointStage', iters=450, lr=8e-4),
 ]

@@ -53,7 +53,14 @@ def main(argv=None) -> int:
     path = write_report(args.work_dir, data, test_file=args.test_file, serializer=serializer,
                         modalities=modalities, per_cell=args.per_cell,
                         max_panels=args.max_panels)
-    print(path)
+    print(f'report: {path}')
+    board = os.path.join(args.work_dir, 'scoreboard.json')
+    if os.path.isfile(board):   # the console ends with the scoreboard
+        import json
+
+        from eov.evaluation.scoreboard import render_table
+        with open(board) as f:
+            print(render_table(json.load(f)))
     return 0
 
 

@@ -141,8 +141,8 @@ def demo(tmp_path_factory):
     with open(os.path.join(work, 'predictions.jsonl'), 'w') as f:
         f.writelines(json.dumps(p) + '\n' for p in preds)
     scoreboard = {
-        'optical': {'grounding': dict(metric='Pr@0.5', value=0.6667, chance=0.12, n=3)},
-        'sar': {'grounding': dict(metric='Pr@0.5', value=1.0, chance=0.1, n=1)},
+        'optical': {'grounding': dict(metric='Acc@0.5', value=0.6667, chance=0.12, n=3)},
+        'sar': {'grounding': dict(metric='Acc@0.5', value=1.0, chance=0.1, n=1)},
         'multispectral': {'classification/multilabel': dict(metric='micro_f1', value=0.8,
                                                             chance=0.35, n=1)},
         'infrared': {'vqa/count': dict(metric='count_mae', value=0.25, chance=1.5, n=1,
@@ -153,7 +153,7 @@ def demo(tmp_path_factory):
     with open(os.path.join(work, 'scoreboard.json'), 'w') as f:
         json.dump(scoreboard, f)
     with open(os.path.join(work, 'metrics.json'), 'w') as f:
-        json.dump({'optical/grounding/Pr@0.5': 0.6667, 'optical/grounding/Pr@0.5_chance': 0.12},
+        json.dump({'optical/grounding/Acc@0.5': 0.6667, 'optical/grounding/Acc@0.5_chance': 0.12},
                   f)
     # stage 1 stopped after iteration 50 and resumed from its iteration-30 checkpoint;
     # a validation row (no loss) and a line cut short by the kill are in the logs too
@@ -210,12 +210,12 @@ def test_write_report(demo):
     assert path == os.path.join(demo['work'], 'report.md')
     text = open(path, encoding='utf-8').read()
     assert text.startswith('# ')
-    assert '| optical | grounding | Pr@0.5 | 0.6667 | 0.1200 | 3 | yes |' in text
+    assert '| optical | grounding | Acc@0.5 | 0.6667 | 0.1200 | 3 | yes |' in text
     assert '| infrared | vqa/count | count_mae (lower is better) | 0.2500 | 1.5000 | 1 | yes |' \
         in text
     assert '| temporal | change | f1 | 0.2100 | 0.3000 | 1 | no |' in text
     assert '| multispectral | classification/multilabel | micro_f1 | 0.8000 |' in text
-    assert '| sar | grounding | Pr@0.5 | 1.0000 | 0.1000 | 1 | yes |' in text
+    assert '| sar | grounding | Acc@0.5 | 1.0000 | 0.1000 | 1 | yes |' in text
     assert '5 of 6 cells beat chance' in text
     assert '| 1 | alignment | 100 |' in text and '| 2 | physics | 60 |' in text
     assert '160 iterations in all' in text
@@ -272,18 +272,24 @@ def test_cli_takes_modalities_and_serializer_from_config(demo, capsys):
     os.remove(out)
     assert tool.main([demo['work'], '--data', demo['root'],
                       '--config', os.path.join(root, 'configs', 'eov_tiny_synth.py')]) == 0
-    assert capsys.readouterr().out.strip().endswith('report.md')
+    printed = capsys.readouterr().out
+    assert f"report: {os.path.join(demo['work'], 'report.md')}" in printed
+    # the console ends with the scoreboard as a table
+    board = json.load(open(os.path.join(demo['work'], 'scoreboard.json')))
+    last = printed.strip().splitlines()[-1].split()
+    modality = list(board)[-1]
+    assert last[0] == modality and last[1] == list(board[modality])[-1]
     assert os.path.isfile(out)
 
 
 def test_report_of_a_bare_work_dir_with_baselines(tmp_path):
     """Only a scoreboard (chance missing in one cell, a grounding baseline): no crash."""
-    board = {'all': {'grounding': dict(metric='Pr@0.5', value=0.4, chance=0.1, baseline=0.2,
+    board = {'all': {'grounding': dict(metric='Acc@0.5', value=0.4, chance=0.1, baseline=0.2,
                                        n=10),
                      'captioning': dict(metric='CIDEr', value=None, chance=None, n=0)}}
     (tmp_path / 'scoreboard.json').write_text(json.dumps(board))
     text = open(write_report(str(tmp_path), str(tmp_path / 'nodata')), encoding='utf-8').read()
-    assert '| all | grounding | Pr@0.5 | 0.4000 | 0.1000 | 0.2000 | 10 | yes |' in text
+    assert '| all | grounding | Acc@0.5 | 0.4000 | 0.1000 | 0.2000 | 10 | yes |' in text
     assert '| all | captioning | CIDEr | \u2013 | \u2013 | \u2013 | 0 | \u2013 |' in text
     assert '1 of 1 cells beat chance' in text
     assert 'No stage folders' in text and 'No test file' in text

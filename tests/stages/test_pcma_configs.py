@@ -84,3 +84,13 @@ def test_cpu_threads():
     assert cpu_threads('auto', num_workers=8, world_size=2) == 1
     with pytest.raises(ValueError):
         cpu_threads(0)
+
+
+def test_pseudo_rgb_ablation_changes_one_adapter_and_its_token_count():
+    path = os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_pcma_pseudo_rgb.py')
+    cfg = load_config(path)
+    assert cfg.modalities.multispectral.adapter == {'type': 'pseudo_rgb_groups'}
+    assert [s.name for s in build_stages(cfg)] == [s.name for s in build_stages(load_config(PCMA))]
+    counts = fill_config_image_tokens(cfg)
+    grid = (cfg.image_size // cfg.patch_size) ** 2
+    assert counts['multispectral'] == 4 * grid and counts['optical'] == grid   # 12 bands / 3

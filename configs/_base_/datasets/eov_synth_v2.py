@@ -1,5 +1,5 @@
 # EOV-Synth v2: every modality entry x the nine task categories, written by
-#   python -m eov.datasets.synth data/eov_synth_v2 --train 12000 --test 1500
+#   python -m eov.datasets.synth data/eov_synth_v2 --train 6000 --test 1000
 # (the Makefile's demo target does it). Splits: train.jsonl / test.jsonl.
 data_root = 'data/eov_synth_v2'
 # The tasks this config trains: one list, referenced by every pipeline ('${tasks}').

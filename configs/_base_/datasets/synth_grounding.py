@@ -1,5 +1,6 @@
-# EOV-Synth grounding data written by `python -m eov.datasets.synth data/eov_synth`
-# (the Makefile's demo target does it). Splits: train.jsonl / test.jsonl.
+# EOV-Synth grounding data written by
+# `python -m eov.datasets.synth data/eov_synth --suite grounding`
+# Splits: train.jsonl / test.jsonl.
 # Override the location with `--cfg-options data_root=...`.
 data_root = 'data/eov_synth'
 # The tasks this config trains: one list, referenced by every pipeline ('${tasks}'),
