@@ -29,3 +29,11 @@ def tiny_train_options(data_root, max_iters, interval):
             'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False', 'test_dataloader.batch_size=4',
             'test_dataloader.num_workers=0']
+
+
+def free_port():
+    """A free TCP port on the loopback interface (for torchrun's rendezvous)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

@@ -303,6 +303,7 @@ class _Examples:
 
     def image(self, record: dict) -> tuple[np.ndarray, tuple[int, int], int]:
         """``(quick-look (H, W', 3) uint8, file size (W, H), number of tiles side by side)``."""
+        from eov.modalities.browse import render_frame
         modality = self.modality(record['modality'])
         loaded = modality.load(record['images'], self.data_root)
         pixels = loaded['pixels'].numpy()
@@ -311,40 +312,13 @@ class _Examples:
             real = loaded.get('frame_mask')
             n = int(real.sum()) if real is not None else pixels.shape[0]
             picks = [0] if n <= 1 else [0, n - 1]
-            tiles = [quicklook(modality, pixels[t], valid[t]) for t in picks]
+            tiles = [render_frame(modality, pixels[t], valid[t]) for t in picks]
         else:
-            tiles = [quicklook(modality, pixels, valid)]
+            tiles = [render_frame(modality, pixels, valid)]
         image = np.concatenate(tiles, axis=1)
         parts = len(tiles) * max(1, len(getattr(modality, 'members', None) or {}))
         w, h = loaded['size']
         return image, (int(w), int(h)), parts
-
-
-def quicklook(modality, pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``(C, H, W)`` standardised pixels of one image -> ``(H, W', 3)`` uint8.
-
-    8-bit RGB is shown in its own colours; everything else through
-    :mod:`eov.modalities.browse` (false colour for multispectral, dB grey for
-    SAR, a percentile stretch for single-band imagery); fusion members side
-    by side.
-    """
-    from eov.modalities.browse import _render_frame, physical
-    members = getattr(modality, 'members', None)
-    if members:
-        parts, start = [], 0
-        for member in members.values():
-            parts.append(quicklook(member, pixels[start:start + member.num_channels], valid))
-            start += member.num_channels
-        return np.concatenate(parts, axis=1)
-    frame = getattr(modality, 'frame', modality)
-    spec = frame.sensor
-    if spec.name == 'rgb' or (spec.modality == 'optical' and spec.dtype == 'uint8'
-                              and frame.num_channels == 3 and not spec.any_bands):
-        values = physical(frame, pixels)   # reflectance in [0, 1]
-        rgb = (np.clip(values[:3], 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
-        rgb[~valid] = 0
-        return rgb
-    return _render_frame(modality, pixels, valid)
 
 
 def _question(record: dict) -> str:
@@ -609,7 +583,7 @@ def plot_predictions(records: Sequence[dict], predictions, data_root: str, out_p
     """Draw test examples with their target and predicted geometry.
 
     One panel per chosen example (:func:`select_examples`): the image as a
-    quick-look (:func:`quicklook`: RGB for optical, dB grey for SAR, false
+    quick-look (:func:`~eov.modalities.browse.render_frame`: RGB for optical, dB grey for SAR, false
     colour for multispectral, first | last frame for temporal/video, optical |
     SAR for fusion), the target geometry in green (the input region of a
     region question in cyan, dashed) and the geometry parsed from the

@@ -105,18 +105,29 @@ def _stretch(band: np.ndarray, valid: np.ndarray, low=None, high=None) -> np.nda
     return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
 
 
-def _render_frame(modality, pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``(C, H, W)`` standardised pixels of one image -> ``(H, W, 3)`` uint8."""
+def render_frame(modality, pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` standardised pixels of one image -> ``(H, W, 3)`` uint8.
+
+    8-bit RGB in its own colours, false colour (NIR, red, green by wavelength)
+    for multispectral, dB grey for SAR, a percentile stretch otherwise;
+    fusion members side by side.
+    """
     values = physical(modality, pixels)
     members = getattr(modality, 'members', None)
     if members:   # fusion: members side by side
         parts, start = [], 0
         for m in members.values():
-            parts.append(_render_frame(m, pixels[start:start + m.num_channels], valid))
+            parts.append(render_frame(m, pixels[start:start + m.num_channels], valid))
             start += m.num_channels
         return np.concatenate(parts, axis=1)
     frame = getattr(modality, 'frame', modality)
     spec = frame.sensor
+    if spec.modality == 'optical' and spec.dtype == 'uint8' and frame.num_channels == 3 \
+            and not spec.any_bands:
+        # reflectance in [0, 1]: a per-band stretch would change the colours
+        rgb = (np.clip(values[:3], 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+        rgb[~valid] = 0
+        return rgb
     if spec.modality == 'sar' or spec.units == 'dB':
         grey = _stretch(values[0], valid, *(spec.clip or (None, None)))
         return np.repeat(grey[:, :, None], 3, axis=2)
@@ -136,6 +147,6 @@ def render(loaded: dict) -> np.ndarray:
     pixels = loaded['pixels'].numpy()
     valid = loaded['valid_mask'].numpy()
     if pixels.ndim == 4:
-        frames = [_render_frame(modality, pixels[t], valid[t]) for t in range(pixels.shape[0])]
+        frames = [render_frame(modality, pixels[t], valid[t]) for t in range(pixels.shape[0])]
         return np.concatenate(frames, axis=1)
-    return _render_frame(modality, pixels, valid)
+    return render_frame(modality, pixels, valid)

@@ -1,7 +1,6 @@
 """The PCMA chain through tools/train.py: frozen sets, stage hand-over, resume, --stage, DDP."""
 import os
 import shutil
-import socket
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from eov.engine.checkpoint import load_checkpoint_safely
 from eov.engine.config import load_config
 
 from ..conftest import TINY_CONFIG
-from ..helpers import run_tool, tiny_train_options
+from ..helpers import free_port, run_tool, tiny_train_options
 
 CHAIN = '''
 _base_ = [{base!r}]
@@ -119,11 +118,6 @@ def test_a_stage_alone_needs_the_previous_stage(chain_config, synth_data, tmp_pa
         _train(config, str(tmp_path / 'fresh'), synth_data, '--stage', 'nope')
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_chain_under_torchrun(chain_config, synth_data, tmp_path):
@@ -131,7 +125,7 @@ def test_chain_under_torchrun(chain_config, synth_data, tmp_path):
     config, init_path = chain_config
     work = str(tmp_path / 'ddp')
     proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', '2',
-                     '--master-port', str(_free_port()), 'tools/train.py', config,
+                     '--master-port', str(free_port()), 'tools/train.py', config,
                      '--launcher', 'pytorch', '--work-dir', work,
                      *tiny_train_options(synth_data, 1, 2)])
     out = proc.stdout + proc.stderr

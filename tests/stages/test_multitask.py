@@ -1,12 +1,11 @@
 """One model, every modality and task: mixed batches train, test writes the scoreboard."""
 import json
 import os
-import socket
 
 import pytest
 
 from ..conftest import ROOT
-from ..helpers import run_tool
+from ..helpers import free_port, run_tool
 
 MULTITASK = os.path.join(ROOT, 'configs', 'eov_tiny_multitask.py')
 MODALITIES = {'optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion'}
@@ -61,11 +60,6 @@ def test_mixed_batches_train_and_the_scoreboard_covers_every_cell(synth_v2, tmp_
     assert len(preds) == test_lines and {p['modality'] for p in preds} == MODALITIES
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_ddp_with_modalities_absent_from_a_rank_batch(synth_v2, tmp_path):
@@ -73,7 +67,7 @@ def test_ddp_with_modalities_absent_from_a_rank_batch(synth_v2, tmp_path):
     adapters of absent modalities get no gradient, and DDP must not stall on them."""
     work = str(tmp_path / 'ddp')
     proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', '2',
-                     '--master-port', str(_free_port()), 'tools/train.py', MULTITASK,
+                     '--master-port', str(free_port()), 'tools/train.py', MULTITASK,
                      '--launcher', 'pytorch', '--work-dir', work, *_options(synth_v2, 3, 3)])
     out = proc.stdout + proc.stderr
     assert 'Distributed training: True' in out and 'Iter(train) [3/3]' in out

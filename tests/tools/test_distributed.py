@@ -1,25 +1,19 @@
 import os
-import socket
 
 import pytest
 
 from eov.engine.checkpoint import load_checkpoint_safely
 
 from ..conftest import TINY_CONFIG
-from ..helpers import run_tool, tiny_train_options
+from ..helpers import free_port, run_tool, tiny_train_options
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(synth_data, tmp_path):
     work = str(tmp_path / 'ddp')
     proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', '2',
-                     '--master-port', str(_free_port()), 'tools/train.py', TINY_CONFIG,
+                     '--master-port', str(free_port()), 'tools/train.py', TINY_CONFIG,
                      '--launcher', 'pytorch', '--work-dir', work,
                      *tiny_train_options(synth_data, 2, 2)])
     log = proc.stdout + proc.stderr

@@ -13,8 +13,7 @@ Two suites:
 Run ``python -m eov.datasets.synth OUT --train N --test M [--seed S] [--suite v2|grounding]``.
 """
 from .cli import main
-from .grounding import (COLORS, SHAPES, SynthConfig, _draw_shape, _overlaps, _write_image,
-                        generate, make_record, make_scene)
+from .grounding import COLORS, SHAPES, SynthConfig, generate, make_record, make_scene
 from .multimodal import (BUILDERS, GSD, MODALITY_ORDER, WEIGHTS, cell_for, generate_v2,
                          make_record_v2, matrix_markdown, task_matrix)
 

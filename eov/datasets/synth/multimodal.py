@@ -796,7 +796,7 @@ def _temporal_series(ctx: _Ctx, kind: str, events: list[str]):
         ``{'event', 'targets', 'pos', 'obj'}`` per event (regions in the last
         acquisition's pixels).
     """
-    rng, size = ctx.rng, ctx.size
+    rng = ctx.rng
     n = int(rng.integers(TEMPORAL_FRAMES[0], TEMPORAL_FRAMES[1] + 1))
     if kind == 'harbour':
         n_ships = 1 + sum(e in ('ship left', 'ship moved') for e in events)
@@ -1073,7 +1073,7 @@ def _video_scene(ctx: _Ctx, n_vehicles: int, n_moving: int, tries: int = 20):
 
 
 def build_video(ctx: _Ctx, cell: str) -> dict:
-    rng, heads, size = ctx.rng, ctx.heads, ctx.size
+    rng, heads = ctx.rng, ctx.heads
     task, _ = cell_task(cell)
     if cell in ('vqa/direction', 'grounding/hbb'):
         n, m = int(rng.integers(1, 4)), 1
