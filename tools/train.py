@@ -31,6 +31,9 @@ def main(argv=None):
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,
                          args.resume)
     if cfg.get('stages'):
+        if isinstance(args.resume, str):
+            raise SystemExit('--resume CKPT: a PCMA chain resumes from its work dir; give '
+                             '--resume alone (or set the first stage\'s init)')
         final = run_chain(cfg, only=args.stage, resume=bool(args.resume))
         print(f'PCMA chain weights: {final}')
         return

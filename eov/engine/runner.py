@@ -51,7 +51,7 @@ def prepare_config(config: str, work_dir: str | None = None, cfg_options: dict |
         'work_dirs', osp.splitext(osp.basename(config))[0])
     if launcher != 'none' and not torch.cuda.is_available():
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-    if resume:
+    if resume and not cfg.get('stages'):   # a PCMA chain resumes stage by stage itself
         cfg.resume = True
         cfg.load_from = resume if isinstance(resume, str) else None
     return cfg
