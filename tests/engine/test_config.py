@@ -65,3 +65,16 @@ def test_bad_references_are_explained():
         resolve_references(cyc)
     nested = resolve_references(Config(dict(x=dict(y=3), z=['${x.y}', 'n=${x.y}'])))
     assert nested.z == [3, 'n=3']
+
+
+def test_runner_config_text_is_loadable_python(tmp_path):
+    """EOVRunner logs, dumps and checkpoints the config as pprint text (no yapf)."""
+    from eov.engine.eov_runner import PlainTextConfig, config_text
+    cfg = load_config(os.path.join(ROOT, 'configs', 'eov_tiny_pcma.py'))
+    path = tmp_path / 'dumped.py'
+    path.write_text(config_text(cfg))
+    again = load_config(str(path))
+    assert again.to_dict() == cfg.to_dict()
+    plain = cfg.copy()
+    object.__setattr__(plain, '__class__', PlainTextConfig)
+    assert plain.pretty_text == config_text(cfg)
