@@ -37,3 +37,16 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def train_with_torchrun(config, work_dir, options, nproc=2):
+    """``torchrun --nproc-per-node N tools/train.py CONFIG --launcher pytorch`` on CPU processes.
+
+    Returns:
+        The completed process; its output joined as ``.log``.
+    """
+    proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', str(nproc),
+                     '--master-port', str(free_port()), 'tools/train.py', config,
+                     '--launcher', 'pytorch', '--work-dir', work_dir, *options])
+    proc.log = proc.stdout + proc.stderr
+    return proc

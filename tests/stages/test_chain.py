@@ -10,7 +10,7 @@ from eov.engine.checkpoint import load_checkpoint_safely
 from eov.engine.config import load_config
 
 from ..conftest import TINY_CONFIG
-from ..helpers import free_port, run_tool, tiny_train_options
+from ..helpers import run_tool, tiny_train_options, train_with_torchrun
 
 CHAIN = '''
 _base_ = [{base!r}]
@@ -124,11 +124,7 @@ def test_chain_under_torchrun(chain_config, synth_data, tmp_path):
     """Two CPU processes: the DDP wrapper is rebuilt for each stage's trainable set."""
     config, init_path = chain_config
     work = str(tmp_path / 'ddp')
-    proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', '2',
-                     '--master-port', str(free_port()), 'tools/train.py', config,
-                     '--launcher', 'pytorch', '--work-dir', work,
-                     *tiny_train_options(synth_data, 1, 2)])
-    out = proc.stdout + proc.stderr
+    out = train_with_torchrun(config, work, tiny_train_options(synth_data, 1, 2)).log
     assert 'Distributed training: True' in out
     assert 'Iter(train) [3/3]' in out and 'Iter(train) [4/4]' in out
     init = _weights(init_path)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ..conftest import ROOT
-from ..helpers import free_port, run_tool
+from ..helpers import run_tool, train_with_torchrun
 
 MULTITASK = os.path.join(ROOT, 'configs', 'eov_tiny_multitask.py')
 MODALITIES = {'optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion'}
@@ -66,9 +66,6 @@ def test_ddp_with_modalities_absent_from_a_rank_batch(synth_v2, tmp_path):
     """Batches of 3 records on each of 2 processes cannot hold all 7 modalities: the
     adapters of absent modalities get no gradient, and DDP must not stall on them."""
     work = str(tmp_path / 'ddp')
-    proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', '2',
-                     '--master-port', str(free_port()), 'tools/train.py', MULTITASK,
-                     '--launcher', 'pytorch', '--work-dir', work, *_options(synth_v2, 3, 3)])
-    out = proc.stdout + proc.stderr
+    out = train_with_torchrun(MULTITASK, work, _options(synth_v2, 3, 3)).log
     assert 'Distributed training: True' in out and 'Iter(train) [3/3]' in out
     assert os.path.isfile(os.path.join(work, 'iter_3.pth'))

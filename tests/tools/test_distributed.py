@@ -5,18 +5,14 @@ import pytest
 from eov.engine.checkpoint import load_checkpoint_safely
 
 from ..conftest import TINY_CONFIG
-from ..helpers import free_port, run_tool, tiny_train_options
+from ..helpers import tiny_train_options, train_with_torchrun
 
 
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(synth_data, tmp_path):
     work = str(tmp_path / 'ddp')
-    proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', '2',
-                     '--master-port', str(free_port()), 'tools/train.py', TINY_CONFIG,
-                     '--launcher', 'pytorch', '--work-dir', work,
-                     *tiny_train_options(synth_data, 2, 2)])
-    log = proc.stdout + proc.stderr
+    log = train_with_torchrun(TINY_CONFIG, work, tiny_train_options(synth_data, 2, 2)).log
     assert 'Distributed launcher: pytorch' in log
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # MMEngine's name for the world size
