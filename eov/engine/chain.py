@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import os.path as osp
+import shutil
 import time
 
 import torch
@@ -143,10 +144,8 @@ def run_chain(cfg: Config, only: str | None = None, resume: bool = False) -> str
     if final is not None and (only is None or only == names[-1]):
         chain_final = osp.join(cfg.work_dir, CHAIN_FINAL)
         if get_rank() == 0:
-            from .checkpoint import load_checkpoint_safely
-            ckpt = load_checkpoint_safely(final)
             tmp = chain_final + '.tmp'
-            torch.save(ckpt, tmp)
+            shutil.copyfile(final, tmp)   # the last stage's weights, byte for byte
             os.replace(tmp, chain_final)
             with open(osp.join(cfg.work_dir, 'chain.json'), 'w') as f:
                 json.dump(dict(stages=log, final=chain_final), f, indent=1)
