@@ -36,3 +36,16 @@ def tiny_cfg(synth_data):
     })
     fill_config_image_tokens(cfg)   # what eov's runner does with the model it builds
     return cfg
+
+
+@pytest.fixture(scope='session')
+def tiny_model():
+    """The tiny EarthOneVision of ``configs/eov_tiny_synth.py`` (random init, eval mode)."""
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from eov.engine.config import load_config
+    from eov.registry import MODELS
+    init_default_scope('eov')
+    torch.manual_seed(0)
+    return MODELS.build(load_config(TINY_CONFIG).model).eval()

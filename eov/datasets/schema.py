@@ -32,6 +32,8 @@ EMPTY_TARGET_TASKS = ('detection', 'segmentation', 'change')
 HUMAN_ROLES = ('human', 'user')
 ASSISTANT_ROLES = ('assistant', 'gpt')
 IMAGE_PLACEHOLDER = '<image>'
+#: Label of tokens that carry no loss (prompt, padding).
+IGNORE_INDEX = -100
 
 
 class RecordError(ValueError):

@@ -6,12 +6,10 @@ import os
 import torch
 from mmcv.transforms import BaseTransform
 
-from eov.models.tokenizer import IM_END, IM_START, IMAGE_TOKEN, build_tokenizer
 from eov.registry import HEADS, MODALITIES, SERIALIZERS, TRANSFORMS, build_from_any
 
-from .schema import ASSISTANT_ROLES, IMAGE_PLACEHOLDER, RecordError
+from .schema import ASSISTANT_ROLES, IGNORE_INDEX, RecordError
 
-IGNORE_INDEX = -100
 #: Per-image tensors besides the pixels that adapters take (temporal stacks).
 ADAPTER_EXTRAS = ('frame_days', 'frame_mask')
 
@@ -157,15 +155,15 @@ class BuildConversation(BaseTransform):
 
 @TRANSFORMS.register_module()
 class TokenizeConversation(BaseTransform):
-    """Tokenize ``messages`` in eov's chat format, with loss on answers only.
+    """Tokenize ``messages`` with the processor, with loss on answers only.
 
-    Format: ``<|im_start|>user\\n{text}<|im_end|>\\n<|im_start|>assistant\\n
-    {answer}<|im_end|>\\n``. Each ``<image>`` placeholder becomes
-    ``image_tokens`` copies of the image token, which the model replaces with
-    the aligned visual features.
+    A thin transform around :class:`~eov.processing.EOVProcessor`, which owns
+    the chat format (``<|im_start|>user\\n{text}<|im_end|>\\n<|im_start|>
+    assistant\\n{answer}<|im_end|>\\n``) and the ``<image>`` expansion.
 
     Args:
-        tokenizer: :func:`~eov.models.tokenizer.build_tokenizer` kwargs.
+        tokenizer: ``dict(path=..., serializer=...)``: the processor's
+            tokenizer directory (``None``: eov's tiny default) and SLIS serializer.
         image_tokens: Visual tokens per image: ``'auto'`` (the default:
             eov's runner fills in the model's own per-modality counts, see
             :class:`~eov.engine.EOVRunner`), an int, or ``{modality: int}``.
@@ -177,79 +175,29 @@ class TokenizeConversation(BaseTransform):
 
     def __init__(self, tokenizer: dict, image_tokens: int | dict | str = 'auto',
                  max_length: int = 2048, add_generation_prompt: bool = False):
-        self.tokenizer_cfg = dict(tokenizer)
-        if image_tokens == 'auto':
-            self.image_tokens = 'auto'
-        elif isinstance(image_tokens, dict):
-            self.image_tokens = {str(k): int(v) for k, v in image_tokens.items()}
-        else:
-            self.image_tokens = int(image_tokens)
-        self.max_length = int(max_length)
+        from eov.processing import EOVProcessor
+        cfg = dict(tokenizer)
+        self.processor = EOVProcessor(tokenizer=cfg.pop('path', None),
+                                      serializer=cfg.pop('serializer', None),
+                                      image_tokens=image_tokens, max_length=max_length)
+        if cfg:
+            raise TypeError(f'TokenizeConversation: unknown tokenizer keys {sorted(cfg)} '
+                            "(give path and serializer)")
         self.add_generation_prompt = add_generation_prompt
-        self._tok = None
 
     @property
     def tokenizer(self):
-        if self._tok is None:  # built lazily: cheap to pickle into workers
-            self._tok = build_tokenizer(**self.tokenizer_cfg)
-        return self._tok
+        return self.processor.tokenizer
 
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)['input_ids']
-
-    def tokens_for(self, results: dict) -> int:
-        """Visual tokens of this record's modality."""
-        if self.image_tokens == 'auto':
-            raise RecordError(
-                "TokenizeConversation(image_tokens='auto') takes the model's visual-token "
-                "counts, filled in by eov's runner (runner_type='EOVRunner'); outside a "
-                'runner call eov.engine.fill_config_image_tokens(cfg) first, or give the '
-                'counts ({modality: n})')
-        if isinstance(self.image_tokens, int):
-            return self.image_tokens
-        modality = results.get('modality')
-        if modality not in self.image_tokens:
-            raise RecordError(f"{results.get('source')}: no image_tokens for modality "
-                              f'{modality!r} (given: {", ".join(self.image_tokens)})')
-        return self.image_tokens[modality]
-
-    def _encode_with_images(self, text: str, n_tokens: int) -> list[int]:
-        image_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-        ids: list[int] = []
-        for i, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
-            if i:
-                ids.extend([image_id] * n_tokens)
-            if piece:
-                ids.extend(self._encode(piece))
-        return ids
+    @property
+    def image_tokens(self):
+        return self.processor.image_tokens
 
     def transform(self, results: dict) -> dict:
-        tok = self.tokenizer
-        start, end = tok.convert_tokens_to_ids(IM_START), tok.convert_tokens_to_ids(IM_END)
-        newline = self._encode('\n')
-        input_ids: list[int] = []
-        labels: list[int] = []
-        for role, text in results['messages']:
-            header = [start] + self._encode(role) + newline
-            if role == 'user':
-                body = self._encode_with_images(text, self.tokens_for(results)) + [end] + newline
-                input_ids += header + body
-                labels += [IGNORE_INDEX] * (len(header) + len(body))
-            else:
-                answer = self._encode(text) + [end]
-                input_ids += header + answer + newline
-                labels += [IGNORE_INDEX] * len(header) + answer + [IGNORE_INDEX] * len(newline)
-        if self.add_generation_prompt:
-            header = [start] + self._encode('assistant') + newline
-            input_ids += header
-            labels += [IGNORE_INDEX] * len(header)
-        if len(input_ids) > self.max_length:
-            raise RecordError(f"{results.get('source')}: {len(input_ids)} tokens exceed "
-                              f'max_length={self.max_length}')
-        if not self.add_generation_prompt and all(v == IGNORE_INDEX for v in labels):
-            raise RecordError(f"{results.get('source')}: no assistant answer to learn from")
-        results['input_ids'] = torch.tensor(input_ids, dtype=torch.long)
-        results['labels'] = torch.tensor(labels, dtype=torch.long)
+        out = self.processor.encode(results['messages'], modality=results.get('modality'),
+                                    add_generation_prompt=self.add_generation_prompt,
+                                    source=results.get('source', results.get('id')))
+        results.update(out)
         return results
 
 

@@ -9,11 +9,9 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import nn
 
-from eov.registry import (ALIGNERS, ATTENTION, MODALITIES, MODELS, SERIALIZERS,
-                          build_from_any)
+from eov.registry import ALIGNERS, ATTENTION, MODALITIES, MODELS, build_from_any
 
 from .language import build_causal_lm
-from .tokenizer import IM_END, IMAGE_TOKEN, PAD_TOKEN, build_tokenizer
 
 IGNORE_INDEX = -100
 
@@ -92,8 +90,12 @@ class EarthOneVision(BaseModel):
         self.lm = build_causal_lm(attention=attention, **language)
         self.attention = build_from_any(dict(type=attention) if isinstance(attention, str)
                                         else attention, ATTENTION)
-        self.serializer = build_from_any(serializer, SERIALIZERS)
-        self.tokenizer = build_tokenizer(tokenizer, serializer=serializer)
+        from eov.processing import EOVProcessor
+        # one processor owns tokenizer + serializer + chat format + <image> expansion;
+        # its visual-token counts are filled in once the adapters exist
+        self.processor = EOVProcessor(tokenizer=tokenizer, serializer=serializer)
+        self.serializer = self.processor.serializer
+        self.tokenizer = self.processor.tokenizer
         if resize_embeddings not in ('exact', 'grow'):
             raise ValueError("resize_embeddings must be 'exact' or 'grow', "
                              f'got {resize_embeddings!r}')
@@ -111,9 +113,11 @@ class EarthOneVision(BaseModel):
         self._check_image_sizes()
         self.adapters = nn.ModuleDict({name: m.build_adapter(vision_info)
                                        for name, m in self.modalities.items()})
-        self.image_token_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-        self.eos_token_id = self.tokenizer.convert_tokens_to_ids(IM_END)
-        self.pad_token_id = self.tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+        self.processor.image_tokens = {name: self.num_image_tokens(modality=name)
+                                       for name in self.adapters}
+        self.image_token_id = self.processor.image_token_id
+        self.eos_token_id = self.processor.eos_token_id
+        self.pad_token_id = self.processor.pad_token_id
         self.loc_label_sigma = float(loc_label_sigma)
         self.max_new_tokens = self._resolve_max_new_tokens(max_new_tokens, max_objects)
         loc_tokens = getattr(self.serializer, 'loc_tokens', None)
@@ -358,13 +362,7 @@ class EarthOneVision(BaseModel):
             max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False,
             num_beams=num_beams, eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id)
-        texts = []
-        for row in out.tolist():
-            if self.eos_token_id in row:
-                row = row[:row.index(self.eos_token_id)]
-            row = [t for t in row if t != self.pad_token_id]
-            texts.append(self.tokenizer.decode(row, skip_special_tokens=False))
-        return texts
+        return [self.processor.decode(row) for row in out.tolist()]
 
     def predict(self, inputs: dict, data_samples: list | None) -> list[dict]:
         """Generate answers and attach them to the data samples."""
