@@ -27,6 +27,7 @@ setup(
         'transformers>=4.51',
         'timm>=1.0.9',
         'rasterio>=1.3',
+        'shapely>=2.0',
         'numpy>=1.24',
         'pillow>=9.0',
         'safetensors>=0.4',
