@@ -2,6 +2,9 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
 
+The model is rebuilt from the config saved in the checkpoint (so a run trained with
+--cfg-options model...=... loads as trained); data and evaluation come from CONFIG.
+
 Writes DIR/metrics.json (flat {metric: number}) and DIR/predictions.jsonl; with a
 per-modality TaskMetric (group_by='modality') also DIR/scoreboard.json, printed as a table.
 """
@@ -20,15 +23,22 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Evaluate an eov checkpoint.')
     p.add_argument('config', help='Python config file')
     p.add_argument('checkpoint', help='checkpoint file (.pth)')
+    p.add_argument('--model-from-config', action='store_true',
+                   help='build the model from CONFIG even when the checkpoint carries the '
+                   'config it was trained with (by default the saved one decides the model)')
     add_runner_arguments(p, 'where metrics.json and predictions.jsonl go')
     return parse_runner_args(p, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if not os.path.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
-    cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    from eov.engine.checkpoint import CheckpointError
+    try:
+        cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,
+                             checkpoint=args.checkpoint,
+                             use_saved_config=not args.model_from_config)
+    except (FileNotFoundError, CheckpointError) as err:
+        raise SystemExit(f'error: {err}') from None
     evaluator = cfg.test_evaluator
     for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
         metric.setdefault('predictions_file', os.path.join(cfg.work_dir, 'predictions.jsonl'))
@@ -37,7 +47,12 @@ def main(argv=None):
     runner = build_runner(cfg)
     # Strict: a checkpoint that does not fit the config's model (another patch
     # size, vocabulary, aligner...) is an error, never a silently half-loaded model.
-    runner.load_checkpoint(args.checkpoint, strict=True)
+    try:
+        runner.load_checkpoint(args.checkpoint, strict=True)
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise SystemExit(f'error: {args.checkpoint} does not fit the model of {args.config}:\n  '
+                         + '\n  '.join(lines[:6])) from None
     runner._has_loaded = True   # MMEngine's test() would otherwise reload non-strictly
     metrics = runner.test()
     if runner.rank == 0:

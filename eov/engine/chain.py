@@ -100,8 +100,12 @@ def run_stage(cfg: Config, stages: list, index: int, resume: bool = False) -> st
     runner.train()
     final = osp.join(folder, STAGE_FINAL)
     if get_rank() == 0:
+        from .eov_runner import config_text
+        # 'cfg' (the stage's full config text, as MMEngine's checkpoints store it) lets
+        # tools/test.py, the inferencer and the export rebuild exactly this model
         save_weights(runner.model, final, dict(stage=stage.name, index=index + 1,
-                                               iter=runner.iter, config=cfg.filename))
+                                               iter=runner.iter, config=cfg.filename,
+                                               cfg=config_text(stage_cfg)))
     barrier()
     del runner
     gc.collect()

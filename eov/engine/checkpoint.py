@@ -81,3 +81,88 @@ def load_checkpoint_safely(path: str, map_location='cpu') -> dict:
     """
     allow_mmengine_checkpoints()
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+#: Top-level config keys that define the model a checkpoint holds. A config
+#: saved in a checkpoint supplies these (see :func:`config_for_checkpoint`).
+MODEL_KEYS = ('model', 'serializer', 'tokenizer', 'modalities', 'image_size', 'patch_size',
+              'model_size')
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used (truncated, not a checkpoint, another model)."""
+
+
+def read_checkpoint(path: str, map_location='cpu') -> dict:
+    """:func:`load_checkpoint_safely` with one clear error for a missing or broken file.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CheckpointError: naming the file, when it is truncated or not a checkpoint.
+    """
+    import os
+    import pickle
+    import zipfile
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    try:
+        ckpt = load_checkpoint_safely(path, map_location=map_location)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f'{path}: not a readable eov/MMEngine checkpoint (truncated or '
+                              f'corrupt?): {first}') from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
+    return ckpt
+
+
+def saved_config_text(ckpt: dict) -> str | None:
+    """The config text a checkpoint was trained with (``meta['cfg']``), or ``None``."""
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    text = meta.get('cfg') if isinstance(meta, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def config_for_checkpoint(config: str | None, checkpoint: str | None,
+                          cfg_options: dict | None = None, use_saved: bool = True):
+    """The config to rebuild a checkpoint's model with.
+
+    The config saved in the checkpoint (every MMEngine checkpoint and every
+    PCMA ``stage_final.pth`` / ``final.pth`` carries one) decides the model:
+    its :data:`MODEL_KEYS` replace those of ``config``, so a run trained with
+    ``--cfg-options model...=...`` loads without restating them. Data,
+    evaluation and runtime settings still come from ``config``;
+    ``cfg_options`` apply last.
+
+    Args:
+        config: Python config file; ``None`` uses the saved config alone.
+        checkpoint: Checkpoint file (``None``: ``config`` alone).
+        cfg_options: ``--cfg-options`` style overrides.
+        use_saved: ``False`` ignores the saved config (``config`` decides).
+
+    Returns:
+        ``(cfg, source)``: the resolved config and ``'checkpoint'`` or
+        ``'file'`` saying where the model came from.
+
+    Raises:
+        ValueError: when neither a config file nor a saved config is available.
+    """
+    from mmengine.config import Config
+
+    from .config import resolve_references
+    saved = None
+    if checkpoint is not None and use_saved:
+        saved = saved_config_text(read_checkpoint(checkpoint))
+    if config is None and saved is None:
+        raise ValueError(f'{checkpoint}: the checkpoint holds no config; give the config file')
+    if saved is not None:
+        saved_cfg = Config.fromstring(saved, '.py')
+    cfg = Config.fromfile(config) if config is not None else saved_cfg
+    if saved is not None and config is not None:
+        for key in MODEL_KEYS:
+            if key in saved_cfg:
+                cfg[key] = saved_cfg[key]
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return resolve_references(cfg), ('checkpoint' if saved is not None else 'file')

@@ -7,7 +7,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config, DictAction
 
-from .checkpoint import allow_mmengine_checkpoints
+from .checkpoint import allow_mmengine_checkpoints, config_for_checkpoint
 from .config import load_config
 
 __all__ = ['add_runner_arguments', 'build_runner', 'parse_runner_args', 'prepare_config']
@@ -31,7 +31,8 @@ def parse_runner_args(parser, argv=None):
 
 
 def prepare_config(config: str, work_dir: str | None = None, cfg_options: dict | None = None,
-                   launcher: str = 'none', resume: bool | str = False) -> Config:
+                   launcher: str = 'none', resume: bool | str = False,
+                   checkpoint: str | None = None, use_saved_config: bool = True) -> Config:
     """Load ``config`` and fill in what the command line decides.
 
     Args:
@@ -41,11 +42,22 @@ def prepare_config(config: str, work_dir: str | None = None, cfg_options: dict |
         launcher: ``'none'`` or ``'pytorch'`` (torchrun).
         resume: ``True`` resumes from the latest checkpoint of ``work_dir``; a
             path resumes from that checkpoint.
+        checkpoint: Weights the run will load: the model keys of the config
+            saved in it replace the file's (see
+            :func:`~eov.engine.checkpoint.config_for_checkpoint`).
+        use_saved_config: ``False`` ignores the checkpoint's saved config.
 
     Returns:
         The config, ready for ``Runner.from_cfg``.
     """
-    cfg = load_config(config, cfg_options)
+    if checkpoint is not None:
+        cfg, source = config_for_checkpoint(config, checkpoint, cfg_options,
+                                            use_saved=use_saved_config)
+        if source == 'checkpoint':
+            from mmengine.logging import print_log
+            print_log(f'model settings from the config saved in {checkpoint}', logger='current')
+    else:
+        cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(config))[0])

@@ -54,13 +54,34 @@ def test_unknown_plugin_in_config_fails_with_suggestion(synth_data, tmp_path):
     assert "Did you mean 'MultiLevelConcat'" in str(info.value)
 
 
-def test_test_refuses_a_checkpoint_of_another_architecture(synth_data, tmp_path):
-    """A checkpoint that does not fit the config's model must not be scored."""
+def test_test_rebuilds_the_trained_model_from_the_checkpoint_config(synth_data, tmp_path):
+    """A run trained with --cfg-options model...=... is tested under the bare config.
+
+    The checkpoint's saved config decides the model; ``--model-from-config``
+    forces the file's model, and then the mismatch is one clear error.
+    """
     work = tmp_path / 'p8'
     opts = tiny_train_options(synth_data, 1, 1)
     run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', str(work), *opts,
               'model.vision.patch_size=8'])
     ckpt = (work / 'last_checkpoint').read_text().strip()
-    with pytest.raises(AssertionError, match='size mismatch|shape'):
-        run_tool(['tools/test.py', TINY_CONFIG, ckpt, '--work-dir', str(tmp_path / 'eval'),
+    proc = run_tool(['tools/test.py', TINY_CONFIG, ckpt, '--work-dir', str(tmp_path / 'eval'),
+                     *opts])
+    assert 'model settings from the config saved in' in proc.stdout + proc.stderr
+    assert json.load(open(tmp_path / 'eval' / 'metrics.json'))['grounding/n'] == 8
+    with pytest.raises(AssertionError) as info:
+        run_tool(['tools/test.py', TINY_CONFIG, ckpt, '--model-from-config', '--work-dir',
+                  str(tmp_path / 'eval2'), *opts])
+    message = str(info.value)
+    assert 'does not fit the model' in message and 'size mismatch' in message
+    assert 'Traceback' not in message
+
+
+def test_test_explains_a_truncated_checkpoint(synth_data, tmp_path):
+    bad = tmp_path / 'cut.pth'
+    bad.write_bytes(b'PK\x03\x04 truncated')
+    with pytest.raises(AssertionError) as info:
+        run_tool(['tools/test.py', TINY_CONFIG, str(bad), '--work-dir', str(tmp_path / 'e'),
                   *tiny_train_options(synth_data, 1, 1)])
+    assert 'not a readable eov/MMEngine checkpoint' in str(info.value)
+    assert 'Traceback' not in str(info.value)
