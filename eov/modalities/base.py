@@ -132,12 +132,68 @@ class BaseModality:
         return path
 
     def check_entry_sensor(self, entry: dict) -> None:
-        """A record that names another sensor than the configured one is an error."""
+        """A record that names another sensor than the one read with is an error.
+
+        :meth:`load_one` first switches to the record's own sensor
+        (:meth:`for_record_sensor`), so this only fires when reading is
+        called directly with a mismatching entry.
+        """
         named = entry.get('sensor')
         if named and named != self.sensor.name:
             raise RasterReadError(
                 f'{entry.get("path")}: the record says sensor {named!r} but modality '
                 f'{self.name!r} is configured for {self.sensor.name!r}')
+
+    def for_record_sensor(self, entry: dict) -> 'BaseModality':
+        """This modality reading ``entry`` with the sensor (and bands) the entry names.
+
+        A record's own ``sensor`` and ``bands`` are enough to read it: e.g. a
+        Landsat-8 ``B10`` file for an infrared model configured for the
+        generic ``thermal`` sensor is converted with Landsat-8's calibration
+        (kelvin) and standardised with its statistics. The bands must give as
+        many channels as the modality's adapter takes.
+
+        Raises:
+            RasterReadError: naming the file, for an unknown sensor or band,
+                or a band count the adapter cannot take.
+        """
+        named = entry.get('sensor')
+        if not named or named == self.sensor.name or self.sensor.any_bands:
+            return self
+        cache = self.__dict__.setdefault('_per_record_sensor', {})
+        bands = tuple(entry.get('bands') or ())
+        key = (named, bands)
+        if key not in cache:
+            cache[key] = self._with_record_sensor(named, bands, entry)
+        return cache[key]
+
+    def _record_sensor_spec(self, named: str, bands: tuple, entry: dict) -> SensorSpec:
+        """The spec of ``named`` cut to ``bands`` (checked against the adapter's channels)."""
+        where = entry.get('path')
+        try:
+            spec = get_sensor(named)
+        except KeyError as err:
+            raise RasterReadError(f'{where}: {err.args[0]}') from None
+        if bands and not spec.any_bands:
+            try:
+                spec = spec.subset(list(bands))
+            except (KeyError, ValueError) as err:
+                raise RasterReadError(f'{where}: {err.args[0]}') from None
+        if spec.num_bands != self.num_channels:
+            raise RasterReadError(
+                f'{where}: sensor {named!r}'
+                + (f' with bands {list(bands)}' if bands else '')
+                + f' gives {spec.num_bands} bands, but modality {self.name!r} takes '
+                f'{self.num_channels} ({", ".join(self.bands)}); name the bands to use '
+                'with "bands"')
+        return spec
+
+    def _with_record_sensor(self, named: str, bands: tuple, entry: dict) -> 'BaseModality':
+        one = copy.copy(self)
+        for attr in ('_per_sensor', '_per_record_sensor'):
+            one.__dict__.pop(attr, None)
+        one.sensor = self._record_sensor_spec(named, bands, entry)
+        return one
 
     def read(self, entry: dict, data_root: str | None) -> tuple[Raster, np.ndarray]:
         """Read one image entry into this modality's bands.
@@ -307,6 +363,9 @@ class BaseModality:
             out = self.for_sensor(entry.get('sensor')).load_one(entry, data_root)
             out['sensor'] = entry['sensor']
             return out
+        reader = self.for_record_sensor(entry)
+        if reader is not self:
+            return reader.load_one(entry, data_root)
         raster, valid = self.read(entry, data_root)
         return self.prepare(raster, valid, entry)
 

@@ -35,6 +35,10 @@ class SensorSpec:
         thermal_radiance: ``(mult, add)`` turning thermal DN into radiance.
         any_bands: True for the generic fallback: any band count is accepted
             and pixels are standardised with the image's own statistics.
+        reflectance: Factor turning physical values into reflectance in
+            [0, 1] (``1e-4`` for Sentinel-2's DN x 1e4), ``None`` when the
+            values are not reflectance; used to show a multispectral sensor's
+            red/green/blue bands to an optical model as a true-colour image.
     """
 
     name: str
@@ -54,6 +58,7 @@ class SensorSpec:
     thermal_k2: tuple[float | None, ...] | None = None
     thermal_radiance: tuple[float, float] | None = None
     any_bands: bool = False
+    reflectance: float | None = None
     notes: str = field(default='', compare=False)
 
     def __post_init__(self):
@@ -165,7 +170,7 @@ _S2_GSD = (60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 60, 20, 20)
 register_sensor(SensorSpec(
     name='sentinel2_l1c', modality='multispectral', bands=_S2_BANDS,
     wavelengths=_S2_WAVELENGTHS, gsd=_S2_GSD, scale=1.0, dtype='uint16', nodata=0,
-    units='DN (TOA reflectance x 1e4)',
+    units='DN (TOA reflectance x 1e4)', reflectance=1e-4,
     mean=(1605.58, 1390.78, 1314.87, 1363.52, 1549.44, 2091.75, 2371.72, 2299.90, 2560.30,
           830.07, 22.10, 2177.07, 1524.07),
     std=(786.79, 850.35, 875.06, 1138.85, 1122.18, 1161.59, 1274.39, 1248.43, 1345.53,
@@ -176,6 +181,7 @@ register_sensor(SensorSpec(
     name='sentinel2_l2a', modality='multispectral', bands=tuple(_S2_BANDS[i] for i in _L2A),
     wavelengths=tuple(_S2_WAVELENGTHS[i] for i in _L2A), gsd=tuple(_S2_GSD[i] for i in _L2A),
     scale=1.0, dtype='uint16', nodata=0, units='DN (surface reflectance x 1e4)',
+    reflectance=1e-4,
     mean=(752.40, 884.30, 1144.16, 1297.47, 1624.91, 2194.64, 2422.21, 2517.76, 2581.65,
           2645.52, 2368.51, 1805.07),
     std=(1108.03, 1155.15, 1183.63, 1368.11, 1370.27, 1355.55, 1416.51, 1474.79, 1439.31,
@@ -195,6 +201,7 @@ register_sensor(SensorSpec(
                  12.005),
     gsd=(30, 30, 30, 30, 30, 30, 30, 15, 30, 100, 100),
     scale=2e-5, offset=-0.1, dtype='uint16', nodata=0, units='TOA reflectance / K',
+    reflectance=1.0,
     mean=(0.104, 0.089, 0.076, 0.065, 0.202, 0.128, 0.078, 0.071, 0.012, 286.7, 282.8),
     std=(0.026, 0.028, 0.029, 0.032, 0.047, 0.047, 0.041, 0.030, 0.013, 6.9, 7.9),
     thermal_k1=(None,) * 9 + (774.8853, 480.8883),

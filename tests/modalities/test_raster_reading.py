@@ -126,10 +126,13 @@ def test_files_of_one_image_in_different_crs_are_refused(tmp_path):
         read_stack([a, b], band_counts=[1, 1])
 
 
-def test_record_naming_another_sensor_is_refused(tmp_path):
+def test_record_naming_a_sensor_with_another_band_count_is_refused(tmp_path):
     path = write_tif(tmp_path / 'x.tif', random_uint16((12, 8, 8)))
-    with pytest.raises(RasterReadError, match="record says sensor 'landsat8'"):
+    with pytest.raises(RasterReadError, match="sensor 'landsat8' gives 11 bands, but modality "
+                       "'multispectral' takes 12"):
         build(dict(type='multispectral')).load([dict(path=path, sensor='landsat8')])
+    with pytest.raises(RasterReadError, match="unknown sensor|not registered|'nosuch'"):
+        build(dict(type='multispectral')).load([dict(path=path, sensor='nosuch')])
 
 
 def test_generic_sensor_standardises_each_image_itself(tmp_path):
