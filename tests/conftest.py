@@ -49,3 +49,48 @@ def tiny_model():
     init_default_scope('eov')
     torch.manual_seed(0)
     return MODELS.build(load_config(TINY_CONFIG).model).eval()
+
+
+@pytest.fixture(scope='session')
+def grounding_checkpoint(synth_data, tmp_path_factory):
+    """A tiny grounding model that memorised 8 EOV-Synth training samples.
+
+    Saved the way eov saves weights (``{'meta': {'cfg': <config text>},
+    'state_dict'}``), so tools and the inferencer rebuild the model from the
+    checkpoint alone. Returns ``(checkpoint path, records)``: the 8 memorised
+    records (their image paths made absolute).
+    """
+    import json
+
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from eov.datasets import instruction_collate
+    from eov.engine import fill_config_image_tokens
+    from eov.engine.config import load_config
+    from eov.engine.eov_runner import config_text
+    from eov.registry import DATASETS, MODELS
+    init_default_scope('eov')
+    cfg = load_config(TINY_CONFIG, {'data_root': synth_data})
+    fill_config_image_tokens(cfg)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    train = DATASETS.build(cfg.train_dataloader.dataset)
+    batch = model.data_preprocessor(instruction_collate([train[i] for i in range(8)]), True)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    for _ in range(120):
+        loss = model(**batch, mode='loss')['loss']
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = tmp_path_factory.mktemp('grounding_ckpt')
+    path = str(out / 'memorised.pth')
+    torch.save({'meta': {'cfg': config_text(cfg)}, 'state_dict': model.state_dict()}, path)
+    records = []
+    with open(os.path.join(synth_data, 'train.jsonl')) as f:
+        for line, _ in zip(f, range(8)):
+            rec = json.loads(line)
+            for image in rec['images']:
+                image['path'] = os.path.join(synth_data, image['path'])
+            records.append(rec)
+    return path, records

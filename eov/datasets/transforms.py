@@ -97,7 +97,8 @@ class BuildConversation(BaseTransform):
         serializer: SLIS serializer given to every head, so one config line
             switches the answer format of every task.
         predict: Drop the last assistant turn (the one the model must write)
-            instead of filling it; used for generation at test time.
+            instead of filling it; used for generation at test time. A record
+            that ends with the question needs no assistant turn (and no targets).
 
     Adds ``messages``: a list of ``(role, text)`` with role ``user``/``assistant``.
     """
@@ -134,11 +135,8 @@ class BuildConversation(BaseTransform):
             raise RecordError(f"{results.get('source')}: no head configured for task "
                               f'{task!r} (configured: {", ".join(self.heads)})')
         turns = results['conversations']
-        if self.predict:
-            if turns[-1]['from'] not in ASSISTANT_ROLES:
-                raise RecordError(f"{results.get('source')}: the last turn must be the "
-                                  'assistant turn to predict')
-            turns = turns[:-1]
+        if self.predict and turns[-1]['from'] in ASSISTANT_ROLES:
+            turns = turns[:-1]   # the answer to predict (a record may also end with the question)
         messages = []
         for i, turn in enumerate(turns):
             if i % 2 == 0:

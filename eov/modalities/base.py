@@ -230,6 +230,8 @@ class BaseModality:
                         f'{raster.path}: a colour image, but sensor {self.sensor.name!r} of '
                         f'modality {self.name!r} has one band')
                 raster.data = rgb[:1]
+            if entry.get('window') is not None:   # Pillow reads whole files: crop the window
+                raster, valid = crop_window(raster, valid, entry['window'])
         else:
             raster, valid = read_stack(paths, band_counts=[1] * len(paths) if len(paths) > 1
                                        else None, target_gsd=self.target_gsd,
@@ -408,3 +410,20 @@ class BaseModality:
         out = self.load_one(entries[0], data_root)
         out['modality'] = self.name
         return out
+
+
+def crop_window(raster: Raster, valid: np.ndarray, window) -> tuple[Raster, np.ndarray]:
+    """The ``(col, row, width, height)`` window of an in-memory raster.
+
+    Raises:
+        RasterReadError: naming the file when the window leaves the image.
+    """
+    col, row, width, height = (int(v) for v in window)
+    h, w = raster.data.shape[1:]
+    if width <= 0 or height <= 0 or col < 0 or row < 0 or col + width > w or row + height > h:
+        raise RasterReadError(f'{raster.path}: window {tuple(window)} is outside the '
+                              f'{w}x{h} image')
+    data = raster.data[:, row:row + height, col:col + width]
+    return Raster(data=np.ascontiguousarray(data), path=raster.path, nodata=raster.nodata,
+                  crs=raster.crs, transform=raster.transform), valid[row:row + height,
+                                                                    col:col + width]

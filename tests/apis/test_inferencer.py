@@ -1,0 +1,172 @@
+"""EOVInferencer: a trained tiny model answers files, arrays, records and tiled scenes."""
+import json
+import os
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.transform import from_origin
+
+from eov.apis import EOVInferencer, InferenceError
+from eov.evaluation import box_iou
+
+from ..conftest import TINY_CONFIG
+
+
+@pytest.fixture(scope='module')
+def inferencer(grounding_checkpoint):
+    path, _ = grounding_checkpoint
+    return EOVInferencer(TINY_CONFIG, path, batch_size=4)
+
+
+def _question(rec):
+    return rec['conversations'][0]['value']
+
+
+def test_memorised_boxes_come_back_in_pixels(inferencer, grounding_checkpoint):
+    _, records = grounding_checkpoint
+    preds = inferencer.predict_many([dict(images=r['images'][0]['path'], prompt=_question(r),
+                                          modality='optical', task='grounding')
+                                     for r in records])
+    ious = [box_iou(p.parsed['box'], r['targets'][0]['bbox']) if p.parsed['box'] else 0.0
+            for p, r in zip(preds, records)]
+    assert sum(i >= 0.5 for i in ious) >= 6, ([p.text for p in preds], ious)
+    assert all(p.image_size == (64, 64) and p.crs is None for p in preds)
+    # the same request alone gives the same answer as in a batch (left padding is exact)
+    alone = inferencer.predict(records[0]['images'][0]['path'], _question(records[0]),
+                               task='grounding')
+    assert alone.text == preds[0].text
+
+
+def test_arrays_answer_like_files(inferencer, grounding_checkpoint):
+    _, records = grounding_checkpoint
+    rec = records[1]
+    path = rec['images'][0]['path']
+    from_file = inferencer.predict(path, _question(rec), task='grounding')
+    hwc = np.asarray(Image.open(path).convert('RGB'))
+    assert inferencer.predict(hwc, _question(rec), task='grounding').text == from_file.text
+    chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
+    assert inferencer.predict(chw, _question(rec), task='grounding').text == from_file.text
+
+
+def test_records_batch_mode_carries_question_and_reference(inferencer, grounding_checkpoint,
+                                                           tmp_path):
+    _, records = grounding_checkpoint
+    no_answer = dict(records[2], id='asked-only',
+                     conversations=records[2]['conversations'][:1], targets=[])
+    out = tmp_path / 'preds.jsonl'
+    lines = inferencer.predict_records(records[:3] + [no_answer], out_file=str(out),
+                                       progress=False)
+    assert [line['id'] for line in lines] == [r['id'] for r in records[:3]] + ['asked-only']
+    for line, rec in zip(lines, records[:3]):
+        assert line['question'] == _question(rec)
+        assert line['reference'].startswith('<box>') and line['prediction'] is not None
+        assert line['image_size'] == [64, 64]
+    assert 'reference' not in lines[3] and lines[3]['prediction'] == lines[2]['prediction']
+    assert [json.loads(x) for x in out.read_text().splitlines()] == json.loads(
+        json.dumps(lines))
+
+
+def test_an_unreadable_record_image_is_reported_and_the_rest_answered(inferencer,
+                                                                      grounding_checkpoint,
+                                                                      tmp_path):
+    _, records = grounding_checkpoint
+    broken = tmp_path / 'broken.png'
+    broken.write_bytes(b'not a png')
+    bad = dict(records[0], id='bad', images=[dict(path=str(broken))])
+    lines = inferencer.predict_records([bad, records[0]], progress=False)
+    assert lines[0]['prediction'] is None and 'broken.png' in lines[0]['error']
+    assert lines[1]['prediction'] and 'error' not in lines[1]
+
+
+def test_bad_requests_are_named(inferencer, grounding_checkpoint, tmp_path):
+    _, records = grounding_checkpoint
+    path = records[0]['images'][0]['path']
+    with pytest.raises(InferenceError, match="unknown modality 'radar'.*reads optical"):
+        inferencer.predict(path, 'Where?', modality='radar')
+    with pytest.raises(InferenceError, match="unknown task 'dance'"):
+        inferencer.predict(path, 'Where?', task='dance')
+    with pytest.raises(InferenceError, match='prompt is empty'):
+        inferencer.predict(path, '   ')
+    with pytest.raises(InferenceError, match='not found: .*nope.png'):
+        inferencer.predict(str(tmp_path / 'nope.png'), 'Where?')
+    text = tmp_path / 'notes.tif'
+    text.write_text('hello')
+    with pytest.raises(InferenceError, match='notes.tif'):
+        inferencer.predict(str(text), 'Where?')
+    two_band = tmp_path / 'two.tif'
+    with rasterio.open(two_band, 'w', driver='GTiff', width=8, height=8, count=2,
+                       dtype='uint8') as dst:
+        dst.write(np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(InferenceError, match='two.tif: 2 bands'):
+        inferencer.predict(str(two_band), 'Where?')
+
+
+def _scene(records, tmp_path, index=0):
+    """A 128 x 128 GeoTIFF (EPSG:32631, 10 m) of one memorised image in each quadrant."""
+    rec = records[index]
+    img = np.asarray(Image.open(rec['images'][0]['path']).convert('RGB')).transpose(2, 0, 1)
+    scene = np.zeros((3, 128, 128), np.uint8)
+    for row in (0, 64):
+        for col in (0, 64):
+            scene[:, row:row + 64, col:col + 64] = img
+    path = tmp_path / 'scene.tif'
+    transform = from_origin(500000.0, 4600000.0, 10.0, 10.0)
+    with rasterio.open(path, 'w', driver='GTiff', width=128, height=128, count=3,
+                       dtype='uint8', crs='EPSG:32631', transform=transform) as dst:
+        dst.write(scene)
+    return str(path), rec, transform
+
+
+def test_tiled_scene_objects_match_answers_of_the_whole_image(inferencer, grounding_checkpoint,
+                                                              tmp_path):
+    """Each tile's object, moved into the scene, is the whole image's object moved there."""
+    _, records = grounding_checkpoint
+    wholes = [inferencer.predict(r['images'][0]['path'], _question(r), task='grounding')
+              for r in records]
+    index = next(i for i, (w, r) in enumerate(zip(wholes, records))
+                 if w.objects and box_iou(w.objects[0]['bbox'], r['targets'][0]['bbox']) >= 0.5)
+    path, rec, transform = _scene(records, tmp_path, index)
+    whole = wholes[index]
+    scene = inferencer.predict_scene(path, _question(rec), task='grounding', tile=64,
+                                     overlap=0, progress=False)
+    assert scene.image_size == (128, 128) and len(scene.tiles) == 4
+    assert 'EPSG:32631' in scene.crs
+    assert tuple(scene.transform) == tuple(transform.to_gdal())
+    x1, y1, x2, y2 = whole.objects[0]['bbox']
+    expected = sorted([[x1 + c, y1 + r, x2 + c, y2 + r] for r in (0, 64) for c in (0, 64)])
+    got = sorted(o['bbox'] for o in scene.objects)
+    assert np.allclose(got, expected, atol=1e-6), (got, expected)
+    # and they are the known objects of the scene (the memorised box in each quadrant)
+    truth = rec['targets'][0]['bbox']
+    for r in (0, 64):
+        for c in (0, 64):
+            shifted = [truth[0] + c, truth[1] + r, truth[2] + c, truth[3] + r]
+            assert max(box_iou(b, shifted) for b in got) >= 0.5
+    # GeoJSON in the scene's CRS: the corners are the affine image of the pixel corners
+    fc = scene.to_geojson()
+    assert fc['crs']['properties']['name'].endswith('32631')
+    for feature, obj in zip(fc['features'], scene.objects):
+        xs = [p[0] for p in feature['geometry']['coordinates'][0]]
+        ys = [p[1] for p in feature['geometry']['coordinates'][0]]
+        bx1, by1, bx2, by2 = obj['bbox']
+        assert min(xs) == pytest.approx(500000.0 + 10 * bx1)
+        assert max(ys) == pytest.approx(4600000.0 - 10 * by1)
+        assert max(xs) == pytest.approx(500000.0 + 10 * bx2)
+        assert min(ys) == pytest.approx(4600000.0 - 10 * by2)
+
+
+def test_overlapping_tiles_merge_the_same_object(inferencer, grounding_checkpoint, tmp_path):
+    """With overlap, an object seen whole by two tiles is reported once."""
+    _, records = grounding_checkpoint
+    path, rec, _ = _scene(records, tmp_path)
+    scene = inferencer.predict_scene(path, _question(rec), task='grounding', tile=64,
+                                     overlap=32, progress=False)
+    assert len(scene.tiles) == 9
+    truth = rec['targets'][0]['bbox']
+    for r in (0, 64):
+        for c in (0, 64):
+            shifted = [truth[0] + c, truth[1] + r, truth[2] + c, truth[3] + r]
+            hits = [o for o in scene.objects if box_iou(o['bbox'], shifted) >= 0.5]
+            assert len(hits) <= 1, hits
