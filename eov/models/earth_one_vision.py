@@ -369,3 +369,33 @@ class EarthOneVision(BaseModel):
         texts = self.generate(inputs)
         data_samples = data_samples or [{} for _ in texts]
         return [dict(sample, prediction=text) for sample, text in zip(data_samples, texts)]
+
+    # -- Hugging Face format ---------------------------------------------------------
+    def save_pretrained(self, out_dir: str, cfg=None, dtype=None) -> str:
+        """Write this model as a Hugging Face style directory (see :mod:`eov.models.hf_format`).
+
+        Args:
+            out_dir: Output directory.
+            cfg: The config this model was built from (default: ``self.eov_config``
+                of a model loaded with :meth:`from_pretrained`).
+            dtype: Stored weight dtype (``'bfloat16'``, ...); ``None`` keeps the model's.
+        """
+        from .hf_format import save_pretrained
+        cfg = cfg if cfg is not None else getattr(self, 'eov_config', None)
+        if cfg is None:
+            raise ValueError('save_pretrained needs the config the model was built from')
+        return save_pretrained(self, cfg, out_dir, dtype=dtype)
+
+    @classmethod
+    def from_pretrained(cls, directory: str, device='cpu', **kwargs) -> 'EarthOneVision':
+        """Load a directory written by :meth:`save_pretrained` (eval mode).
+
+        The config it was rebuilt from (``model``, ``tasks``, ``modalities``,
+        ``serializer``, ``tokenizer``) is ``model.eov_config``.
+        """
+        from .hf_format import load_pretrained
+        model, cfg = load_pretrained(directory, device=device, **kwargs)
+        if not isinstance(model, cls):
+            raise TypeError(f'{directory} holds a {type(model).__name__}, not a {cls.__name__}')
+        model.eov_config = cfg
+        return model
