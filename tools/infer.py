@@ -1,0 +1,199 @@
+"""Answer questions about a scene (or a JSONL of records) with a trained model.
+
+One scene, answers in map coordinates:
+
+    python tools/infer.py CONFIG CHECKPOINT --image PATH [PATH ...] --modality M --prompt TEXT
+        [--sensor S] [--bands B ...] [--task T] [--tile N --overlap K]
+        [--geojson OUT.geojson] [--geojson-wgs84 OUT.geojson] [--out-png OUT.png]
+        [--json OUT.json] [--device D] [--max-new-tokens N]
+
+    e.g. a Sentinel-2 true-colour composite read by an optical model:
+    python tools/infer.py configs/eov_tiny_pcma.py work_dirs/demo/final.pth \\
+        --image s2_B04.jp2 s2_B03.jp2 s2_B02.jp2 --sensor sentinel2_l2a --bands B04 B03 B02 \\
+        --modality optical --task detection --prompt "Detect all ships." \\
+        --tile 256 --overlap 32 --geojson ships.geojson --out-png ships.png
+
+Batch mode over eov records (e.g. a benchmark written by tools/convert_dataset.py):
+
+    python tools/infer.py CONFIG CHECKPOINT --records test.jsonl [--data-root DIR] \\
+        --out predictions.jsonl
+    python tools/evaluate.py NAME --data test.jsonl --predictions predictions.jsonl
+
+CONFIG may also be a directory written by tools/export_hf.py (then no CHECKPOINT). The
+model is rebuilt from the config saved in the checkpoint (--model-from-config: from CONFIG).
+Bad input exits with status 2 and one line naming the problem.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Answer questions about a scene with an eov model; '
+                                'spatial answers as GeoJSON in map coordinates.')
+    p.add_argument('model', help='config file, or a directory written by tools/export_hf.py')
+    p.add_argument('checkpoint', nargs='?', help='checkpoint (.pth) for a config file')
+    src = p.add_argument_group('one scene')
+    src.add_argument('--image', nargs='+', help='image file(s): one file, one file per band '
+                     '(with --bands), or the frames/members of a multi-image modality')
+    src.add_argument('--modality', default='optical', help='model modality (default optical)')
+    src.add_argument('--prompt', help='the question')
+    src.add_argument('--task', help='task whose head reads the answer (default: any geometry '
+                     'in the text)')
+    src.add_argument('--sensor', help="sensor of the files when not the configured one, e.g. "
+                     "sentinel2_l2a (its R/G/B bands read by an optical model: true colour)")
+    src.add_argument('--bands', nargs='+', help='band names, one per --image file')
+    src.add_argument('--tile', type=int, help='answer the scene in tiles of N x N pixels')
+    src.add_argument('--overlap', type=int, default=None,
+                     help='pixels shared by neighbouring tiles (default tile/8)')
+    src.add_argument('--iou-thr', type=float, default=0.5,
+                     help='IoU above which objects of overlapping tiles merge')
+    out = p.add_argument_group('outputs')
+    out.add_argument('--geojson', help="write the objects as GeoJSON in the raster's CRS")
+    out.add_argument('--geojson-wgs84', help='write the objects as GeoJSON in WGS84 lon/lat')
+    out.add_argument('--out-png', help='draw the objects on a quick-look of the image')
+    out.add_argument('--json', help='write the whole prediction (text, objects, tiles) as JSON')
+    rec = p.add_argument_group('batch mode')
+    rec.add_argument('--records', help='JSONL of eov records to answer')
+    rec.add_argument('--data-root', help='root of relative image paths (default: the JSONL '
+                     "file's folder)")
+    rec.add_argument('--out', help='predictions JSONL (the form tools/evaluate.py reads)')
+    p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1 ...')
+    p.add_argument('--batch-size', type=int, default=8, help='requests generated together')
+    p.add_argument('--max-new-tokens', type=int, help='generation budget per answer')
+    p.add_argument('--model-from-config', action='store_true',
+                   help="build the model from CONFIG instead of the checkpoint's saved config")
+    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    args = p.parse_args(argv)
+    if args.records is None and not args.image:
+        p.error('give --image (one scene) or --records (batch mode)')
+    if args.records is not None and args.image:
+        p.error('--image and --records exclude each other')
+    if args.records is not None and not args.out:
+        p.error('--records needs --out predictions.jsonl')
+    if args.image and args.prompt is None:
+        p.error('--image needs --prompt')
+    return args
+
+
+def fail(message: str):
+    """Exit with status 2 and one line (no traceback)."""
+    print(f'error: {message}', file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _read_quicklook(pred, entry: dict, max_size: int = 1024):
+    """A stretched RGB quick-look of the image, read decimated, and its scale to scene pixels."""
+    import numpy as np
+
+    from eov.apis.geo import quicklook
+    from eov.modalities.io import PIL_EXTENSIONS
+    paths = entry['path'] if isinstance(entry['path'], list) else [entry['path']]
+    width, height = pred.image_size
+    scale = min(1.0, max_size / max(width, height))
+    shape = (max(1, round(height * scale)), max(1, round(width * scale)))
+    if len(paths) == 1 and os.path.splitext(paths[0])[1].lower() in PIL_EXTENSIONS:
+        from PIL import Image
+        with Image.open(paths[0]) as img:
+            data = np.asarray(img.convert('RGB').resize(shape[::-1])).transpose(2, 0, 1)
+    else:
+        import rasterio
+        from rasterio.enums import Resampling
+        bands = []
+        for path in paths[:3]:
+            with rasterio.open(path) as src:
+                count = min(src.count, 3) if len(paths) == 1 else 1
+                bands.append(src.read(list(range(1, count + 1)), out_shape=(count, *shape),
+                                      resampling=Resampling.average).astype(np.float32))
+        data = np.concatenate(bands)
+    if data.shape[0] < 3:
+        data = np.repeat(data[:1], 3, axis=0)
+    image, _ = quicklook(data.astype(np.float32), max_size=max_size)
+    return image, image.shape[1] / width
+
+
+def run_scene(inf, args) -> dict:
+    from eov.apis.geo import draw_objects, write_geojson
+    kwargs = dict(modality=args.modality, task=args.task, sensor=args.sensor, bands=args.bands,
+                  max_new_tokens=args.max_new_tokens)
+    if args.tile:
+        overlap = args.overlap if args.overlap is not None else args.tile // 8
+        pred = inf.predict_scene(args.image, args.prompt, tile=args.tile, overlap=overlap,
+                                 iou_thr=args.iou_thr, progress=not args.no_progress, **kwargs)
+    else:
+        pred = inf.predict(args.image, args.prompt, **kwargs)
+    georef = pred.crs is not None and pred.transform is not None
+    if pred.tiles:
+        print(f'{len(pred.tiles)} tiles of {args.tile} px; {len(pred.objects)} objects after '
+              'merging')
+    else:
+        print(f'answer: {pred.text}')
+    for obj in pred.objects[:20]:
+        print(f"  {obj['type']} {obj.get('label', '')} "
+              f"{json.dumps({k: v for k, v in obj.items() if k not in ('type', 'label')})}")
+    if len(pred.objects) > 20:
+        print(f'  ... {len(pred.objects) - 20} more')
+    if args.geojson:
+        write_geojson(pred.to_geojson(), args.geojson)
+        where = f'map coordinates ({pred.crs})' if georef else \
+            'PIXEL coordinates: the raster has no georeferencing'
+        print(f'GeoJSON ({len(pred.objects)} features, {where}) written to {args.geojson}')
+    if args.geojson_wgs84:
+        if not georef:
+            fail(f'{args.image[0]} has no georeferencing: --geojson-wgs84 needs a CRS and a '
+                 'transform (use --geojson for pixel coordinates)')
+        write_geojson(pred.to_geojson(to_wgs84=True), args.geojson_wgs84)
+        print(f'GeoJSON (WGS84 lon/lat) written to {args.geojson_wgs84}')
+    if args.out_png:
+        entry = inf.image_entries(args.image, args.modality, args.sensor, args.bands)[0]
+        image, scale = _read_quicklook(pred, entry)
+        draw_objects(image, pred.objects, scale=scale, path=args.out_png)
+        print(f'quick-look with {len(pred.objects)} objects written to {args.out_png}')
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(pred.to_dict(), f, indent=1)
+        print(f'prediction written to {args.json}')
+    return pred.to_dict()
+
+
+def run_records(inf, args) -> list:
+    lines = inf.predict_records(args.records, data_root=args.data_root, out_file=args.out,
+                                progress=not args.no_progress,
+                                max_new_tokens=args.max_new_tokens)
+    errors = [line for line in lines if line.get('error')]
+    print(f'{len(lines) - len(errors)} of {len(lines)} records answered; predictions written '
+          f'to {args.out}')
+    if errors:
+        for line in errors[:10]:
+            print(f"  {line['error']}", file=sys.stderr)
+        fail(f'{len(errors)} record(s) could not be answered (their lines in {args.out} carry '
+             '"error")')
+    return lines
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from eov.apis import EOVInferencer, InferenceError
+    from eov.datasets.schema import RecordError
+    from eov.engine.checkpoint import CheckpointError
+    from eov.modalities import RasterReadError
+    try:
+        inf = EOVInferencer(args.model, args.checkpoint, device=args.device,
+                            use_saved_config=not args.model_from_config,
+                            batch_size=args.batch_size)
+        if args.records is not None:
+            return run_records(inf, args)
+        return run_scene(inf, args)
+    except (InferenceError, RecordError, CheckpointError, RasterReadError,
+            FileNotFoundError) as err:
+        fail(str(err))
+    except ValueError as err:   # e.g. tiling options, a CRS without a transform
+        fail(str(err))
+
+
+if __name__ == '__main__':
+    main()
