@@ -170,3 +170,23 @@ def test_overlapping_tiles_merge_the_same_object(inferencer, grounding_checkpoin
             shifted = [truth[0] + c, truth[1] + r, truth[2] + c, truth[3] + r]
             hits = [o for o in scene.objects if box_iou(o['bbox'], shifted) >= 0.5]
             assert len(hits) <= 1, hits
+
+
+def test_an_exported_directory_answers_like_the_checkpoint(inferencer, grounding_checkpoint,
+                                                           tmp_path):
+    """tools/export_hf.py's directory is a model the inferencer (and tools/infer.py) take."""
+    from ..helpers import run_tool
+    path, records = grounding_checkpoint
+    out = tmp_path / 'export'
+    run_tool(['tools/export_hf.py', TINY_CONFIG, path, str(out)])
+    exported = EOVInferencer(str(out), batch_size=4)
+    assert exported.tasks == inferencer.tasks and exported.modalities == inferencer.modalities
+    requests = [dict(images=r['images'][0]['path'], prompt=_question(r), task='grounding')
+                for r in records[:4]]
+    assert [p.text for p in exported.predict_many(requests)] == \
+        [p.text for p in inferencer.predict_many(requests)]
+    with pytest.raises(InferenceError, match='holds its weights'):
+        EOVInferencer(str(out), path)
+    proc = run_tool(['tools/infer.py', str(out), '--image', records[0]['images'][0]['path'],
+                     '--prompt', _question(records[0]), '--task', 'grounding'])
+    assert f'answer: {inferencer.predict(**requests[0]).text}' in proc.stdout
