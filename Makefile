@@ -17,6 +17,16 @@ DEMO_TEST ?= 1000
 .PHONY: setup test demo clean
 
 setup: $(STAMP)
+	@# the web demo's browser tests drive Debian's chromium + chromedriver (root + apt only)
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	      --no-install-recommends chromium chromium-driver) || \
+	    echo 'warning: could not install chromium: the web demo browser tests will skip'; \
+	  else \
+	    echo 'note: no /usr/bin/chromium (install chromium chromium-driver as root): the web demo browser tests will skip'; \
+	  fi; \
+	fi
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

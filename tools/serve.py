@@ -1,0 +1,103 @@
+"""A local web page to ask a trained model about an image or GeoTIFF.
+
+    python tools/serve.py CONFIG CHECKPOINT [--port 7860] [--host 127.0.0.1]
+                          [--device cpu] [--examples DIR]
+    python tools/serve.py EXPORT_DIR [...]          # a tools/export_hf.py directory
+
+Open the printed address in a browser: upload an image (or pick an example
+from --examples), choose the modality and task, ask; the page shows the answer,
+the objects drawn on a quick-look of the image, and a GeoJSON download. The
+page loads nothing from the internet. Needs ``pip install -e '.[serve]'``.
+See docs/web_demo.md.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Serve a local web demo of an eov model.')
+    p.add_argument('model', help='Python config file, or an exported model directory '
+                   '(tools/export_hf.py)')
+    p.add_argument('checkpoint', nargs='?', default=None,
+                   help='checkpoint file (.pth) for a config (none for an exported directory)')
+    p.add_argument('--host', default='127.0.0.1',
+                   help='address to listen on (default 127.0.0.1: this machine only)')
+    p.add_argument('--port', type=int, default=7860, help='port (default 7860)')
+    p.add_argument('--device', default='cpu', help="torch device, e.g. cpu, cuda, cuda:1")
+    p.add_argument('--examples', default=None, metavar='DIR',
+                   help='folder of example images the page offers')
+    p.add_argument('--batch-size', type=int, default=8, help='generation batch size')
+    p.add_argument('--max-new-tokens', type=int, default=None,
+                   help="generation budget (default: the model's)")
+    p.add_argument('--max-upload-mb', type=float, default=1024.0,
+                   help='largest upload accepted (MB, default 1024)')
+    p.add_argument('--model-from-config', action='store_true',
+                   help='build the model from CONFIG even when the checkpoint carries the '
+                   'config it was trained with')
+    return p.parse_args(argv)
+
+
+def check_args(args) -> None:
+    """One-line errors for what is missing, before anything heavy is loaded."""
+    from eov.apis.inferencer import is_hf_export
+    if is_hf_export(args.model):
+        if args.checkpoint is not None:
+            raise SystemExit(f'error: {args.model} is an exported model directory: it holds '
+                             'its weights, give no checkpoint')
+    elif os.path.isdir(args.model):
+        raise SystemExit(f'error: {args.model} is a directory but not an exported model '
+                         '(no processor_config.json); give CONFIG CHECKPOINT or an export '
+                         'directory from tools/export_hf.py')
+    elif not os.path.isfile(args.model):
+        raise SystemExit(f'error: config not found: {args.model}')
+    elif args.checkpoint is None:
+        raise SystemExit(f'error: give the checkpoint of {args.model} '
+                         '(python tools/serve.py CONFIG CHECKPOINT)')
+    elif not os.path.isfile(args.checkpoint):
+        raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
+    if args.examples is not None and not os.path.isdir(args.examples):
+        raise SystemExit(f'error: examples folder not found: {args.examples}')
+    if not 0 < args.port < 65536:
+        raise SystemExit(f'error: --port must be 1-65535, got {args.port}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_args(args)
+    try:
+        import uvicorn
+
+        from eov.apis.web import create_app
+    except ImportError as err:
+        raise SystemExit(f'error: the web demo needs fastapi, uvicorn and python-multipart '
+                         f"(pip install -e '.[serve]'): {err}")
+    from eov.apis import EOVInferencer, InferenceError
+    from eov.engine.checkpoint import CheckpointError
+    try:
+        inferencer = EOVInferencer(args.model, args.checkpoint, device=args.device,
+                                   use_saved_config=not args.model_from_config,
+                                   batch_size=args.batch_size,
+                                   max_new_tokens=args.max_new_tokens)
+    except (CheckpointError, InferenceError, FileNotFoundError, OSError) as err:
+        raise SystemExit(f'error: cannot load the model: {err}')
+    except RuntimeError as err:   # e.g. a device that is not there
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SystemExit(f'error: cannot load the model on {args.device}: {first}')
+    name = os.path.basename(os.path.normpath(args.model))
+    if args.checkpoint:
+        name += f' ({os.path.basename(args.checkpoint)})'
+    app = create_app(inferencer, examples_dir=args.examples, max_upload_mb=args.max_upload_mb,
+                     title=f'eov web demo: {name}')
+    host = f'[{args.host}]' if ':' in args.host else args.host
+    shown = '127.0.0.1' if args.host in ('0.0.0.0', '::') else host
+    print(f'eov web demo of {args.model}: modalities {", ".join(inferencer.modalities)}; '
+          f'tasks {", ".join(inferencer.tasks)}', flush=True)
+    print(f'open http://{shown}:{args.port}/ in a browser (Ctrl+C stops)', flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level='warning')
+
+
+if __name__ == '__main__':
+    main()
