@@ -68,6 +68,24 @@ def add_serializer_tokens(tokenizer, serializer, model=None) -> int:
                               model=model)
 
 
+def _quiet_auto_tokenizer(auto_cls, path: str):
+    """``AutoTokenizer.from_pretrained`` of a local directory.
+
+    An eov export keeps its ``config.json`` (model type ``earth_one_vision``,
+    unknown to transformers) beside the tokenizer files; transformers reads it
+    and warns that the model type does not match. That one warning is dropped.
+    """
+    import logging
+    cfg_logger = logging.getLogger('transformers.configuration_utils')
+    old = cfg_logger.level
+    if os.path.isfile(os.path.join(path, 'processor_config.json')):
+        cfg_logger.setLevel(logging.ERROR)
+    try:
+        return auto_cls.from_pretrained(path, local_files_only=True)
+    finally:
+        cfg_logger.setLevel(old)
+
+
 @functools.lru_cache(maxsize=8)
 def _cached_tokenizer(path: str | None, extra: tuple[str, ...]):
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -81,7 +99,7 @@ def _cached_tokenizer(path: str | None, extra: tuple[str, ...]):
             raise FileNotFoundError(
                 f'tokenizer directory {path!r} does not exist (eov never downloads; '
                 'give a local path)')
-        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        tok = _quiet_auto_tokenizer(AutoTokenizer, path)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
     add_special_tokens(tok, CONTROL_TOKENS + extra)
