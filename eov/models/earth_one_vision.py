@@ -113,8 +113,13 @@ class EarthOneVision(BaseModel):
         self._check_image_sizes()
         self.adapters = nn.ModuleDict({name: m.build_adapter(vision_info)
                                        for name, m in self.modalities.items()})
-        self.processor.image_tokens = {name: self.num_image_tokens(modality=name)
-                                       for name in self.adapters}
+        counts = {}
+        for name in self.adapters:
+            try:
+                counts[name] = self.num_image_tokens(modality=name)
+            except ValueError:   # e.g. pooled frames + compression: raised again where used
+                continue
+        self.processor.image_tokens = counts
         self.image_token_id = self.processor.image_token_id
         self.eos_token_id = self.processor.eos_token_id
         self.pad_token_id = self.processor.pad_token_id

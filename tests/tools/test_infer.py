@@ -94,7 +94,7 @@ def test_png_without_georeferencing_gives_pixel_geojson(grounding_checkpoint, tm
     assert 'has no georeferencing' in message
 
 
-def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path):
+def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path, capsys):
     ckpt, records = grounding_checkpoint
     png = records[0]['images'][0]['path']
     text = tmp_path / 'notes.tif'
@@ -111,21 +111,37 @@ def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path):
         (['--image', png, '--prompt', 'Q', '--tile', '32', '--overlap', '40'], 'overlap'),
     ]
     import re
-    for args, pattern in cases:
-        message = _fails([TINY_CONFIG, ckpt, *args])
-        assert message.startswith('error: ') and len(message.splitlines()) == 1, message
-        assert re.search(pattern, message), (pattern, message)
-    # a checkpoint of another model (no saved config to rebuild it from)
+
     import torch
     sd = torch.load(ckpt, weights_only=True)['state_dict']
-    other = tmp_path / 'other.pth'
+    other = tmp_path / 'other.pth'     # another model, and no saved config to rebuild it from
     torch.save({'state_dict': {k: v for k, v in sd.items() if 'aligner' not in k}}, other)
-    message = _fails([TINY_CONFIG, str(other), '--image', png, '--prompt', 'Q'])
-    assert 'does not fit the model' in message and 'aligner' in message
     cut = tmp_path / 'cut.pth'
     cut.write_bytes(open(ckpt, 'rb').read()[:1000])
-    assert 'not a readable eov/MMEngine checkpoint' in _fails([TINY_CONFIG, str(cut), '--image',
-                                                               png, '--prompt', 'Q'])
+    checkpoints = [(str(other), 'does not fit the model.*aligner'),
+                   (str(cut), 'not a readable eov/MMEngine checkpoint')]
+    # in-process (each case loads the model: subprocesses would take a minute and a half)
+    infer = _infer_module()
+    for ckpt_path, args, pattern in [(ckpt, a, p) for a, p in cases] + \
+            [(c, ['--image', png, '--prompt', 'Q'], p) for c, p in checkpoints]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            infer.main([TINY_CONFIG, ckpt_path, *args])
+        assert info.value.code == 2
+        message = capsys.readouterr().err.strip()
+        assert message.startswith('error: ') and len(message.splitlines()) == 1, message
+        assert re.search(pattern, message), (pattern, message)
+    # and as a process: exit status 2, one line, no traceback
+    assert re.search(cases[0][1], _fails([TINY_CONFIG, ckpt, *cases[0][0]]))
+
+
+def _infer_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('eov_tool_infer',
+                                                  os.path.join(ROOT, 'tools', 'infer.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_converted_benchmark_goes_records_infer_evaluate(grounding_checkpoint, tmp_path):
