@@ -17,7 +17,7 @@ setup(
     python_requires='>=3.10',
     packages=find_packages(include=['eov', 'eov.*']),
     package_data={'eov': ['assets/tokenizer/*.json', 'assets/tokenizer/*.txt',
-                          'apis/web/static/*']},
+                          'apis/web/static/*', 'apis/web/examples/*']},
     # Ranges are wide on purpose: the GPU machines ship torch 2.11,
     # transformers 5.17 and timm 1.0.29 preinstalled.
     install_requires=[

@@ -3,6 +3,7 @@
     python tools/benchmark.py slis [--n 200] [--image-size 1024 1024] [--out FILE]
     python tools/benchmark.py data [--samples 64] [--tile 256] [--workers 0 2] [--out FILE]
     python tools/benchmark.py train-step --config CONFIG [--device cpu|cuda] [--steps N]
+    python tools/benchmark.py infer --config CONFIG [--checkpoint CKPT] [--batch-sizes 1 8]
 """
 from __future__ import annotations
 
@@ -80,6 +81,27 @@ def run_train_step(args) -> list[dict]:
     return rows
 
 
+def run_infer(args) -> list[dict]:
+    """Requests/s by batch size and tiles/s of a whole scene (real Sentinel-2 imagery)."""
+    import torch
+
+    from eov.apis import EOVInferencer
+    from eov.apis.bench import benchmark_inference
+    torch.manual_seed(0)
+    inf = EOVInferencer(args.config, args.checkpoint, device=args.device)
+    machine = _machine()
+    if args.device.startswith('cuda'):
+        machine['gpu'] = torch.cuda.get_device_name(0)
+    rows = []
+    for row in benchmark_inference(inf, batch_sizes=args.batch_sizes, requests=args.requests,
+                                   tile=args.tile, scene_tile=args.scene_tile or None,
+                                   max_new_tokens=args.max_new_tokens):
+        row.update(config=args.config, checkpoint=args.checkpoint, machine=machine)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,8 +134,21 @@ def main(argv=None) -> int:
     step.add_argument('--tokens-per-step', type=int, default=2048)
     step.add_argument('--attention', help='override the config\'s attention backend')
     step.add_argument('--out', help='also append the JSON lines to this file')
+    infer = sub.add_parser('infer', help='inference requests/s by batch size and whole-scene '
+                                         'tiles/s on the real Sentinel-2 scene')
+    infer.add_argument('--config', required=True, help='config file or exported directory')
+    infer.add_argument('--checkpoint', help='weights (default: random init)')
+    infer.add_argument('--device', default='cpu')
+    infer.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 8])
+    infer.add_argument('--requests', type=int, default=16)
+    infer.add_argument('--tile', type=int, default=256, help='window side of the requests')
+    infer.add_argument('--scene-tile', type=int, default=512,
+                       help='tile side of the whole-scene run (0: skip it)')
+    infer.add_argument('--max-new-tokens', type=int, default=16)
+    infer.add_argument('--out', help='also append the JSON lines to this file')
     args = parser.parse_args(argv)
-    rows = {'slis': run_slis, 'data': run_data, 'train-step': run_train_step}[args.bench](args)
+    rows = {'slis': run_slis, 'data': run_data, 'train-step': run_train_step,
+            'infer': run_infer}[args.bench](args)
     if args.out:
         with open(args.out, 'a') as f:
             for row in rows:

@@ -4,8 +4,8 @@
                           [--device cpu] [--examples DIR]
     python tools/serve.py EXPORT_DIR [...]          # a tools/export_hf.py directory
 
-Open the printed address in a browser: upload an image (or pick an example
-from --examples), choose the modality and task, ask; the page shows the answer,
+Open the printed address in a browser: upload an image (or pick one of the bundled
+examples, or of --examples DIR), choose the modality and task, ask; the page shows the answer,
 the objects drawn on a quick-look of the image, and a GeoJSON download. The
 page loads nothing from the internet. Needs ``pip install -e '.[serve]'``.
 See docs/web_demo.md.
@@ -28,7 +28,8 @@ def parse_args(argv=None):
     p.add_argument('--port', type=int, default=7860, help='port (default 7860)')
     p.add_argument('--device', default='cpu', help="torch device, e.g. cpu, cuda, cuda:1")
     p.add_argument('--examples', default=None, metavar='DIR',
-                   help='folder of example images the page offers')
+                   help='folder of example images the page offers (default: the bundled '
+                   'EOV-Synth v2 examples, eov/apis/web/examples; "none" for none)')
     p.add_argument('--batch-size', type=int, default=8, help='generation batch size')
     p.add_argument('--max-new-tokens', type=int, default=None,
                    help="generation budget (default: the model's)")
@@ -58,6 +59,11 @@ def check_args(args) -> None:
                          '(python tools/serve.py CONFIG CHECKPOINT)')
     elif not os.path.isfile(args.checkpoint):
         raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
+    if args.examples is None:
+        from eov.apis.web.server import BUNDLED_EXAMPLES
+        args.examples = BUNDLED_EXAMPLES
+    elif args.examples.lower() == 'none':
+        args.examples = None
     if args.examples is not None and not os.path.isdir(args.examples):
         raise SystemExit(f'error: examples folder not found: {args.examples}')
     if not 0 < args.port < 65536:

@@ -190,3 +190,16 @@ def test_an_exported_directory_answers_like_the_checkpoint(inferencer, grounding
     proc = run_tool(['tools/infer.py', str(out), '--image', records[0]['images'][0]['path'],
                      '--prompt', _question(records[0]), '--task', 'grounding'])
     assert f'answer: {inferencer.predict(**requests[0]).text}' in proc.stdout
+
+
+def test_the_bundled_web_examples_are_read_by_their_modalities():
+    """The web demo's bundled GeoTIFFs load through the demo model's modality plugins."""
+    from eov.apis.web.server import BUNDLED_EXAMPLES
+    inf = EOVInferencer(os.path.join(os.path.dirname(TINY_CONFIG), 'eov_tiny_multitask.py'),
+                        max_new_tokens=4)
+    names = sorted(os.listdir(BUNDLED_EXAMPLES))
+    assert {n.split('_')[0] for n in names} == {'optical', 'sar', 'infrared'}
+    for name in names:
+        pred = inf.predict(os.path.join(BUNDLED_EXAMPLES, name), 'Describe the image.',
+                           modality=name.split('_')[0], task='captioning')
+        assert pred.crs == 'EPSG:32631' and pred.image_size == (64, 64), name

@@ -35,3 +35,16 @@ def test_train_step_benchmark_reports_both_paths():
         assert r['tokens_per_s'] > 0 and r['step_ms'] > 0 and 0 <= r['padding_fraction'] < 1
         assert r['device'] == 'cpu' and r['mfu'] is None
     assert torch.cuda.is_available() or rows[0]['peak_mem_gb'] is None
+
+
+def test_infer_benchmark_reports_batch_sizes_and_scene_tiles():
+    proc = run_tool(['tools/benchmark.py', 'infer', '--config', TINY_CONFIG, '--requests', '4',
+                     '--batch-sizes', '1', '4', '--scene-tile', '1024', '--max-new-tokens', '4'])
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+    assert [(r['mode'], r['batch_size']) for r in rows] == [('requests', 1), ('requests', 4),
+                                                             ('scene', 4)]
+    for r in rows[:2]:
+        assert r['requests'] == 4 and r['requests_per_s'] > 0 and r['device'] == 'cpu'
+    # batching does not change the answers: the same token count either way
+    assert rows[0]['answer_tokens'] == rows[1]['answer_tokens']
+    assert rows[2]['scene_size'] == [1933, 1947] and rows[2]['tiles'] == 4

@@ -43,6 +43,9 @@ import numpy as np
 logger = logging.getLogger('eov.web')
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
+#: Bundled examples (64 px EOV-Synth v2 GeoTIFFs in EPSG:32631: an optical harbour, a
+#: SAR scene in linear backscatter, a thermal-infrared scene) offered by tools/serve.py.
+BUNDLED_EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'examples')
 #: File types the page takes (PIL images, GeoTIFF, JPEG 2000 and other rasters).
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.jp2', '.img', '.vrt')
 _PIL_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
