@@ -43,14 +43,14 @@ def parse_args(argv=None):
 
 def check_args(args) -> None:
     """One-line errors for what is missing, before anything heavy is loaded."""
-    from eov.apis.inferencer import is_hf_export
-    if is_hf_export(args.model):
+    from eov.models.hf_format import is_export_dir
+    if is_export_dir(args.model):
         if args.checkpoint is not None:
             raise SystemExit(f'error: {args.model} is an exported model directory: it holds '
                              'its weights, give no checkpoint')
     elif os.path.isdir(args.model):
         raise SystemExit(f'error: {args.model} is a directory but not an exported model '
-                         '(no processor_config.json); give CONFIG CHECKPOINT or an export '
+                         '(no eov config.json); give CONFIG CHECKPOINT or an export '
                          'directory from tools/export_hf.py')
     elif not os.path.isfile(args.model):
         raise SystemExit(f'error: config not found: {args.model}')

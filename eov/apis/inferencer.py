@@ -96,12 +96,6 @@ def _jsonable(value):
     return value
 
 
-def is_hf_export(path) -> bool:
-    """True for a directory written by ``tools/export_hf.py``."""
-    return isinstance(path, (str, os.PathLike)) and os.path.isdir(path) and \
-        os.path.isfile(os.path.join(path, 'processor_config.json'))
-
-
 def load_model(model: str, checkpoint: str | None = None, device: str = 'cpu',
                cfg_options: dict | None = None, use_saved_config: bool = True):
     """Build a trained model and the config that describes it.
@@ -126,7 +120,7 @@ def load_model(model: str, checkpoint: str | None = None, device: str = 'cpu',
     from eov.engine.checkpoint import CheckpointError, config_for_checkpoint, read_checkpoint
     from eov.registry import MODELS
     init_default_scope('eov')
-    if is_hf_export(model):
+    if model is not None and os.path.isdir(model):   # tools/export_hf.py's directory
         if checkpoint is not None:
             raise InferenceError(f'{model} is an exported model directory: it holds its '
                                  'weights, give no checkpoint')

@@ -203,3 +203,29 @@ def test_the_bundled_web_examples_are_read_by_their_modalities():
         pred = inf.predict(os.path.join(BUNDLED_EXAMPLES, name), 'Describe the image.',
                            modality=name.split('_')[0], task='captioning')
         assert pred.crs == 'EPSG:32631' and pred.image_size == (64, 64), name
+
+
+def test_every_modality_entry_and_task_is_answered_from_records(tmp_path):
+    """EOV-Synth v2 records of all seven entries (GeoTIFF, frame lists, mp4 video, fusion
+    pairs) and nine tasks go through the multi-task model's inferencer."""
+    from eov.datasets.synth import generate_v2
+    from eov.datasets.synth.multimodal import cell_sequence
+    cycle = len(cell_sequence())    # one record of every (modality, task) cell
+    paths = generate_v2(str(tmp_path), {'test': cycle}, seed=1, progress=False)
+    inf = EOVInferencer(os.path.join(os.path.dirname(TINY_CONFIG), 'eov_tiny_multitask.py'),
+                        max_new_tokens=6, batch_size=16)
+    lines = inf.predict_records(paths['test'], progress=False)
+    records = [json.loads(line) for line in open(paths['test'])]
+    assert len(lines) == len(records) >= cycle   # plus the optical-only twins of cloud cells
+    assert not [line for line in lines if line.get('error')]
+    assert {line['modality'] for line in lines} == {'optical', 'sar', 'infrared',
+                                                     'multispectral', 'temporal', 'video',
+                                                     'fusion'}
+    assert {line['task'] for line in lines} == set(inf.tasks)
+    assert all(isinstance(line['prediction'], str) and line['question'] for line in lines)
+    # a video record: its mp4 is decoded into frames
+    video = next(r for r in records if r['modality'] == 'video')
+    assert video['images'][0]['path'].endswith('.mp4')
+    pred = inf.predict(os.path.join(str(tmp_path), video['images'][0]['path']),
+                       'Describe the video.', modality='video', task='captioning')
+    assert isinstance(pred.text, str)

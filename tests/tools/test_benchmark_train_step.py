@@ -47,4 +47,6 @@ def test_infer_benchmark_reports_batch_sizes_and_scene_tiles():
         assert r['requests'] == 4 and r['requests_per_s'] > 0 and r['device'] == 'cpu'
     # batching does not change the answers: the same token count either way
     assert rows[0]['answer_tokens'] == rows[1]['answer_tokens']
-    assert rows[2]['scene_size'] == [1933, 1947] and rows[2]['tiles'] == 4
+    from eov.apis.geo import tile_windows
+    assert rows[2]['scene_size'] == [1933, 1947]
+    assert rows[2]['tiles'] == len(tile_windows(1933, 1947, 1024, 128)) == 9
