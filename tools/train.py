@@ -28,6 +28,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from eov.engine.safe_checkpoints import ResumeError
+    try:
+        train(args)
+    except ResumeError as err:
+        raise SystemExit(f'error: {err}') from None
+
+
+def train(args):
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,
                          args.resume)
     if cfg.get('stages'):

@@ -21,7 +21,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2,
+    # kill-safe: written atomically, old ones removed only after the new one is complete
+    checkpoint=dict(type='EOVCheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2,
                     save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import os.path as osp
 
 import torch
 from mmengine.config import Config
@@ -14,6 +15,21 @@ from eov.registry import RUNNERS
 
 #: ``TokenizeConversation.image_tokens`` value that asks for the model's own counts.
 AUTO = 'auto'
+#: Scheduler state a resumed run takes from its checkpoint (the rest follows the config).
+SCHEDULER_PROGRESS = frozenset({'last_step', '_global_step', '_last_value', 'base_values',
+                                '_get_value_called_within_step', 'last_epoch'})
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:   # arrays, tensors
+        return repr(a) == repr(b)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
 
 
 def model_image_tokens(model) -> dict[str, int]:
@@ -220,6 +236,91 @@ class EOVRunner(Runner):
             print_log(f"stage {spec.name!r}: {counts['trainable']:,} of {total:,} parameters "
                       f"train ({', '.join(spec.trainable)})", logger='current')
         return model
+
+    # -- kill-safe checkpoints (eov.engine.safe_checkpoints) ----------------------------
+    def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
+        """MMEngine's save, written to ``<file>.partial`` and renamed when complete.
+
+        A failed write (a full disk, say) removes the partial file and raises an
+        ``OSError`` naming the checkpoint; the previous checkpoint stays usable.
+        """
+        from .safe_checkpoints import PARTIAL
+        final = osp.join(out_dir, filename)
+        partial = final + PARTIAL
+        try:
+            super().save_checkpoint(out_dir, filename + PARTIAL, *args, **kwargs)
+        except (OSError, RuntimeError) as err:
+            if osp.exists(partial):
+                os.remove(partial)
+            raise OSError(f'could not write checkpoint {final}: {err} (the partial file was '
+                          'removed; the previous checkpoint is intact)') from err
+        if osp.exists(partial):   # written by the main process only
+            os.replace(partial, final)
+
+    def load_or_resume(self) -> None:
+        """Resume from the newest *complete* checkpoint of the work dir; clear errors.
+
+        ``--resume`` with no checkpoint in the work dir is an error (MMEngine
+        would silently train from scratch); a truncated ``last_checkpoint``
+        target is skipped for the newest complete one (logged).
+        """
+        if self._has_loaded:
+            return None
+        if self._resume and self._load_from is None:
+            from .safe_checkpoints import ResumeError, latest_good_checkpoint
+            found = latest_good_checkpoint(self.work_dir)
+            if found is None:
+                raise ResumeError(f'--resume: no checkpoint in {self.work_dir} to resume '
+                                        'from (train without --resume to start)')
+            self._load_from = found
+            print_log(f'resuming from {found}', logger='current')
+        elif self._resume:
+            from .safe_checkpoints import ResumeError, checkpoint_problem
+            problem = checkpoint_problem(self._load_from)
+            if problem is not None:
+                raise ResumeError(f'--resume {self._load_from}: the checkpoint is {problem}')
+        return super().load_or_resume()
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        """MMEngine's resume, keeping the schedule of *this* config.
+
+        A checkpoint stores its parameter schedulers whole, ``total_steps`` /
+        ``end`` included, so a resumed run with a new ``train_cfg.max_iters``
+        would keep the old schedule. Only the progress (step counters, last
+        values) is taken from the checkpoint; the rest comes from the config.
+        """
+        fresh = [s.state_dict() for s in self._flat_schedulers()]
+        super().resume(filename, *args, **kwargs)
+        changed = []
+        for sched, state in zip(self._flat_schedulers(), fresh):
+            before = len(changed)
+            for key, value in state.items():
+                if key in SCHEDULER_PROGRESS or key not in sched.__dict__:
+                    continue
+                if not _same(sched.__dict__[key], value):
+                    changed.append(f'{type(sched).__name__}.{key}: '
+                                   f'{_short(sched.__dict__[key])} -> {_short(value)}')
+                    sched.__dict__[key] = value
+            if len(changed) > before and sched._global_step >= sched.begin:
+                # steps past the old end did not count: count them under the new one
+                sched.last_step = min(sched._global_step, sched.end - 1) - sched.begin
+            if len(changed) > before and sched.begin <= sched._global_step < sched.end:
+                # the optimizer holds the value the old schedule set: recompute it now
+                values = sched._get_value()
+                for group, value in zip(sched.optimizer.param_groups, values):
+                    group[sched.param_name] = value
+                sched._last_value = [g[sched.param_name] for g in sched.optimizer.param_groups]
+        if changed:
+            print_log('resume: the schedule follows this config (' + '; '.join(changed) + ')',
+                      logger='current')
+
+    def _flat_schedulers(self) -> list:
+        scheds = self.param_schedulers
+        if scheds is None:
+            return []
+        if isinstance(scheds, dict):
+            return [s for group in scheds.values() for s in group]
+        return list(scheds)
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = True,
                         revise_keys=[(r'^module.', '')]):
