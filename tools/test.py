@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eov.engine.runner import (add_runner_arguments, build_runner,  # noqa: E402
-                               parse_runner_args, prepare_config)
+                               clear_errors, parse_runner_args, prepare_config)
 
 
 def parse_args(argv=None):
@@ -32,6 +32,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    with clear_errors(args.debug):   # bad records / rasters / configs / checkpoints: one line
+        return evaluate(args)
+
+
+def evaluate(args):
     from eov.engine.checkpoint import CheckpointError
     try:
         cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,

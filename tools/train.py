@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eov.engine.chain import run_chain  # noqa: E402
 from eov.engine.runner import (add_runner_arguments, build_runner,  # noqa: E402
-                               parse_runner_args, prepare_config)
+                               clear_errors, parse_runner_args, prepare_config)
 
 
 def parse_args(argv=None):
@@ -28,11 +28,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from eov.engine.safe_checkpoints import ResumeError
-    try:
+    with clear_errors(args.debug):   # bad records / rasters / configs / checkpoints: one line
         train(args)
-    except ResumeError as err:
-        raise SystemExit(f'error: {err}') from None
 
 
 def train(args):

@@ -164,5 +164,7 @@ def config_for_checkpoint(config: str | None, checkpoint: str | None,
             if key in saved_cfg:
                 cfg[key] = saved_cfg[key]
     if cfg_options:
+        from .config import check_override_keys
+        check_override_keys(cfg, cfg_options, config or checkpoint)
         cfg.merge_from_dict(cfg_options)
     return resolve_references(cfg), ('checkpoint' if saved is not None else 'file')

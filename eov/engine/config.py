@@ -70,6 +70,34 @@ def resolve_references(cfg: Config) -> Config:
     return cfg
 
 
+class ConfigKeyError(KeyError):
+    """An override names a key the config does not have (a typo, usually)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def check_override_keys(cfg: Config, cfg_options: dict | None, source: str = 'config') -> None:
+    """Every ``--cfg-options`` key must start at a key of the config.
+
+    ``trian_cfg.max_iters=2`` would otherwise add a new, unused ``trian_cfg``
+    and train the configured 3000 iterations. New keys *inside* an existing
+    dict stay allowed (``model.vision.checkpoint=...`` sets an argument the
+    config leaves at its default).
+
+    Raises:
+        ConfigKeyError: naming the key and the closest keys of the config.
+    """
+    import difflib
+    for key in cfg_options or {}:
+        top = str(key).split('.')[0]
+        if top in cfg._cfg_dict:
+            continue
+        close = difflib.get_close_matches(top, list(cfg._cfg_dict), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ''
+        raise ConfigKeyError(f'--cfg-options {key}: {source} has no key {top!r}{hint}')
+
+
 def load_config(path: str, cfg_options: dict | None = None) -> Config:
     """Load a config file, apply ``--cfg-options`` overrides, resolve references.
 
@@ -79,8 +107,12 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
 
     Returns:
         The ready-to-use config.
+
+    Raises:
+        ConfigKeyError: for an override whose first key the config lacks.
     """
     cfg = Config.fromfile(path)
     if cfg_options:
+        check_override_keys(cfg, cfg_options, path)
         cfg.merge_from_dict(cfg_options)
     return resolve_references(cfg)

@@ -10,7 +10,8 @@ from mmengine.config import Config, DictAction
 from .checkpoint import allow_mmengine_checkpoints, config_for_checkpoint
 from .config import load_config
 
-__all__ = ['add_runner_arguments', 'build_runner', 'parse_runner_args', 'prepare_config']
+__all__ = ['add_runner_arguments', 'build_runner', 'clear_errors', 'parse_runner_args',
+           'prepare_config']
 
 
 def add_runner_arguments(parser, work_dir_help: str) -> None:
@@ -21,6 +22,9 @@ def add_runner_arguments(parser, work_dir_help: str) -> None:
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help="'pytorch' when started by torchrun")
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help="show the full traceback of eov's own errors (bad records, "
+                        'rasters, configs, checkpoints) instead of one line')
 
 
 def parse_runner_args(parser, argv=None):
@@ -94,3 +98,46 @@ def build_runner(cfg: Config):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def _eov_errors() -> tuple:
+    """Exceptions that describe bad input (named file / record / key), not eov bugs."""
+    from eov.datasets.schema import RecordError
+    from eov.modalities.io import RasterReadError
+    from eov.registry import UnknownPluginError
+
+    from .checkpoint import CheckpointError
+    from .config import ConfigKeyError
+    from .safe_checkpoints import ResumeError
+    return (RecordError, RasterReadError, UnknownPluginError, ConfigKeyError, CheckpointError,
+            ResumeError, FileNotFoundError)
+
+
+def error_line(err: BaseException) -> str:
+    """One line (or two, for an error re-raised from a data-loading worker) for ``err``."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith('Caught '):   # from a DataLoader worker
+        return lines[-1]
+    return lines[0] if len(lines) == 1 else '\n  '.join(lines[:8])
+
+
+class clear_errors:
+    """Turn eov's bad-input errors into ``error: <message>`` and exit status 2.
+
+    The full traceback is kept behind ``--debug`` (``debug=True`` re-raises).
+    """
+
+    def __init__(self, debug: bool = False):
+        self.debug = debug
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or self.debug or not isinstance(exc, _eov_errors()):
+            return False
+        import sys
+        print(f'error: {error_line(exc)}', file=sys.stderr)
+        print('(run with --debug for the full traceback)', file=sys.stderr)
+        raise SystemExit(2)
