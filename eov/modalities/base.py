@@ -268,7 +268,29 @@ class BaseModality:
         idx = [names.index(b) for b in self.bands]
         if idx != list(range(n_file)):
             raster.data = raster.data[idx]
+        self.check_bit_depth(raster)
         return raster, valid & self._nodata_valid(raster)
+
+    def check_bit_depth(self, raster: Raster) -> None:
+        """Refuse integer pixels beyond the sensor's storage range (8-bit sensors).
+
+        A uint16 GeoTIFF or 16-bit PNG read for an 8-bit sensor would reach
+        the model up to 257x too bright after the sensor's ``1/255`` scale.
+
+        Raises:
+            RasterReadError: naming the file, its dtype and maximum.
+        """
+        data = raster.data
+        if self.sensor.dtype != 'uint8' or data.dtype == np.uint8 \
+                or not np.issubdtype(data.dtype, np.integer) or data.size == 0:
+            return
+        top = int(data.max())
+        if top > 255:
+            raise RasterReadError(
+                f'{raster.path}: {data.dtype} pixels up to {top}, but sensor '
+                f'{self.sensor.name!r} of modality {self.name!r} stores 8-bit values (0-255); '
+                'name the data\'s own sensor (e.g. sensor="sentinel2_l2a" with its bands) or '
+                'convert the image to 8 bits')
 
     def _nodata_valid(self, raster: Raster) -> np.ndarray:
         """Pixels that are finite and not the declared nodata value in every band."""

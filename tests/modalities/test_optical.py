@@ -130,3 +130,22 @@ def test_adapters():
     assert ADAPTERS.build(dict(type='rgb')).to_backbone_input(y) is y
     with pytest.raises(ValueError, match='band_linear'):
         ADAPTERS.build(dict(type='rgb', in_chans=4, out_chans=3))
+
+
+def test_16_bit_pixels_for_an_8_bit_sensor_are_refused(tmp_path):
+    """A uint16 GeoTIFF or a 16-bit PNG would reach the model up to 257x too bright."""
+    from eov.registry import build_from_any
+    optical = build_from_any(dict(type='optical'), MODALITIES)
+    wide = write_tif(tmp_path / 'wide.tif', np.full((3, 8, 8), 4000, np.uint16))
+    with pytest.raises(RasterReadError, match=r"wide.tif: uint16 pixels up to 4000, but sensor "
+                       r"'rgb' of modality 'optical' stores 8-bit values"):
+        optical.load([dict(path=wide)])
+    png = tmp_path / 'grey16.png'
+    Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(png)
+    sar8 = build_from_any(dict(type='sar', sensor='sar_8bit'), MODALITIES)
+    with pytest.raises(RasterReadError, match='grey16.png: .* up to 40000'):
+        sar8.load([dict(path=str(png))])
+    # 16-bit storage of 8-bit values is fine
+    narrow = write_tif(tmp_path / 'narrow.tif', np.full((3, 8, 8), 200, np.uint16))
+    out = optical.load([dict(path=narrow)])
+    assert out['pixels'].shape == (3, 8, 8)
