@@ -1,10 +1,12 @@
 """Transforms from a validated record to model inputs (mmcv ``BaseTransform``s)."""
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
 from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
 
 from eov.registry import HEADS, MODALITIES, SERIALIZERS, TRANSFORMS, build_from_any
 
@@ -128,8 +130,37 @@ class BuildConversation(BaseTransform):
                 text = text.replace('{' + name + '}', value)
         return text
 
+    #: Targets clipped to their image so far (partly outside; see :meth:`fit_targets`).
+    clipped = 0
+
+    @classmethod
+    def fit_targets(cls, results: dict) -> list:
+        """The record's targets under eov's out-of-image policy (:func:`fit_to_image`).
+
+        Partly outside: clipped, counted in :attr:`clipped` and logged (the first
+        five). Wholly outside or of zero area: a ``RecordError`` naming the
+        record and target, which ``max_bad_records`` can skip and count.
+        """
+        from eov.slis.geometry import FIT_CLIPPED, fit_to_image
+        out = []
+        for i, target in enumerate(results.get('targets') or []):
+            try:
+                fitted, outcome = fit_to_image(target, results['image_size'])
+            except ValueError as err:
+                raise RecordError(f"{results.get('source', results.get('id'))}: target {i} "
+                                  f'({target.get("type")}): {err}') from None
+            if outcome == FIT_CLIPPED:
+                cls.clipped += 1
+                if cls.clipped <= 5:
+                    print_log(f"{results.get('source', results.get('id'))}: target {i} "
+                              f"({target.get('type')}) leaves the image: clipped to it",
+                              logger='current', level=logging.WARNING)
+            out.append(fitted)
+        return out
+
     def transform(self, results: dict) -> dict:
         task = results['task']
+        results['targets'] = self.fit_targets(results)
         head = self.heads.get(task)
         if head is None:
             raise RecordError(f"{results.get('source')}: no head configured for task "

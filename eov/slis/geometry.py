@@ -207,3 +207,62 @@ def sort_objects(objects: list[dict], order: str) -> list[dict]:
         return sorted(objects, key=lambda o: (-object_area(o), object_bounds(o)[1],
                                               object_bounds(o)[0]))
     raise ValueError(f'object order must be one of {OBJECT_ORDERS}, got {order!r}')
+
+
+#: Outcomes of :func:`fit_to_image`.
+FIT_INSIDE, FIT_CLIPPED = 'inside', 'clipped'
+
+
+def fit_to_image(obj: dict, image_size: Sequence[float]) -> tuple[dict, str]:
+    """Apply eov's policy for a target that leaves its image.
+
+    - inside: returned unchanged (``'inside'``);
+    - partly outside: clipped to the image -- box corners / polygon, quad and
+      point coordinates clamped to ``[0, W] x [0, H]``; an oriented box whose
+      centre is inside keeps its size (the serializer clamps its corners)
+      (``'clipped'``);
+    - wholly outside, or of zero area (inside the image): ``ValueError``
+      saying which -- a record that would otherwise train on ``<loc_31>`` x 4
+      or ``<loc_0>`` x 4 targets.
+
+    Args:
+        obj: A geometry object (see the module docstring).
+        image_size: ``(W, H)``.
+
+    Returns:
+        ``(object, outcome)``.
+    """
+    w, h = float(image_size[0]), float(image_size[1])
+    kind = obj.get('type')
+    if kind not in GEOMETRY_TYPES:
+        return obj, FIT_INSIDE
+    x1, y1, x2, y2 = object_bounds(obj)
+    if kind == 'point':
+        (x, y), = [obj['point']]
+        if not (0 <= x <= w and 0 <= y <= h):
+            raise ValueError(f'point {[x, y]} is outside the {w:g}x{h:g} image')
+        return obj, FIT_INSIDE
+    if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+        raise ValueError(f'{kind} with bounds {[round(v, 2) for v in (x1, y1, x2, y2)]} lies '
+                         f'wholly outside the {w:g}x{h:g} image')
+    if object_area(obj) <= 0:
+        raise ValueError(f'{kind} with bounds {[round(v, 2) for v in (x1, y1, x2, y2)]} has '
+                         'zero area')
+    if x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h:
+        return obj, FIT_INSIDE
+    out = dict(obj)
+    if kind == 'hbb':
+        bx1, by1, bx2, by2 = obj['bbox']
+        out['bbox'] = [min(max(bx1, 0.0), w), min(max(by1, 0.0), h),
+                       min(max(bx2, 0.0), w), min(max(by2, 0.0), h)]
+    elif kind in ('quad', 'poly'):
+        out['points'] = [[min(max(px, 0.0), w), min(max(py, 0.0), h)]
+                         for px, py in obj['points']]
+    elif kind == 'obb':
+        cx, cy = obj['obb'][:2]
+        if not (0 <= cx <= w and 0 <= cy <= h):
+            raise ValueError(f'obb centre {[cx, cy]} is outside the {w:g}x{h:g} image')
+        return obj, FIT_CLIPPED
+    if object_area(out) <= 0:
+        raise ValueError(f'{kind} has zero area inside the {w:g}x{h:g} image once clipped')
+    return out, FIT_CLIPPED
