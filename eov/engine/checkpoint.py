@@ -101,14 +101,13 @@ def read_checkpoint(path: str, map_location='cpu') -> dict:
         CheckpointError: naming the file, when it is truncated or not a checkpoint.
     """
     import os
-    import pickle
-    import zipfile
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
     try:
         ckpt = load_checkpoint_safely(path, map_location=map_location)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError) as err:
+    except Exception as err:   # any failure of a pure read means the file is unusable
+        if isinstance(err, (MemoryError, KeyboardInterrupt)):
+            raise
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f'{path}: not a readable eov/MMEngine checkpoint (truncated or '
                               f'corrupt?): {first}') from None
