@@ -55,6 +55,7 @@ class InstructionDataset(BaseDataset):
         if not os.path.isfile(self.ann_file):
             raise FileNotFoundError(f'annotation file not found: {self.ann_file}')
         records = []
+        seen: dict[str, str] = {}
         for lineno, rec in iter_jsonl(self.ann_file):
             where = f'{self.ann_file}:{lineno}'
             try:
@@ -64,6 +65,11 @@ class InstructionDataset(BaseDataset):
             except RecordError as err:
                 self._bad(str(err))
                 continue
+            rid = str(rec['id'])
+            if rid in seen:   # predictions and scores are keyed by id: a repeat would be lost
+                self._bad(f'{where}: id {rid!r} repeats {seen[rid]}')
+                continue
+            seen[rid] = where
             rec = dict(rec, data_root=self.data_root, source=where)
             records.append(rec)
             if self.max_records is not None and len(records) >= self.max_records:

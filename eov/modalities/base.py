@@ -427,8 +427,10 @@ class BaseModality:
                 band count or a tile without a single valid pixel.
         """
         if len(entries) != 1:
-            raise ValueError(f'modality {self.name!r} takes exactly one image per '
-                             f'record, got {len(entries)}')
+            raise RasterReadError(f'{entries[0].get("path") if entries else "?"}: modality '
+                                  f'{self.name!r} takes exactly one image per record, got '
+                                  f'{len(entries)} (several files of one image: give them as '
+                                  'one entry, "path": [...] with "bands")')
         out = self.load_one(entries[0], data_root)
         out['modality'] = self.name
         return out
