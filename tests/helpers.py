@@ -22,6 +22,16 @@ def run_tool(args, extra_pythonpath=(), timeout=600):
     return proc
 
 
+def load_tool(name):
+    """Import ``tools/NAME.py`` as a module (to call its ``main()`` in-process)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'eov_tool_{name}',
+                                                  os.path.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def tiny_train_options(data_root, max_iters, interval):
     """``--cfg-options`` for a fast tiny training run on ``data_root``."""
     return ['--cfg-options', f'data_root={data_root}', f'train_cfg.max_iters={max_iters}',

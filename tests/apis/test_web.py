@@ -4,7 +4,6 @@ The model is the tiny grounding model of ``tests/conftest.py`` that memorised 8
 EOV-Synth records, so the page's answer can be checked against the inferencer's.
 """
 import base64
-import importlib.util
 import io
 import json
 import os
@@ -27,6 +26,7 @@ from eov.apis import EOVInferencer
 from eov.apis.web import create_app
 from eov.apis.web.server import STATIC_DIR
 from tests.conftest import ROOT, TINY_CONFIG
+from tests.helpers import load_tool
 
 CHROMIUM = '/usr/bin/chromium'
 CHROMEDRIVER = '/usr/bin/chromedriver'
@@ -434,16 +434,9 @@ def test_a_16_bit_single_band_quicklook_is_grey(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the command line
-def _serve_module():
-    spec = importlib.util.spec_from_file_location('eov_tools_serve',
-                                                  os.path.join(ROOT, 'tools', 'serve.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_serve_cli_errors_are_one_line(tmp_path, grounding_checkpoint):
-    serve = _serve_module()
+    serve = load_tool('serve')
     ckpt, _ = grounding_checkpoint
     bad = tmp_path / 'bad.pth'
     bad.write_text('not a checkpoint')

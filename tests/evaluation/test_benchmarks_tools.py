@@ -1,5 +1,4 @@
 """tools/convert_dataset.py and tools/evaluate.py end to end; the plugin protocol."""
-import importlib.util
 import json
 import os
 
@@ -9,8 +8,7 @@ from eov.evaluation.benchmarks import (BaseBenchmark, OptionError, PredictionErr
                                        load_predictions)
 from eov.registry import BENCHMARKS
 
-from ..conftest import ROOT
-from ..helpers import run_tool
+from ..helpers import load_tool, run_tool
 from .benchmark_fixtures import write_jsonl, write_rsvg
 
 NAMES = ['bigearthnet_v1', 'dior_rsvg', 'earthmind_bench', 'opt_rsvg', 'rsvqa_hr', 'rsvqa_lr',
@@ -73,18 +71,10 @@ def test_convert_and_evaluate_end_to_end(tmp_path):
     assert metrics['parse_rate'] == 0.75
     assert (metrics['n'], metrics['n_missing'], metrics['n_unknown']) == (4, 0, 1)
     # the same file, scored as OPT-RSVG would score it (>= t), and with a serializer config
-    metrics = _tool('evaluate').main(['opt_rsvg', '--data', str(data), '--predictions', preds,
+    metrics = load_tool('evaluate').main(['opt_rsvg', '--data', str(data), '--predictions', preds,
                                       '--serializer', '{"type": "GeoChatTextSerializer"}'])
     assert metrics['Pr@0.5'] == 0.75
 
-
-def _tool(name):
-    """Import a script of tools/ as a module (to call its main() in-process)."""
-    spec = importlib.util.spec_from_file_location(f'eov_tool_{name}',
-                                                  os.path.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _exit_message(main, argv):
@@ -94,7 +84,7 @@ def _exit_message(main, argv):
 
 
 def test_tools_fail_with_clear_messages(tmp_path):
-    convert, evaluate = _tool('convert_dataset').main, _tool('evaluate').main
+    convert, evaluate = load_tool('convert_dataset').main, load_tool('evaluate').main
     src = write_rsvg(str(tmp_path / 'src'))
     with open(os.path.join(src, 'test.txt'), 'a') as f:
         f.write('41\n')

@@ -1,7 +1,6 @@
 """The work-dir report: report.md, loss curves and test examples, from real files."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -12,6 +11,9 @@ from eov.datasets.synth import SynthConfig, generate
 from eov.evaluation.report import (DEFAULT_SERIALIZER, beats_chance, plot_predictions,
                                    read_stage_losses, write_report)
 from eov.registry import HEADS
+
+from ..conftest import ROOT
+from ..helpers import load_tool
 
 S2_L2A = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B11', 'B12')
 
@@ -262,16 +264,11 @@ def test_single_run_work_dir_without_scoreboard(demo, tmp_path):
 
 
 def test_cli_takes_modalities_and_serializer_from_config(demo, capsys):
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(os.path.dirname(here))
-    spec = importlib.util.spec_from_file_location('eov_tools_report',
-                                                  os.path.join(root, 'tools', 'report.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('report')
     out = str(os.path.join(demo['work'], 'predictions.png'))
     os.remove(out)
     assert tool.main([demo['work'], '--data', demo['root'],
-                      '--config', os.path.join(root, 'configs', 'eov_tiny_synth.py')]) == 0
+                      '--config', os.path.join(ROOT, 'configs', 'eov_tiny_synth.py')]) == 0
     printed = capsys.readouterr().out
     assert f"report: {os.path.join(demo['work'], 'report.md')}" in printed
     # the console ends with the scoreboard as a table

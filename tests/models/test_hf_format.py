@@ -5,7 +5,6 @@ Covers ``eov.models.hf_format`` (save/load), ``EarthOneVision.save_pretrained`` 
 LM with a vocabulary padded beyond the tokenizer, a timm ViT state dict) and custom sensors
 that travel inside the export.
 """
-import importlib.util
 import json
 import os
 
@@ -21,8 +20,8 @@ from eov.models import EarthOneVision
 from eov.models.hf_format import load_pretrained, save_pretrained, sensor_specs
 from eov.registry import DATASETS, MODALITIES, MODELS, build_from_any
 
-from ..conftest import ROOT, TINY_CONFIG
-from ..helpers import run_tool
+from ..conftest import TINY_CONFIG
+from ..helpers import load_tool, run_tool
 
 # the tiny model's LM, as a transformers config (for a "pretrained" LM directory)
 LM_ARCH = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4,
@@ -165,13 +164,6 @@ def test_bad_export_directories_are_explained(exported, tmp_path):
     assert 'unexpected: aligner.extra.weight' in str(info.value)
 
 
-def _export_tool():
-    spec = importlib.util.spec_from_file_location('export_hf',
-                                                  os.path.join(ROOT, 'tools', 'export_hf.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture
 def depth2_checkpoint(synth_data, tmp_path):
@@ -188,7 +180,7 @@ def test_export_tool_uses_the_checkpoint_config(depth2_checkpoint, tmp_path, cap
     """Exported with the bare config path, the model is the trained one; bad input is
     one clear error."""
     model, ckpt = depth2_checkpoint
-    tool = _export_tool()
+    tool = load_tool('export_hf')
     out = str(tmp_path / 'hf')
     tool.main([TINY_CONFIG, ckpt, out, '--dtype', 'float32'])
     printed = capsys.readouterr().out

