@@ -66,9 +66,10 @@ def main(argv=None):
     if not os.path.isfile(args.config):
         raise SystemExit(f'error: config file not found: {args.config}')
     try:
+        ckpt = read_checkpoint(args.checkpoint)   # read once: config and weights
         cfg, source = config_for_checkpoint(args.config, args.checkpoint, args.cfg_options,
-                                            use_saved=not args.model_from_config)
-        state = checkpoint_state_dict(read_checkpoint(args.checkpoint), args.checkpoint)
+                                            use_saved=not args.model_from_config, loaded=ckpt)
+        state = checkpoint_state_dict(ckpt, args.checkpoint)
     except (FileNotFoundError, CheckpointError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         raise SystemExit(f'error: {message}') from None

@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+
+from eov.evaluation.metrics.tasks import jsonable
 
 #: Multi-image modalities whose images are separate inputs (not one image's band files).
 _PER_IMAGE = ('temporal', 'video', 'fusion')
@@ -78,22 +80,10 @@ class Prediction:
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field."""
-        return _jsonable(dict(text=self.text, objects=self.objects, task=self.task,
+        return jsonable(dict(text=self.text, objects=self.objects, task=self.task,
                               parsed=self.parsed, prompt=self.prompt, modality=self.modality,
                               image_size=list(self.image_size), crs=self.crs,
                               transform=self.transform, tiles=self.tiles))
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    return value
 
 
 def load_model(model: str, checkpoint: str | None = None, device: str = 'cpu',
@@ -130,10 +120,12 @@ def load_model(model: str, checkpoint: str | None = None, device: str = 'cpu',
     if model is not None and not os.path.isfile(model):
         raise FileNotFoundError(f'config not found: {model} (give a config file or an '
                                 'exported model directory)')
-    cfg, _ = config_for_checkpoint(model, checkpoint, cfg_options, use_saved=use_saved_config)
+    ckpt = read_checkpoint(checkpoint) if checkpoint is not None else None   # read once
+    cfg, _ = config_for_checkpoint(model, checkpoint, cfg_options, use_saved=use_saved_config,
+                                   loaded=ckpt)
     net = MODELS.build(cfg.model)
-    if checkpoint is not None:
-        state = read_checkpoint(checkpoint).get('state_dict')
+    if ckpt is not None:
+        state = ckpt.get('state_dict')
         if not isinstance(state, dict):
             raise CheckpointError(f'{checkpoint}: no state_dict in the checkpoint')
         state = {k[len('module.'):] if k.startswith('module.') else k: v
@@ -505,7 +497,7 @@ class EOVInferencer:
                 batch_lines = self._answer_records(chunk, data_root, max_new_tokens)
                 for line in batch_lines:
                     if sink:
-                        sink.write(json.dumps(_jsonable(line)) + '\n')
+                        sink.write(json.dumps(jsonable(line)) + '\n')
                 lines += batch_lines
                 if sink:
                     sink.flush()
@@ -534,12 +526,11 @@ class EOVInferencer:
                                             add_generation_prompt=True, source=where)
             samples.append(self._pack(results['images'][0], encoded,
                                       dict(task=rec['task'], prompt=question)))
-            slots.append(len(lines))
+            slots.append((len(lines), rec))
             lines.append(line)
         texts = self._generate(samples, max_new_tokens) if samples else []
-        for slot, sample, text in zip(slots, samples, texts):
+        for (slot, rec), sample, text in zip(slots, samples, texts):
             context = {}
-            rec = chunk_record(chunk, lines[slot]['id'])
             if rec['task'] == 'choice':
                 target = next((t for t in rec.get('targets', []) if t.get('type') == 'choice'),
                               {})
@@ -569,11 +560,6 @@ class EOVInferencer:
             except (ValueError, KeyError):
                 return None
         return None
-
-
-def chunk_record(chunk, rid):
-    """The record of ``chunk`` with id ``rid``."""
-    return next(rec for _, rec in chunk if rec['id'] == rid)
 
 
 def _join(root: str, path):
@@ -614,17 +600,3 @@ def scene_size(entry: dict, plugin) -> tuple[int, int]:
     finally:
         for s in sources:
             s.close()
-
-
-def predictions_to_jsonl(lines: Sequence[dict], path: str) -> str:
-    """Write :meth:`EOVInferencer.predict_records` lines as JSONL."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as f:
-        for line in lines:
-            f.write(json.dumps(_jsonable(line)) + '\n')
-    return path
-
-
-def jsonable(value: Any):
-    """``value`` with numpy / torch numbers turned into plain Python (for JSON)."""
-    return _jsonable(value)

@@ -124,7 +124,8 @@ def saved_config_text(ckpt: dict) -> str | None:
 
 
 def config_for_checkpoint(config: str | None, checkpoint: str | None,
-                          cfg_options: dict | None = None, use_saved: bool = True):
+                          cfg_options: dict | None = None, use_saved: bool = True,
+                          loaded: dict | None = None):
     """The config to rebuild a checkpoint's model with.
 
     The config saved in the checkpoint (every MMEngine checkpoint and every
@@ -139,6 +140,8 @@ def config_for_checkpoint(config: str | None, checkpoint: str | None,
         checkpoint: Checkpoint file (``None``: ``config`` alone).
         cfg_options: ``--cfg-options`` style overrides.
         use_saved: ``False`` ignores the saved config (``config`` decides).
+        loaded: ``checkpoint`` already read (:func:`read_checkpoint`), so a
+            caller that needs its weights too reads the file once.
 
     Returns:
         ``(cfg, source)``: the resolved config and ``'checkpoint'`` or
@@ -152,7 +155,7 @@ def config_for_checkpoint(config: str | None, checkpoint: str | None,
     from .config import resolve_references
     saved = None
     if checkpoint is not None and use_saved:
-        saved = saved_config_text(read_checkpoint(checkpoint))
+        saved = saved_config_text(loaded if loaded is not None else read_checkpoint(checkpoint))
     if config is None and saved is None:
         raise ValueError(f'{checkpoint}: the checkpoint holds no config; give the config file')
     if saved is not None:

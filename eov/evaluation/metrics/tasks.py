@@ -298,13 +298,16 @@ def detection_map(samples: list[dict], iou_thr: float = 0.5,
     return aps
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with numpy scalars and torch tensors turned into plain Python (for JSON)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
+    if type(value).__module__ == 'torch' and hasattr(value, 'tolist'):   # a tensor
+        return value.tolist()
     return value
 
 
@@ -463,7 +466,7 @@ class TaskMetric(BaseMetric):
                 if r['task'] == 'grounding':
                     line['box'] = parsed.get('box') if parsed else None
                     line['iou'] = self._grounding_iou(r)[0]
-                f.write(json.dumps(_jsonable(line), default=str) + '\n')
+                f.write(json.dumps(jsonable(line), default=str) + '\n')
 
     # -- parsing --------------------------------------------------------------
     def _parse(self, r: dict) -> dict:
