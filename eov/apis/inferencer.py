@@ -584,7 +584,7 @@ def scene_size(entry: dict, plugin) -> tuple[int, int]:
         try:
             with Image.open(paths[0]) as img:
                 return img.size
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
             raise InferenceError(f'cannot read image {paths[0]}: {err}') from None
     try:
         sources = [_open(p) for p in paths]

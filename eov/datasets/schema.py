@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Iterator
 
 from eov.slis.geometry import GEOMETRY_TYPES, check_object
@@ -132,13 +133,69 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
     return record
 
 
+#: A ``\\uD800``-``\\uDFFF`` escape in JSON text: the only way a lone surrogate gets in.
+_SURROGATE_ESCAPE = re.compile(r'\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
+_SURROGATE = re.compile('[\ud800-\udfff]')
+
+
+def find_lone_surrogate(value, key: str = '') -> str | None:
+    """Find a string holding an unpaired UTF-16 surrogate (``"\\ud800"`` in JSON).
+
+    ``json.loads`` accepts such escapes, but UTF-8 cannot encode the result,
+    so tokenizers and writers fail on it later, far from the record.
+
+    Args:
+        value: A parsed JSON value.
+        key: Where ``value`` sits in the record (used in the answer).
+
+    Returns:
+        ``'U+D800 in conversations[0].value'`` for the first one found, else ``None``.
+    """
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return f'U+{ord(found.group()):04X} in {key or "the record"}' if found else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f'{key}.{k}' if key else str(k)
+            hit = find_lone_surrogate(k, f'the key {where!r}') or find_lone_surrogate(v, where)
+            if hit:
+                return hit
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            hit = find_lone_surrogate(v, f'{key}[{i}]')
+            if hit:
+                return hit
+    return None
+
+
 def iter_jsonl(path: str) -> Iterator[tuple[int, dict | Exception]]:
-    """Yield ``(line_number, record or parse error)`` for each non-blank line."""
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
+    """Yield ``(line_number, record or parse error)`` for each non-blank line.
+
+    Lines are decoded one by one, so a line that is not UTF-8 or holds an
+    unpaired surrogate becomes a :class:`RecordError` for that line alone.
+    """
+    with open(path, 'rb') as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode('utf-8')
+            except UnicodeDecodeError as err:
+                bad = raw[err.start:err.end]
+                yield lineno, RecordError(
+                    f'{path}:{lineno}: not UTF-8 at byte offset {err.start} of the line '
+                    f'({" ".join(f"0x{b:02x}" for b in bad)}); save the file as UTF-8')
+                continue
             if not line.strip():
                 continue
             try:
-                yield lineno, json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as err:
                 yield lineno, RecordError(f'{path}:{lineno}: invalid JSON ({err.msg})')
+                continue
+            if _SURROGATE_ESCAPE.search(line):
+                hit = find_lone_surrogate(record)
+                if hit:
+                    yield lineno, RecordError(
+                        f'{path}:{lineno}: unpaired surrogate {hit} (half of a UTF-16 pair; '
+                        'UTF-8 cannot encode it)')
+                    continue
+            yield lineno, record

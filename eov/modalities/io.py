@@ -2,6 +2,12 @@
 
 GeoTIFF / JPEG2000 go through rasterio (imported lazily, so ``import eov``
 stays light); PNG / JPEG through Pillow. Every failure names the file.
+
+A read guard refuses, before reading, any read that would allocate more than
+:func:`max_raster_bytes` (2 GiB unless ``EOV_MAX_RASTER_BYTES`` or the
+``max_bytes`` argument says otherwise): a header claiming 200000 x 200000
+pixels fails with the file's name instead of exhausting memory, while
+windowed reads of a large scene (tiling) read only their windows.
 """
 from __future__ import annotations
 
@@ -13,10 +19,68 @@ import numpy as np
 
 #: Extensions read with Pillow; everything else goes to rasterio.
 PIL_EXTENSIONS = {'.png', '.jpg', '.jpeg', '.bmp'}
+#: Default limit of the read guard in bytes (2 GiB); see :func:`max_raster_bytes`.
+MAX_RASTER_BYTES = 2 ** 31
+#: Environment variable that overrides :data:`MAX_RASTER_BYTES` (``0``: no limit).
+MAX_RASTER_BYTES_ENV = 'EOV_MAX_RASTER_BYTES'
 
 
 class RasterReadError(RuntimeError):
     """A raster could not be read or does not match what its record says."""
+
+
+def max_raster_bytes(max_bytes: int | None = None) -> int:
+    """The read guard's limit.
+
+    Args:
+        max_bytes: An explicit limit; ``None`` reads ``$EOV_MAX_RASTER_BYTES``
+            (e.g. ``8e9``), else :data:`MAX_RASTER_BYTES`.
+
+    Returns:
+        The limit in bytes; ``0`` or less means no limit.
+    """
+    if max_bytes is not None:
+        return int(max_bytes)
+    value = os.environ.get(MAX_RASTER_BYTES_ENV, '').strip()
+    if not value:
+        return MAX_RASTER_BYTES
+    try:
+        return int(float(value))
+    except ValueError:
+        raise ValueError(f'{MAX_RASTER_BYTES_ENV}={value!r} is not a number of bytes '
+                         '(e.g. 4294967296 or 4e9; 0 for no limit)') from None
+
+
+def _human(n: int) -> str:
+    for unit, shift in (('GiB', 30), ('MiB', 20), ('KiB', 10)):
+        if n >= 2 ** shift:
+            return f'{n / 2 ** shift:.1f} {unit}'
+    return f'{n} bytes'
+
+
+def check_read_size(path: str, width: int, height: int, bands: int, dtype,
+                    max_bytes: int | None = None, nbytes: int | None = None) -> None:
+    """Refuse a read larger than the read guard's limit, before reading.
+
+    Args:
+        path: The file, named in the error.
+        width, height, bands, dtype: What the read returns.
+        max_bytes: Limit (see :func:`max_raster_bytes`).
+        nbytes: Bytes the read allocates, when more than
+            ``width * height * bands * itemsize`` (blocks read for resampling).
+
+    Raises:
+        RasterReadError: naming the file, the size, and the limit.
+    """
+    limit = max_raster_bytes(max_bytes)
+    dtype = np.dtype(dtype)
+    need = max(int(width) * int(height) * int(bands) * dtype.itemsize, int(nbytes or 0))
+    if limit > 0 and need > limit:
+        raise RasterReadError(
+            f'{path}: reading {width}x{height} pixels x {bands} band(s) of {dtype.name} needs '
+            f'{_human(need)} ({need} bytes), over the raster read limit of {_human(limit)} '
+            f'({MAX_RASTER_BYTES_ENV}); read it in windows ("window" in the record, '
+            f'tools/infer.py --tile N) or raise {MAX_RASTER_BYTES_ENV}')
 
 
 @dataclass
@@ -43,34 +107,49 @@ class Raster:
         return int(self.data.shape[2]), int(self.data.shape[1])
 
 
-def read_raster(path: str) -> Raster:
+def read_raster(path: str, max_bytes: int | None = None) -> Raster:
     """Read every band of ``path``.
 
     Args:
         path: A GeoTIFF, JPEG2000, PNG or JPEG file.
+        max_bytes: Read guard limit (see :func:`max_raster_bytes`).
 
     Returns:
         A :class:`Raster` with ``(C, H, W)`` data.
 
     Raises:
-        RasterReadError: if the file is missing, unreadable or empty.
+        RasterReadError: if the file is missing, unreadable or empty, or
+            larger than the read guard allows (a decompression bomb).
     """
     if not os.path.isfile(path):
         raise RasterReadError(f'image file not found: {path}')
     ext = os.path.splitext(path)[1].lower()
     if ext in PIL_EXTENSIONS:
-        return _read_with_pillow(path)
-    return _read_with_rasterio(path)
+        return _read_with_pillow(path, max_bytes)
+    return _read_with_rasterio(path, max_bytes)
 
 
-def _read_with_pillow(path: str) -> Raster:
+#: dtype of the Pillow modes kept as they are (others become 8-bit RGB).
+_PIL_DTYPES = {'L': 'uint8', 'RGB': 'uint8', 'RGBA': 'uint8', 'I;16': 'uint16', 'I': 'int32',
+               'F': 'float32'}
+
+
+def _read_with_pillow(path: str, max_bytes: int | None = None) -> Raster:
     from PIL import Image, UnidentifiedImageError
+    limit = max_raster_bytes(max_bytes)   # a bad $EOV_MAX_RASTER_BYTES is no bad image
     try:
         with Image.open(path) as img:
+            # Image.open reads only the header: check the size before decoding
+            bands = len(img.getbands()) if img.mode in _PIL_DTYPES else 3
+            check_read_size(path, img.width, img.height, bands,
+                            _PIL_DTYPES.get(img.mode, 'uint8'), limit)
             img.load()
-            if img.mode not in ('L', 'RGB', 'RGBA', 'I;16', 'I', 'F'):
+            if img.mode not in _PIL_DTYPES:
                 img = img.convert('RGB')
             arr = np.asarray(img)
+    except Image.DecompressionBombError as err:   # not an OSError: the header's size
+        raise RasterReadError(f'{path}: refused as a possible decompression bomb (Pillow\'s '
+                              f'MAX_IMAGE_PIXELS): {err}') from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise RasterReadError(f'cannot read image {path}: {err}') from err
     if arr.ndim == 2:
@@ -82,11 +161,14 @@ def _read_with_pillow(path: str) -> Raster:
     return Raster(data=arr, path=path)
 
 
-def _read_with_rasterio(path: str) -> Raster:
+def _read_with_rasterio(path: str, max_bytes: int | None = None) -> Raster:
     import rasterio
     from rasterio.errors import RasterioError
+    limit = max_raster_bytes(max_bytes)
     try:
         with rasterio.open(path) as src:
+            check_read_size(path, src.width, src.height, src.count,
+                            np.result_type(*src.dtypes), limit)
             data = src.read()
             nodata = src.nodata
             crs = src.crs.to_string() if src.crs else None
@@ -135,7 +217,8 @@ def _resample_block(block: np.ndarray, fr: np.ndarray, fc: np.ndarray, method: s
 
 def read_stack(paths: list[str], band_counts: list[int] | None = None,
                target_gsd: float | None = None, window: tuple | None = None,
-               resampling: str = 'bilinear') -> tuple[Raster, np.ndarray]:
+               resampling: str = 'bilinear',
+               max_bytes: int | None = None) -> tuple[Raster, np.ndarray]:
     """Read one or more co-registered rasters onto one pixel grid.
 
     Bands at different resolutions (e.g. Sentinel-2's 10/20/60 m JP2 files) are
@@ -153,6 +236,8 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
             default reads everything.
         resampling: ``'bilinear'`` for reflectance, ``'nearest'`` for masks
             and labels.
+        max_bytes: Read guard limit (see :func:`max_raster_bytes`), checked
+            against the window and the file blocks it needs before reading.
 
     Returns:
         ``(raster, valid)``: the stacked :class:`Raster` (float32 when any band
@@ -161,13 +246,14 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
 
     Raises:
         RasterReadError: naming the file, for a missing/corrupt file, a band
-            count that differs from ``band_counts``, mixed CRSs or a window
-            outside the grid.
+            count that differs from ``band_counts``, mixed CRSs, a window
+            outside the grid, or a read larger than the read guard allows.
     """
     from rasterio.errors import RasterioError
     from rasterio.windows import Window
     if resampling not in ('bilinear', 'nearest'):
         raise ValueError(f"resampling must be 'bilinear' or 'nearest', got {resampling!r}")
+    limit = max_raster_bytes(max_bytes)
     sources = [_open(p) for p in paths]
     try:
         if band_counts is not None:
@@ -193,19 +279,29 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
             raise RasterReadError(f'{ref.name}: window {tuple(window)} is outside the '
                                   f'{full_w}x{full_h} grid')
         w_left, w_top = left + col * gsd_x, top - row * gsd_y
-        bands, masks = [], []
+        n_bands = sum(s.count for s in sources)
+        file_dtype = np.result_type(*[d for s in sources for d in s.dtypes])
+        # before anything of the window's size is allocated (a header may claim 2**31 pixels)
+        check_read_size(sources[0].name, width, height, n_bands, file_dtype, limit)
+        plans, need = [], 0
         for src in sources:
             t = src.transform
             fc = _sample_axis(w_left, gsd_x, width, t.c, t.a)
             fr = _sample_axis(-w_top, gsd_y, height, -t.f, -t.e)
-            exact = np.allclose(fc, np.round(fc)) and np.allclose(fr, np.round(fr))
-            method = 'nearest' if exact else resampling
             # the block of the file the samples need (bilinear needs one more pixel)
             c0 = int(np.clip(np.floor(fc.min()), 0, src.width - 1))
             c1 = int(np.clip(np.floor(fc.max()) + 2, c0 + 1, src.width))
             r0 = int(np.clip(np.floor(fr.min()), 0, src.height - 1))
             r1 = int(np.clip(np.floor(fr.max()) + 2, r0 + 1, src.height))
-            block_win = Window(c0, r0, c1 - c0, r1 - r0)
+            plans.append((src, fc, fr, c0, r0, Window(c0, r0, c1 - c0, r1 - r0)))
+            need += src.count * np.result_type(*src.dtypes).itemsize \
+                * max((c1 - c0) * (r1 - r0), width * height)
+        # a file finer than the output grid is read in blocks larger than the window
+        check_read_size(sources[0].name, width, height, n_bands, file_dtype, limit, need)
+        bands, masks = [], []
+        for src, fc, fr, c0, r0, block_win in plans:
+            exact = np.allclose(fc, np.round(fc)) and np.allclose(fr, np.round(fr))
+            method = 'nearest' if exact else resampling
             try:
                 block = src.read(window=block_win)
                 block_mask = src.read_masks(window=block_win) > 0
