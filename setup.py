@@ -44,5 +44,7 @@ setup(
         # reading reBEN's metadata.parquet (bigearthnet_v2 converter)
         'benchmarks': ['pyarrow>=12'],
         'xformers': ['xformers>=0.0.28'],
+        # strategy.type='deepspeed' (ZeRO through MMEngine's DeepSpeedStrategy; CUDA)
+        'deepspeed': ['deepspeed>=0.12'],
     },
 )

@@ -49,14 +49,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def train_with_torchrun(config, work_dir, options, nproc=2):
+def train_with_torchrun(config, work_dir, options, nproc=2, resume=False):
     """``torchrun --nproc-per-node N tools/train.py CONFIG --launcher pytorch`` on CPU processes.
+
+    Args:
+        resume: Add ``--resume`` (continue from the work dir's latest checkpoint).
 
     Returns:
         The completed process; its output joined as ``.log``.
     """
     proc = run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', str(nproc),
                      '--master-port', str(free_port()), 'tools/train.py', config,
-                     '--launcher', 'pytorch', '--work-dir', work_dir, *options])
+                     '--launcher', 'pytorch', '--work-dir', work_dir,
+                     *(['--resume'] if resume else []), *options])
     proc.log = proc.stdout + proc.stderr
     return proc

@@ -7,6 +7,9 @@ The model is rebuilt from the config saved in the checkpoint (so a run trained w
 
 Writes DIR/metrics.json (flat {metric: number}) and DIR/predictions.jsonl; with a
 per-modality TaskMetric (group_by='modality') also DIR/scoreboard.json, printed as a table.
+Those files of an earlier run in DIR are removed when the run starts, and each is written
+whole (temporary file + rename), so a run that fails or is killed never leaves an older
+run's metrics beside its own predictions.
 """
 import argparse
 import json
@@ -45,26 +48,28 @@ def evaluate(args):
     except (FileNotFoundError, CheckpointError) as err:
         raise SystemExit(f'error: {err}') from None
     evaluator = cfg.test_evaluator
+    # (scoreboard.json is printed below whenever present: an earlier run's goes too)
+    outputs = [os.path.join(cfg.work_dir, name) for name in ('metrics.json', 'scoreboard.json')]
     for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
         metric.setdefault('predictions_file', os.path.join(cfg.work_dir, 'predictions.jsonl'))
         if metric.get('type') == 'TaskMetric' and metric.get('group_by') == 'modality':
             metric.setdefault('scoreboard_file', os.path.join(cfg.work_dir, 'scoreboard.json'))
+        outputs += [metric[k] for k in ('predictions_file', 'scoreboard_file')
+                    if metric.get(k) and metric[k] not in outputs]
+    if int(os.environ.get('RANK', '0')) == 0:
+        remove_earlier_outputs(outputs)
     runner = build_runner(cfg)
-    # Strict: a checkpoint that does not fit the config's model (another patch
-    # size, vocabulary, aligner...) is an error, never a silently half-loaded model.
-    try:
-        runner.load_checkpoint(args.checkpoint, strict=True)
-    except RuntimeError as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        raise SystemExit(f'error: {args.checkpoint} does not fit the model of {args.config}:\n  '
-                         + '\n  '.join(lines[:6])) from None
+    # Strict: a checkpoint that does not fit the config's model (another patch size,
+    # vocabulary, aligner...) is one CheckpointError naming the file, the weights that
+    # differ and a changed vocabulary -- never a silently half-loaded model.
+    runner.load_checkpoint(args.checkpoint, strict=True)
     runner._has_loaded = True   # MMEngine's test() would otherwise reload non-strictly
     metrics = runner.test()
     if runner.rank == 0:
+        from eov.engine.safe_checkpoints import write_text_atomically
         flat = {k: float(v) for k, v in metrics.items()}
         path = os.path.join(cfg.work_dir, 'metrics.json')
-        with open(path, 'w') as f:
-            json.dump(flat, f, indent=2, sort_keys=True)
+        write_text_atomically(path, json.dumps(flat, indent=2, sort_keys=True))
         print(json.dumps(flat, indent=2, sort_keys=True))
         print(f'metrics written to {path}')
         board = os.path.join(cfg.work_dir, 'scoreboard.json')
@@ -74,6 +79,26 @@ def evaluate(args):
                 print(render_table(json.load(f)))
             print(f'scoreboard written to {board}')
     return metrics
+
+
+def remove_earlier_outputs(paths):
+    """Remove the result files an earlier run left where this run writes its own.
+
+    Args:
+        paths: Files this run will write (metrics, predictions, scoreboard).
+
+    Returns:
+        The paths that were removed (each logged).
+    """
+    removed = []
+    for path in paths:
+        for stale in (path, path + '.partial'):
+            if os.path.isfile(stale):
+                os.remove(stale)
+                removed.append(stale)
+    if removed:
+        print(f'removed the results of an earlier run: {", ".join(removed)}', flush=True)
+    return removed
 
 
 if __name__ == '__main__':

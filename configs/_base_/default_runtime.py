@@ -12,10 +12,21 @@ env_cfg = dict(
     cpu_threads='auto',
 )
 
-# Used by `--launcher pytorch`: DDP that also runs on CPU processes (gloo).
-# find_unused_parameters: a batch need not hold every modality, so some input
-# adapters may get no gradient in a step.
-model_wrapper_cfg = dict(type='eov.EOVDistributedDataParallel', find_unused_parameters=True)
+# How training is distributed, and its numerics, in ONE place (eov.engine.strategies;
+# README "Training on many GPUs"). The micro-batch is train_dataloader.batch_size (per
+# process and step); accumulation is derived from global_batch_size; optim_wrapper must
+# not restate clipping, accumulation or precision.
+#   type: 'ddp' (also 1 process, CPU processes via gloo) | 'fsdp' (PyTorch FSDP2) |
+#         'deepspeed' (ZeRO via MMEngine, `pip install 'eov[deepspeed]'`)
+# DDP's find_unused_parameters (default True): a batch need not hold every modality,
+# so some input adapters may get no gradient in a step.
+strategy = dict(
+    type='ddp',
+    precision='fp32',             # 'fp32' | 'bf16' | 'fp16' (CUDA only)
+    global_batch_size=None,       # samples per optimizer step; None: batch_size x processes
+    grad_clip=1.0,                # max gradient norm; None: no clipping
+    activation_checkpointing=False,
+)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
@@ -30,6 +41,13 @@ default_hooks = dict(
 log_processor = dict(type='LogProcessor', by_epoch=False, window_size=20)
 log_level = 'INFO'
 load_from = None
+# `load_from` loads strictly: weights that do not fit the model are one error naming the
+# file, the counts and a changed vocabulary. To start from a related model's weights,
+# allow a partial load (every skipped weight is logged; a resumed run never loads partially):
+#   load_from_partial = dict(allow_missing=True, allow_unexpected=True,
+#                            allow_mismatched=True, min_matched_fraction=0.5)
+# (True = those defaults; eov.engine.load_checks).
+load_from_partial = None
 resume = False
 randomness = dict(seed=0, deterministic=False)
 

@@ -75,12 +75,14 @@ def _initial_weights(cfg: Config, stages: list, index: int) -> str | None:
     return stage.init
 
 
-def save_weights(model, path: str, meta: dict) -> None:
-    """Write ``{'meta', 'state_dict'}`` of ``model`` (unwrapped, on CPU) atomically."""
-    from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
-    model = getattr(model, 'module', model)
+def save_weights(state_dict: dict, path: str, meta: dict) -> None:
+    """Write ``{'meta', 'state_dict'}`` atomically (``state_dict``: full, on CPU).
+
+    Get ``state_dict`` with :func:`~eov.engine.strategies.full_state` on every
+    rank (under FSDP gathering is collective); write on rank 0.
+    """
     tmp = path + '.tmp'
-    torch.save({'meta': meta, 'state_dict': weights_to_cpu(get_state_dict(model))}, tmp)
+    torch.save({'meta': meta, 'state_dict': state_dict}, tmp)
     os.replace(tmp, path)
 
 
@@ -99,11 +101,13 @@ def run_stage(cfg: Config, stages: list, index: int, resume: bool = False) -> st
     runner = build_runner(stage_cfg)
     runner.train()
     final = osp.join(folder, STAGE_FINAL)
+    from .strategies import full_state
+    weights = full_state(getattr(runner.model, 'module', runner.model).state_dict())
     if get_rank() == 0:
         from .eov_runner import config_text
         # 'cfg' (the stage's full config text, as MMEngine's checkpoints store it) lets
         # tools/test.py, the inferencer and the export rebuild exactly this model
-        save_weights(runner.model, final, dict(stage=stage.name, index=index + 1,
+        save_weights(weights, final, dict(stage=stage.name, index=index + 1,
                                                iter=runner.iter, config=cfg.filename,
                                                cfg=config_text(stage_cfg)))
     barrier()

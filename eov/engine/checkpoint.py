@@ -12,6 +12,7 @@ the ``getattr`` allowed here resolves only those names.
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import torch
@@ -89,6 +90,11 @@ MODEL_KEYS = ('model', 'serializer', 'tokenizer', 'modalities', 'image_size', 'p
               'model_size')
 
 
+#: safetensors metadata key of eov's weight files: the checkpoint's ``meta`` as JSON
+#: (``cfg`` -- the config text --, ``iter``, ``epoch``).
+SAFETENSORS_META = 'eov_meta'
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used (truncated, not a checkpoint, another model)."""
 
@@ -103,6 +109,14 @@ def read_checkpoint(path: str, map_location='cpu') -> dict:
     import os
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
+    if path.endswith('.safetensors'):   # weights only (EOVCheckpointHook save_safetensors)
+        from eov.models.hf_format import read_safetensors
+        try:
+            state, meta = read_safetensors(path)
+        except ValueError as err:
+            raise CheckpointError(str(err)) from None
+        info = json.loads(meta.get(SAFETENSORS_META, '{}') or '{}')
+        return {'meta': info, 'state_dict': state}
     try:
         ckpt = load_checkpoint_safely(path, map_location=map_location)
     except Exception as err:   # any failure of a pure read means the file is unusable
@@ -165,8 +179,8 @@ def config_for_checkpoint(config: str | None, checkpoint: str | None,
         for key in MODEL_KEYS:
             if key in saved_cfg:
                 cfg[key] = saved_cfg[key]
-    if cfg_options:
-        from .config import check_override_keys
-        check_override_keys(cfg, cfg_options, config or checkpoint)
-        cfg.merge_from_dict(cfg_options)
-    return resolve_references(cfg), ('checkpoint' if saved is not None else 'file')
+    from .config import apply_overrides, check_image_sizes
+    apply_overrides(cfg, cfg_options, config or checkpoint)
+    resolve_references(cfg)
+    check_image_sizes(cfg, cfg_options, config or checkpoint)
+    return cfg, ('checkpoint' if saved is not None else 'file')

@@ -98,6 +98,175 @@ def check_override_keys(cfg: Config, cfg_options: dict | None, source: str = 'co
         raise ConfigKeyError(f'--cfg-options {key}: {source} has no key {top!r}{hint}')
 
 
+class ConfigError(ValueError):
+    """Config values that cannot work together (the keys and values are named)."""
+
+
+#: Scalar keys whose values are copied under another name by eov's model configs.
+_ALIASES = {'image_size': ('img_size',), 'img_size': ('image_size',)}
+
+
+def referenced_names(cfg: Config) -> set[str]:
+    """Top-level keys some ``'${name...}'`` string of ``cfg`` refers to."""
+    found: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, str):
+            found.update(m.group(1).split('.')[0] for m in _EMBEDDED_REF.finditer(value))
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+    walk(cfg._cfg_dict)
+    return found
+
+
+def _runner_keys() -> set[str]:
+    """Top-level keys MMEngine's Runner reads itself (never only through references)."""
+    import inspect
+
+    from mmengine.runner import Runner
+    return set(inspect.signature(Runner.__init__).parameters) | {'runner_type'}
+
+
+def parse_time_copies(cfg: Config, key: str, limit: int = 3) -> list[str]:
+    """Where the value of top-level ``key`` was copied when the config was parsed.
+
+    A Python config that writes ``img_size=image_size`` copies the value, so a
+    later override of ``image_size`` does not reach it. A copy is a
+    non-empty dict or list equal to the value, or a number / string of the same
+    name (or an alias: ``image_size`` / ``img_size``) and value.
+
+    Returns:
+        Up to ``limit`` dotted paths of copies (``['model.vision.patch_size']``).
+    """
+    value = cfg._cfg_dict[key]
+    value = value.to_dict() if hasattr(value, 'to_dict') else value
+    structured = isinstance(value, (dict, list)) and bool(value)
+    scalar = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+    if not (structured or scalar):
+        return []
+    names = {key, *_ALIASES.get(key, ())}
+    out: list[str] = []
+
+    def walk(node, path, name):
+        if len(out) >= limit:
+            return
+        if structured and _plain(node) == _plain(value):
+            out.append(path)
+            return
+        if scalar and name in names and type(node) is type(value) and node == value:
+            out.append(path)
+            return
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f'{path}.{k}', k)
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                walk(v, f'{path}.{i}', name)
+    for top, node in cfg._cfg_dict.items():
+        if top != key:
+            walk(node, top, top)
+    return out
+
+
+def _plain(value):
+    if hasattr(value, 'to_dict'):
+        value = value.to_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def check_override_effects(cfg: Config, cfg_options: dict | None,
+                           source: str = 'config') -> None:
+    """Refuse an override that cannot take effect (before it is merged).
+
+    An override of a top-level value that nothing refers to (no
+    ``'${key}'``) and that the config copied into other keys when it was
+    parsed (``img_size=image_size``) would change only itself: the model
+    would silently keep the old value.
+
+    Raises:
+        ConfigKeyError: naming the override, the copies and the key to set instead.
+    """
+    if not cfg_options:
+        return
+    refs, runner_keys = referenced_names(cfg), _runner_keys()
+    for key, new in cfg_options.items():
+        top, _, rest = str(key).partition('.')
+        if top in refs or top in runner_keys or top not in cfg._cfg_dict:
+            continue
+        copies = parse_time_copies(cfg, top)
+        if copies:
+            instead = ' or '.join(f'{c}{"." + rest if rest else ""}' for c in copies)
+            raise ConfigKeyError(
+                f'--cfg-options {key}={new!r} would change nothing: no "${{{top}}}" in '
+                f'{source} refers to {top!r}; its value was copied into '
+                f'{", ".join(copies)} when the config was written or parsed. Override '
+                f'{instead} instead (or write \'${{{top}}}\' there in the config)')
+
+
+def _pair(size) -> tuple | None:
+    if isinstance(size, bool) or size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return tuple(size)
+    return None
+
+
+def check_image_sizes(cfg: Config, cfg_options: dict | None = None,
+                      source: str = 'config') -> None:
+    """Every modality's ``image_size`` must be the ViT's ``img_size`` (resolved config).
+
+    Raises:
+        ConfigError: naming both keys and values, and the override that set one.
+    """
+    model = cfg.get('model')
+    vision = model.get('vision') if isinstance(model, dict) else None
+    modalities = model.get('modalities') if isinstance(model, dict) else None
+    if not isinstance(vision, dict) or not isinstance(modalities, dict) \
+            or vision.get('dynamic_img_size'):
+        return
+    vit = _pair(vision.get('img_size'))
+    if vit is None:
+        return
+    top = cfg.get('modalities')
+    prefix = 'modalities' if top is not None and _plain(top) == _plain(modalities) \
+        else 'model.modalities'
+    for name, modality in modalities.items():
+        size = _pair(modality.get('image_size')) if isinstance(modality, dict) else None
+        if size is None or size == vit:
+            continue
+        touched = [f'{k}={v!r}' for k, v in (cfg_options or {}).items() if any(
+            part in str(k) for part in ('image_size', 'img_size', 'modalities', 'model.vision'))]
+        why = f'--cfg-options {", ".join(touched)}: ' if touched else f'{source}: '
+        raise ConfigError(
+            f'{why}{prefix}.{name}.image_size={modality.get("image_size")!r} but '
+            f'model.vision.img_size={vision.get("img_size")!r}: the vision backbone takes '
+            f'{vit[0]}x{vit[1]} images, so this modality\'s images would not fit. Set both to '
+            'the same size, or build the ViT with model.vision.dynamic_img_size=True')
+
+
+def apply_overrides(cfg: Config, cfg_options: dict | None, source: str = 'config') -> Config:
+    """Check ``--cfg-options`` (keys exist, each can take effect) and merge them.
+
+    Returns:
+        ``cfg``, with the overrides merged (references not resolved yet).
+    """
+    if cfg_options:
+        check_override_keys(cfg, cfg_options, source)
+        check_override_effects(cfg, cfg_options, source)
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
 def load_config(path: str, cfg_options: dict | None = None) -> Config:
     """Load a config file, apply ``--cfg-options`` overrides, resolve references.
 
@@ -109,10 +278,11 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
         The ready-to-use config.
 
     Raises:
-        ConfigKeyError: for an override whose first key the config lacks.
+        ConfigKeyError: for an override whose first key the config lacks, or one
+            that cannot take effect (:func:`check_override_effects`).
+        ConfigError: for image sizes the model cannot take (:func:`check_image_sizes`).
     """
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        check_override_keys(cfg, cfg_options, path)
-        cfg.merge_from_dict(cfg_options)
-    return resolve_references(cfg)
+    cfg = apply_overrides(Config.fromfile(path), cfg_options, path)
+    resolve_references(cfg)
+    check_image_sizes(cfg, cfg_options, path)
+    return cfg

@@ -170,6 +170,31 @@ class PlainTextConfig(Config):
         return config_text(self)
 
 
+class _serving:
+    """Let ``obj.<method>()`` return ``value`` inside the block (MMEngine's save
+    calls ``model.state_dict()`` on rank 0 only; under FSDP the gathered state
+    must be computed by every rank before)."""
+
+    def __init__(self, obj, method: str, value):
+        self.obj, self.method, self.value = obj, method, value
+
+    def __enter__(self):
+        object.__setattr__(self.obj, self.method, lambda *a, **k: self.value)
+
+    def __exit__(self, *exc):
+        object.__delattr__(self.obj, self.method)
+
+
+def describe_strategy(strategy: dict) -> str:
+    """One log line: strategy, processes, batch sizes, accumulation, precision, clipping."""
+    per_step = strategy['micro_batch_size'] * strategy['processes'] * strategy['accumulation']
+    return (f"strategy {strategy['type']}: {strategy['processes']} process(es) x "
+            f"{strategy['micro_batch_size']} samples x {strategy['accumulation']} "
+            f"accumulation = {per_step} samples per optimizer step; "
+            f"precision {strategy['precision']}, grad clip {strategy['grad_clip']}, "
+            f"activation checkpointing {bool(strategy['activation_checkpointing'])}")
+
+
 @RUNNERS.register_module()
 class EOVRunner(Runner):
     """MMEngine's Runner with three eov rules.
@@ -183,7 +208,11 @@ class EOVRunner(Runner):
       trainable parameters.
     - **Strict loading.** Checkpoints (``load_from``, resume, stage
       initialisation) load strictly: weights of another architecture are an
-      error, never a silently half-loaded model.
+      error, never a silently half-loaded model; ``load_from_partial`` allows a
+      logged partial ``load_from`` on purpose (:mod:`eov.engine.load_checks`).
+    - **Strategies.** ``cfg.strategy`` (DDP / FSDP2; :mod:`eov.engine.strategies`)
+      is validated once and decides the wrapper, precision, accumulation and
+      clipping; under FSDP, checkpoints hold gathered full state.
     """
 
     @classmethod
@@ -191,7 +220,12 @@ class EOVRunner(Runner):
         """Build from a config whose ``pretty_text`` is :func:`config_text` (fast)."""
         cfg = copy.copy(cfg)
         object.__setattr__(cfg, '__class__', PlainTextConfig)
-        return super().from_cfg(cfg)
+        from .strategies import apply_strategy
+        strategy = apply_strategy(cfg)   # validated once; writes wrapper / optim settings
+        runner = super().from_cfg(cfg)
+        runner.strategy = strategy
+        print_log(describe_strategy(strategy), logger='current')
+        return runner
 
     def setup_env(self, env_cfg) -> None:
         """MMEngine's environment set-up, plus deliberate CPU thread counts.
@@ -226,6 +260,13 @@ class EOVRunner(Runner):
             if n:
                 print_log(f'visual tokens per sample (from the model): {counts}',
                           logger='current')
+        strategy = self.cfg.get('strategy') or {}
+        if isinstance(strategy, dict) and strategy.get('activation_checkpointing'):
+            if not hasattr(model, 'enable_activation_checkpointing'):
+                raise ValueError('strategy.activation_checkpointing=True, but '
+                                 f'{type(model).__name__} has no enable_activation_checkpointing()')
+            print_log(f'activation checkpointing: {model.enable_activation_checkpointing()}',
+                      logger='current')
         stage = self.cfg.get('stage')
         if stage:
             from eov.stages import Stage
@@ -237,18 +278,44 @@ class EOVRunner(Runner):
                       f"train ({', '.join(spec.trainable)})", logger='current')
         return model
 
+    def _init_model_weights(self) -> None:
+        """MMEngine's, except under FSDP: its wrapper broadcast rank 0's weights before
+        sharding (DTensor shards cannot be broadcast)."""
+        from .strategies import is_sharded
+        if not is_sharded(self.model):
+            return super()._init_model_weights()
+        self.model.module.init_weights()
+
     # -- kill-safe checkpoints (eov.engine.safe_checkpoints) ----------------------------
-    def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
+    def save_checkpoint(self, out_dir: str, filename: str, *args, safetensors: bool = False,
+                        **kwargs):
         """MMEngine's save, written to ``<file>.partial`` and renamed when complete.
 
         A failed write (a full disk, say) removes the partial file and raises an
         ``OSError`` naming the checkpoint; the previous checkpoint stays usable.
+        ``safetensors=True`` also writes the model weights (and the config text)
+        as ``<name>.safetensors``.
         """
         from .safe_checkpoints import PARTIAL
+        from .strategies import full_state, is_sharded
         final = osp.join(out_dir, filename)
         partial = final + PARTIAL
+        weights = None
         try:
-            super().save_checkpoint(out_dir, filename + PARTIAL, *args, **kwargs)
+            if is_sharded(self.model):
+                # FSDP: every rank gathers the full weights and optimizer state
+                # (collective); rank 0 writes them in MMEngine's layout, so the file
+                # loads into one process and resumes under any strategy
+                module = self.model.module
+                weights = full_state(module.state_dict())
+                optim = full_state(self.optim_wrapper.state_dict())
+                with _serving(module, 'state_dict', weights), \
+                        _serving(self.optim_wrapper, 'state_dict', optim):
+                    super().save_checkpoint(out_dir, filename + PARTIAL, *args, **kwargs)
+            else:
+                super().save_checkpoint(out_dir, filename + PARTIAL, *args, **kwargs)
+            if safetensors and self.rank == 0:
+                self._save_safetensors(final, weights)
         except (OSError, RuntimeError) as err:
             if osp.exists(partial):
                 os.remove(partial)
@@ -256,6 +323,20 @@ class EOVRunner(Runner):
                           'removed; the previous checkpoint is intact)') from err
         if osp.exists(partial):   # written by the main process only
             os.replace(partial, final)
+
+    def _save_safetensors(self, final: str, weights: dict | None) -> None:
+        """Write the model weights of checkpoint ``final`` as ``<name>.safetensors``."""
+        import json
+
+        from eov.models.hf_format import write_safetensors
+
+        from .checkpoint import SAFETENSORS_META
+        if weights is None:
+            model = getattr(self.model, 'module', self.model)
+            weights = model.state_dict()
+        meta = dict(cfg=config_text(self.cfg), iter=self.iter + 1, epoch=self.epoch)
+        write_safetensors(weights, osp.splitext(final)[0] + '.safetensors',
+                          {SAFETENSORS_META: json.dumps(meta)})
 
     def load_or_resume(self) -> None:
         """Resume from the newest *complete* checkpoint of the work dir; clear errors.
@@ -279,6 +360,10 @@ class EOVRunner(Runner):
             problem = checkpoint_problem(self._load_from)
             if problem is not None:
                 raise ResumeError(f'--resume {self._load_from}: the checkpoint is {problem}')
+        elif self._load_from is not None:   # load_from: strict, or as load_from_partial says
+            self.load_checkpoint(self._load_from, partial=self.cfg.get('load_from_partial'),
+                                 hint_partial=True)
+            return None
         return super().load_or_resume()
 
     def resume(self, filename: str, *args, **kwargs) -> None:
@@ -323,10 +408,37 @@ class EOVRunner(Runner):
         return list(scheds)
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = True,
-                        revise_keys=[(r'^module.', '')]):
-        """Load weights strictly (see the class docstring)."""
+                        revise_keys=[(r'^module.', '')], partial=None, hint_partial=False):
+        """Load weights strictly, or as ``partial`` allows (:mod:`eov.engine.load_checks`).
+
+        Args:
+            filename: Checkpoint file (or an MMEngine URI).
+            map_location: As for ``torch.load``.
+            strict: Ignored: eov loads strictly unless ``partial`` says otherwise.
+            revise_keys: ``(pattern, replacement)`` pairs for the checkpoint's keys.
+            partial: ``load_from_partial`` settings (``load_from`` only; a
+                resumed run always loads strictly).
+            hint_partial: Name ``load_from_partial`` in the error of a strict load.
+
+        Returns:
+            The checkpoint dict.
+
+        Raises:
+            CheckpointError: the file does not fit the model (counts, keys, vocabulary).
+            ResumeError: a resumed run whose serializer or tokenizer changed.
+        """
+        from mmengine.model import is_model_wrapper
+
+        from .load_checks import load_weights, read_weights_file
         if not strict:
             print_log('eov loads checkpoints strictly; strict=False ignored', logger='current',
                       level=logging.DEBUG)
-        return super().load_checkpoint(filename, map_location=map_location, strict=True,
-                                       revise_keys=revise_keys)
+        checkpoint = read_weights_file(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        load_weights(model, checkpoint, filename, cfg=self.cfg, partial=partial,
+                     resuming=bool(self._resume), hint_partial=hint_partial,
+                     revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint

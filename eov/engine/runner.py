@@ -1,6 +1,7 @@
 """Glue between eov configs and MMEngine's Runner (used by tools/*.py)."""
 from __future__ import annotations
 
+import errno
 import os
 import os.path as osp
 
@@ -95,6 +96,10 @@ def build_runner(cfg: Config):
     allow_mmengine_checkpoints()
     init_cpu_distributed(cfg)
     os.makedirs(cfg.work_dir, exist_ok=True)
+    strategy = cfg.get('strategy') or {}
+    if (strategy if isinstance(strategy, str) else strategy.get('type')) == 'deepspeed':
+        from .strategies import build_deepspeed_runner
+        return build_deepspeed_runner(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
@@ -107,10 +112,28 @@ def _eov_errors() -> tuple:
     from eov.registry import UnknownPluginError
 
     from .checkpoint import CheckpointError
-    from .config import ConfigKeyError
+    from .config import ConfigError, ConfigKeyError
     from .safe_checkpoints import ResumeError
-    return (RecordError, RasterReadError, UnknownPluginError, ConfigKeyError, CheckpointError,
-            ResumeError, FileNotFoundError)
+    from .strategies import StrategyError
+    return (StrategyError, RecordError, RasterReadError, UnknownPluginError, ConfigKeyError,
+            CheckpointError, ResumeError, ConfigError, FileNotFoundError)
+
+
+#: ``errno`` values of a full or unwritable disk: the user's to fix, not an eov bug.
+STORAGE_ERRNOS = frozenset(getattr(errno, n) for n in ('ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS')
+                           if hasattr(errno, n))
+
+
+def storage_error(err: BaseException) -> bool:
+    """``err`` is an ``OSError`` of a full disk, a quota, a file-size limit or a read-only
+    file system (on itself or the error it was raised from, e.g. eov's
+    ``could not write checkpoint ...``)."""
+    seen = 0
+    while isinstance(err, BaseException) and seen < 4:
+        if isinstance(err, OSError) and err.errno in STORAGE_ERRNOS:
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
 
 
 def error_line(err: BaseException) -> str:
@@ -123,7 +146,7 @@ def error_line(err: BaseException) -> str:
 
 
 class clear_errors:
-    """Turn eov's bad-input errors into ``error: <message>`` and exit status 2.
+    """Turn eov's bad-input errors (and a full disk) into ``error: <message>`` and exit 2.
 
     The full traceback is kept behind ``--debug`` (``debug=True`` re-raises).
     """
@@ -135,7 +158,8 @@ class clear_errors:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc is None or self.debug or not isinstance(exc, _eov_errors()):
+        if exc is None or self.debug or not (isinstance(exc, _eov_errors())
+                                             or storage_error(exc)):
             return False
         import sys
         print(f'error: {error_line(exc)}', file=sys.stderr)

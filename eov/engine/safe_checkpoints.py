@@ -118,7 +118,18 @@ class EOVCheckpointHook(CheckpointHook):
     Same options as ``CheckpointHook``. The new checkpoint is written (atomically,
     by the runner) *before* old ones beyond ``max_keep_ckpts`` are removed, and
     ``last_checkpoint`` is replaced atomically after the write.
+
+    Args:
+        save_safetensors: Also write the model weights as ``iter_N.safetensors``
+            beside each ``iter_N.pth`` (no pickle at all; loads with
+            ``load_from``, ``tools/test.py``, ``tools/infer.py``). Kept and removed
+            together with their ``.pth``.
+        **kwargs: ``CheckpointHook`` options.
     """
+
+    def __init__(self, *args, save_safetensors: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.save_safetensors = bool(save_safetensors)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         drop = []
@@ -137,7 +148,7 @@ class EOVCheckpointHook(CheckpointHook):
                                save_optimizer=self.save_optimizer,
                                save_param_scheduler=self.save_param_scheduler, meta=meta,
                                by_epoch=self.by_epoch, backend_args=self.backend_args,
-                               **self.args)
+                               safetensors=self.save_safetensors, **self.args)
         if not is_main_process():
             return
         write_text_atomically(osp.join(runner.work_dir, LAST_CHECKPOINT), self.last_ckpt)
@@ -147,5 +158,8 @@ class EOVCheckpointHook(CheckpointHook):
                 continue
             if self.file_backend.isfile(path):
                 self.file_backend.remove(path)
+                weights = osp.splitext(path)[0] + '.safetensors'
+                if osp.isfile(weights):
+                    os.remove(weights)
             elif self.file_backend.isdir(path):   # DeepSpeed checkpoints are folders
                 self.file_backend.rmtree(path)

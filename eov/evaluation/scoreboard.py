@@ -143,11 +143,14 @@ def render_table(board: dict, digits: int = 4) -> str:
 
 
 def save_scoreboard(board: dict, path: str) -> str:
-    """Write a board as JSON to ``path`` (folders made as needed); returns ``path``."""
+    """Write a board as JSON to ``path`` (folders made as needed, written whole: a
+    temporary file renamed); returns ``path``."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as f:
+    tmp = path + '.partial'
+    with open(tmp, 'w', encoding='utf-8') as f:
         json.dump(board, f, indent=2, ensure_ascii=False)
         f.write('\n')
+    os.replace(tmp, path)
     return path
 
 

@@ -195,6 +195,28 @@ class EarthOneVision(BaseModel):
             initialize(self, self.init_cfg)
         self._is_init = True
 
+    def enable_activation_checkpointing(self) -> str:
+        """Recompute activations in the backward pass (LM decoder layers, ViT blocks).
+
+        Set by ``strategy.activation_checkpointing`` (:mod:`eov.engine.strategies`).
+
+        Returns:
+            What was switched on, for the log.
+        """
+        done = []
+        if getattr(self.lm, 'supports_gradient_checkpointing', False):
+            kwargs = {'use_reentrant': False}
+            if hasattr(self.lm, 'activation_checkpointing_enable'):   # transformers >= 5.2x
+                self.lm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                self.lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+            done.append(f'{type(self.lm).__name__} layers')
+        vit = getattr(self.vision, 'vit', None)
+        if vit is not None and hasattr(vit, 'set_grad_checkpointing'):
+            vit.set_grad_checkpointing(True)
+            done.append('vision blocks')
+        return ', '.join(done) or 'nothing supports it'
+
     # -- helpers --------------------------------------------------------------
     def num_image_tokens(self, image_size: tuple[int, int] | None = None,
                          modality: str | None = None) -> int:

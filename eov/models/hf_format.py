@@ -389,7 +389,43 @@ def read_export_config(directory: str) -> dict:
     return config
 
 
-def _load_weights(model, path: str) -> None:
+def write_safetensors(state: dict, path: str, metadata: dict | None = None) -> str:
+    """Write a state dict as safetensors, atomically (``<path>.partial`` then rename).
+
+    Tied tensors (a tied LM head) are stored once and listed in the metadata, so
+    :func:`read_safetensors` restores every name.
+
+    Args:
+        state: ``{name: tensor}`` (moved to the CPU here).
+        path: The ``.safetensors`` file.
+        metadata: Extra ``{str: str}`` metadata (e.g. the config text).
+
+    Returns:
+        ``path``.
+    """
+    from safetensors.torch import save_file
+    tensors, tied = _dedupe({k: v.detach() for k, v in state.items()})
+    meta = {'format': 'pt', TIED_KEY: json.dumps(tied), **(metadata or {})}
+    partial = path + '.partial'
+    try:
+        save_file({k: v.cpu() for k, v in tensors.items()}, partial, metadata=meta)
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
+    return path
+
+
+def read_safetensors(path: str) -> tuple[dict, dict]:
+    """Read a safetensors file written by :func:`write_safetensors` (or any).
+
+    Returns:
+        ``(state dict with tied names restored, metadata)``.
+
+    Raises:
+        ValueError: naming the file, when it is not a readable safetensors file.
+    """
     from safetensors import safe_open
     from safetensors.torch import load_file
     try:
@@ -401,6 +437,11 @@ def _load_weights(model, path: str) -> None:
     for alias, name in json.loads(meta.get(TIED_KEY, '{}') or '{}').items():
         if name in state:
             state[alias] = state[name]
+    return state, meta
+
+
+def _load_weights(model, path: str) -> None:
+    state, _ = read_safetensors(path)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

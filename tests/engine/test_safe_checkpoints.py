@@ -137,3 +137,35 @@ def test_a_longer_max_iters_on_resume_takes_effect(synth_data, uninterrupted, tm
     assert max(resumed) == 8
     for it in range(5, 9):
         assert resumed[it][1] == pytest.approx(reference[it][1], rel=1e-6), it
+
+
+@pytest.mark.slow
+def test_safetensors_weights_beside_each_checkpoint(synth_data, tmp_path):
+    """save_safetensors=True: iter_N.safetensors next to iter_N.pth (same weights, the
+    config text in its metadata), kept and removed with it; tools/test.py evaluates it."""
+    import torch
+
+    from eov.engine.checkpoint import load_checkpoint_safely, read_checkpoint
+    work = str(tmp_path / 'st')
+    run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', work, *_options(synth_data, 2),
+              'default_hooks.checkpoint.save_safetensors=True'])
+    assert sorted(os.listdir(work))[-3:] == ['iter_2.pth', 'iter_2.safetensors',
+                                             'last_checkpoint']
+    assert not glob.glob(os.path.join(work, 'iter_1.*'))   # removed together
+    pth = load_checkpoint_safely(os.path.join(work, 'iter_2.pth'))
+    st = read_checkpoint(os.path.join(work, 'iter_2.safetensors'))
+    assert st['meta']['iter'] == 2 and 'model = ' in st['meta']['cfg']
+    assert st['state_dict'].keys() == pth['state_dict'].keys()
+    for key, value in pth['state_dict'].items():
+        assert torch.equal(st['state_dict'][key], value), key
+    # a weights file is a checkpoint for evaluation (the model rebuilt from its config)
+    out = str(tmp_path / 'eval')
+    run_tool(['tools/test.py', TINY_CONFIG, os.path.join(work, 'iter_2.safetensors'),
+              '--work-dir', out, '--cfg-options', f'data_root={synth_data}',
+              'test_dataloader.num_workers=0', 'test_dataloader.batch_size=4'])
+    with open(os.path.join(out, 'metrics.json')) as f:
+        assert 'grounding/Acc@0.5' in json.load(f)
+    with open(os.path.join(work, 'broken.safetensors'), 'wb') as f:
+        f.write(b'\x00' * 10)
+    with pytest.raises(Exception, match='broken.safetensors: not a readable safetensors'):
+        read_checkpoint(os.path.join(work, 'broken.safetensors'))

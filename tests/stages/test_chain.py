@@ -56,6 +56,17 @@ def _changed(a, b):
     return all(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
 
 
+def _check_frozen_sets(init, s1, s2):
+    """Stage 1 trained only the aligner; stage 2 started from it and trained only the LM."""
+    assert _changed(_part(s1, 'aligner.'), _part(init, 'aligner.'))
+    assert _same(_part(s1, 'lm.'), _part(init, 'lm.'))
+    assert _same(_part(s1, 'vision.'), _part(init, 'vision.'))
+    # stage 2's frozen aligner is stage 1's, not the start's
+    assert _same(_part(s2, 'aligner.'), _part(s1, 'aligner.'))
+    assert _changed(_part(s2, 'lm.'), _part(s1, 'lm.'))
+    assert _same(_part(s2, 'vision.'), _part(init, 'vision.'))
+
+
 def _train(config, work, synth_data, *extra):
     return run_tool(['tools/train.py', config, '--work-dir', work, *extra,
                      *tiny_train_options(synth_data, 1, 2)])
@@ -73,14 +84,7 @@ def test_chain_freezes_hands_over_and_resumes(chain_config, synth_data, tmp_path
     init = _weights(init_path)
     s1 = _weights(os.path.join(work, '1_align', 'stage_final.pth'))
     s2 = _weights(os.path.join(work, '2_tune', 'stage_final.pth'))
-    # stage 1: only the aligner trained; everything else is bit-identical to the start
-    assert _changed(_part(s1, 'aligner.'), _part(init, 'aligner.'))
-    assert _same(_part(s1, 'lm.'), _part(init, 'lm.'))
-    assert _same(_part(s1, 'vision.'), _part(init, 'vision.'))
-    # stage 2 started from stage 1's weights: its frozen aligner is stage 1's, not the start's
-    assert _same(_part(s2, 'aligner.'), _part(s1, 'aligner.'))
-    assert _changed(_part(s2, 'lm.'), _part(s1, 'lm.'))
-    assert _same(_part(s2, 'vision.'), _part(init, 'vision.'))
+    _check_frozen_sets(init, s1, s2)
     final = os.path.join(work, 'final.pth')
     assert _same(_weights(final), s2)
     assert os.path.isfile(os.path.join(work, 'chain.json'))
@@ -134,3 +138,32 @@ def test_chain_under_torchrun(chain_config, synth_data, tmp_path):
     assert _same(_part(s1, 'lm.'), _part(init, 'lm.'))
     assert _same(_part(s2, 'aligner.'), _part(s1, 'aligner.'))
     assert _changed(_part(s2, 'lm.'), _part(s1, 'lm.'))
+
+
+@pytest.mark.slow
+def test_chain_under_fsdp_freezes_and_resumes_through_the_stage_change(chain_config, synth_data,
+                                                                       tmp_path):
+    """FSDP2 on two CPU processes: each stage shards its own trainable set; a run killed
+    in stage 2 (after its iteration-2 checkpoint) and resumed ends where it would have."""
+    config, init_path = chain_config
+    work = str(tmp_path / 'fsdp')
+    options = [*tiny_train_options(synth_data, 1, 2), 'strategy.type=fsdp']
+    out = train_with_torchrun(config, work, options).log
+    assert 'strategy fsdp: 2 process(es)' in out
+    init = _weights(init_path)
+    s1 = _weights(os.path.join(work, '1_align', 'stage_final.pth'))
+    s2 = _weights(os.path.join(work, 'final.pth'))
+    _check_frozen_sets(init, s1, s2)
+
+    stage2 = os.path.join(work, '2_tune')
+    for name in ('stage_final.pth', 'iter_4.pth'):
+        os.remove(os.path.join(stage2, name))
+    os.remove(os.path.join(work, 'final.pth'))
+    with open(os.path.join(stage2, 'last_checkpoint'), 'w') as f:
+        f.write(os.path.join(stage2, 'iter_2.pth'))
+    out = train_with_torchrun(config, work, options, resume=True).log
+    assert "stage 'align' already finished" in out
+    assert 'Iter(train) [3/4]' in out and 'Iter(train) [1/4]' not in out
+    resumed = _weights(os.path.join(work, 'final.pth'))
+    for key, value in s2.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)

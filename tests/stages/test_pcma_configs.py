@@ -64,7 +64,14 @@ def test_every_stage_pattern_names_parameters_of_the_models():
 
 
 def test_a_modality_size_the_vit_cannot_take_fails_at_build_time():
-    cfg = load_config(PCMA, {'modalities.multispectral.image_size': 224})
+    # refused when the config loads (eov.engine.config.check_image_sizes) ...
+    with pytest.raises(ValueError, match=r'--cfg-options modalities.multispectral.image_size='
+                                         r'224: modalities.multispectral.image_size=224 but '
+                                         r'model.vision.img_size=64'):
+        load_config(PCMA, {'modalities.multispectral.image_size': 224})
+    # ... and by the model itself, for a config changed after loading
+    cfg = load_config(PCMA)
+    cfg.model.modalities.multispectral.image_size = 224
     with pytest.raises(ValueError, match=r"'multispectral' has image_size=\(224, 224\) but the "
                                          r'vision backbone takes img_size=\(64, 64\)'):
         fill_config_image_tokens(cfg)

@@ -73,7 +73,11 @@ def test_test_rebuilds_the_trained_model_from_the_checkpoint_config(synth_data, 
         run_tool(['tools/test.py', TINY_CONFIG, ckpt, '--model-from-config', '--work-dir',
                   str(tmp_path / 'eval2'), *opts])
     message = str(info.value)
-    assert 'does not fit the model' in message and 'size mismatch' in message
+    assert f'error: {ckpt} does not fit the model: ' in message
+    assert 'vision.vit.patch_embed.proj.weight (checkpoint 128x3x8x8, model 128x3x16x16)' \
+        in message
+    assert 'model settings (checkpoint -> this config): model.vision.patch_size: 8 -> 16' \
+        in message
     assert 'Traceback' not in message
 
 

@@ -28,9 +28,10 @@ tokenizer = None
 model = dict(
     type='EarthOneVision',
     data_preprocessor=dict(type='BaseDataPreprocessor'),
-    vision=dict(type='TimmViT', model_name=None, img_size=image_size, patch_size=patch_size,
-                embed_dim=1024, depth=24, num_heads=16, mlp_ratio=4.0, class_token=True,
-                out_indices=(7, 15, 23), pos_embed_init='sincos'),
+    vision=dict(type='TimmViT', model_name=None, img_size='${image_size}',
+                patch_size='${patch_size}', embed_dim=1024, depth=24, num_heads=16,
+                mlp_ratio=4.0, class_token=True, out_indices=(7, 15, 23),
+                pos_embed_init='sincos'),
     aligner=dict(type='MultiLevelConcat', compress=dict(type='pixel_shuffle', factor=2)),
     language=dict(config=dict(
         model_type='qwen2', vocab_size=151936, hidden_size=1536, intermediate_size=8960,

@@ -17,8 +17,9 @@ tokenizer = None
 model = dict(
     type='EarthOneVision',
     data_preprocessor=dict(type='BaseDataPreprocessor'),
-    vision=dict(type='TimmViT', img_size=image_size, patch_size=patch_size, embed_dim=128,
-                depth=4, num_heads=4, class_token=False, out_indices=(1, 3),
+    # '${...}': `--cfg-options image_size=128` reaches the ViT and the modalities alike
+    vision=dict(type='TimmViT', img_size='${image_size}', patch_size='${patch_size}',
+                embed_dim=128, depth=4, num_heads=4, class_token=False, out_indices=(1, 3),
                 pos_embed_init='sincos'),
     aligner=dict(type='MultiLevelConcat'),
     language=dict(config=dict(

@@ -5,8 +5,9 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=3000)
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01),
-    clip_grad=dict(max_norm=1.0))
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01))
+# gradient clipping (max norm 1.0) is set with the other numerics in `strategy`
+# (default_runtime.py)
 param_scheduler = [
     dict(type='OneCycleLR', eta_max=1e-3, total_steps='${train_cfg.max_iters}',
          pct_start=0.03, anneal_strategy='cos', by_epoch=False),

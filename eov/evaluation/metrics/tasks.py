@@ -450,7 +450,9 @@ class TaskMetric(BaseMetric):
 
     def _write_predictions(self, results: list) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(self.predictions_file)), exist_ok=True)
-        with open(self.predictions_file, 'w', encoding='utf-8') as f:
+        # written whole or not at all (a kill mid-write leaves no half file)
+        tmp = self.predictions_file + '.partial'
+        with open(tmp, 'w', encoding='utf-8') as f:
             for r in results:
                 line = dict(id=r['id'], task=r['task'], modality=r['modality'],
                             cell=r['cell'], prediction=r['prediction'],
@@ -467,6 +469,7 @@ class TaskMetric(BaseMetric):
                     line['box'] = parsed.get('box') if parsed else None
                     line['iou'] = self._grounding_iou(r)[0]
                 f.write(json.dumps(jsonable(line), default=str) + '\n')
+        os.replace(tmp, self.predictions_file)
 
     # -- parsing --------------------------------------------------------------
     def _parse(self, r: dict) -> dict:

@@ -9,8 +9,8 @@ _base_ = ['../../../configs/eov_tiny_synth.py']
 custom_imports = dict(imports=['eov_dsm'], allow_failed_imports=False)
 
 modalities = dict(
-    optical=dict(type='optical', image_size=64),
-    dsm=dict(type='dsm', image_size=64),
+    optical=dict(type='optical', image_size='${image_size}'),
+    dsm=dict(type='dsm', image_size='${image_size}'),
 )
 data_root = 'data/dsm'
 train_dataloader = dict(dataset=dict(modalities=['optical', 'dsm']))
