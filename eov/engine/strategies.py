@@ -141,49 +141,58 @@ def apply_strategy(cfg, processes: int | None = None) -> dict:
                     accumulation=accumulation)
     if optim is None:   # a test-only config
         return resolved
-    for key, where in (('clip_grad', 'strategy.grad_clip'),
-                       ('accumulative_counts', 'strategy.global_batch_size'),
-                       ('dtype', 'strategy.precision')):
-        if optim.get(key) is not None:
-            raise StrategyError(f'optim_wrapper.{key} is set by {where} (one place for it); '
-                                f'remove optim_wrapper.{key} and set {where}')
-    if optim.get('type', 'OptimWrapper') not in ('OptimWrapper', 'EOVOptimWrapper'):
-        raise StrategyError(f"optim_wrapper.type={optim.get('type')!r}: the wrapper follows "
-                            'strategy.precision (bf16/fp16) and strategy.type; leave it out')
     kind = spec['type']
-    if kind == 'deepspeed':
-        _apply_deepspeed(cfg, spec, resolved)
-        return resolved
-    if spec['precision'] == 'fp16':
+    if spec['precision'] == 'fp16' and kind != 'deepspeed':
         if not torch.cuda.is_available():
             raise StrategyError("strategy.precision='fp16' needs CUDA (loss scaling); use "
                                 "'bf16' on CPUs")
         if kind == 'fsdp':
             raise StrategyError("strategy.precision='fp16' with type='fsdp' is not supported: "
                                 "use 'bf16'")
-        optim.type = 'AmpOptimWrapper'
-        optim.dtype = 'float16'
-    else:
-        optim.type = 'EOVOptimWrapper'
+    # what the strategy writes into optim_wrapper; a different value already there is a
+    # second source of truth (the same value, e.g. from an earlier call, is fine)
+    fp16 = spec['precision'] == 'fp16' and kind != 'deepspeed'
+    want_type = 'DeepSpeedOptimWrapper' if kind == 'deepspeed' else \
+        'AmpOptimWrapper' if fp16 else 'EOVOptimWrapper'
+    want = dict(clip_grad=dict(max_norm=float(spec['grad_clip']))
+                if spec['grad_clip'] is not None and kind != 'deepspeed' else None,
+                accumulative_counts=accumulation if accumulation > 1 and kind != 'deepspeed'
+                else None,
+                dtype='float16' if fp16 else None)
+    for key, where in (('clip_grad', 'strategy.grad_clip'),
+                       ('accumulative_counts', 'strategy.global_batch_size'),
+                       ('dtype', 'strategy.precision')):
+        have = optim.get(key)
+        if have is not None and have != want[key]:
+            raise StrategyError(f'optim_wrapper.{key} is set by {where} (one place for it); '
+                                f'remove optim_wrapper.{key} and set {where}')
+    if optim.get('type', 'OptimWrapper') not in ('OptimWrapper', want_type):
+        raise StrategyError(f"optim_wrapper.type={optim.get('type')!r}: the wrapper follows "
+                            'strategy.precision (bf16/fp16) and strategy.type; leave it out')
+    if kind == 'deepspeed':
+        _apply_deepspeed(cfg, spec, resolved)
+        return resolved
+    optim.type = want_type
+    for key, value in want.items():
+        if value is not None:
+            optim[key] = value
+    if not fp16:
         # FSDP casts parameters itself (MixedPrecisionPolicy); DDP autocasts
         optim.autocast_dtype = 'bfloat16' if spec['precision'] == 'bf16' and kind == 'ddp' \
             else None
-    if accumulation > 1:
-        optim.accumulative_counts = accumulation
-    if spec['grad_clip'] is not None:
-        optim.clip_grad = dict(max_norm=float(spec['grad_clip']))
+    wrapper_type = 'eov.EOVDistributedDataParallel' if kind == 'ddp' \
+        else 'eov.EOVFullyShardedDataParallel'
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    if wrapper.get('type', wrapper_type) not in (wrapper_type, wrapper_type[4:]):
+        raise StrategyError(f"model_wrapper_cfg.type={wrapper['type']!r} conflicts with "
+                            f"strategy.type={kind!r}; choose the strategy instead")
     if kind == 'ddp':
-        wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-        if wrapper.get('type', 'eov.EOVDistributedDataParallel') not in (
-                'eov.EOVDistributedDataParallel', 'EOVDistributedDataParallel'):
-            raise StrategyError(f"model_wrapper_cfg.type={wrapper['type']!r} conflicts with "
-                                "strategy.type='ddp'; choose the strategy instead")
-        wrapper['type'] = 'eov.EOVDistributedDataParallel'
-        wrapper['find_unused_parameters'] = spec.get('find_unused_parameters', True)
-        cfg.model_wrapper_cfg = wrapper
+        cfg.model_wrapper_cfg = dict(
+            wrapper, type=wrapper_type,
+            find_unused_parameters=spec.get('find_unused_parameters', True))
     else:
         cfg.model_wrapper_cfg = dict(
-            type='eov.EOVFullyShardedDataParallel',
+            type=wrapper_type,
             reshard_after_forward=spec.get('reshard_after_forward', True),
             shard_modules=spec.get('shard_modules', 'auto'),
             param_dtype='bfloat16' if spec['precision'] == 'bf16' else None)

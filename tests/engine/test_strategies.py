@@ -202,3 +202,16 @@ def test_strategy_lives_in_the_base_runtime_only():
     assert cfg.strategy == dict(type='ddp', precision='fp32', global_batch_size=None,
                                 grad_clip=1.0, activation_checkpointing=False)
     assert 'clip_grad' not in cfg.optim_wrapper
+
+
+def test_applying_twice_is_the_same_as_once():
+    """A Runner built twice from one config (a notebook) must not see its own settings
+    as a second source of truth."""
+    cfg = _cfg(**{'strategy.global_batch_size': 8, 'train_dataloader.batch_size': 4})
+    first = apply_strategy(cfg, processes=1)
+    optim = copy.deepcopy(cfg.optim_wrapper)
+    assert apply_strategy(cfg, processes=1) == first
+    assert cfg.optim_wrapper == optim and optim.accumulative_counts == 2
+    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel')
+    with pytest.raises(StrategyError, match="conflicts with strategy.type='ddp'"):
+        apply_strategy(cfg, processes=1)
