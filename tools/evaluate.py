@@ -1,25 +1,36 @@
 """Score predictions on a converted benchmark with its official protocol.
 
     python tools/evaluate.py NAME --data OUT.jsonl --predictions PRED.jsonl
-        [--serializer NAME | --serializer '{"type": NAME, ...}'] [--out metrics.json]
-        [--judge module:function] [-s KEY=VALUE ...]
+        [--config CFG | --serializer NAME | --serializer '{"type": NAME, ...}']
+        [--out metrics.json] [--judge module:function] [-s KEY=VALUE ...]
 
 Each prediction line is {"id": ..., "prediction": "<raw model text>"} -- spatial
-answers are decoded with the SLIS serializer (default LocTokenSerializer; e.g.
-GeoChatTextSerializer scores GeoChat-style outputs) in the frame of the original
-image -- or {"id": ..., "objects": [...]} in pixels of the original image.
-Missing predictions count as wrong (n_missing); predictions for ids not in the
-data are ignored and counted (n_unknown). Prints and writes a flat JSON object.
+answers are decoded with the SLIS serializer in the frame of the original image:
+the one of the model's config (--config: a config file or a tools/export_hf.py
+directory), or --serializer (e.g. GeoChatTextSerializer scores GeoChat-style
+outputs), else LocTokenSerializer(bins=1000) -- or {"id": ..., "objects": [...]}
+in pixels of the original image. Missing predictions count as wrong (n_missing);
+predictions for ids not in the data are ignored and counted (n_unknown). Prints
+and writes a flat JSON object; a WARNING on stderr when most answers could not
+be read, or when location tokens look like another bin count.
 """
 import argparse
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eov.evaluation.benchmarks.base import parse_option  # noqa: E402
 from eov.registry import BENCHMARKS, UnknownPluginError  # noqa: E402
+
+#: Warn when fewer of the given answers than this could be read.
+MIN_PARSE_RATE = 0.5
+#: Warn when every location token is below bins / this (and enough answers have some).
+LOC_SPAN_FRACTION = 8
+LOC_MIN_ANSWERS = 3
+_LOC = re.compile(r'<loc_(\d+)>')
 
 
 def parse_args(argv=None):
@@ -28,9 +39,12 @@ def parse_args(argv=None):
     p.add_argument('name', help='benchmark name (tools/convert_dataset.py --list)')
     p.add_argument('--data', required=True, help='JSONL written by tools/convert_dataset.py')
     p.add_argument('--predictions', required=True, help='predictions JSONL')
-    p.add_argument('--serializer', default=None,
-                   help='SLIS serializer that decodes spatial answers: a registered name or '
-                   'a JSON config (default: LocTokenSerializer)')
+    src = p.add_mutually_exclusive_group()
+    src.add_argument('--config', help="the model's config file (or tools/export_hf.py "
+                     'directory): its serializer decodes spatial answers')
+    src.add_argument('--serializer', default=None,
+                     help='SLIS serializer that decodes spatial answers: a registered name or '
+                     'a JSON config (default: LocTokenSerializer with bins=1000)')
     p.add_argument('--out', help='write the metrics here (JSON)')
     p.add_argument('--judge', help="'module:function' deciding open VQA answers "
                    '(sarlang_vqa): called as f(question, truth, prediction)')
@@ -38,6 +52,95 @@ def parse_args(argv=None):
                    metavar='KEY=VALUE', help='benchmark-specific scoring option, e.g. '
                    'exclude_types=count (repeatable)')
     return p.parse_args(argv)
+
+
+def config_serializer(path: str) -> dict:
+    """The serializer config of a model config file or export directory.
+
+    As ``tools/export_hf.py`` decides it: the model's own ``serializer``, else
+    the config's top-level ``serializer`` (eov configs write
+    ``serializer = dict(type=...)`` and ``model.serializer='${serializer}'``).
+
+    Raises:
+        SystemExit: no such file, an unreadable config, or no serializer in it.
+    """
+    if os.path.isdir(path):
+        from eov.models.hf_format import read_export_config
+        try:
+            eov_cfg = read_export_config(path)['eov']
+        except (FileNotFoundError, ValueError) as err:
+            raise SystemExit(f'error: --config {err}') from None
+        model = eov_cfg.get('model') or {}
+        spec = model.get('serializer') or eov_cfg.get('serializer')
+    else:
+        if not os.path.isfile(path):
+            raise SystemExit(f'error: --config {path}: no such file (give the model\'s config '
+                             'file or its tools/export_hf.py directory)')
+        from eov.engine.config import load_config
+        try:
+            cfg = load_config(path)
+        except Exception as err:   # a config is Python: any error is the config's
+            raise SystemExit(f'error: --config {path}: cannot load it '
+                             f'({type(err).__name__}: {err})') from None
+        model = cfg.get('model')
+        spec = (model.get('serializer') if isinstance(model, dict) else None) \
+            or cfg.get('serializer')
+    if not spec:
+        raise SystemExit(f'error: --config {path} names no serializer (neither '
+                         'model.serializer nor a top-level serializer)')
+    if hasattr(spec, 'to_dict'):
+        spec = spec.to_dict()
+    return spec
+
+
+def describe(serializer) -> str:
+    """``'LocTokenSerializer(bins=32)'``-style name of a built serializer."""
+    name = type(serializer).__name__
+    bins = getattr(serializer, 'bins', None)
+    return f'{name}(bins={bins})' if bins is not None else name
+
+
+def answer_warnings(metrics: dict, records: dict, predictions: dict, serializer,
+                    source: str) -> list[str]:
+    """Warnings for answers the serializer mostly could not read, or read with the wrong bins.
+
+    Only text answers decoded here count (not lines with an ``objects`` list).
+
+    Args:
+        metrics: The benchmark's metrics (``parse_rate``, ``n``, ``n_missing`` when spatial).
+        records, predictions: As scored.
+        serializer: The serializer that decoded the answers (built).
+        source: Where it came from, for the message.
+    """
+    out = []
+    hint = ('if the model writes its answers in another format, give its config '
+            '(--config CFG) or its serializer (--serializer)')
+    # answers this tool decodes: text without an "objects" list (tools/infer.py lines carry
+    # objects its model already decoded, and the benchmarks score those)
+    texts = [pred['prediction'] for rid, pred in predictions.items()
+             if rid in records and isinstance(pred.get('prediction'), str)
+             and not isinstance(pred.get('objects'), list)]
+    if texts and 'parse_rate' in metrics and metrics.get('n'):
+        answered = metrics['n'] - metrics.get('n_missing', 0)
+        if answered > 0:
+            rate = metrics['parse_rate'] * metrics['n'] / answered
+            if rate < MIN_PARSE_RATE:
+                out.append(f'WARNING: parse rate {rate:.1%}: only {round(rate * answered)} of '
+                           f'the {answered} answers could be read with {describe(serializer)} '
+                           f'({source}); {hint}.')
+    bins = getattr(serializer, 'bins', None)
+    if isinstance(bins, int) and bins >= LOC_SPAN_FRACTION * 2:
+        tops = [max(int(v) for v in _LOC.findall(text)) for text in texts
+                if _LOC.search(text)]
+        if len(tops) >= LOC_MIN_ANSWERS and max(tops) < bins // LOC_SPAN_FRACTION:
+            out.append(f'WARNING: every location token of the {len(tops)} answers is below '
+                       f'<loc_{bins // LOC_SPAN_FRACTION}> (the largest is <loc_{max(tops)}>), '
+                       f'while {describe(serializer)} ({source}) spreads {bins} bins over the '
+                       'image: the model probably uses fewer bins, and its boxes were read '
+                       "squeezed into the image's top-left corner; give its config "
+                       "(--config CFG) or --serializer '{\"type\": \"LocTokenSerializer\", "
+                       '"bins": N}\'.')
+    return out
 
 
 def main(argv=None):
@@ -48,11 +151,15 @@ def main(argv=None):
     from eov.evaluation.benchmarks.base import build_serializer, load_callable
     try:
         bench = BENCHMARKS.build(dict(type=args.name))
-        serializer = None
-        if args.serializer:
-            spec = args.serializer.strip()
-            serializer = build_serializer(json.loads(spec) if spec.startswith('{') else spec)
-    except (UnknownPluginError, json.JSONDecodeError, TypeError) as err:
+        if args.config:
+            spec, source = config_serializer(args.config), f'from {args.config}'
+        elif args.serializer:
+            text = args.serializer.strip()
+            spec, source = (json.loads(text) if text.startswith('{') else text), '--serializer'
+        else:
+            spec, source = None, 'the default; see --config'
+        serializer = build_serializer(spec)
+    except (UnknownPluginError, json.JSONDecodeError, TypeError, ValueError, KeyError) as err:
         raise SystemExit(f'error: {err}') from None
     options = dict(args.score_option)
     if args.judge:
@@ -68,6 +175,8 @@ def main(argv=None):
         raise SystemExit(f'error: {err}') from None
     text = json.dumps(metrics, indent=2)
     print(text)
+    for warning in answer_warnings(metrics, records, predictions, serializer, source):
+        print(warning, file=sys.stderr)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w', encoding='utf-8') as f:

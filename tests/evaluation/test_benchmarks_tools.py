@@ -67,13 +67,120 @@ def test_convert_and_evaluate_end_to_end(tmp_path):
     metrics = json.loads(out.read_text())
     assert metrics == json.loads(proc.stdout)
     assert metrics['Pr@0.5'] == 0.5          # 0.5 is not > 0.5 in MGVLF's protocol
-    assert metrics['meanIoU'] == pytest.approx(2.5 / 4)
+    # IoUs 0.5, 49.84375^2 / 50^2 (MGVLF's truth of the 100-px image ends at 639 / 6.4), 1, 0
+    assert metrics['meanIoU'] == pytest.approx((0.5 + 0.993759765625 + 1) / 4)
+    assert 'WARNING' not in proc.stderr
     assert metrics['parse_rate'] == 0.75
     assert (metrics['n'], metrics['n_missing'], metrics['n_unknown']) == (4, 0, 1)
     # the same file, scored as OPT-RSVG would score it (>= t), and with a serializer config
     metrics = load_tool('evaluate').main(['opt_rsvg', '--data', str(data), '--predictions', preds,
                                       '--serializer', '{"type": "GeoChatTextSerializer"}'])
     assert metrics['Pr@0.5'] == 0.75
+
+
+#: What a LocTokenSerializer(bins=32) model (configs/eov_tiny_synth.py) answers on the
+#: write_rsvg test split; 4-px bins on the 128-px images, 3.125-px bins on the 100-px one.
+BINS32_ANSWERS = {
+    '0': '<box><loc_0><loc_0><loc_15><loc_15></box>',     # [2, 2, 62, 62] for [0, 0, 64, 64]
+    '2': '<box><loc_16><loc_16><loc_31><loc_31></box>',   # [51.5625 .. 98.4375], 100-px image
+    '3': '<box><loc_8><loc_8><loc_23><loc_23></box>',     # [34, 34, 94, 94] for [32, 32, 96, 96]
+    '4': '<box><loc_0><loc_16><loc_31><loc_31></box>',    # [2, 66, 126, 126] for [0, 64, 128, 128]
+}
+
+
+def _converted(tmp_path):
+    src = write_rsvg(str(tmp_path / 'DIOR_RSVG'))
+    data = str(tmp_path / 'test.jsonl')
+    BENCHMARKS.build(dict(type='dior_rsvg')).convert(src, data, split='test', progress=False)
+    return data
+
+
+def test_evaluate_reads_the_serializer_from_the_model_config(tmp_path, capsys):
+    evaluate = load_tool('evaluate').main
+    data = _converted(tmp_path)
+    preds = write_jsonl(str(tmp_path / 'p.jsonl'), [
+        {'id': rid, 'prediction': f'Here: {text}'} for rid, text in BINS32_ANSWERS.items()])
+    metrics = evaluate(['dior_rsvg', '--data', data, '--predictions', preds,
+                        '--config', 'configs/eov_tiny_synth.py'])     # serializer bins=32
+    # 60^2 / 64^2 twice; against MGVLF's truths (clamped to 639 at the 640-px scale)
+    # [50, 50, 99.84375, 99.84375] of the 100-px image and [0, 64, 127.8, 127.8]:
+    # 46.875^2 / 49.84375^2 and 124 x 60 / (127.8 x 63.8)
+    ious = [3600 / 4096, 46.875 ** 2 / 49.84375 ** 2, 3600 / 4096, 7440 / (127.8 * 63.8)]
+    assert metrics['meanIoU'] == pytest.approx(sum(ious) / 4, rel=1e-6)
+    assert metrics['Pr@0.8'] == 1.0 and metrics['Pr@0.9'] == 0.25
+    assert metrics['parse_rate'] == 1.0
+    assert 'WARNING' not in capsys.readouterr().err
+    # the same answers through the default LocTokenSerializer(bins=1000) all parse, but
+    # land in the top-left 3% of each image; the tool says so
+    metrics = evaluate(['dior_rsvg', '--data', data, '--predictions', preds])
+    assert metrics['parse_rate'] == 1.0 and metrics['Pr@0.5'] == 0.0
+    assert metrics['meanIoU'] < 0.01
+    err = capsys.readouterr().err
+    assert 'WARNING: every location token of the 4 answers is below <loc_125> (the largest ' \
+           'is <loc_31>), while LocTokenSerializer(bins=1000) (the default; see --config)' in err
+    assert '--config CFG' in err
+    # tools/infer.py lines carry the objects its model decoded: those are scored, no warning
+    preds = write_jsonl(str(tmp_path / 'infer.jsonl'), [
+        {'id': rid, 'prediction': text, 'objects': [{'type': 'hbb', 'bbox': [0, 0, 64, 64]}]}
+        for rid, text in BINS32_ANSWERS.items()])
+    assert evaluate(['dior_rsvg', '--data', data, '--predictions', preds])['Pr@0.5'] > 0
+    assert 'WARNING' not in capsys.readouterr().err
+    preds = str(tmp_path / 'p.jsonl')
+    # an export directory names its serializer in config.json
+    from eov.models.hf_format import MODEL_TYPE, WEIGHTS_NAME
+    export = tmp_path / 'export'
+    export.mkdir()
+    (export / WEIGHTS_NAME).write_bytes(b'')
+    (export / 'config.json').write_text(json.dumps({'model_type': MODEL_TYPE, 'eov': {
+        'model': {'type': 'EarthOneVision',
+                  'serializer': {'type': 'LocTokenSerializer', 'bins': 32}}}}))
+    assert evaluate(['dior_rsvg', '--data', data, '--predictions', preds, '--config',
+                     str(export)])['meanIoU'] == pytest.approx(sum(ious) / 4, rel=1e-6)
+
+
+def test_evaluate_warns_when_most_answers_cannot_be_read(tmp_path, capsys):
+    data = _converted(tmp_path)
+    preds = write_jsonl(str(tmp_path / 'p.jsonl'), [
+        {'id': '0', 'prediction': 'Here: {<0><0><50><50>}'},                    # GeoChat text
+        {'id': '2', 'prediction': 'It is at {<50><50><100><100>}'},
+        {'id': '3', 'prediction': '<box><loc_250><loc_250><loc_749><loc_749></box>'},
+    ])                                                                          # '4' missing
+    evaluate = load_tool('evaluate').main
+    assert evaluate(['dior_rsvg', '--data', data, '--predictions', preds])['parse_rate'] == 0.25
+    # 1 of the 4 records, but 1 of the 3 answers given: the warning is about the answers
+    err = capsys.readouterr().err
+    assert 'WARNING: parse rate 33.3%: only 1 of the 3 answers could be read with ' \
+           'LocTokenSerializer(bins=1000) (the default; see --config); if the model writes ' \
+           'its answers in another format, give its config (--config CFG) or its serializer ' \
+           '(--serializer).' in err.splitlines()
+    metrics = evaluate(['dior_rsvg', '--data', data, '--predictions', preds,
+                        '--serializer', 'GeoChatTextSerializer'])
+    assert metrics['parse_rate'] == 0.5 and 'WARNING' not in capsys.readouterr().err
+
+
+def test_evaluate_config_errors(tmp_path):
+    evaluate = load_tool('evaluate').main
+    data = _converted(tmp_path)
+    preds = write_jsonl(str(tmp_path / 'p.jsonl'), [{'id': '0', 'prediction': 'x'}])
+    base = ['dior_rsvg', '--data', data, '--predictions', preds]
+    msg = _exit_message(evaluate, base + ['--config', str(tmp_path / 'nope.py')])
+    assert msg.startswith('error: --config ') and 'nope.py: no such file' in msg
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text("model = dict(type='EarthOneVision')\n")
+    msg = _exit_message(evaluate, base + ['--config', str(cfg)])
+    assert msg == f'error: --config {cfg} names no serializer (neither model.serializer nor ' \
+                  'a top-level serializer)'
+    cfg.write_text("model = dict(\n")
+    assert 'cannot load it' in _exit_message(evaluate, base + ['--config', str(cfg)])
+    # the model's own serializer decides over a stale top-level copy (as tools/export_hf.py)
+    cfg.write_text("serializer = dict(type='GeoChatTextSerializer')\n"
+                   "model = dict(type='EarthOneVision', serializer=dict(type='LocTokenSerializer',"
+                   " bins=32))\n")
+    assert load_tool('evaluate').config_serializer(str(cfg)) == {'type': 'LocTokenSerializer',
+                                                                 'bins': 32}
+    with pytest.raises(SystemExit) as info:          # one source of the serializer only
+        evaluate(base + ['--config', str(cfg), '--serializer', 'GeoChatTextSerializer'])
+    assert info.value.code == 2
 
 
 

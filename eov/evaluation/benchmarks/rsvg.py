@@ -13,11 +13,16 @@ Both datasets ship one VOC-style XML file per image::
       ...
     </annotation>
 
-and split files (``train.txt``, ``val.txt``, ``test.txt``) that list *global
-object indices*: objects are numbered over all objects of all XML files, the
-files taken in sorted file-name order (the official loaders walk the folder
-with ``os.walk``; the authors ran them on Windows, whose listings are sorted).
-One record is written per listed object, ``id`` = that index.
+and split files (``train.txt``, ``val.txt``, ``test.txt``; OPT-RSVG's archive
+unpacks them into ``split/``) that list *global object indices*: objects are
+numbered over all objects of all XML files, the files taken in sorted
+file-name order (MGVLF's loader sorts its file list; LPVA's takes
+``os.walk``'s order). One record is written per listed object, ``id`` = that
+index.
+
+Scoring reproduces each official test pipeline's float32 arithmetic, so that
+an IoU at a threshold gets the official verdict: see :func:`lpva_boxes` and
+:func:`mgvlf_truth`.
 """
 from __future__ import annotations
 
@@ -34,7 +39,75 @@ from .base import BaseBenchmark, BenchmarkDataError, build_serializer, count_mis
 
 #: IoU thresholds both protocols report.
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+#: Side of the square network input of both official test pipelines (LPVA's
+#: ``--imsize``, MGVLF's ``--size``).
+INPUT_SIZE = 640
 _ARTICLES = ('a ', 'an ', 'the ')
+
+
+def lpva_boxes(boxes, sizes) -> np.ndarray:
+    """Pixel ``xyxy`` boxes as LPVA's test pipeline sees them: normalised ``xyxy``, float32.
+
+    One float32 operation per step, in LPVA's order (``like413/OPT-RSVG``):
+    ``datasets/transforms.py: resize_according_to_long_side`` scales x by
+    ``640 / W`` and y by ``640 / H`` -- separately: the image is stretched to
+    640x640, no letterbox --; ``NormalizeAndPad`` then pads nothing, converts
+    to ``xywh`` (``utils/box_utils.py: xyxy2xywh``) and divides by 640;
+    ``utils/eval_utils.py: trans_vg_eval_test`` converts back with
+    ``xywh2xyxy``. This must match those files bit for bit (the rounding
+    decides IoUs that fall exactly on a threshold).
+
+    Args:
+        boxes: ``(N, 4)`` pixel boxes ``[x1, y1, x2, y2]``.
+        sizes: ``(N, 2)`` image sizes ``[W, H]``.
+    """
+    b = np.asarray(boxes, np.float32)
+    sizes = np.asarray(sizes, np.float64)
+    # ratio = float(size / float(w)) in float64; torch multiplies in float32
+    rw = (INPUT_SIZE / sizes[:, 0]).astype(np.float32)
+    rh = (INPUT_SIZE / sizes[:, 1]).astype(np.float32)
+    x1, y1, x2, y2 = b[:, 0] * rw, b[:, 1] * rh, b[:, 2] * rw, b[:, 3] * rh
+    two, half, side = np.float32(2), np.float32(0.5), np.float32(INPUT_SIZE)
+    cx, cy = (x1 + x2) / two / side, (y1 + y2) / two / side
+    w, h = (x2 - x1) / side, (y2 - y1) / side
+    return np.stack([cx - half * w, cy - half * h, cx + half * w, cy + half * h], axis=1)
+
+
+def mgvlf_truth(boxes, sizes) -> tuple[np.ndarray, np.ndarray]:
+    """Truth boxes as MGVLF's test loop sees them, and the frame it clamps boxes to.
+
+    ``ZhanYang-nwpu/RSVG-pytorch``: ``data_loader.py`` letterboxes the image to
+    640x640 (``utils/transforms.py: letterbox``: ratio ``640 / max(W, H)``,
+    padding ``dw, dh``) and stores ``x * ratio + dw`` into the box's
+    **integer** array (truncated); ``main.py: Mytest_epoch`` clamps it to
+    ``[0, 639]``, maps it back in float32 (``(x - dw) / ratio``) and clamps
+    both boxes to the un-padded image resized back, ``round(new_w / ratio)``
+    by ``round(new_h / ratio)`` (``W'``, ``H'``). On an 800-px image (ratio
+    0.8) a truth edge moves by up to 1.25 px, and one on the right or bottom
+    border ends at 798.75. This must match those files bit for bit.
+
+    Args:
+        boxes: ``(N, 4)`` pixel truth boxes.
+        sizes: ``(N, 2)`` image sizes ``[W, H]``.
+
+    Returns:
+        ``(boxes, frame)``: the float32 ``(N, 4)`` truth boxes (before the
+        image clamp) and the float32 ``(N, 2)`` frame ``[W', H']``.
+    """
+    sizes = np.asarray(sizes, np.float64)
+    ratio = INPUT_SIZE / sizes.max(axis=1)
+    new_wh = np.rint(sizes * ratio[:, None])              # Python's round(): half to even
+    pad = np.tile((INPUT_SIZE - new_wh) / 2, 2)           # [dw, dh, dw, dh]
+    # the loader reads integers (np.array(bbox, dtype=int)); float64 arithmetic,
+    # truncated by the assignment into the int array
+    scaled = np.trunc(np.trunc(np.asarray(boxes, np.float64)) * ratio[:, None] + pad)
+    quantised = np.clip(scaled.astype(np.float32), np.float32(0), np.float32(INPUT_SIZE - 1))
+    ratio32 = ratio.astype(np.float32)[:, None]
+    truth = (quantised - pad.astype(np.float32)) / ratio32
+    # the crop [round(d - 0.1), size - round(d + 0.1)) is new_w x new_h; it is
+    # resized by round(new / float(ratio)), ratio being the float32 tensor
+    frame = np.rint(new_wh / ratio32.astype(np.float64)).astype(np.float32)
+    return truth, frame
 
 
 def grounding_phrase(description: str) -> str:
@@ -87,23 +160,40 @@ class RSVGBenchmark(BaseBenchmark):
         'images': 'image folder, relative to SRC or absolute (default: the first of '
                   'the benchmark\'s usual names that exists)',
         'annotations': 'XML folder, relative to SRC or absolute (default: Annotations)',
-        'split_file': 'split file of global object indices (default: SRC/<split>.txt)',
+        'split_file': 'split file of global object indices, relative to SRC or absolute '
+                      '(default: <split>.txt in SRC or SRC/split/, in the benchmark\'s order)',
     }
     metric_keys = tuple(f'Pr@{t:g}' for t in THRESHOLDS) + (
         'meanIoU', 'cumIoU', 'parse_rate', 'n', 'n_missing')
 
     # -- conversion -----------------------------------------------------------
+    #: Folders of SRC searched in order for ``<split>.txt`` ('' is SRC itself).
+    split_dirs: tuple[str, ...] = ('', 'split')
+
+    def _split_path(self, src: str, split: str | None, split_file: str | None) -> str:
+        if split_file:
+            path = split_file if os.path.isabs(split_file) else os.path.join(src, split_file)
+            if not os.path.isfile(path) and os.path.isfile(split_file):
+                path = split_file                    # relative to the working directory
+            if not os.path.isfile(path):
+                raise BenchmarkDataError(f'{self.name}: split file not found: {path}')
+            return path
+        tried = [os.path.join(src, d, f'{split}.txt') for d in self.split_dirs]
+        for path in tried:
+            if os.path.isfile(path):
+                return path
+        found = sorted(os.path.relpath(os.path.join(d, f), src) for d in
+                       (os.path.join(src, sub) for sub in self.split_dirs) if os.path.isdir(d)
+                       for f in os.listdir(d) if f.endswith('.txt'))
+        raise BenchmarkDataError(f'{self.name}: split file not found: looked for '
+                                 f'{" and ".join(tried)} (split files in {src}: '
+                                 f'{", ".join(found) or "none"}; -o split_file=... names one)')
+
     def _split_indices(self, src: str, split: str | None, split_file: str | None,
                        total: int) -> list[int] | None:
         if split_file is None and split is None:
             return None
-        path = split_file or os.path.join(src, f'{split}.txt')
-        if split_file and not os.path.isabs(path) and not os.path.isfile(path):
-            path = os.path.join(src, split_file)
-        if not os.path.isfile(path):
-            found = sorted(f for f in os.listdir(src) if f.endswith('.txt'))
-            raise BenchmarkDataError(f'{self.name}: split file not found: {path} (split files '
-                                     f'in {src}: {", ".join(found) or "none"})')
+        path = self._split_path(src, split, split_file)
         indices = set()
         with open(path, encoding='utf-8') as f:
             for lineno, line in enumerate(f, 1):
@@ -167,7 +257,8 @@ class RSVGBenchmark(BaseBenchmark):
         name = obj.element.find('name')
         size = [int(width) if width.is_integer() else width,
                 int(height) if height.is_integer() else height]
-        question = head.question(seed=index, phrase=grounding_phrase(description))
+        # the head's canonical phrasing (seed None), as every converter asks it
+        question = head.question(phrase=grounding_phrase(description))
         return {
             'id': str(index),
             'task': 'grounding',
@@ -210,7 +301,7 @@ class RSVGBenchmark(BaseBenchmark):
         n = len(records)
         pred = np.zeros((n, 4), np.float32)
         gt = np.zeros((n, 4), np.float32)
-        size = np.zeros((n, 2), np.float32)
+        size = np.zeros((n, 2), np.float64)
         valid = np.zeros(n, bool)
         for i, (rid, rec) in enumerate(records.items()):
             image_size = (rec.get('meta') or {}).get('image_size')
@@ -230,7 +321,7 @@ class RSVGBenchmark(BaseBenchmark):
 
     @staticmethod
     def _iou(pred: np.ndarray, gt: np.ndarray):
-        """The ReSC/TransVG ``bbox_iou`` of both codes, in float32 like theirs.
+        """The ``bbox_iou`` of both codes (the same function), in float32 like theirs.
 
         ``inter / (area1 + area2 - inter + 1e-16)``; areas are not clamped.
         float32 matters: the 1e-16 vanishes against a float32 union, so an IoU
@@ -247,9 +338,9 @@ class RSVGBenchmark(BaseBenchmark):
         iou = np.where(np.isfinite(iou), iou, np.float32(0)).astype(np.float32)
         return iou, inter, union, area_g
 
-    def _metrics(self, iou, inter, union, valid, n_missing, hit) -> dict:
+    def _metrics(self, iou, inter, union, valid, n_missing) -> dict:
         n = len(iou)
-        out = {f'Pr@{t:g}': float(np.mean(hit(iou, np.float32(t)))) if n else 0.0
+        out = {f'Pr@{t:g}': float(np.mean(self.hit(iou, np.float32(t)))) if n else 0.0
                for t in THRESHOLDS}
         out['meanIoU'] = float(np.mean(iou, dtype=np.float64)) if n else 0.0
         total_union = float(np.sum(union, dtype=np.float64))
@@ -260,40 +351,41 @@ class RSVGBenchmark(BaseBenchmark):
         out['n_missing'] = n_missing
         return out
 
-    def _score(self, records, predictions, serializer, normalise: bool, hit) -> dict:
+    def official_boxes(self, pred: np.ndarray, gt: np.ndarray, size: np.ndarray):
+        """``(pred, truth)`` float32 boxes in the frame the official code compares them in."""
+        raise NotImplementedError
+
+    @staticmethod
+    def hit(iou: np.ndarray, t: np.float32) -> np.ndarray:
+        """Which IoUs count at threshold ``t`` (a float32, as torch and NumPy cast it)."""
+        raise NotImplementedError
+
+    def score(self, records, predictions, serializer=None):
+        """Score with the official protocol (see the class docstring)."""
         pred, gt, size, valid = self._arrays(records, predictions, serializer)
-        if normalise:
-            scale = np.concatenate([size, size], axis=1)
-            pred = np.clip(pred / scale, np.float32(0), np.float32(1))
-            gt = gt / scale
-        else:
-            width, height = size[:, 0], size[:, 1]
-            pred[:, :2] = np.maximum(pred[:, :2], np.float32(0))
-            pred[:, 2] = np.minimum(pred[:, 2], width)
-            pred[:, 3] = np.minimum(pred[:, 3], height)
-            gt[:, :2] = np.maximum(gt[:, :2], np.float32(0))
-            gt[:, 2] = np.minimum(gt[:, 2], width)
-            gt[:, 3] = np.minimum(gt[:, 3], height)
+        pred, gt = self.official_boxes(pred, gt, size)
         iou, inter, union, area_g = self._iou(pred, gt)
         # a missing or unreadable answer: IoU 0, and in cumIoU it adds nothing to
         # the intersections and the truth's area to the unions
         iou = np.where(valid, iou, np.float32(0))
         inter = np.where(valid, inter, np.float32(0))
         union = np.where(valid, union, area_g)
-        return self._metrics(iou, inter, union, valid, count_missing(records, predictions), hit)
+        return self._metrics(iou, inter, union, valid, count_missing(records, predictions))
 
 
 @BENCHMARKS.register_module(name='opt_rsvg')
 class OptRSVG(RSVGBenchmark):
     """OPT-RSVG (Li et al., LPVA, TGRS 2024), scored as LPVA's ``eval_utils.trans_vg_eval_test``.
 
-    Layout: ``SRC/Annotations/*.xml``, ``SRC/Image/`` (``JPEGImages/`` is
-    accepted too; LPVA's loader reads ``opt_rsvg/JPEGImages``) and
-    ``SRC/{train,val,test}.txt``.
+    Layout: ``SRC/Annotations/*.xml``, ``SRC/Image/`` (``JPEGImages/``, what
+    LPVA's loader reads, is accepted too) and the split lists in
+    ``SRC/split/{train,val,test}.txt`` (the archive's ``split.zip``) or
+    ``SRC/{train,val,test}.txt`` (LPVA's loader).
 
-    Protocol: prediction and truth boxes divided by the image size (to
-    ``[0, 1]``); the prediction clamped to ``[0, 1]``, the truth not; IoU =
-    inter / (union + 1e-16) in float32; a hit when IoU **>=** t. Keys:
+    Protocol: both boxes taken through LPVA's float32 pipeline
+    (:func:`lpva_boxes`: x by ``640 / W``, y by ``640 / H``, ``xywh``, ``/ 640``,
+    back to ``xyxy``); the prediction clamped to ``[0, 1]``, the truth not;
+    IoU = inter / (union + 1e-16) in float32; a hit when IoU **>=** t. Keys:
     ``Pr@0.5`` ... ``Pr@0.9``, ``meanIoU``, ``cumIoU`` (sum of intersections
     / sum of unions, in normalised units), ``parse_rate``, ``n``,
     ``n_missing``. Unreadable or missing answers: IoU 0.
@@ -301,30 +393,49 @@ class OptRSVG(RSVGBenchmark):
 
     name = 'opt_rsvg'
     image_dirs = ('Image', 'JPEGImages', 'images')
+    split_dirs = ('split', '')
 
-    def score(self, records, predictions, serializer=None):
-        """See the class docstring."""
-        return self._score(records, predictions, serializer, normalise=True,
-                           hit=lambda iou, t: iou >= t)
+    def official_boxes(self, pred, gt, size):
+        """LPVA's normalised boxes; ``torch.clamp(pred_boxes, 0, 1)`` on the prediction."""
+        return np.clip(lpva_boxes(pred, size), np.float32(0), np.float32(1)), lpva_boxes(gt, size)
+
+    @staticmethod
+    def hit(iou, t):
+        """``iou >= t`` (``trans_vg_eval_test``)."""
+        return iou >= t
 
 
 @BENCHMARKS.register_module(name='dior_rsvg')
 class DiorRSVG(RSVGBenchmark):
-    """DIOR-RSVG (Zhan et al., MGVLF, TGRS 2023), scored as MGVLF's ``test_epoch``.
+    """DIOR-RSVG (Zhan et al., MGVLF, TGRS 2023), scored as MGVLF's ``Mytest_epoch``.
 
     Layout: ``SRC/Annotations/*.xml``, ``SRC/JPEGImages/`` and
-    ``SRC/{train,val,test}.txt``.
+    ``SRC/{train,val,test}.txt`` (MGVLF's README; ``SRC/split/`` is accepted
+    too).
 
-    Protocol: pixel boxes; both boxes clamped to the image the way MGVLF
-    does it (``x1, y1`` raised to 0, ``x2`` lowered to W, ``y2`` lowered to
-    H); IoU = inter / (union + 1e-16) in float32; a hit when IoU **>** t
-    (strictly). Same keys as ``opt_rsvg``; ``cumIoU`` in pixels.
+    Protocol: pixel boxes; the truth quantised as MGVLF's loader and test loop
+    do (:func:`mgvlf_truth`: integer at the letterboxed 640-px scale, clamped
+    to 639, mapped back in float32); both boxes clamped the way MGVLF does it
+    (``x1, y1`` raised to 0, ``x2`` lowered to ``W'``, ``y2`` to ``H'``); IoU =
+    inter / (union + 1e-16) in float32; a hit when IoU **>** t (strictly).
+    Same keys as ``opt_rsvg``; ``cumIoU`` in pixels.
     """
 
     name = 'dior_rsvg'
     image_dirs = ('JPEGImages', 'Image', 'images')
+    split_dirs = ('', 'split')
 
-    def score(self, records, predictions, serializer=None):
-        """See the class docstring."""
-        return self._score(records, predictions, serializer, normalise=False,
-                           hit=lambda iou, t: iou > t)
+    def official_boxes(self, pred, gt, size):
+        """MGVLF's truth and one-sided clamp of both boxes to ``W' x H'``."""
+        gt, frame = mgvlf_truth(gt, size)
+        pred = pred.astype(np.float32, copy=True)
+        for boxes in (pred, gt):
+            boxes[:, :2] = np.maximum(boxes[:, :2], np.float32(0))
+            boxes[:, 2] = np.minimum(boxes[:, 2], frame[:, 0])
+            boxes[:, 3] = np.minimum(boxes[:, 3], frame[:, 1])
+        return pred, gt
+
+    @staticmethod
+    def hit(iou, t):
+        """``iou > t`` (``Mytest_epoch``)."""
+        return iou > t
