@@ -8,11 +8,15 @@ Each split is three JSON files named ``<prefix>_questions.json``,
     {"answers":   [{"id", "question_id", "answer", "active"}, ...]}
     {"images":    [{"id", "questions_ids", "active"}, ...]}
 
-RSVQA's loader walks the active images, then each image's ``questions_ids``,
-and takes the answer ``answers_ids[0]``; the MLLM evaluation scripts built on
-this layout also skip inactive questions. This converter does the same
-(looking entries up by their ``id`` rather than by list position) and also
-skips a question whose first answer is inactive.
+The official loader (``VQA_model/VQALoader.py`` of syvlo/RSVQA) walks the
+active images, then every id in each image's ``questions_ids``, and takes the
+answer ``answers_ids[0]``: it never reads the ``active`` flag of a question
+or of an answer, so a question marked inactive on an active image is scored.
+This converter does the same by default (looking entries up by their ``id``
+rather than by list position, which the official loader assumes equal) and
+flags such questions in ``meta``; ``skip_inactive=True`` (a conversion and a
+scoring option) leaves them out, as conversions that keep only active
+questions do.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from collections import defaultdict
 from eov.heads.vqa import VQAHead
 from eov.registry import BENCHMARKS
 
-from .base import BaseBenchmark, BenchmarkDataError, read_json
+from .base import BaseBenchmark, BenchmarkDataError, _as_bool, read_json
 
 
 def _entries(path: str, key: str) -> dict:
@@ -41,15 +45,20 @@ def _entries(path: str, key: str) -> dict:
 class RSVQABenchmark(BaseBenchmark):
     """Shared converter and scorer of RSVQA-LR/HR.
 
+    Records: the questions the official loader scores (see the module
+    docstring); one whose question or first answer is marked inactive has
+    ``meta.inactive`` (``['question']``, ``['answer']`` or both).
+
     Scoring: exact match after lower-casing and stripping both strings.
     Counting questions are answered with numbers and compared as strings
-    (the binning RSVQA's training loaders apply to LR counts -- ``between 0
-    and 10``, ... -- and HR areas is not applied here). Keys:
+    (the binning RSVQA's loaders apply to LR counts -- ``between 0 and 10``,
+    ... -- and HR areas is not applied here). Keys:
     ``accuracy/<question type>``, ``AA`` (mean of the per-type accuracies),
-    ``OA`` (all questions pooled), ``n``, ``n_missing``; the scoring option
-    ``exclude_types`` (a list or comma-separated text, e.g. ``count``)
-    leaves types out of ``AA``/``OA``, as papers that skip RSVQA-LR counting
-    do.
+    ``OA`` (all questions pooled), ``n``, ``n_missing``, and ``n_inactive``
+    (questions counted that are flagged inactive; left out, and 0, with
+    ``skip_inactive=True``). The scoring option ``exclude_types`` (a list or
+    comma-separated text, e.g. ``count``) leaves types out of ``AA``/``OA``,
+    as papers that skip RSVQA-LR counting do.
     """
 
     task = 'vqa'
@@ -59,8 +68,10 @@ class RSVQABenchmark(BaseBenchmark):
         'images': 'image folder, relative to SRC or absolute (default: the benchmark\'s)',
         'prefix': 'file prefix, e.g. LR_split_test (default: found from --split)',
         'extension': 'image file extension (default: .tif)',
+        'skip_inactive': 'leave out questions marked inactive, and questions whose first '
+                         'answer is (default: false -- the official loader scores them)',
     }
-    metric_keys = ('AA', 'OA', 'n', 'n_missing')
+    metric_keys = ('AA', 'OA', 'n', 'n_missing', 'n_inactive')
 
     def _prefix(self, src: str, split: str | None, prefix: str | None) -> str:
         if prefix:
@@ -79,8 +90,10 @@ class RSVQABenchmark(BaseBenchmark):
         raise BenchmarkDataError(f'{self.name}: no *_{split}_questions.json in {src} (found: '
                                  f'{", ".join(present) or "none"})')
 
-    def iter_records(self, src, split=None, images=None, prefix=None, extension='.tif'):
-        """Yield one VQA record per active question of the split."""
+    def iter_records(self, src, split=None, images=None, prefix=None, extension='.tif',
+                     skip_inactive=False):
+        """Yield one VQA record per question of the active images (see the module docstring)."""
+        skip_inactive = _as_bool(skip_inactive, 'skip_inactive')
         if not os.path.isdir(src):
             raise BenchmarkDataError(f'{self.name}: SRC must be the dataset folder, got {src}')
         base = self._prefix(src, split, prefix)
@@ -94,8 +107,9 @@ class RSVQABenchmark(BaseBenchmark):
         img_dir = self.resolve_dir(src, images or self.default_images)
         if not extension.startswith('.'):
             extension = '.' + extension
-        skipped = 0
+        counts = {'question': 0, 'answer': 0}
         head = VQAHead()
+        # VQALoader.py: images = [img['id'] for img in images if img['active']]
         active_images = [img for img in image_entries.values() if img.get('active')]
         for img in self.progress(active_images, 'images'):
             for qid in img.get('questions_ids') or []:
@@ -103,48 +117,69 @@ class RSVQABenchmark(BaseBenchmark):
                 if q is None:
                     raise BenchmarkDataError(f"{paths['images']}: image {img['id']} lists "
                                              f"question {qid}, not in {paths['questions']}")
-                if not q.get('active'):
+                inactive = [] if q.get('active', True) else ['question']
+                if inactive and skip_inactive:
+                    counts['question'] += 1
                     continue
-                for key in ('question', 'type', 'answers_ids', 'img_id'):
+                for key in ('question', 'type', 'answers_ids'):
                     if key not in q:
+                        hint = (' (it is marked inactive: -o skip_inactive=true leaves such '
+                                'questions out)' if inactive else '')
                         raise BenchmarkDataError(f"{paths['questions']}: question {qid} has "
-                                                 f'no {key!r}')
+                                                 f'no {key!r}{hint}')
                 if not q['answers_ids']:
                     raise BenchmarkDataError(f"{paths['questions']}: question {qid} has no "
                                              'answers_ids')
+                # VQALoader.py: answers[question['answers_ids'][0]]['answer'], flags unread
                 ans = answers.get(q['answers_ids'][0])
                 if ans is None or 'answer' not in ans:
                     raise BenchmarkDataError(f"{paths['answers']}: answer "
                                              f"{q['answers_ids'][0]} of question {qid} "
                                              'is missing')
                 if not ans.get('active', True):
-                    skipped += 1
-                    continue
-                path = os.path.join(img_dir, f"{q['img_id']}{extension}")
+                    if skip_inactive:
+                        counts['answer'] += 1
+                        continue
+                    inactive.append('answer')
+                # the official loader reads <image id>.tif of the image listing the question
+                path = os.path.join(img_dir, f"{img['id']}{extension}")
+                meta = {'question_type': str(q['type']), 'image_id': img['id'],
+                        'source': f"{os.path.basename(paths['questions'])}#{qid}"}
+                if inactive:
+                    meta['inactive'] = inactive
                 yield {
                     'id': str(qid), 'task': 'vqa', 'modality': 'optical',
                     'images': [{'path': self.image_path(path), 'sensor': 'rgb'}],
                     'conversations': self.conversation(
                         self.prompt(head.question(question=str(q['question'])))),
                     'targets': [{'type': 'text', 'text': str(ans['answer'])}],
-                    'meta': {'question_type': str(q['type']), 'image_id': q['img_id'],
-                             'source': f"{os.path.basename(paths['questions'])}#{qid}"},
+                    'meta': meta,
                 }
-        if skipped:
-            self.note(f'skipped {skipped} active questions whose answer is inactive')
+        if counts['question']:
+            self.note(f"skipped {counts['question']} questions marked inactive on active "
+                      'images (skip_inactive)')
+        if counts['answer']:
+            self.note(f"skipped {counts['answer']} active questions whose answer is inactive "
+                      '(skip_inactive)')
 
-    def score(self, records, predictions, serializer=None, exclude_types=None):
+    def score(self, records, predictions, serializer=None, exclude_types=None,
+              skip_inactive=False):
         """Exact match per question type; see the class docstring for the keys."""
+        skip_inactive = _as_bool(skip_inactive, 'skip_inactive')
         if isinstance(exclude_types, str):
             exclude_types = [t for t in exclude_types.split(',') if t.strip()]
         excluded = {t.strip() for t in exclude_types or ()}
         per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        n_inactive = n_missing = 0
         for rid, rec in records.items():
-            qtype = (rec.get('meta') or {}).get('question_type', 'unknown')
-            if qtype in excluded:
+            meta = rec.get('meta') or {}
+            qtype = meta.get('question_type', 'unknown')
+            if qtype in excluded or (skip_inactive and meta.get('inactive')):
                 continue
+            n_inactive += bool(meta.get('inactive'))
             truth = next(t['text'] for t in rec['targets'] if t.get('type') == 'text')
             pred = predictions.get(rid)
+            n_missing += pred is None
             text = pred.get('prediction') if pred is not None else None
             ok = isinstance(text, str) and text.strip().lower() == str(truth).strip().lower()
             per_type[qtype][0] += ok
@@ -159,9 +194,8 @@ class RSVQABenchmark(BaseBenchmark):
         out['AA'] = sum(accs) / len(accs) if accs else 0.0
         out['OA'] = correct / n if n else 0.0
         out['n'] = n
-        out['n_missing'] = sum(1 for rid, rec in records.items() if rid not in predictions
-                               and (rec.get('meta') or {}).get('question_type', 'unknown')
-                               not in excluded)
+        out['n_missing'] = n_missing
+        out['n_inactive'] = n_inactive
         return out
 
 
