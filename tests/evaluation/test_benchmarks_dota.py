@@ -4,9 +4,11 @@ import math
 import pytest
 
 from eov.datasets.schema import validate_record
-from eov.evaluation.benchmarks import (DOTA_V1_CLASSES, BenchmarkDataError, PredictionError,
-                                       evaluate, load_records)
-from eov.evaluation.benchmarks.dota import (class_ap, parse_label_file, poly_iou,
+from eov.evaluation.benchmarks import (DOTA_V1_CLASSES, BenchmarkDataError, OptionError,
+                                       PredictionError, evaluate, load_records)
+import numpy as np
+
+from eov.evaluation.benchmarks.dota import (class_ap, parse_label_file, poly_iou, rank_detections,
                                             read_image_size, voc_ap)
 from eov.heads import DetectionHead
 from eov.registry import BENCHMARKS
@@ -74,6 +76,52 @@ def test_converter_layouts_options_and_errors(tmp_path):
     label.write_text('0 0 20 0 20 20 0 20 plane hard\n')
     with pytest.raises(BenchmarkDataError, match=r'P0002.txt:1: the difficult flag'):
         bench.convert(src, str(out), progress=False, check_images=False)
+
+
+def test_hugging_face_torchgeo_layout(tmp_path):
+    # torchgeo's DOTA (archives of the isaaccorley/dota Hugging Face dataset): <split>/images/
+    # and <split>/annotations/version1.0/, with samples.csv at the root
+    root = tmp_path / 'dota'
+    write_dota(str(root / 'val'), label_dir='annotations/version1.0')
+    (root / 'samples.csv').write_text(',image_path,annotation_path,split,version\n'
+                                      '0,val/images/P0001.png,val/annotations/version1.0/P0001.txt,'
+                                      'val,1.0\n')
+    bench = BENCHMARKS.build(dict(type='dota'))
+    out = tmp_path / 'o.jsonl'
+    assert bench.convert(str(root), str(out), split='val', progress=False) == 3
+    rec = load_records(str(out))['P0001']
+    assert rec['meta']['source'] == 'val/annotations/version1.0/P0001.txt'
+    assert rec['images'][0]['path'] == 'dota/val/images/P0001.png'
+    assert len(rec['targets']) == 4
+    # annotations/ holding other versions only: the error says so
+    (root / 'val' / 'annotations' / 'version1.0').rename(root / 'val' / 'annotations' / 'version2.0')
+    with pytest.raises(BenchmarkDataError, match=r'no label folder with .txt files in .*val .*'
+                                                  r'annotations/ holds version2.0, not the v1.0'):
+        bench.convert(str(root), str(out), split='val', progress=False)
+
+
+def test_images_unpacked_in_place_are_found(tmp_path):
+    # images.zip (or part1.zip, ...) unpacked inside images/ gives images/images/P0001.png
+    src = write_dota(str(tmp_path / 'DOTA'))
+    inner = tmp_path / 'DOTA' / 'images' / 'images'
+    inner.mkdir()
+    for name in ('P0001', 'P0002'):
+        (tmp_path / 'DOTA' / 'images' / f'{name}.png').rename(inner / f'{name}.png')
+    bench = BENCHMARKS.build(dict(type='dota'))
+    out = tmp_path / 'o.jsonl'
+    assert bench.convert(src, str(out), progress=False) == 3
+    records = load_records(str(out))
+    assert records['P0001']['images'][0]['path'] == 'DOTA/images/images/P0001.png'
+    assert records['P0001']['meta']['image_size'] == [200, 100]
+    assert records['P0003']['images'][0]['path'] == 'DOTA/images/P0003.png'   # both folders
+    (inner / 'P0002.png').unlink()
+    with pytest.raises(BenchmarkDataError, match=r'image file not found for .*P0002.txt .*'
+                                                  r'in .*images and .*images/images'):
+        bench.convert(src, str(out), progress=False)
+    # --images names the outer folder: its images/ is searched too
+    from PIL import Image
+    Image.new('RGB', (100, 100)).save(inner / 'P0002.png')
+    assert bench.convert(src, str(out), progress=False, images='images') == 3
 
 
 def test_label_file_and_image_header(tmp_path):
@@ -191,6 +239,46 @@ def test_unscored_objects_rank_by_answer_order_and_text_answers(tmp_path):
     out = evaluate(bench, records, text)
     assert out['AP/ship'] == pytest.approx(1.0) and out['parse_rate'] == pytest.approx(2 / 3)
     assert out['AP/plane'] == pytest.approx(7 / 11)      # A, B found; D missed; C difficult
+
+
+def _tied_detections(tmp_path, scores, tp_index):
+    """One image with one plane; detections with ``scores``, the one at ``tp_index`` on it."""
+    src = write_dota(str(tmp_path / 'ties'), files=[('P1', (200, 200), [],
+                                                     ['0 0 20 0 20 20 0 20 plane 0'])])
+    bench = BENCHMARKS.build(dict(type='dota'))
+    bench.convert(src, str(tmp_path / 'ties.jsonl'), progress=False)
+    records = load_records(str(tmp_path / 'ties.jsonl'))
+    objects = [{'type': 'quad', 'points': _square(0, 0, 20) if k == tp_index
+                else _square(100 + 4 * k, 150, 3), 'label': 'plane', 'score': score}
+               for k, score in enumerate(scores)]
+    return bench, records, {'P1': {'objects': objects}}
+
+
+def test_tied_scores_are_ranked_as_the_devkit(tmp_path):
+    # the devkit ranks by np.argsort(-confidence): numpy's default sort, not stable. With one
+    # true positive at rank r among false positives, precision there is 1/(r + 1) and recall 1,
+    # so the 11-point AP is 1/(r + 1) (every recall threshold sees that precision).
+    scores = [0.5, 0.9, 0.5, 0.5, 0.9, 0.5, 0.5, 0.5, 0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5,
+              0.5, 0.9, 0.5, 0.5]
+    bench, records, preds = _tied_detections(tmp_path, scores, tp_index=0)
+    order = np.argsort(-np.array(scores)).tolist()            # dota_evaluation_task1.py's call
+    assert rank_detections(scores).tolist() == order
+    rank = order.index(0)
+    assert evaluate(bench, records, preds, classes='plane')['AP/plane'] == pytest.approx(
+        1 / (rank + 1))
+    # stable: the four 0.9 first, then the tied 0.5 in answer order: the true positive is 5th
+    assert rank_detections(scores, 'stable').tolist()[:5] == [1, 4, 8, 17, 0]
+    assert evaluate(bench, records, preds, classes='plane', tie_order='stable')[
+        'AP/plane'] == pytest.approx(1 / 5)
+    # two tied detections, false positive listed first: AP 1/2 in that order, 1 in the other
+    bench, records, preds = _tied_detections(tmp_path, [0.5, 0.5], tp_index=1)
+    first = np.argsort(-np.array([0.5, 0.5])).tolist()[0]
+    assert evaluate(bench, records, preds, classes='plane')['AP/plane'] == pytest.approx(
+        0.5 if first == 0 else 1.0)
+    assert evaluate(bench, records, preds, classes='plane', tie_order='stable')[
+        'AP/plane'] == pytest.approx(0.5)
+    with pytest.raises(OptionError, match='option tie_order must be one of numpy, stable'):
+        evaluate(bench, records, preds, tie_order='random')
 
 
 def test_evaluate_tool_end_to_end(tmp_path):

@@ -11,7 +11,7 @@ from eov.evaluation.benchmarks.levircc import (bleu, caption_scores, cider_d, lo
                                                ptb_tokenize, rouge_l)
 from eov.registry import BENCHMARKS, MODALITIES
 
-from .benchmark_fixtures import write_jsonl, write_levircc
+from .benchmark_fixtures import LEVIRCC_IMAGES, write_jsonl, write_levircc
 
 
 def _convert(tmp_path, split='test'):
@@ -48,6 +48,65 @@ def test_converter_pairs_references_and_split(tmp_path):
                                     None) == 'the road is widened.'
 
 
+def _levircc_replica(root, images, filepath=None):
+    """LevirCCcaptions.json whose entries may carry a ``filepath`` unlike their ``split``."""
+    src = write_levircc(root, images)
+    path = f'{src}/LevirCCcaptions.json'
+    data = json.loads(open(path).read())
+    if filepath is not None:
+        for entry in data['images']:
+            entry['filepath'] = filepath
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return src
+
+
+def test_image_paths_come_from_split_not_filepath(tmp_path):
+    # RSICCformer's create_input_files.py: images/<split>/A|B/<filename>; filepath unused
+    src = _levircc_replica(str(tmp_path / 'lcc'), LEVIRCC_IMAGES, filepath='Levir-CC/unused')
+    bench = BENCHMARKS.build(dict(type='levir_cc'))
+    out = tmp_path / 'o.jsonl'
+    assert bench.convert(src, str(out), split='test', progress=False) == 2
+    rec = load_records(str(out))['test_000002']
+    assert [i['path'] for i in rec['images']] == ['lcc/images/test/A/test_000002.png',
+                                                  'lcc/images/test/B/test_000002.png']
+    data = json.loads(open(f'{src}/LevirCCcaptions.json').read())
+    del data['images'][1]['split']
+    with open(f'{src}/LevirCCcaptions.json', 'w') as f:
+        json.dump(data, f)
+    with pytest.raises(BenchmarkDataError, match=r'images\[1\] \(test_000001.png\): missing '
+                                                  '"split"'):
+        bench.convert(src, str(out), progress=False)
+
+
+def test_references_longer_than_max_len_are_dropped(tmp_path):
+    # create_input_files(..., max_len=50): a sentence with more than 50 tokens is not a
+    # reference; an image left without one is not evaluated
+    long51 = [f'w{i}' for i in range(51)]
+    images = [('test_000001.png', 'test', [(' '.join(long51), long51),
+                                           ('a road appears .', ['a', 'road', 'appears'])]),
+              ('test_000002.png', 'test', [(' '.join(long51), long51)]),
+              ('test_000003.png', 'test', [(' '.join(long51[:50]), long51[:50])])]
+    src = _levircc_replica(str(tmp_path / 'lcc'), images)
+    bench = BENCHMARKS.build(dict(type='levir_cc'))
+    out = tmp_path / 'o.jsonl'
+    assert bench.convert(src, str(out), progress=False) == 2
+    records = load_records(str(out))
+    assert list(records) == ['test_000001', 'test_000003']
+    assert records['test_000001']['meta']['tokens'] == [['a', 'road', 'appears']]
+    assert records['test_000001']['targets'] == [{'type': 'text', 'text': 'a road appears.'}]
+    assert len(records['test_000003']['meta']['tokens'][0]) == 50       # 50 is kept
+    assert bench.notes[:2] == [
+        "levir_cc: dropped 2 references longer than 50 tokens (RSICCformer's max_len; "
+        '-o max_len=0 keeps them)',
+        'levir_cc: skipped 1 image pairs left without a reference']
+    assert bench.convert(src, str(out), progress=False, max_len=0) == 3
+    assert bench.convert(src, str(out), progress=False, max_len='100') == 3
+    from eov.evaluation.benchmarks import OptionError
+    with pytest.raises(OptionError, match='option max_len expects a number'):
+        bench.convert(src, str(out), progress=False, max_len='long')
+
+
 def test_converter_errors(tmp_path):
     src = write_levircc(str(tmp_path / 'lcc'))
     bench = BENCHMARKS.build(dict(type='levir_cc'))
@@ -69,14 +128,15 @@ def test_converter_errors(tmp_path):
 
 
 # -- tokenizer and metrics by hand -------------------------------------------------
-def test_ptb_style_tokenizer():
+def test_ptb_tokenizer_as_pycocoevalcap():
+    # outputs of the Java PTBTokenizer (see test_ptb_tokenizer.py for the full list)
     assert ptb_tokenize(' The road is widened .') == ['the', 'road', 'is', 'widened']
     assert ptb_tokenize('Two-story buildings, (new) ones; "a lot"...') == [
-        'two-story', 'buildings', 'new', 'ones', 'a', 'lot']
+        'two-story', 'buildings', '-lrb-', 'new', '-rrb-', 'ones', 'a', 'lot']
     assert ptb_tokenize("The building's roof isn't red!") == [
         'the', 'building', "'s", 'roof', 'is', "n't", 'red']
     assert ptb_tokenize('1,000 m2 -- and 3.5m roads: 10%?') == [
-        '1,000', 'm2', 'and', '3.5m', 'roads', '10', '%']
+        '1,000', 'm2', 'and', '3.5', 'm', 'roads', '10', '%']
     assert ptb_tokenize('') == [] and ptb_tokenize(None) == []
 
 
@@ -158,6 +218,10 @@ def test_scores_records_and_missing(tmp_path, capsys, monkeypatch):
     bench, records, _, _ = _convert(tmp_path)
     preds = {'test_000001': {'prediction': 'Many buildings appear along the road.'}}
     out = evaluate(bench, records, preds)
+    assert evaluate(bench, records, preds, tokenizer='python') == {**out, 'n_unknown': 0}
+    from eov.evaluation.benchmarks import OptionError
+    with pytest.raises(OptionError, match='option tokenizer must be one of auto, java, python'):
+        evaluate(bench, records, preds, tokenizer='nltk')
     refs = [records['test_000001']['meta']['tokens'], records['test_000002']['meta']['tokens']]
     expected = caption_scores(refs, ['many buildings appear along the road'.split(), []])
     assert {k: out[k] for k in expected} == expected

@@ -1,7 +1,8 @@
 """BigEarthNet v1.0 (Sentinel-2) multi-label classification in the 19-class nomenclature.
 
-Scored with EarthMind's ``ms_eval.py`` token recall and with proper
-multi-label precision / recall / F1 over the 19 classes.
+Scored with EarthMind's ``ms_eval.py`` token recall (NLTK tokens, as the
+script) and with proper multi-label precision / recall / F1 over the 19
+classes.
 """
 from __future__ import annotations
 
@@ -92,6 +93,8 @@ BEN43_TO_19 = {
     'Sea and ocean': 'Marine waters',
 }
 
+#: The Sentinel-2 patch folder inside torchgeo's BigEarthNet root (``BigEarthNet-S2-v1.0.tar.gz``).
+S2_DIR = 'BigEarthNet-v1.0'
 _SPLIT_HEADERS = ('name', 'patch', 'patch_name', 'patch_id', 's2_name', 'patch_s2')
 _WORD_RE = re.compile(r'[a-z]+')
 
@@ -111,12 +114,63 @@ def to_19_classes(labels_43: list[str], where: str = '') -> list[str]:
     return [c for c in BEN19_CLASSES if c in out]
 
 
-def token_recall(reference: str, candidate: str) -> float:
-    """EarthMind ``ms_eval.py``'s soft recall with eov's word tokens.
+def earthmind_tokens(text: str) -> list[str]:
+    """The tokens EarthMind's ``ms_eval.py`` compares: NLTK ``word_tokenize`` of the lower-cased,
+    stripped text.
 
-    ``|ref ∩ cand| / |ref|`` over the *sets* of lower-cased ``[a-z]+`` words
-    (the official script tokenizes with NLTK's ``word_tokenize``; see
-    ``docs/evaluation.md`` for the difference).
+    ``word_tokenize`` splits the text into sentences with NLTK's Punkt model
+    (the downloadable ``punkt_tab`` data), then runs NLTK's Treebank word
+    tokenizer on each sentence. eov runs the same NLTK code with *empty*
+    Punkt parameters, which needs no data and never downloads: a sentence
+    ends after every ``.``/``?``/``!`` word that Punkt's English model does
+    not list as an abbreviation (or as a collocation, an initial or a
+    number). The tokens differ from the model's only around such listed
+    words (``e.g.``, ``dr.``, ...); none is a word of the 19 class names,
+    so :func:`token_recall` against a BigEarthNet reference equals
+    ``ms_eval.py``'s (checked against the English ``punkt_tab`` model on
+    random answers; see ``docs/evaluation.md``). The word tokenizer is the
+    installed NLTK's: 3.8 and 3.9 (``setup.py``'s range) agree; 3.10 splits a
+    leading apostrophe off its word.
+    """
+    from nltk.tokenize import word_tokenize
+    text = text.strip().lower()
+    return [t for sentence in _punkt().tokenize(text)
+            for t in word_tokenize(sentence, preserve_line=True)]
+
+
+_PUNKT = []
+
+
+def _punkt():
+    """NLTK's Punkt sentence splitter with empty parameters (no data file)."""
+    if not _PUNKT:
+        from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+        _PUNKT.append(PunktSentenceTokenizer(PunktParameters()))
+    return _PUNKT[0]
+
+
+def token_recall(reference: str, candidate: str) -> float:
+    """EarthMind ``ms_eval.py``'s ``evaluate_token_recall``, bit for bit.
+
+    ``len(set(ref) & set(cand)) / len(ref)`` over :func:`earthmind_tokens`:
+    the denominator counts the reference tokens **with repeats and
+    punctuation** (``Coniferous forest, Mixed forest`` has 5 tokens: the
+    comma and the second ``forest`` count), and ``broad-leaved`` is one
+    token. No common token (or an empty reference) gives 0.0.
+    """
+    ref = earthmind_tokens(reference)
+    common = set(ref) & set(earthmind_tokens(candidate))
+    if not common:
+        return 0.0
+    return len(common) / len(ref)
+
+
+def word_recall(reference: str, candidate: str) -> float:
+    """``|ref ∩ cand| / |ref|`` over the *sets* of lower-cased ``[a-z]+`` words.
+
+    The score of key ``recall_words``.
+
+    A punctuation- and repeat-free variant of :func:`token_recall`.
     """
     ref = set(_WORD_RE.findall(reference.lower()))
     if not ref:
@@ -138,13 +192,16 @@ def parse_classes(text: str) -> list[str]:
 class BigEarthNetV1(BaseBenchmark):
     """BigEarthNet v1.0 Sentinel-2 patches -> 19-class multi-label records.
 
-    Input: SRC holds one folder per patch, ``<patch>/<patch>_B01.tif`` ...
+    Input: the folder of patch folders, ``<patch>/<patch>_B01.tif`` ...
     ``<patch>_B12.tif`` (12 bands incl. ``B8A``, no ``B10``) and
-    ``<patch>/<patch>_labels_metadata.json`` (``labels``: 43-class names).
-    With ``--split S`` the patches are those listed in ``S.csv`` (one patch
-    name a line, the BigEarthNet-19 split files; looked up in ``splits``,
-    default SRC), or in ``split_file``; without, every patch folder of SRC.
-    Patches whose labels all map to no 19-class name are skipped (noted).
+    ``<patch>/<patch>_labels_metadata.json`` (``labels``: 43-class names) --
+    SRC itself, or ``SRC/BigEarthNet-v1.0/`` (torchgeo's root folder). With
+    ``--split S`` the patches are those listed in the split CSV (first column
+    a patch name, one a line): ``S.csv`` (the BigEarthNet-19 split files) or
+    ``bigearthnet-S.csv`` (torchgeo's names), looked up in ``splits``
+    (default: SRC, the patch folder and its parent), or ``split_file``;
+    without, every patch folder. Patches whose labels all map to no 19-class
+    name are skipped (noted).
 
     Records: task ``classification``, modality ``multispectral``, one image
     entry whose ``path`` lists the 12 band files in BigEarthNet order with
@@ -153,41 +210,71 @@ class BigEarthNetV1(BaseBenchmark):
     original labels.
 
     Scoring: the reference text is the 19-class names joined by ``', '``.
-    ``recall_token`` = mean of :func:`token_recall` (EarthMind); the classes
-    of a text answer are read with :func:`parse_classes` (a ``labels`` list
-    in the prediction line is used as is), then ``micro_precision``,
-    ``micro_recall``, ``micro_f1``, ``macro_f1`` (all 19 classes averaged; a
-    class never true nor predicted counts 0, as scikit-learn's
-    ``zero_division=0``), ``sample_f1`` (per-sample F1 averaged), ``n``,
-    ``n_missing``. Missing answers predict nothing.
+    ``recall_token`` = :func:`token_recall` (EarthMind ``ms_eval.py``)
+    summed in record order and divided by the number of records, as the
+    script averages; ``recall_words`` the same with :func:`word_recall`.
+    The classes of a text answer are read with :func:`parse_classes` (a
+    ``labels`` list in the prediction line is used as is, and joined by
+    ``', '`` for the recalls), then ``micro_precision``, ``micro_recall``,
+    ``micro_f1``, ``macro_f1`` (all 19 classes averaged; a class never true
+    nor predicted counts 0, as scikit-learn's ``zero_division=0``),
+    ``sample_f1`` (per-sample F1 averaged), ``n``, ``n_missing``. Missing
+    answers predict nothing and score recall 0.
     """
 
     name = 'bigearthnet_v1'
     task = 'classification'
     convert_options = {
-        'splits': 'folder of the split CSV files (default: SRC)',
-        'split_file': 'split CSV of patch names (default: <splits>/<split>.csv)',
+        'splits': 'folder of the split CSV files (default: SRC, the patch folder, its parent)',
+        'split_file': 'split CSV of patch names (default: <splits>/<split>.csv or '
+                      '<splits>/bigearthnet-<split>.csv)',
     }
-    metric_keys = ('recall_token', 'micro_precision', 'micro_recall', 'micro_f1', 'macro_f1',
-                   'sample_f1', 'n', 'n_missing')
+    metric_keys = ('recall_token', 'recall_words', 'micro_precision', 'micro_recall', 'micro_f1',
+                   'macro_f1', 'sample_f1', 'n', 'n_missing')
+
+    @staticmethod
+    def patch_root(src: str) -> str:
+        """The folder of patch folders: SRC, or ``SRC/BigEarthNet-v1.0`` (torchgeo's layout)."""
+        nested = os.path.join(src, S2_DIR)
+        if os.path.isdir(nested) and not _has_patches(src):
+            return nested
+        return src
+
+    def _split_path(self, src: str, root: str, split: str, splits: str | None) -> str:
+        """The split CSV: ``<split>.csv`` or ``bigearthnet-<split>.csv``, first folder first."""
+        if splits:
+            folders = [self.resolve_dir(src, splits)]
+        else:
+            folders = list(dict.fromkeys([os.path.abspath(src), os.path.abspath(root),
+                                          os.path.dirname(os.path.abspath(root))]))
+        names = [f'{split}.csv', f'bigearthnet-{split}.csv']
+        tried = []
+        for folder in folders:
+            for name in names:
+                path = os.path.join(folder, name)
+                if os.path.isfile(path):
+                    return path
+                tried.append(path)
+        raise BenchmarkDataError(f'{self.name}: split file not found (looked for '
+                                 f'{", ".join(tried)}; pass -o splits=DIR or -o split_file=...)')
 
     def _patches(self, src: str, split: str | None, splits: str | None,
                  split_file: str | None) -> list[tuple[str, str]]:
         """``(patch name, where it was listed)`` pairs."""
+        root = self.patch_root(src)
         if split is None and split_file is None:
-            names = sorted(d for d in os.listdir(src)
-                           if os.path.isfile(os.path.join(src, d, f'{d}_labels_metadata.json')))
+            names = sorted(d for d in os.listdir(root)
+                           if os.path.isfile(os.path.join(root, d, f'{d}_labels_metadata.json')))
             if not names:
                 raise BenchmarkDataError(f'{self.name}: no patch folders (<patch>/<patch>_'
-                                         f'labels_metadata.json) in {src}')
-            return [(n, os.path.join(src, n)) for n in names]
+                                         f'labels_metadata.json) in {root}')
+            return [(n, os.path.join(root, n)) for n in names]
         if split_file:
             path = split_file if os.path.isfile(split_file) else os.path.join(src, split_file)
+            if not os.path.isfile(path):
+                raise BenchmarkDataError(f'{self.name}: split file not found: {path}')
         else:
-            folder = self.resolve_dir(src, splits) if splits else src
-            path = os.path.join(folder, f'{split}.csv')
-        if not os.path.isfile(path):
-            raise BenchmarkDataError(f'{self.name}: split file not found: {path}')
+            path = self._split_path(src, root, split, splits)
         out = []
         with open(path, encoding='utf-8-sig') as f:
             for lineno, line in enumerate(f, 1):
@@ -223,9 +310,10 @@ class BigEarthNetV1(BaseBenchmark):
                                      f'got {src}')
         empty = 0
         head = ClassificationHead(classes=BEN19_CLASSES)
+        root = self.patch_root(src)
         for patch, listed in self.progress(self._patches(src, split, splits, split_file),
                                            'patches'):
-            folder = os.path.join(src, patch)
+            folder = os.path.join(root, patch)
             meta_path = os.path.join(folder, f'{patch}_labels_metadata.json')
             if not os.path.isfile(meta_path):
                 raise BenchmarkDataError(f'{listed}: patch {patch!r}: {meta_path} not found')
@@ -249,13 +337,15 @@ class BigEarthNetV1(BaseBenchmark):
         n = len(records)
         truth = np.zeros((n, len(BEN19_CLASSES)), bool)
         pred = np.zeros_like(truth)
-        recalls = np.zeros(n)
+        recalls, words = [], []
         for i, (rid, rec) in enumerate(records.items()):
             labels = next(t['labels'] for t in rec['targets'] if t.get('type') == 'labels')
             for c in labels:
                 truth[i, index[c]] = True
             line = predictions.get(rid)
             if line is None:
+                recalls.append(0.0)
+                words.append(0.0)
                 continue
             if isinstance(line.get('labels'), list):
                 found = [lower[s.strip().lower()] for s in line['labels']
@@ -266,7 +356,9 @@ class BigEarthNetV1(BaseBenchmark):
                 found = parse_classes(text)
             for c in found:
                 pred[i, index[c]] = True
-            recalls[i] = token_recall(', '.join(labels), text)
+            reference = ', '.join(labels)
+            recalls.append(token_recall(reference, text))
+            words.append(word_recall(reference, text))
         tp = (truth & pred).sum(0).astype(float)
         fp = (~truth & pred).sum(0).astype(float)
         fn = (truth & ~pred).sum(0).astype(float)
@@ -277,7 +369,8 @@ class BigEarthNetV1(BaseBenchmark):
         sizes = truth.sum(1) + pred.sum(1)
         sample_f1 = [_ratio(2 * k, s) for k, s in zip(inter, sizes)]
         return {
-            'recall_token': float(recalls.mean()) if n else 0.0,
+            'recall_token': _mean_in_order(recalls),
+            'recall_words': _mean_in_order(words),
             'micro_precision': micro_p,
             'micro_recall': micro_r,
             'micro_f1': _ratio(2 * micro_p * micro_r, micro_p + micro_r),
@@ -286,6 +379,22 @@ class BigEarthNetV1(BaseBenchmark):
             'n': n,
             'n_missing': count_missing(records, predictions),
         }
+
+
+def _mean_in_order(values: list[float]) -> float:
+    """``sum / count``, summed left to right as ``ms_eval.py`` (``recall_sum += score``)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total / len(values) if values else 0.0
+
+
+def _has_patches(folder: str) -> bool:
+    """Whether ``folder`` directly holds a ``<patch>/<patch>_labels_metadata.json`` folder."""
+    with os.scandir(folder) as entries:
+        return any(e.is_dir() and os.path.isfile(os.path.join(e.path,
+                                                              f'{e.name}_labels_metadata.json'))
+                   for e in entries)
 
 
 def _ratio(num, den) -> float:

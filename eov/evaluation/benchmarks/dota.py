@@ -12,7 +12,11 @@ pixels of the original image (clockwise), the class, and a difficulty flag.
 The devkit's evaluation (``voc_eval`` of ``dota_evaluation_task1.py``, with the
 polygon IoU of its ``polyiou.cpp``) is reproduced here:
 
-- per class, the detections of all images sorted by confidence, highest first;
+- per class, the detections of all images ordered by ``np.argsort(-confidence)``,
+  exactly the devkit's call: highest confidence first, and equal confidences in
+  the order numpy's default (unstable) sort leaves them, which depends on the
+  numpy version and CPU; eov lists the detections in record order, then answer
+  order, before that call (``tie_order='stable'`` keeps that order for ties);
 - each detection matched to the ground truth of its image with the largest
   polygon IoU (ground truths whose axis-aligned bounds do not overlap, in the
   devkit's ``+1`` pixel convention, are left out first); a true positive when
@@ -45,9 +49,14 @@ DOTA_V1_CLASSES = ('plane', 'baseball-diamond', 'bridge', 'ground-track-field', 
                    'large-vehicle', 'ship', 'tennis-court', 'basketball-court', 'storage-tank',
                    'soccer-ball-field', 'roundabout', 'harbor', 'swimming-pool', 'helicopter')
 
-#: Label folders tried in order (the v1.0 download unpacks to ``labelTxt-v1.0/labelTxt``).
-LABEL_DIRS = ('labelTxt', os.path.join('labelTxt-v1.0', 'labelTxt'), 'labelTxt-v1.0')
-#: Image folders tried in order.
+#: Label folders tried in order, the first holding ``.txt`` files wins: ``labelTxt`` (the
+#: devkit's examples), ``labelTxt-v1.0/labelTxt`` (the DOTA v1.0 download unpacked),
+#: ``annotations/version1.0`` (the Hugging Face ``isaaccorley/dota`` archives that
+#: torchgeo's ``DOTA`` dataset reads), ``annotations``.
+LABEL_DIRS = ('labelTxt', os.path.join('labelTxt-v1.0', 'labelTxt'), 'labelTxt-v1.0',
+              os.path.join('annotations', 'version1.0'), 'annotations')
+#: Image folders tried in order; images are also looked for in an ``images/`` folder
+#: inside the image folder (an ``images.zip`` / ``part1.zip`` unpacked in place).
 IMAGE_DIRS = ('images', os.path.join('images', 'images'))
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 
@@ -244,6 +253,26 @@ def class_ap(gts: list[list[tuple]], dets: list[tuple], ovthresh: float = 0.5,
             'npos': npos, 'rec': rec, 'prec': prec}
 
 
+#: ``tie_order`` values: ``numpy`` -- the devkit's ``np.argsort(-confidence)``; ``stable`` --
+#: equal confidences keep record order, then answer order.
+TIE_ORDERS = ('numpy', 'stable')
+
+
+def rank_detections(scores, tie_order: str = 'numpy') -> np.ndarray:
+    """Indices of ``scores`` in ranking order (highest first).
+
+    ``'numpy'`` is ``np.argsort(-confidence)`` on a float64 array, the call of
+    the devkit's ``voc_eval`` (``dota_evaluation_task1.py``), so equal scores
+    come out in the order numpy's default sort gives -- not stable, and not
+    the same on every numpy version or CPU (SIMD sorts), but the devkit's on
+    the same machine. ``'stable'`` keeps equal scores in input order.
+    """
+    confidence = np.array([float(v) for v in scores], dtype=np.float64)
+    if tie_order == 'stable':
+        return np.argsort(-confidence, kind='stable')
+    return np.argsort(-confidence)   # as dota_evaluation_task1.py: default (quicksort) kind
+
+
 # -- reading DOTA files ------------------------------------------------------------
 def parse_label_file(path: str) -> tuple[list[dict], dict]:
     """Objects and header of a DOTA ``labelTxt`` file.
@@ -332,11 +361,14 @@ def _class_key(name: str) -> str:
 class DOTA(BaseBenchmark):
     """DOTA v1.0 oriented boxes -> detection records; the devkit's Task-1 (OBB) mAP.
 
-    Layout: ``SRC/images/P0001.png`` and ``SRC/labelTxt/P0001.txt`` (also
-    ``labelTxt-v1.0/labelTxt``, as the v1.0 download unpacks; ``--images`` /
-    ``--annotations`` override). ``--split val`` reads ``SRC/val/...`` when
-    that folder exists; ``split_file`` lists image names (the devkit's
-    ``imagesetfile``); otherwise every label file. One record per label file.
+    Layout: ``SRC/images/P0001.png`` (or ``SRC/images/images/``, an image
+    archive unpacked in place) and ``SRC/labelTxt/P0001.txt`` (also
+    ``labelTxt-v1.0/labelTxt``, as the v1.0 download unpacks, and
+    ``annotations/version1.0``, the Hugging Face / torchgeo layout; see
+    :data:`LABEL_DIRS`; ``--images`` / ``--annotations`` override).
+    ``--split val`` reads ``SRC/val/...`` when that folder exists;
+    ``split_file`` lists image names (the devkit's ``imagesetfile``);
+    otherwise every label file. One record per label file.
 
     Records: task ``detection``, modality ``optical``, sensor ``rgb``, the
     detection head's question naming the 15 classes, targets ``{'type':
@@ -348,15 +380,19 @@ class DOTA(BaseBenchmark):
     Scoring: see the module docstring. Keys ``mAP@0.5``, ``AP/<class>`` for
     the evaluated classes, ``n``, ``n_missing``, ``parse_rate``, ``n_det``.
     Options: ``use_07_metric`` (default true, as the devkit's ``main()``),
-    ``iou_thr`` (0.5), ``classes`` (default the 15 v1.0 classes).
+    ``iou_thr`` (0.5), ``classes`` (default the 15 v1.0 classes),
+    ``tie_order`` (``numpy``, the devkit's ``np.argsort``; ``stable``: ties in
+    record order, then answer order, the same on every machine).
     """
 
     name = 'dota'
     task = 'detection'
     convert_options = {
-        'images': 'image folder, relative to SRC or absolute (default: images)',
-        'annotations': 'label folder, relative to SRC or absolute (default: labelTxt, or '
-                       'labelTxt-v1.0/labelTxt)',
+        'images': 'image folder, relative to SRC or absolute (default: images); an images/ '
+                  'folder inside it is searched too',
+        'annotations': 'label folder, relative to SRC or absolute (default: the first of '
+                       'labelTxt, labelTxt-v1.0/labelTxt, labelTxt-v1.0, annotations/version1.0, '
+                       'annotations that holds .txt files)',
         'split_file': 'text file of image names to convert, one a line (the devkit\'s '
                       'imagesetfile)',
         'image_size': 'W,H used when an image file is absent (with check_images=false)',
@@ -405,6 +441,23 @@ class DOTA(BaseBenchmark):
             raise OptionError(f'option image_size expects W,H (positive), got {value!r}')
         return size
 
+    def _label_dir(self, root: str, annotations: str | None) -> str:
+        """``--annotations``, else the first of :data:`LABEL_DIRS` that holds ``.txt`` files."""
+        if annotations:
+            return self.find_folder(root, annotations, LABEL_DIRS, 'annotations')
+        for name in LABEL_DIRS:
+            path = os.path.join(root, name)
+            if os.path.isdir(path) and any(f.endswith('.txt') for f in os.listdir(path)):
+                return path
+        versions = os.path.join(root, 'annotations')
+        other = sorted(d for d in os.listdir(versions) if d.startswith('version')) \
+            if os.path.isdir(versions) else []
+        raise BenchmarkDataError(
+            f'{self.name}: no label folder with .txt files in {root} (looked for '
+            f'{", ".join(LABEL_DIRS)}' + (f'; annotations/ holds {", ".join(other)}, not the '
+                                         f'v1.0 labels' if other else '')
+            + '; pass --annotations to name it)')
+
     def _image(self, img_dir: str, name: str) -> str | None:
         for ext in IMAGE_EXTENSIONS:
             for candidate in (ext, ext.upper()):
@@ -420,7 +473,7 @@ class DOTA(BaseBenchmark):
             raise BenchmarkDataError(f'{self.name}: SRC must be the dataset folder, got {src}')
         fallback_size = self._parse_size(image_size)
         root = self._root(src, split)
-        label_dir = self.find_folder(root, annotations, LABEL_DIRS, 'annotations')
+        label_dir = self._label_dir(root, annotations)
         if images:
             img_dir = self.find_folder(root, images, IMAGE_DIRS, 'images')
         else:
@@ -430,6 +483,8 @@ class DOTA(BaseBenchmark):
                 if self._check_images:
                     self.find_folder(root, None, IMAGE_DIRS, 'images')   # raises
                 img_dir = os.path.join(root, 'images')
+        img_dirs = [img_dir] + ([os.path.join(img_dir, 'images')]
+                                if os.path.isdir(os.path.join(img_dir, 'images')) else [])
         head = DetectionHead(serializer=build_serializer())
         question = head.question(classes=DOTA_V1_CLASSES)
         unknown: dict[str, int] = {}
@@ -438,13 +493,14 @@ class DOTA(BaseBenchmark):
             if not os.path.isfile(label_path):
                 raise BenchmarkDataError(f'{self.name}: label file not found: {label_path}')
             objects, header = parse_label_file(label_path)
-            image = self._image(img_dir, name)
+            image = next((p for p in (self._image(d, name) for d in img_dirs) if p), None)
             if image is not None:
                 size = list(read_image_size(image))
             elif self._check_images:
                 raise BenchmarkDataError(f'{self.name}: image file not found for {label_path} '
-                                         f'(looked for {name}.png/.jpg/.tif in {img_dir}; pass '
-                                         'check_images=false to convert without images)')
+                                         f'(looked for {name}.png/.jpg/.tif in '
+                                         f'{" and ".join(img_dirs)}; pass check_images=false '
+                                         'to convert without images)')
             else:
                 image = os.path.join(img_dir, f'{name}.png')
                 size = fallback_size
@@ -492,9 +548,12 @@ class DOTA(BaseBenchmark):
         return parsed['objects'], parsed['parsed']
 
     def score(self, records, predictions, serializer=None, use_07_metric=True, iou_thr=0.5,
-              classes=None):
+              classes=None, tie_order='numpy'):
         """DOTA Task-1 mAP; see the module docstring."""
         use_07_metric = _as_bool(use_07_metric, 'use_07_metric')
+        if tie_order not in TIE_ORDERS:
+            raise OptionError(f'option tie_order must be one of {", ".join(TIE_ORDERS)}, '
+                              f'got {tie_order!r}')
         iou_thr = float(iou_thr)
         if classes is None:
             classes = DOTA_V1_CLASSES
@@ -543,8 +602,7 @@ class DOTA(BaseBenchmark):
         for c in classes:
             found = dets[c]
             if with_score is not None:
-                # highest confidence first; ties in record order, then answer order
-                order = sorted(range(len(found)), key=lambda k: -float(found[k][2]))
+                order = rank_detections([found[k][2] for k in range(len(found))], tie_order)
             else:
                 # no confidences: each answer's first object of the class ranks first
                 order = sorted(range(len(found)), key=lambda k: found[k][3])

@@ -28,11 +28,14 @@ reimplements those scorers exactly:
   and references, ``x 10``; RSICC's copy skips the division for a zero norm
   and uses ``ref_len = 1`` when the set has a single image.
 
-Model answers (free text) are tokenised with :func:`ptb_tokenize`, a Python
-rendering of what pycocoevalcap's Stanford PTBTokenizer call
-(``-preserveLines -lowerCase``, then punctuation tokens removed) does to a
-plain English sentence. METEOR needs the Java ``meteor-1.5.jar``; see
-:meth:`LevirCC.score`.
+References keep RSICCformer's ``create_input_files.py`` rules: the JSON's
+``tokens``, those longer than ``max_len = 50`` dropped. Model answers (free
+text) are tokenised as pycocoevalcap's ``PTBTokenizer`` does (Stanford
+CoreNLP 3.4.1's Java PTBTokenizer, ``-preserveLines -lowerCase``, then its
+punctuation tokens removed): with that Java program when Java and
+pycocoevalcap are installed, else with :func:`ptb_lex`, eov's Python
+rendering, which gives the same tokens (see :func:`ptb_tokenize_batch`).
+METEOR needs the Java ``meteor-1.5.jar``; see :meth:`LevirCC.score`.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ import math
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections import Counter, defaultdict
 
@@ -48,43 +52,402 @@ import numpy as np
 from eov.heads.change import ChangeHead
 from eov.registry import BENCHMARKS
 
-from .base import (BaseBenchmark, BenchmarkDataError, _as_bool, count_missing, prediction_text,
-                   read_json)
+from .base import (BaseBenchmark, BenchmarkDataError, OptionError, _as_bool, count_missing,
+                   prediction_text, read_json)
 
-#: Tokens pycocoevalcap's ``PTBTokenizer`` drops after tokenising.
+# -- the PTB tokenizer -------------------------------------------------------------
+# A Python rendering of Stanford CoreNLP 3.4.1's ``edu.stanford.nlp.process.PTBTokenizer``
+# (the ``stanford-corenlp-3.4.1.jar`` that pycocoevalcap 1.2 ships and runs with
+# ``-preserveLines -lowerCase``, default PTB3 normalisations), written for eov from the
+# tokenizer's documented behaviour and checked token for token against that jar
+# (tests/evaluation/test_ptb_tokenizer.py holds the jar's outputs). It must match the
+# Java program exactly. A longest-match lexer: at each position every rule is tried, the
+# longest match wins (a rule's right context counts in its length), ties go to the
+# earlier rule; some rules emit part of their match and scan the rest again.
+# Java's Character.isLetter / isDigit: \w less the numerics that are not decimal digits
+# (superscripts, fractions, ...; '%N' is replaced by them when the rules are compiled)
+_L = '(?:[^\\W\\d_%N]|[\u00AD\u0300-\u036F])'   # a letter (incl. soft hyphen, accents)
+_LD = '(?:[^\\W_%N]|[\u0300-\u036F])'           # a letter or digit
+_LDX = '[^\\W_%N]'                               # a letter or digit (no soft hyphen)
+_APOS = "(?:['\u0092\u2019]|(?i:&apos;))"
+_APOSX = "(?:['\u0092\u2019`\u0091\u2018\u201B]|(?i:&apos;))"
+_SP = '[ \t\u00A0\u2000-\u200A\u3000]'
+_NL = '(?:\r\n|[\r\n\u2028\u2029\x0b\x0c\x85])'
+_SPNL = f'(?:{_SP}|{_NL})'
+_WORD = f'{_L}(?:{_L}|\\d)*(?:[.!?]{_L}(?:{_L}|\\d)*)*'
+_REDAUX = f'{_APOS}(?:[msdMSD]|(?i:re|ve|ll))'
+_SREDAUX = f'(?i:n){_APOSX}(?i:t)'
+_SGML = (r'<(?:[!?][A-Za-z-][^>\r\n]*|[A-Za-z][A-Za-z0-9_:.-]*(?:[ ]+(?:[A-Za-z][A-Za-z0-9_:.-]*'
+         r"[ ]*=[ ]*(?:'[^']*'|\"[^\"]*\")|[A-Za-z][A-Za-z0-9_:.-]*))*[ ]*/?|/[A-Za-z][A-Za-z0-9_:.-]*)"
+         r'[ ]*>')
+_ACRO_ALTS = [r'(?i:canada|sino|korean|eu|japan|non)-(?i:u\.s)', r'(?i:u\.s\.-(?:u\.k|u\.s\.s\.r))',
+              r'[A-Za-z](?:\.[A-Za-z])*']
+_ACRO2 = r'(?:(?i:canada|sino|korean|eu|japan|non)-(?i:u\.s)|(?i:u\.s\.-(?:u\.k|u\.s\.s\.r))|[A-Za-z](?:\.[A-Za-z])+)'
+_ABBREV1 = ('(?:' + '|'.join([
+    '(?i:jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)',
+    '(?i:mon|tues|tue|wed|thurs|thu|fri)',
+    '(?i:ala|ariz|calif|colo|conn|ct|dak|fla|ga|ind|kans|kan|ky|md|mich|minn|mo|mont|neb|nev|okla'
+    '|penn|tenn|va|vt|wisc|wis|wyo)',
+    'A(?i:z|rk)', 'D(?i:el)', 'I(?i:ll)', 'L(?i:a)', 'M(?i:ass|iss)', 'O(?i:re)', 'P(?i:a)',
+    'T(?i:ex)', 'W(?i:ash)',
+    '(?i:inc|cos|co|corp|ltd|plc|rt|bancorp|bhd|assn|univ|intl|sys)',
+    '(?i:pp|p)(?i:t)[ye](?i:s)?',
+    '(?i:tel|est|ext|sq)', '(?i:jr|sr|bros|ed\\.d|ph\\.d|blvd|rd|esq)',
+    '(?i:etc|al|seq|bldg)']) + r')\.')
+_ABBREV4_ALTS = [
+    '(?i:mrs|mr|ms|drs|dr|profs|prof|sens|sen|reps|rep|attys|atty|lt|col|gen|messrs|govs|gov|adm|rev'
+    '|maj|sgt|cpl|pvt|capt|ste|st|ave|pres|lieut|hon|brig|comdr|cmdr|pfc|spc|supts|supt|det|mt|ft'
+    '|adj|adv|asst|assoc|ens|insp|mlle|mme|msgr|sfc)', 'M(?i:iss)',
+    '(?i:vs|alex|wm|jos|cie|a\\.k\\.a|cf|treas|ph)', *_ACRO_ALTS,
+    '(?i:invt|elec|natl|mfg|mtg|dept)']
+_ACRO_NEXT = ('(?:A(?i:bout|ccording|dditionally|fter|n|s|t)|A|B(?i:ut)|E(?i:arlier)|H(?i:e|er|ere|owever)'
+              '|I(?i:f|n|t)|L(?i:ast)|M(?i:any|ore|r\\.|s\\.)|N(?i:ow)|O(?i:nce|ne|ther|ur)'
+              '|S(?i:he|ince|o|ome|uch)|T(?i:hat|he|heir|hen|here|hese|hey|his)'
+              '|W(?i:e|hen|hile|hat)|Y(?i:et|ou)|' + _SGML + ')')
+_FILE_EXT = ('(?i:docx|doc|class|cgi|cpp|c|bat|bmp|dll|exe|gif|gz|html|htm|h|jar|java|jpeg|jpg|mov|mp3'
+             '|pdf|php|pl|png|ppt|ps|py|sql|tar|txt|wav|xml|x|zip)')
+_THINGPART = f"(?:[dDoOlL]{_APOSX}{_LDX})?{_LDX}+"
+_HYPHEN = '[-_\u058A\u2010\u2011]'
+_THING = f'{_THINGPART}(?:{_HYPHEN}{_THINGPART})*'
+_HTHING = f'[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(?:-(?:{_ACRO2}\\.|[A-Za-z0-9\u00AD]+))+'
+_THINGA = r'[A-Z]+(?:(?:[+&]|(?i:&amp;))[A-Z]+)+'
+_NUM = r'\d*(?:[.:,\u00AD\u066B\u066C]\d+)+|\d+'
+_PHONE = (r'(?:\([0-9]{2,3}\)[ \u00A0]?|(?:\+\+?)?(?:[0-9]{2,4}[- \u00A0])?[0-9]{2,4}[- \u00A0])'
+          r'[0-9]{3,4}[- \u00A0]?[0-9]{3,5}'
+          r'|(?:(?:\+\+?)?[0-9]{2,4}\.)?[0-9]{2,4}\.[0-9]{3,4}\.[0-9]{3,5}')
+_MISC = ('[+%&~^|\\\\\u00A6\u00A7\u00A8\u00A9\u00AC\u00AE\u00AF\u00B0-\u00B3\u00B4-\u00BA\u00D7\u00F7'
+         '\u0387\u05BE\u05C0\u05C3\u05C6\u05F3\u05F4\u0600-\u0603\u0606-\u060A\u060C\u0614\u061B'
+         '\u061E\u066A\u066D\u0703-\u070D\u07F6\u07F7\u07F8\u0964\u0965\u0E4F\u1FBD\u2016\u2017'
+         '\u2020-\u2023\u2030-\u2038\u203B\u203E-\u2042\u2044\u207A-\u207F\u208A-\u208E'
+         '\u2100-\u214F\u2190-\u21FF\u2200-\u2BFF\u3012\u30FB\uFF01-\uFF0F\uFF1A-\uFF20'
+         '\uFF3B-\uFF40\uFF5B-\uFF65]')
+_QUOTE_CHARS = '[`\u2018\u2019\u201A\u201B\u201C\u201D\u0091\u0092\u0093\u0094\u201E\u201F\u2039\u203A\u00AB\u00BB]'
+_URLSTOP = '[^ \t\n\f\r"<>|(){}]'
+_URLEND = '[^ \t\n\f\r"<>|.!?(){},-]'
+_LIKELYURL = ('(?:(?:(?i:www)\\.(?:[^ \t\n\f\r"<>|.!?(){},]+\\.)+[a-zA-Z]{2,4})'
+              '|(?:(?:[^ \t\n\f\r"`\'<>|.!?(){}\u002C-\u005F$]+\\.)+(?i:com|net|org|edu)))'
+              f'(?:/[^ \t\n\f\r"<>|()]+{_URLEND})?')
+_EMAIL = ('(?:(?i:&lt;)|<)?[a-zA-Z0-9][^ \t\n\f\r"<>|()\u00A0{}]*@'
+          '(?:[^ \t\n\f\r"<>|(){}.\u00A0]+\\.)*[^ \t\n\f\r"<>|(){}.\u00A0]+(?:(?i:&gt;)|>)?')
+_ASIAN = ("[-^x=~<>']_[-^x=~<>']|\\([-^x=~<>'][_.]?[-^x=~<>']\\)|\\([\\^x=~<>']-[\\^x=~<>'`]\\)")
+
+# normalisations
+_BRACKETS = {'(': '-LRB-', ')': '-RRB-', '[': '-LSB-', ']': '-RSB-', '{': '-LCB-', '}': '-RCB-'}
+
+
+def _latex_quotes(tok, left):
+    tok = re.sub("&apos;|'", '`' if left else "'", tok)           # case-sensitive, as Java's
+    tok = re.sub('"|&quot;', '``' if left else "''", tok)
+    tok = re.sub('[\u0091\u2018\u201B\u2039]', '`', tok)
+    tok = re.sub('[\u0092\u2019\u203A]', "'", tok)
+    tok = re.sub('[\u0093\u201C\u00AB]', '``', tok)
+    return re.sub('[\u0094\u201D\u00BB]', "''", tok)
+
+
+def _no_soft_hyphen(tok):
+    out = tok.replace('\u00AD', '')
+    return out if out or not tok else '-'
+
+
+def _amp(tok):
+    return re.sub('(?i:&amp;)', '&', tok)
+
+
+def _nbsp(tok):
+    return tok.replace(' ', '\u00A0')
+
+
+def _phone(tok):
+    return _nbsp(tok).replace('(', '-LRB-').replace(')', '-RRB-')
+
+
+_FRACTIONS = {'\u00BC': '1/4', '\u00BD': '1/2', '\u00BE': '3/4', '\u2153': '1/3', '\u2154': '2/3'}
+_CURRENCY = {'\u00A2': 'cents', '\u00A3': '#', '\u0080': '$', '\u00A4': '$', '\u20A0': '$', '\u20AC': '$'}
+
+# Each rule: (pattern, context pattern or None, action). An action gets the token text
+# and returns (tokens, consumed): tokens to emit and how much of the token is consumed
+# (the rest is scanned again). ``None`` as the token list: nothing emitted (space).
+KEEP = 'keep'
+
+
+def _split(n):
+    return lambda t: ([t[:len(t) - n]], len(t) - n)
+
+
+def _dup_period(t):          # the abbreviation with its period, and the period again
+    return [t], len(t) - 1
+
+
+def _acronym(t):
+    if len(t) == 2:          # "I." before "The": the letter, then the period
+        return [t[:1]], 1
+    return [t], len(t) - 1
+
+
+def _hyphens(t):
+    return ['--' if 3 <= len(t) <= 4 else t], len(t)
+
+
+_RULES = [
+    (r'(?i:c\+\+|[cf]#)', None, KEEP),
+    (r'(?i:cannot)', None, _split(3)),
+    (r"(?i:'twas)", None, _split(3)),
+    (r"(?i:'tis)", None, _split(2)),
+    (r'(?i:gonna|gotta|lemme|gimme|wanna)', None, _split(2)),
+    (_SGML, None, lambda t: ([_nbsp(t)], len(t))),
+    ('(?i:&(?:md|mdash|ndash);)|[\u0096\u0097\u2013\u2014\u2015]', None, lambda t: (['--'], len(t))),
+    (r'(?i:&amp;)', None, lambda t: ([_amp(t)], len(t))),
+    (r'&(?i:ht|tl|ur|lr|qc|ql|qr|odq|cdq|#[0-9]+);', None, KEEP),
+    (_WORD, _REDAUX, lambda t: ([_no_soft_hyphen(t)], len(t))),
+    ('[A-Za-z\u00AD]*[A-MO-Za-mo-z]\u00AD*', _SREDAUX, lambda t: ([_no_soft_hyphen(t)], len(t))),
+    (_WORD, None, lambda t: ([_no_soft_hyphen(t)], len(t))),
+    # APOWORD (alternatives as separate rules of the same rank: the longest wins)
+    ([f"{_APOS}(?i:n){_APOS}?", f'[lLdDjJ]{_APOS}', f'(?i:dunkin|somethin|ol){_APOS}',
+      f'{_APOS}(?i:em)', f'[A-HJ-XZn]{_APOSX}{_L}{{2}}{_L}*', f'{_APOS}[2-9]0(?i:s)',
+      f'{_APOS}(?i:till|til)', f'{_L}+[aeiouyAEIOUY]{_APOSX}[aeiouA-Z]{_L}*', f'{_APOS}(?i:cause)',
+      r"(?i:cont'd\.?|'twas|nor'easter|c'mon|e'er|s'mores|ev'ry|li'l|nat'l)", f'(?i:o){_APOSX}(?i:o)'],
+     None, KEEP),
+    (f'(?i:y){_APOS}', _L, KEEP),
+    (f'(?i:https?)://{_URLSTOP}+{_URLEND}', None, KEEP),
+    (_LIKELYURL, None, KEEP),
+    (_EMAIL, None, KEEP),
+    (f'@[a-zA-Z_][a-zA-Z_0-9]*|#{_L}+', None, KEEP),
+    (_REDAUX, '[^A-Za-z]', lambda t: ([_latex_quotes(t, False)], len(t))),
+    (_SREDAUX, '[^A-Za-z]', lambda t: ([_latex_quotes(t, False)], len(t))),
+    (r'\d{1,2}[-/]\d{1,2}[-/]\d{2,4}', None, KEEP),
+    (f'[-+]?(?:{_NUM})', None, lambda t: ([_no_soft_hyphen(t)], len(t))),
+    ('[\u207A\u207B\u208A\u208B]?(?:[\u2070\u00B9\u00B2\u00B3\u2074-\u2079]+|[\u2080-\u2089]+)', None, KEEP),
+    ('(?:\\d{1,4}[- \u00A0])?\\d{1,4}(?:\\\\?/|\u2044)\\d{1,4}', None, lambda t: ([_nbsp(t)], len(t))),
+    ('[\u00BC\u00BD\u00BE\u2153-\u215E]', None, lambda t: ([_FRACTIONS.get(t, t)], len(t))),
+    (f'-(?i:rrb|lrb|rcb|lcb|rsb|lsb)-|(?i:c\\.d\\.s|pro-|anti-|s(?:&|&amp;)p-500|s(?:&|&amp;)ls'
+     f'|cap{_APOS}n|c{_APOS}est)', None, lambda t: ([_amp(t)], len(t))),
+    (r'[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}(?:\\?/[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}){1,2}', None, KEEP),
+    (r'[A-Z]*\$|#', None, KEEP),
+    ('[\u00A2\u00A3\u00A4\u00A5\u0080\u20A0\u20AC\u060B\u0E3F\u20A4\uFFE0\uFFE1\uFFE5\uFFE6]', None,
+     lambda t: ([''.join(_CURRENCY.get(c, c) for c in t)], len(t))),
+    ([f'{a}\\.' for a in _ACRO_ALTS], f'{_SPNL}+{_ACRO_NEXT}{_SPNL}', _acronym),
+    (r'(?i:ca|figs|fig|prop|nos|no|art|bldg|pp|op)\.', f'{_SPNL}?\\d', KEEP),
+    (r'(?i:pt[ey]|co)\.', f'{_SP}(?i:ltd|lim)', KEEP),
+    (_ABBREV1, 'SENTEND', _dup_period),
+    (_ABBREV1, r'[\s\S][\s\S]', KEEP),
+    (_ABBREV1, None, _dup_period),
+    ([f'{a}\\.' for a in _ABBREV4_ALTS], None, KEEP),
+    (_ABBREV4_ALTS, _SP, KEEP),
+    (_ACRO_ALTS, _SPNL, KEEP),
+    (f'{_APOS}[0-9][0-9]', _SPNL, KEEP),
+    (f'{_LD}+(?:\\.{_LD}+)*\\.{_FILE_EXT}', f'(?:{_SPNL}|[.?!,])', KEEP),
+    (f'{_WORD}\\.', '[,;:\u3001]', lambda t: ([_no_soft_hyphen(t)], len(t))),
+    (_PHONE, None, lambda t: ([_phone(t)], len(t))),
+    ('"|(?i:&quot;)', '[A-Za-z0-9$]', lambda t: ([_latex_quotes(t, True)], len(t))),
+    ('"|(?i:&quot;)', None, lambda t: ([_latex_quotes(t, False)], len(t))),
+    ('\x7f', None, lambda t: (None, len(t))),
+    ('<|(?i:&lt;)', None, lambda t: (['<'], len(t))),
+    ('>|(?i:&gt;)', None, lambda t: (['>'], len(t))),
+    (r"[<>]?[:;=][-o*']?[()DPdpO\\{@|\[\]]", '[^A-Za-z0-9]',
+     lambda t: ([t.replace('(', '-LRB-').replace(')', '-RRB-')], len(t))),
+    (_ASIAN, None, lambda t: ([t.replace('(', '-LRB-').replace(')', '-RRB-')], len(t))),
+    (r'[{}\[\]()]', None, lambda t: ([_BRACKETS[t]], 1)),
+    (r'-+', None, _hyphens),
+    ('\\.{3,5}|(?:\\.[ \u00A0]){2,4}\\.|[\u0085\u2026]', None, lambda t: (['...'], len(t))),
+    (r'@+|#+|_+', None, KEEP),
+    (r'\*+|(?:\\\*){1,3}', None, KEEP),
+    ('[,;:\u3001]', None, KEEP),
+    (r'[?!]+', None, KEEP),
+    ('[.\u00A1\u00BF\u037E\u0589\u061F\u06D4\u0700-\u0702\u07FA\u3002]', None, KEEP),
+    ('=', None, KEEP),
+    ('/', None, KEEP),
+    (f'{_HTHING}\\.', '[,;:\u3001]', lambda t: ([_no_soft_hyphen(t)], len(t))),
+    (_HTHING, None, lambda t: ([_no_soft_hyphen(t)], len(t))),
+    (f'{_THING}\\.', '[,;:\u3001]', KEEP),
+    (_THING, None, KEEP),
+    (f'{_THINGA}\\.', '[,;:\u3001]', lambda t: ([_amp(t)], len(t))),
+    (_THINGA, None, lambda t: ([_amp(t)], len(t))),
+    ("'", '[A-Za-z][^ \t\n\r\u00A0]', lambda t: ([_latex_quotes(t, True)], len(t))),
+    (_REDAUX, None, lambda t: ([_latex_quotes(t, False)], len(t))),
+    (_SREDAUX, None, lambda t: ([_latex_quotes(t, False)], len(t))),
+    (f"''|{_QUOTE_CHARS}{{1,2}}|{_APOS}", None, lambda t: ([_latex_quotes(t, False)], len(t))),
+    (r'<<|>>', None, KEEP),
+    (_MISC, None, KEEP),
+    (f'\\x00|{_SP}+|[\u200B\u200E\u200F\uFEFF]', None, lambda t: (None, len(t))),
+    (_NL, None, lambda t: (['\n'], len(t))),
+    (r'(?i:&nbsp;)', None, lambda t: (None, len(t))),
+    (r'[^\n]', None, lambda t: (None, len(t))),            # untokenizable: deleted
+]
+_SPNL_RX = re.compile(_SPNL)
+_SGML_RX = re.compile(_SGML)     # has no %N
+
+
+class _SentEnd:
+    """Right context 'space or newline, then space, newline, an upper-case letter or a tag'."""
+
+    @staticmethod
+    def match(text, pos):
+        m = _SPNL_RX.match(text, pos)
+        if m is None:
+            return None
+        nxt = _SPNL_RX.match(text, m.end()) or _SGML_RX.match(text, m.end())
+        if nxt is not None:
+            return nxt
+        if m.end() < len(text) and text[m.end()].isupper():
+            return _Span(m.end() + 1)
+        return None
+
+
+class _Span:
+    def __init__(self, end):
+        self._end = end
+
+    def end(self):
+        return self._end
+
+
+_sentend = _SentEnd()
+_COMPILED = []
+
+
+def _lexer() -> list:
+    """The compiled rules ``(pattern, context, action)``, built on first use."""
+    if not _COMPILED:
+        numeric = ''.join(c for c in map(chr, range(0x80, 0x10000))
+                          if c.isnumeric() and not c.isdecimal())
+        for pat, ctx, act in _RULES:
+            for p in (pat if isinstance(pat, list) else [pat]):
+                if ctx == 'SENTEND':
+                    _COMPILED.append((re.compile(p.replace('%N', numeric)), _sentend, act))
+                elif ctx:
+                    # the token and its right context in one pattern: they backtrack together
+                    _COMPILED.append((re.compile(f'(?P<t>{p})(?:{ctx})'.replace('%N', numeric)),
+                                      True, act))
+                else:
+                    _COMPILED.append((re.compile(p.replace('%N', numeric)), None, act))
+    return _COMPILED
+
+
+def ptb_lex(text: str) -> list[str]:
+    """Raw PTB tokens of ``text`` (original case); a line break is the token ``'\\n'``."""
+    rules = _lexer()
+    out = []
+    pos, n = 0, len(text)
+    while pos < n:
+        best = None
+        for rx, ctx, act in rules:
+            m = rx.match(text, pos)
+            if m is None:
+                continue
+            if ctx is True:
+                tok = m.group('t')
+                total = m.end() - pos
+            else:
+                tok = m.group()
+                total = len(tok)
+                if ctx is not None:
+                    c = ctx.match(text, m.end())
+                    if c is None:
+                        continue
+                    total = c.end() - pos
+            if best is None or total > best[0]:
+                best = (total, tok, act)
+        total, tok, act = best
+        if act == KEEP:
+            toks, used = [tok], len(tok)
+        else:
+            toks, used = act(tok)
+        if toks:
+            out.extend(toks)
+        pos += used
+    return out
+
+
+#: pycocoevalcap's ``PUNCTUATIONS`` (``tokenizer/ptbtokenizer.py``), removed after
+#: tokenising. Compared with the lower-cased tokens, so ``-lrb-`` ... stay (the list's
+#: ``-LRB-`` never matches): pycocoevalcap keeps bracket tokens, and so does eov.
 PTB_PUNCTUATIONS = frozenset(["''", "'", '``', '`', '-LRB-', '-RRB-', '-LCB-', '-RCB-', '.', '?',
                               '!', ',', ':', '-', '--', '...', ';'])
-#: Brackets and quotes, which the Java tokenizer turns into ``-LRB-`` ... and quote tokens.
-_DROPPED = PTB_PUNCTUATIONS | {'(', ')', '[', ']', '{', '}', '"', '-lrb-', '-rrb-', '-lsb-',
-                               '-rsb-', '-lcb-', '-rcb-'}
-_CLITIC_RE = re.compile(r"(?<=\w)(n't|'s|'re|'ve|'ll|'d|'m)(?!\w)")
-_TOKEN_RE = re.compile(r"""
-      n't | '(?:s|re|ve|ll|d|m)(?!\w)          # clitics split off by the rule above
-    | \d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,])    # 1,000 and 12,500.5
-    | \.{2,} | -{2,}                            # ellipsis, dashes
-    | \w+(?:[-&/.'’]\w+)*                       # words, incl. two-story, 3.5m, and/or
-    | \S                                        # any other character on its own
-""", re.VERBOSE)
-
+#: ``max_len`` and ``captions_per_image`` of RSICCformer's ``create_input_files.py`` call.
+RSICC_MAX_LEN = 50
+RSICC_CAPTIONS_PER_IMAGE = 5
 #: Metric keys (METEOR is added only when it can be computed).
 CAPTION_KEYS = ('BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'ROUGE_L', 'CIDEr')
+#: Tokenizer backends of :func:`ptb_tokenize_batch`.
+PTB_BACKENDS = ('auto', 'java', 'python')
+# the line breaks of the Java lexer (U+0085 is an ellipsis there, not a break)
+_LINE_BREAK_RE = re.compile('\r\n|[\r\n\u2028\u2029\x0b\x0c]')
 
 
 def ptb_tokenize(text: str) -> list[str]:
-    """Tokenise a caption as pycocoevalcap's PTB tokenizer does, then drop punctuation.
+    """One caption tokenised as pycocoevalcap's ``PTBTokenizer`` does, in Python (no Java).
 
-    Lower-cases; splits punctuation off words (``area.`` -> ``area``,
-    ``.``), clitics off their word (``don't`` -> ``do n't``, ``building's``
-    -> ``building 's``); keeps hyphenated words, decimals and thousands
-    separators whole; removes the tokens of pycocoevalcap's ``PUNCTUATIONS``
-    list, brackets and quotes. A Python rendering of the Java tokenizer's
-    effect on plain sentences: abbreviations with periods (``e.g.``) and other
-    unusual text may be cut differently from Java.
+    Lower-cased PTB tokens less :data:`PTB_PUNCTUATIONS`: ``3.5m`` -> ``3.5 m``,
+    ``cannot`` -> ``can not``, ``gonna`` -> ``gon na``, ``isn't`` -> ``is n't``,
+    ``(a)`` -> ``-lrb- a -rrb-``; ``e.g.``, ``3:00`` and ``two-story`` stay whole.
     """
     if not isinstance(text, str):
         return []
-    text = _CLITIC_RE.sub(r' \1', text.lower().replace('\u2019', "'"))
-    return [t for t in _TOKEN_RE.findall(text) if t not in _DROPPED]
+    return ptb_tokenize_batch([text], backend='python')[0]
+
+
+def ptb_java_unavailable() -> str | None:
+    """Why pycocoevalcap's Java ``PTBTokenizer`` cannot run here (``None`` when it can)."""
+    if shutil.which('java') is None:
+        return 'no java on PATH'
+    try:
+        from pycocoevalcap.tokenizer import ptbtokenizer
+    except ImportError:
+        return 'pycocoevalcap (which ships the Stanford PTBTokenizer jar) is not installed'
+    jar = os.path.join(os.path.dirname(os.path.abspath(ptbtokenizer.__file__)),
+                       ptbtokenizer.STANFORD_CORENLP_3_4_1_JAR)
+    if not os.path.isfile(jar):
+        return f'{jar} is missing'
+    return None
+
+
+def ptb_tokenize_batch(texts: list[str], backend: str = 'auto') -> list[list[str]]:
+    """Captions tokenised as pycocoevalcap's ``PTBTokenizer`` does, one token list each.
+
+    Args:
+        texts: The captions, in order. As pycocoevalcap does, they are
+            tokenised as the lines of one text, so a caption's last token may
+            depend on the next caption's first word (``I.`` before ``The``).
+            Line breaks inside a caption become spaces (pycocoevalcap replaces
+            only ``\\n``; any other break would shift the later captions).
+        backend: ``'java'``: pycocoevalcap's own ``PTBTokenizer`` (needs
+            ``java`` and pycocoevalcap); ``'python'``: eov's rendering
+            (identical tokens, checked against the jar); ``'auto'``: Java when
+            it is available, else Python.
+    """
+    if backend not in PTB_BACKENDS:
+        raise ValueError(f'tokenizer backend must be one of {", ".join(PTB_BACKENDS)}, '
+                         f'got {backend!r}')
+    texts = [_LINE_BREAK_RE.sub(' ', t if isinstance(t, str) else '') for t in texts]
+    if not texts:
+        return []
+    if backend != 'python':
+        reason = ptb_java_unavailable()
+        if reason is None:
+            return _java_tokenize(texts)
+        if backend == 'java':
+            raise RuntimeError(f'the Java PTBTokenizer cannot run: {reason}')
+    out, line = [], []
+    for tok in ptb_lex('\n'.join(texts)):
+        if tok == '\n':
+            out.append(line)
+            line = []
+            continue
+        tok = tok.lower()
+        if tok not in PTB_PUNCTUATIONS:
+            line.append(tok)
+    out.append(line)
+    return out
+
+
+def _java_tokenize(texts: list[str]) -> list[list[str]]:
+    """pycocoevalcap's ``PTBTokenizer().tokenize`` on ``texts`` (one caption per image)."""
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+    result = PTBTokenizer().tokenize({i: [{'caption': t}] for i, t in enumerate(texts)})
+    if len(result) != len(texts):
+        raise RuntimeError(f'the Java PTBTokenizer returned {len(result)} lines for '
+                           f'{len(texts)} captions')
+    return [result[i][0].split(' ') if result[i][0] else [] for i in range(len(texts))]
 
 
 # -- the pycocoevalcap scorers -----------------------------------------------------
@@ -316,20 +679,28 @@ class LevirCC(BaseBenchmark):
     Layout: ``SRC/LevirCCcaptions.json`` (or SRC is that file; ``captions``
     names another) and ``SRC/images/<split>/A/<filename>``,
     ``SRC/images/<split>/B/<filename>`` (``--images`` names the folder that
-    holds the split folders). ``--split test`` keeps the entries whose
-    ``split`` is ``test``; without, every entry.
+    holds the split folders). As RSICCformer's ``create_input_files``, the
+    image paths are built from each entry's ``split`` (its ``filepath`` is
+    not used). ``--split test`` keeps the entries whose ``split`` is
+    ``test``; without, every entry. ``max_len`` (default 50, the value
+    RSICCformer's ``create_input_files.py`` passes): references with more
+    tokens are dropped, and a pair left without reference is skipped (both
+    noted); ``max_len=0`` keeps every reference.
 
     Records: id = file name without extension (``test_000001``), task
     ``change``, modality ``temporal``, images ``[A, B]`` with sensor ``rgb``
     and placeholder times ``2000-01-01`` (A, before) and ``2000-01-02`` (B,
     after) -- LEVIR-CC publishes no acquisition dates; one ``<image>`` for the
     pair; the change head's caption question; targets ``{'type': 'text',
-    'text': sentence}`` for every reference (whitespace tidied);
+    'text': sentence}`` for every kept reference (whitespace tidied);
     ``meta.tokens`` the official token lists, ``meta.split``,
     ``meta.imgid``.
 
-    Scoring (``-s`` options): ``word_map`` (RSICCformer's ``WORDMAP_*.json``,
-    or ``LevirCCcaptions.json`` with ``min_word_freq``, default 5) maps words
+    Scoring (``-s`` options): ``tokenizer`` (``auto``: pycocoevalcap's Java
+    PTBTokenizer when Java and pycocoevalcap are present, else eov's
+    identical Python rendering; ``java``; ``python``) tokenises the answers;
+    ``word_map`` (RSICCformer's ``WORDMAP_*.json``, or
+    ``LevirCCcaptions.json`` with ``min_word_freq``, default 5) maps words
     outside the vocabulary to ``<unk>`` in references and answers, as the
     official pipeline's word indices do; off by default. ``meteor`` (default
     true): compute METEOR when Java and pycocoevalcap are available.
@@ -340,12 +711,15 @@ class LevirCC(BaseBenchmark):
     convert_options = {
         'captions': 'captions JSON (default: SRC/LevirCCcaptions.json, or SRC if a file)',
         'images': 'folder holding <split>/A and <split>/B (default: SRC/images)',
+        'max_len': 'drop references longer than this many tokens, as RSICCformer '
+                   '(default 50; 0 keeps all)',
     }
     metric_keys = CAPTION_KEYS + ('n', 'n_missing')
 
     # -- conversion -----------------------------------------------------------
-    def iter_records(self, src, split=None, captions=None, images=None):
+    def iter_records(self, src, split=None, captions=None, images=None, max_len=RSICC_MAX_LEN):
         """Yield one change-captioning record per image pair."""
+        max_len = _max_len(max_len)
         base = src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))
         if captions:
             path = captions if os.path.isfile(captions) else os.path.join(base, captions)
@@ -363,6 +737,7 @@ class LevirCC(BaseBenchmark):
         head = ChangeHead()
         question = head.question(variant='caption')
         seen: dict[str, int] = {}
+        dropped = skipped = short = 0
         for k, entry in enumerate(self.progress(entries, 'image pairs')):
             where = f'{path}: images[{k}]'
             if not isinstance(entry, dict):
@@ -373,9 +748,9 @@ class LevirCC(BaseBenchmark):
             filename = entry.get('filename')
             if not isinstance(filename, str) or not filename:
                 raise BenchmarkDataError(f'{where}: missing "filename"')
-            folder = entry.get('filepath') or entry_split
-            if not isinstance(folder, str) or not folder:
-                raise BenchmarkDataError(f'{where} ({filename}): missing "filepath" and "split"')
+            if not isinstance(entry_split, str) or not entry_split:
+                raise BenchmarkDataError(f'{where} ({filename}): missing "split" (the image '
+                                         'folder images/<split>/A|B)')
             sentences = entry.get('sentences')
             if not isinstance(sentences, list) or not sentences:
                 raise BenchmarkDataError(f'{where} ({filename}): no "sentences"')
@@ -392,14 +767,23 @@ class LevirCC(BaseBenchmark):
                         raise BenchmarkDataError(f'{where} ({filename}): sentences[{j}] has no '
                                                  '"raw" text or "tokens"')
                     raw = ' '.join(toks)
+                toks = list(toks) if toks is not None else ptb_tokenize(raw)
+                if max_len and len(toks) > max_len:
+                    dropped += 1           # create_input_files: len(c['tokens']) <= max_len
+                    continue
                 texts.append(tidy_caption(raw))
-                tokens.append(list(toks) if toks is not None else ptb_tokenize(raw))
+                tokens.append(toks)
             rid = os.path.splitext(filename)[0]
             if rid in seen:
                 raise BenchmarkDataError(f'{where}: file name {filename!r} repeats images'
                                          f'[{seen[rid]}]')
             seen[rid] = k
-            pair = [os.path.join(img_root, folder, part, filename) for part in ('A', 'B')]
+            if not texts:
+                skipped += 1               # create_input_files: `if len(captions) == 0: continue`
+                continue
+            short += len(texts) < RSICC_CAPTIONS_PER_IMAGE
+            # create_input_files.py: os.path.join(image_folder, img['split'], 'A'|'B', filename)
+            pair = [os.path.join(img_root, entry_split, part, filename) for part in ('A', 'B')]
             yield {
                 'id': rid, 'task': 'change', 'modality': 'temporal',
                 'images': [{'path': self.image_path(pair[0]), 'sensor': 'rgb',
@@ -411,6 +795,15 @@ class LevirCC(BaseBenchmark):
                 'meta': {'tokens': tokens, 'split': entry_split, 'imgid': entry.get('imgid'),
                          'source': f'{os.path.basename(path)}#images[{k}]'},
             }
+        if dropped:
+            self.note(f'dropped {dropped} references longer than {max_len} tokens (RSICCformer\'s '
+                      'max_len; -o max_len=0 keeps them)')
+        if skipped:
+            self.note(f'skipped {skipped} image pairs left without a reference')
+        if short and dropped:
+            self.note(f'{short} image pairs keep fewer than {RSICC_CAPTIONS_PER_IMAGE} references '
+                      '(RSICCformer pads them with random repeats, which changes CIDEr only; eov '
+                      'keeps them as they are)')
 
     # -- scoring --------------------------------------------------------------
     @staticmethod
@@ -423,26 +816,37 @@ class LevirCC(BaseBenchmark):
                 if t.get('type') == 'text' and isinstance(t.get('text'), str)]
 
     def score(self, records, predictions, serializer=None, word_map=None, min_word_freq=5,
-              meteor=True):
+              meteor=True, tokenizer='auto'):
         """BLEU-1..4, ROUGE_L, CIDEr (and METEOR when possible); see the class docstring.
 
-        A missing or empty answer is an empty hypothesis. METEOR (key
-        ``METEOR``) is computed only where ``java`` is on PATH and
-        pycocoevalcap (which ships ``meteor-1.5.jar``) is installed; otherwise
-        the key is absent and a note goes to stderr.
+        A missing or empty answer is an empty hypothesis. The answers are
+        tokenised together, in record order (:func:`ptb_tokenize_batch`).
+        METEOR (key ``METEOR``) is computed only where ``java`` is on PATH and
+        pycocoevalcap (which ships ``meteor-1.5.jar``) is installed;
+        otherwise the key is absent and a note goes to stderr.
         """
+        if tokenizer not in PTB_BACKENDS:
+            raise OptionError(f'option tokenizer must be one of {", ".join(PTB_BACKENDS)}, '
+                              f'got {tokenizer!r}')
         vocab = load_word_map(word_map, min_word_freq) if word_map else None
-        refs, hyps = [], []
+        refs = []
         for rid, rec in records.items():
             r = self.references(rec)
             if not r:
                 raise ValueError(f'record {rid}: no reference caption')
-            h = ptb_tokenize(prediction_text(predictions.get(rid)) or '')
-            if vocab is not None:
-                r = [[w if w in vocab else '<unk>' for w in ref] for ref in r]
-                h = [w if w in vocab else '<unk>' for w in h]
             refs.append(r)
-            hyps.append(h)
+        answers = [prediction_text(predictions.get(rid)) or '' for rid in records]
+        try:
+            hyps = ptb_tokenize_batch(answers, backend=tokenizer)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            if tokenizer == 'java':
+                raise
+            print(f'note: {self.name}: the Java PTBTokenizer failed ({err}); using eov\'s '
+                  'Python rendering (identical tokens)', file=sys.stderr)
+            hyps = ptb_tokenize_batch(answers, backend='python')
+        if vocab is not None:
+            refs = [[[w if w in vocab else '<unk>' for w in ref] for ref in r] for r in refs]
+            hyps = [[w if w in vocab else '<unk>' for w in h] for h in hyps]
         out = caption_scores(refs, hyps)
         if _as_bool(meteor, 'meteor'):
             reason = meteor_available()
@@ -456,11 +860,25 @@ class LevirCC(BaseBenchmark):
         return out
 
 
+def _max_len(value) -> int:
+    """The ``max_len`` option as an int (0 or ``none``: no limit)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ('', 'none')):
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0 or isinstance(value, bool):
+        raise OptionError(f'option max_len expects a number of tokens (0: no limit), got {value!r}')
+    return number
+
+
 def tidy_caption(raw: str) -> str:
     """A reference sentence as answer text: whitespace collapsed, no space before , . ; : ? !"""
     text = ' '.join(raw.split())
     return re.sub(r'\s+([,.;:?!])', r'\1', text)
 
 
-__all__ = ['CAPTION_KEYS', 'LevirCC', 'bleu', 'caption_scores', 'cider_d', 'load_word_map',
-           'meteor_available', 'meteor_score', 'ptb_tokenize', 'rouge_l', 'tidy_caption']
+__all__ = ['CAPTION_KEYS', 'LevirCC', 'PTB_PUNCTUATIONS', 'bleu', 'caption_scores', 'cider_d',
+           'load_word_map', 'meteor_available', 'meteor_score', 'ptb_java_unavailable', 'ptb_lex',
+           'ptb_tokenize', 'ptb_tokenize_batch', 'rouge_l', 'tidy_caption']
