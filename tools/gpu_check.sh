@@ -114,7 +114,7 @@ EOF
     run_step packing_collect 120 "$PY" -m pytest tests/models/test_packing_gpu.py --collect-only -q
     run_step tiny_train_step 300 "$PY" tools/benchmark.py train-step \
         --config configs/eov_tiny_synth.py --device cpu --steps 1 --warmup 0 \
-        --min-len 64 --max-len 256 --tokens-per-step 1024 --out "$OUT/train_step.jsonl"
+        --min-len 64 --max-len 128 --tokens-per-step 512 --out "$OUT/train_step.jsonl"
     echo "plan on a GPU:"
     echo "  $PY -m pytest tests/models/test_packing_gpu.py -v"
     echo "  $PY tools/benchmark.py train-step --config configs/eov_2b.py --device cuda --min-len 128 --max-len 2048 --tokens-per-step 16384"

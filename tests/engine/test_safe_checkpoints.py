@@ -169,3 +169,20 @@ def test_safetensors_weights_beside_each_checkpoint(synth_data, tmp_path):
         f.write(b'\x00' * 10)
     with pytest.raises(Exception, match='broken.safetensors: not a readable safetensors'):
         read_checkpoint(os.path.join(work, 'broken.safetensors'))
+
+
+def test_an_empty_last_checkpoint_file_falls_back_to_the_newest_complete(tmp_path):
+    """A `last_checkpoint` left empty (a kill between truncating and writing it by a tool
+    that does not write atomically): the newest complete iter_*.pth is used, a truncated
+    newer one is skipped; with only the empty pointer, there is nothing to resume."""
+    import torch
+    work = tmp_path / 'w'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text('')
+    assert latest_good_checkpoint(str(work)) is None
+    for it in (2, 4):
+        torch.save({'meta': {'iter': it}, 'state_dict': {}}, work / f'iter_{it}.pth')
+    full = (work / 'iter_4.pth').read_bytes()
+    (work / 'iter_6.pth').write_bytes(full[:len(full) // 2])   # cut short
+    assert latest_good_checkpoint(str(work)) == str(work / 'iter_4.pth')
+    assert checkpoint_problem(str(work / 'iter_6.pth')).startswith('truncated')
