@@ -101,8 +101,10 @@ def run_stage(cfg: Config, stages: list, index: int, resume: bool = False) -> st
     runner = build_runner(stage_cfg)
     runner.train()
     final = osp.join(folder, STAGE_FINAL)
-    from .strategies import full_state
-    weights = full_state(getattr(runner.model, 'module', runner.model).state_dict())
+    from .strategies import full_state, is_sharded
+    weights = None
+    if get_rank() == 0 or is_sharded(runner.model):   # FSDP: gathering is collective
+        weights = full_state(getattr(runner.model, 'module', runner.model).state_dict())
     if get_rank() == 0:
         from .eov_runner import config_text
         # 'cfg' (the stage's full config text, as MMEngine's checkpoints store it) lets

@@ -34,6 +34,7 @@ import os
 from collections import OrderedDict
 
 import torch
+from mmengine.optim import OptimWrapper
 from torch import nn
 
 from eov.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
@@ -226,56 +227,48 @@ def _apply_deepspeed(cfg, spec: dict, resolved: dict) -> None:
 
 
 # -- optimizer wrapper: bf16 autocast on any device -------------------------------------
-def _register_optim_wrapper():
-    from mmengine.optim import OptimWrapper
+@OPTIM_WRAPPERS.register_module()
+class EOVOptimWrapper(OptimWrapper):
+    """MMEngine's ``OptimWrapper`` with optional autocast on any device.
 
-    @OPTIM_WRAPPERS.register_module(force=True)
-    class EOVOptimWrapper(OptimWrapper):
-        """MMEngine's ``OptimWrapper`` with optional autocast on any device.
+    MMEngine's ``AmpOptimWrapper`` refuses CPUs; bf16 needs no loss scaler,
+    so autocasting the forward pass is all it takes (CUDA and CPU).
 
-        MMEngine's ``AmpOptimWrapper`` refuses CPUs; bf16 needs no loss scaler,
-        so autocasting the forward pass is all it takes (CUDA and CPU).
+    Args:
+        autocast_dtype: ``'bfloat16'`` or ``None`` (no autocast).
+        **kwargs: ``OptimWrapper`` arguments.
+    """
 
-        Args:
-            autocast_dtype: ``'bfloat16'`` or ``None`` (no autocast).
-            **kwargs: ``OptimWrapper`` arguments.
-        """
+    def __init__(self, *args, autocast_dtype: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.autocast_dtype = getattr(torch, autocast_dtype) if autocast_dtype else None
 
-        def __init__(self, *args, autocast_dtype: str | None = None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.autocast_dtype = getattr(torch, autocast_dtype) if autocast_dtype else None
+    def optim_context(self, model: nn.Module):
+        from contextlib import ExitStack
+        stack = ExitStack()
+        stack.enter_context(super().optim_context(model))
+        if self.autocast_dtype is not None:
+            device = next(model.parameters()).device.type
+            stack.enter_context(torch.autocast(device_type=device,
+                                               dtype=self.autocast_dtype))
+        return stack
 
-        def optim_context(self, model: nn.Module):
-            from contextlib import ExitStack
-            stack = ExitStack()
-            stack.enter_context(super().optim_context(model))
-            if self.autocast_dtype is not None:
-                device = next(model.parameters()).device.type
-                stack.enter_context(torch.autocast(device_type=device,
-                                                   dtype=self.autocast_dtype))
-            return stack
+    def _clip_grad(self) -> None:
+        # under FSDP the norm is a DTensor: log a plain number
+        params = [p for g in self.optimizer.param_groups for p in g['params']
+                  if p.grad is not None]
+        if not params:
+            return
+        norm = self.clip_func(params, **self.clip_grad_kwargs)
+        if hasattr(norm, 'full_tensor'):
+            norm = norm.full_tensor()
+        self.message_hub.update_scalar(f'train/{self.grad_name}', float(norm))
 
-        def _clip_grad(self) -> None:
-            # under FSDP the norm is a DTensor: log a plain number
-            params = [p for g in self.optimizer.param_groups for p in g['params']
-                      if p.grad is not None]
-            if not params:
-                return
-            norm = self.clip_func(params, **self.clip_grad_kwargs)
-            if hasattr(norm, 'full_tensor'):
-                norm = norm.full_tensor()
-            self.message_hub.update_scalar(f'train/{self.grad_name}', float(norm))
-
-        def load_state_dict(self, state_dict: dict) -> None:
-            # a checkpoint holds full states (any strategy): shard them for FSDP params
-            if any(_is_dtensor(p) for g in self.optimizer.param_groups for p in g['params']):
-                state_dict = shard_optimizer_state(self.optimizer, state_dict)
-            super().load_state_dict(state_dict)
-
-    return EOVOptimWrapper
-
-
-EOVOptimWrapper = _register_optim_wrapper()
+    def load_state_dict(self, state_dict: dict) -> None:
+        # a checkpoint holds full states (any strategy): shard them for FSDP params
+        if any(_is_dtensor(p) for g in self.optimizer.param_groups for p in g['params']):
+            state_dict = shard_optimizer_state(self.optimizer, state_dict)
+        super().load_state_dict(state_dict)
 
 
 # -- FSDP2 -------------------------------------------------------------------------------
@@ -301,60 +294,56 @@ def shard_units(model: nn.Module, spec='auto') -> list[nn.Module]:
     return [m for m in model.modules() if type(m).__name__ in names and m is not model]
 
 
-def _register_fsdp_wrapper():
+@MODEL_WRAPPERS.register_module()
+class EOVFullyShardedDataParallel(nn.Module):
+    """FSDP2 (``fully_shard``) for MMEngine's Runner.
 
-    @MODEL_WRAPPERS.register_module(force=True)
-    class EOVFullyShardedDataParallel(nn.Module):
-        """FSDP2 (``fully_shard``) for MMEngine's Runner.
+    Shards every unit of :func:`shard_units`, then the model; runs
+    MMEngine's ``train_step`` / ``val_step`` / ``test_step`` of the model.
+    The model's ``state_dict`` holds sharded ``DTensor`` s: use
+    :func:`full_state` (collective: every rank calls it) for files, and
+    ``load_state_dict`` with *full* tensors (converted to shards here).
 
-        Shards every unit of :func:`shard_units`, then the model; runs
-        MMEngine's ``train_step`` / ``val_step`` / ``test_step`` of the model.
-        The model's ``state_dict`` holds sharded ``DTensor`` s: use
-        :func:`full_state` (collective: every rank calls it) for files, and
-        ``load_state_dict`` with *full* tensors (converted to shards here).
+    Args:
+        module: The model.
+        reshard_after_forward: Free gathered parameters after the forward
+            (ZeRO-3-like; ``False``: keep them until the backward, ZeRO-2-like).
+        shard_modules: ``'auto'`` or class names (see :func:`shard_units`).
+        param_dtype: ``'bfloat16'`` computes in bf16 (gradients reduced in fp32).
+    """
 
-        Args:
-            module: The model.
-            reshard_after_forward: Free gathered parameters after the forward
-                (ZeRO-3-like; ``False``: keep them until the backward, ZeRO-2-like).
-            shard_modules: ``'auto'`` or class names (see :func:`shard_units`).
-            param_dtype: ``'bfloat16'`` computes in bf16 (gradients reduced in fp32).
-        """
+    def __init__(self, module: nn.Module, reshard_after_forward: bool = True,
+                 shard_modules='auto', param_dtype: str | None = None, **kwargs):
+        super().__init__()
+        import torch.distributed as dist
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        policy = MixedPrecisionPolicy(
+            param_dtype=getattr(torch, param_dtype) if param_dtype else None,
+            reduce_dtype=torch.float32 if param_dtype else None)
+        if dist.is_available() and dist.is_initialized():
+            # every rank starts from rank 0's weights (MMEngine's broadcast after
+            # init_weights cannot broadcast sharded DTensors)
+            for tensor in module.state_dict().values():
+                dist.broadcast(tensor.data, src=0)
+        units = shard_units(module, shard_modules)
+        for unit in reversed(units):   # innermost first
+            fully_shard(unit, reshard_after_forward=reshard_after_forward, mp_policy=policy)
+        fully_shard(module, reshard_after_forward=reshard_after_forward, mp_policy=policy)
+        module.register_load_state_dict_pre_hook(_full_to_sharded)
+        self.module = module
+        self.units = len(units)
 
-        def __init__(self, module: nn.Module, reshard_after_forward: bool = True,
-                     shard_modules='auto', param_dtype: str | None = None, **kwargs):
-            super().__init__()
-            from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-            policy = MixedPrecisionPolicy(
-                param_dtype=getattr(torch, param_dtype) if param_dtype else None,
-                reduce_dtype=torch.float32 if param_dtype else None)
-            import torch.distributed as dist
-            if dist.is_available() and dist.is_initialized():
-                # every rank starts from rank 0's weights (MMEngine's broadcast after
-                # init_weights cannot broadcast sharded DTensors)
-                for tensor in module.state_dict().values():
-                    dist.broadcast(tensor.data, src=0)
-            units = shard_units(module, shard_modules)
-            for unit in reversed(units):   # innermost first
-                fully_shard(unit, reshard_after_forward=reshard_after_forward, mp_policy=policy)
-            fully_shard(module, reshard_after_forward=reshard_after_forward, mp_policy=policy)
-            module.register_load_state_dict_pre_hook(_full_to_sharded)
-            self.module = module
-            self.units = len(units)
+    def train_step(self, data, optim_wrapper):
+        return self.module.train_step(data, optim_wrapper)
 
-        def train_step(self, data, optim_wrapper):
-            return self.module.train_step(data, optim_wrapper)
+    def val_step(self, data):
+        return self.module.val_step(data)
 
-        def val_step(self, data):
-            return self.module.val_step(data)
+    def test_step(self, data):
+        return self.module.test_step(data)
 
-        def test_step(self, data):
-            return self.module.test_step(data)
-
-        def forward(self, *args, **kwargs):
-            return self.module(*args, **kwargs)
-
-    return EOVFullyShardedDataParallel
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
 
 
 def _is_dtensor(x) -> bool:
@@ -372,8 +361,6 @@ def _full_to_sharded(module, state_dict, prefix, *args) -> None:
             state_dict[key] = distribute_tensor(value.to(target.device, target.dtype),
                                                 target.device_mesh, target.placements)
 
-
-EOVFullyShardedDataParallel = _register_fsdp_wrapper()
 
 
 def is_sharded(model) -> bool:

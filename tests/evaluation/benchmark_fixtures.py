@@ -258,3 +258,16 @@ def write_reben(root: str, rows: list[dict], with_bands: bool = True) -> str:
                                    transform=from_origin(500000, 5000000, 10, 10)) as dst:
                     dst.write(np.full((1, 1, 1), 1000, np.uint16))
     return root
+
+
+def convert_and_load(name: str, src: str, out, **kwargs):
+    """Convert ``src`` with benchmark ``name`` into ``out`` and read the records back.
+
+    Returns:
+        ``(benchmark, {id: record}, number converted)``.
+    """
+    from eov.evaluation.benchmarks.base import load_records
+    from eov.registry import BENCHMARKS
+    bench = BENCHMARKS.build(dict(type=name))
+    count = bench.convert(src, str(out), progress=False, **kwargs)
+    return bench, load_records(str(out)), count

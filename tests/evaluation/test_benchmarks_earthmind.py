@@ -8,15 +8,12 @@ from eov.datasets.schema import validate_record
 from eov.evaluation.benchmarks import BenchmarkDataError, evaluate, load_records
 from eov.registry import BENCHMARKS
 
-from .benchmark_fixtures import write_earthmind
+from .benchmark_fixtures import convert_and_load, write_earthmind
 
 
 def _convert(tmp_path):
     src = write_earthmind(str(tmp_path / 'bench'))
-    bench = BENCHMARKS.build(dict(type='earthmind_bench'))
-    out = tmp_path / 'earthmind.jsonl'
-    count = bench.convert(src, str(out), progress=False)
-    return bench, load_records(str(out)), count
+    return convert_and_load('earthmind_bench', src, tmp_path / 'earthmind.jsonl')
 
 
 def test_converter_writes_fusion_choice_records(tmp_path):
@@ -124,10 +121,7 @@ def test_converter_reads_the_download_root(tmp_path):
 
 def test_official_loop_by_hand(tmp_path):
     root = write_earthmind_download(str(tmp_path / 'EarthMind-Bench'))
-    bench = BENCHMARKS.build(dict(type='earthmind_bench'))
-    out = tmp_path / 'em.jsonl'
-    bench.convert(root, str(out), progress=False)
-    records = load_records(str(out))
+    bench, records, _ = convert_and_load('earthmind_bench', root, tmp_path / 'em.jsonl')
     preds = {
         'object_counting_all_unmatched-0': {'prediction': 'A'},      # right
         'object_counting_all_unmatched-1': {'prediction': '2'},      # answer is the number 2:

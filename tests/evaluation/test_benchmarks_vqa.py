@@ -10,7 +10,7 @@ from eov.evaluation.benchmarks import (BenchmarkDataError, OptionError, evaluate
                                        load_records, sarlang_match)
 from eov.registry import BENCHMARKS
 
-from .benchmark_fixtures import write_rsvqa, write_sarlang
+from .benchmark_fixtures import convert_and_load, write_rsvqa, write_sarlang
 
 
 # -- SARLANG ------------------------------------------------------------------
@@ -201,10 +201,7 @@ def test_sarlang_scores_by_hand(tmp_path):
 
 def test_sarlang_punctuated_truths_go_to_the_judge_by_hand(tmp_path):
     root = write_sarlang_root(str(tmp_path / 'SARLANG_1M'))
-    bench = BENCHMARKS.build(dict(type='sarlang_vqa'))
-    out = tmp_path / 'conv.jsonl'
-    bench.convert(root, str(out), progress=False)
-    records = load_records(str(out))
+    bench, records, _ = convert_and_load('sarlang_vqa', root, tmp_path / 'conv.jsonl')
     preds = {
         '0': {'prediction': '2'},          # '2' == '2': correct
         '1': {'prediction': 'yes'},        # truth 'yes.' (from 'Yes.'): not in 'yes', not a
@@ -229,10 +226,7 @@ def test_sarlang_punctuated_truths_go_to_the_judge_by_hand(tmp_path):
 # -- RSVQA --------------------------------------------------------------------
 def _rsvqa(tmp_path, name='rsvqa_lr', **options):
     src = write_rsvqa(str(tmp_path / 'src'))
-    out = tmp_path / 'rsvqa.jsonl'
-    bench = BENCHMARKS.build(dict(type=name))
-    count = bench.convert(src, str(out), split='test', progress=False, **options)
-    return bench, load_records(str(out)), count
+    return convert_and_load(name, src, tmp_path / 'rsvqa.jsonl', split='test', **options)
 
 
 def test_rsvqa_converter_follows_the_official_loader(tmp_path):

@@ -39,6 +39,7 @@ METEOR needs the Java ``meteor-1.5.jar``; see :meth:`LevirCC.score`.
 """
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import re
@@ -386,14 +387,27 @@ def ptb_tokenize(text: str) -> list[str]:
     return ptb_tokenize_batch([text], backend='python')[0]
 
 
+def _java_tool(module: str, jar: str):
+    """``(pycocoevalcap module, None)``, or ``(None, why)`` when Java or the module is missing.
+
+    Args:
+        module: Dotted module of pycocoevalcap that runs a jar.
+        jar: What the package ships, for the message.
+    """
+    if shutil.which('java') is None:
+        return None, 'no java on PATH'
+    try:
+        return importlib.import_module(module), None
+    except ImportError:
+        return None, f'pycocoevalcap (which ships {jar}) is not installed'
+
+
 def ptb_java_unavailable() -> str | None:
     """Why pycocoevalcap's Java ``PTBTokenizer`` cannot run here (``None`` when it can)."""
-    if shutil.which('java') is None:
-        return 'no java on PATH'
-    try:
-        from pycocoevalcap.tokenizer import ptbtokenizer
-    except ImportError:
-        return 'pycocoevalcap (which ships the Stanford PTBTokenizer jar) is not installed'
+    ptbtokenizer, why = _java_tool('pycocoevalcap.tokenizer.ptbtokenizer',
+                                   'the Stanford PTBTokenizer jar')
+    if why:
+        return why
     jar = os.path.join(os.path.dirname(os.path.abspath(ptbtokenizer.__file__)),
                        ptbtokenizer.STANFORD_CORENLP_3_4_1_JAR)
     if not os.path.isfile(jar):
@@ -630,13 +644,7 @@ def load_word_map(path: str, min_word_freq: int = 5) -> dict[str, int]:
 
 def meteor_available() -> str | None:
     """Why METEOR cannot be computed here (``None`` when it can)."""
-    if shutil.which('java') is None:
-        return 'no java on PATH'
-    try:
-        import pycocoevalcap.meteor.meteor  # noqa: F401
-    except ImportError:
-        return 'pycocoevalcap (which ships meteor-1.5.jar) is not installed'
-    return None
+    return _java_tool('pycocoevalcap.meteor.meteor', 'meteor-1.5.jar')[1]
 
 
 def meteor_score(references: list[list[list[str]]], hypotheses: list[list[str]],
