@@ -12,7 +12,10 @@ DEMO_DATA := data/eov_synth_v2
 DEMO_WORK := work_dirs/demo
 DEMO_CONFIG := configs/eov_tiny_pcma.py
 DEMO_TRAIN ?= 6000
-DEMO_TEST ?= 1000
+# the test split is balanced: at least this many records in every scoreboard cell
+DEMO_TEST_PER_CELL ?= 50
+# generation seed of the demo data (check a result on other draws: make demo DEMO_SEED=1)
+DEMO_SEED ?= 0
 
 .PHONY: setup test demo clean
 
@@ -39,7 +42,8 @@ test: setup
 	$(BIN)/python -m pytest tests -ra --durations=15 --junitxml=.pytest-results.xml
 
 demo: setup
-	$(BIN)/python -m eov.datasets.synth $(DEMO_DATA) --train $(DEMO_TRAIN) --test $(DEMO_TEST)
+	$(BIN)/python -m eov.datasets.synth $(DEMO_DATA) --train $(DEMO_TRAIN) \
+		--test-per-cell $(DEMO_TEST_PER_CELL) --seed $(DEMO_SEED)
 	$(BIN)/python tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK) \
 		--cfg-options data_root=$(DEMO_DATA)
 	$(BIN)/python tools/test.py $(DEMO_CONFIG) $(DEMO_WORK)/final.pth \

@@ -5,9 +5,12 @@ After a PCMA chain has been trained (one MMEngine work dir per stage,
 ``WORK/metrics.json``, ``WORK/predictions.jsonl``), :func:`write_report`
 writes
 
-- ``WORK/report.md``: the scoreboard (value, chance, n, whether it beats
-  chance), the stages with their iteration counts and final losses, and
-  links to the figures;
+- ``WORK/report.md``: the scoreboard (value, 95% interval, chance, n,
+  whether the cell is learned), the stages with their iteration counts and
+  final losses, and links to the figures;
+- ``WORK/scoreboard.png``: the whole scoreboard at a glance, a modality x
+  cell grid coloured by the margin over chance, learned cells framed
+  (:func:`plot_scoreboard`); the report opens with it;
 - ``WORK/loss_curves.png``: loss and token accuracy of every stage on one
   global iteration axis (:func:`plot_losses`);
 - ``WORK/predictions.png``: one test example per (modality, cell) -- the
@@ -663,6 +666,114 @@ def plot_predictions(records: Sequence[dict], predictions, data_root: str, out_p
 
 
 # ---------------------------------------------------------------------------
+# the scoreboard as a picture
+# ---------------------------------------------------------------------------
+#: Best possible value of a metric where it is not 1 (CIDEr-D tops out at 10).
+METRIC_TOP = {'CIDEr': 10.0}
+#: Modality rows of the grid, in this order when present (others follow, sorted).
+GRID_MODALITIES = ('optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video',
+                   'fusion')
+#: Task columns of the grid, in this order (cells of other tasks follow, sorted).
+GRID_TASKS = ('classification', 'captioning', 'vqa', 'grounding', 'detection', 'region',
+              'segmentation', 'change', 'choice')
+
+
+def chance_margin(entry: Mapping) -> float | None:
+    """How far a cell is beyond chance, as a share of the room chance leaves: in [-1, 1].
+
+    ``(value - chance) / (top - chance)`` above chance (``top`` is 1, or 10 for
+    CIDEr), ``(value - chance) / chance`` below it; mirrored for lower-is-better
+    metrics (0 is their best). ``None`` without a value or chance score.
+    """
+    value, chance = _number(entry.get('value')), _number(entry.get('chance'))
+    if value is None or chance is None:
+        return None
+    if entry.get('lower_is_better'):
+        gain, room_up, room_down = chance - value, chance, max(chance, 1e-12)
+    else:
+        top = METRIC_TOP.get(entry.get('metric') or '', 1.0)
+        gain, room_up, room_down = value - chance, top - chance, chance
+    room = room_up if gain >= 0 else room_down
+    if room <= 1e-12:
+        return 0.0
+    return float(max(-1.0, min(1.0, gain / room)))
+
+
+def _grid_order(names: Iterable[str], order: Sequence[str]) -> list[str]:
+    def key(name):
+        head = name.split('/')[0]
+        return (order.index(head) if head in order else len(order), name)
+    return sorted(set(names), key=key)
+
+
+def plot_scoreboard(board: Mapping, out_png: str, title: str | None = None) -> str:
+    """Draw a scoreboard as a modality x cell grid coloured by the margin over chance.
+
+    Each square shows the cell's value; its colour is :func:`chance_margin`
+    (red below chance, yellow at chance, green above); a thick dark frame and
+    a check mark mean *learned* (the 95% interval wholly beyond chance);
+    cells a modality does not have are left blank. The title counts the
+    learned cells.
+
+    Returns:
+        ``out_png``.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from .scoreboard import learned_summary
+    modalities = _grid_order([m for m in board if isinstance(board[m], Mapping)],
+                             GRID_MODALITIES)
+    columns = _grid_order([c for m in modalities for c in board[m]], GRID_TASKS)
+    width = max(6.0, 1.6 + 0.55 * len(columns))
+    grid_h = 0.55 * max(1, len(modalities))
+    label_h = 0.15 + 0.04 * max([len(c) for c in columns] + [10])   # rotated cell names
+    height = grid_h + label_h + 0.9
+    fig = Figure(figsize=(width, height), dpi=110)
+    ax = fig.add_axes([1.2 / width, label_h / height, 1 - 2.1 / width, grid_h / height])
+    cmap, norm = colormaps['RdYlGn'], Normalize(-1, 1)
+    for i, modality in enumerate(modalities):
+        for j, cell in enumerate(columns):
+            entry = board[modality].get(cell)
+            if not isinstance(entry, Mapping):
+                continue
+            margin = chance_margin(entry)
+            face = '0.85' if margin is None else cmap(norm(margin))
+            done = entry.get('learned')
+            ax.add_patch(Rectangle((j, i), 1, 1, facecolor=face,
+                                   edgecolor='0.1' if done else 'white',
+                                   lw=2.2 if done else 0.8))
+            value = _number(entry.get('value'))
+            text = '\u2013' if value is None else (f'{value:.2f}' if abs(value) < 10
+                                                    else f'{value:.0f}')
+            if done:
+                text += '\n\u2713'
+            ax.text(j + 0.5, i + 0.5, text, ha='center', va='center', fontsize=6.5,
+                    color='0.05', linespacing=0.95)
+    ax.set_xlim(0, max(1, len(columns)))
+    ax.set_ylim(max(1, len(modalities)), 0)
+    ax.set_xticks([j + 0.5 for j in range(len(columns))])
+    ax.set_xticklabels(columns, rotation=55, ha='right', fontsize=7)
+    ax.set_yticks([i + 0.5 for i in range(len(modalities))])
+    ax.set_yticklabels(modalities, fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    from matplotlib.cm import ScalarMappable
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.025, pad=0.01)
+    bar.set_label('margin over chance\n(share of the room left)', fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    summary = learned_summary(board) if board else 'empty scoreboard'
+    fig.suptitle(title or 'Scoreboard', fontsize=11, y=1 - 0.12 / height)
+    fig.text(0.5, 1 - 0.42 / height, summary + '  (framed \u2713: learned)', ha='center',
+             fontsize=8, color='0.25')
+    _save(fig, out_png)
+    return out_png
+
+
+# ---------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------
 def _fmt(value) -> str:
@@ -688,7 +799,8 @@ def beats_chance(value, chance, lower_is_better: bool = False) -> bool | None:
 
 
 def scoreboard_rows(scoreboard: dict) -> list[dict]:
-    """Flatten ``{modality: {cell: {metric, value, chance, n, lower_is_better?}}}``."""
+    """Flatten ``{modality: {cell: {metric, value, chance, n, ci?, learned?,
+    lower_is_better?}}}``."""
     rows = []
     for modality, cells in (scoreboard or {}).items():
         if not isinstance(cells, Mapping):
@@ -697,10 +809,13 @@ def scoreboard_rows(scoreboard: dict) -> list[dict]:
             if not isinstance(entry, Mapping):
                 continue
             lower = bool(entry.get('lower_is_better', False))
+            ci = entry.get('ci')
             rows.append(dict(modality=modality, cell=cell, metric=entry.get('metric') or '',
                              value=entry.get('value'), chance=entry.get('chance'),
                              baseline=entry.get('baseline'), n=entry.get('n'),
                              lower_is_better=lower,
+                             ci=list(ci) if isinstance(ci, (list, tuple)) else None,
+                             learned=entry.get('learned'),
                              beats=beats_chance(entry.get('value'), entry.get('chance'), lower)))
     return rows
 
@@ -717,21 +832,38 @@ def _scoreboard_md(work_dir: str) -> list[str]:
         with open(path, encoding='utf-8') as f:
             rows = scoreboard_rows(json.load(f))
         baseline = any(r['baseline'] is not None for r in rows)
-        lines += ['| modality | cell | metric | value | chance | '
-                  + ('baseline | ' if baseline else '') + 'n | beats chance |',
-                  '|---|---|---|---:|---:|' + ('---:|' if baseline else '') + '---:|:---:|']
+        with_ci = any(r['ci'] is not None for r in rows)
+        lines += ['| modality | cell | metric | value | ' + ('95% CI | ' if with_ci else '')
+                  + 'chance | ' + ('baseline | ' if baseline else '') + 'n | '
+                  + ('learned |' if with_ci else 'beats chance |'),
+                  '|---|---|---|---:|' + ('---:|' if with_ci else '') + '---:|'
+                  + ('---:|' if baseline else '') + '---:|:---:|']
         for r in rows:
             metric = r['metric'] + (' (lower is better)' if r['lower_is_better'] else '')
             extra = f"{_fmt(_number(r['baseline']))} | " if baseline else ''
+            ci = ''
+            if with_ci:
+                low, high = (r['ci'] or [None, None])[:2]
+                ci = ('\u2013 | ' if _number(low) is None or _number(high) is None
+                      else f'[{_number(low):.3f}, {_number(high):.3f}] | ')
+            verdict = r['learned'] if with_ci else r['beats']
             lines.append(f"| {_md(r['modality'])} | {_md(r['cell'])} | {_md(metric)} | "
-                         f"{_fmt(_number(r['value']))} | {_fmt(_number(r['chance']))} | "
-                         f"{extra}{_fmt(r['n'])} | {_fmt(r['beats'])} |")
+                         f"{_fmt(_number(r['value']))} | {ci}{_fmt(_number(r['chance']))} | "
+                         f"{extra}{_fmt(r['n'])} | {_fmt(verdict)} |")
         if baseline:
             lines += ['', 'baseline: the mean training box (grounding), where the test '
                           'reported one.']
-        judged = [r for r in rows if r['beats'] is not None]
-        lines += ['', f"{sum(r['beats'] for r in judged)} of {len(judged)} cells beat chance "
-                      f"({len(rows)} cells in all)." if rows else 'The scoreboard is empty.']
+        if not rows:
+            lines += ['', 'The scoreboard is empty.']
+        elif with_ci:
+            judged = [r for r in rows if r['learned'] is not None]
+            lines += ['', f"{sum(bool(r['learned']) for r in judged)} of {len(judged)} cells "
+                          'learned: their 95% interval lies wholly beyond chance '
+                          f'({len(rows)} cells in all).']
+        else:
+            judged = [r for r in rows if r['beats'] is not None]
+            lines += ['', f"{sum(r['beats'] for r in judged)} of {len(judged)} cells beat "
+                          f"chance ({len(rows)} cells in all)."]
     elif os.path.isfile(metrics_path):
         with open(metrics_path, encoding='utf-8') as f:
             metrics = json.load(f)
@@ -772,7 +904,8 @@ def _stages_md(work_dir: str, stages: Mapping[str, list[dict]]) -> list[str]:
 def write_report(work_dir: str, data_root: str, test_file: str = 'test.jsonl',
                  serializer: dict | None = None, modalities: dict | None = None,
                  per_cell: int = 1, max_panels: int = 28) -> str:
-    """Write ``WORK/report.md``, ``WORK/loss_curves.png`` and ``WORK/predictions.png``.
+    """Write ``WORK/report.md``, ``WORK/scoreboard.png``, ``WORK/loss_curves.png`` and
+    ``WORK/predictions.png``.
 
     Args:
         work_dir: The trained and tested work dir.
@@ -793,6 +926,15 @@ def write_report(work_dir: str, data_root: str, test_file: str = 'test.jsonl',
              f'Work dir `{os.path.abspath(work_dir)}`, test data '
              f'`{os.path.join(data_root, test_file)}`; written '
              f'{dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.', '']
+    board_path = os.path.join(work_dir, 'scoreboard.json')
+    if os.path.isfile(board_path):   # the report opens with the picture of the whole board
+        with open(board_path, encoding='utf-8') as f:
+            board = json.load(f)
+        grid = plot_scoreboard(board, os.path.join(work_dir, 'scoreboard.png'),
+                               title=f'{os.path.basename(os.path.abspath(work_dir))}: '
+                                     'what the model learned')
+        lines += [f'![scoreboard: modality x cell, coloured by the margin over chance]'
+                  f'({os.path.basename(grid)})', '']
     lines += _scoreboard_md(work_dir) + ['']
     lines += _stages_md(work_dir, stages) + ['']
     lines += [f'Loss curves: [{os.path.basename(loss_png)}]({os.path.basename(loss_png)})', '',

@@ -6,7 +6,8 @@
 ``chance=True``, ``<metric>_chance``. This module turns them into::
 
     {"optical": {"classification": {"metric": "accuracy", "value": 0.91,
-                                    "chance": 0.12, "n": 500},
+                                    "chance": 0.12, "n": 500,
+                                    "ci": [0.88, 0.93], "learned": true},
                  "vqa/count": {"metric": "count_exact", ...}},
      "multispectral": {"classification/nonvisible": {...}}}
 
@@ -14,12 +15,17 @@ using each cell's primary metric (:data:`~eov.evaluation.metrics.tasks.PRIMARY_M
 a subset cell such as ``classification/nonvisible`` uses its parent's).
 An entry has ``"lower_is_better": true`` when that metric is one where lower
 is better (``count_mae``) and ``"baseline"`` when the metric has a
-``_baseline`` twin (the mean-training-box grounding baseline). Values that
+``_baseline`` twin (the mean-training-box grounding baseline). ``"ci"`` is
+the 95% interval of the value (``<metric>_ci_low`` / ``_ci_high`` of
+TaskMetric: Wilson or bootstrap, :mod:`eov.evaluation.intervals`), and
+``"learned"`` is true only when that interval lies wholly on the good side
+of ``"chance"`` (``null`` without an interval or chance score). Values that
 are missing or not finite are ``null``. Without modality grouping the one
 modality is ``"all"``.
 
 - :func:`scoreboard_from_metrics` builds the board;
-- :func:`render_table` writes it as a plain-text table for the console;
+- :func:`render_table` writes it as a plain-text table for the console,
+  ending with :func:`learned_summary` (``"71 of 80 cells learned ..."``);
 - :func:`write_scoreboard` writes ``scoreboard.json`` into a folder.
 
 ``TaskMetric(scoreboard_file=...)`` writes the board while testing.
@@ -30,6 +36,7 @@ import json
 import math
 import os
 
+from .intervals import learned
 from .metrics.tasks import TASK_CATEGORIES, lower_is_better, primary_metric
 
 #: Modality name of a board built from keys without a modality.
@@ -101,8 +108,39 @@ def scoreboard_from_metrics(metrics: dict, primary: dict | None = None,
             entry['lower_is_better'] = True
         if name and f'{name}_baseline' in values:
             entry['baseline'] = _number(values[f'{name}_baseline'])
+        if name and f'{name}_ci_low' in values:
+            entry['ci'] = [_number(values[f'{name}_ci_low']),
+                           _number(values.get(f'{name}_ci_high'))]
+            entry['learned'] = is_learned(entry)
         board.setdefault(modality, {})[cell] = entry
     return {m: dict(sorted(board[m].items())) for m in sorted(board)}
+
+
+def is_learned(entry: dict) -> bool | None:
+    """Whether an entry's 95% interval lies wholly on the good side of its chance score.
+
+    ``None`` when the entry has no interval or no chance score.
+    """
+    low, high = (entry.get('ci') or (None, None))[:2]
+    return learned(low, high, entry.get('chance'), bool(entry.get('lower_is_better')))
+
+
+def learned_count(board: dict) -> tuple[int, int]:
+    """``(learned cells, cells with an interval and a chance score)`` of a board."""
+    judged = [e.get('learned') for cells in board.values() for e in cells.values()
+              if isinstance(e, dict) and e.get('learned') is not None]
+    return sum(bool(v) for v in judged), len(judged)
+
+
+def learned_summary(board: dict) -> str:
+    """``'71 of 80 cells learned'`` (a cell is learned when its 95% interval clears
+    chance; cells without an interval are named as such)."""
+    got, judged = learned_count(board)
+    total = sum(len(cells) for cells in board.values())
+    text = f'{got} of {judged} cells learned (95% interval wholly beyond chance)'
+    if total > judged:
+        text += f'; {total - judged} cell(s) without an interval or chance score'
+    return text
 
 
 def beats_chance(entry: dict) -> bool | None:
@@ -113,33 +151,52 @@ def beats_chance(entry: dict) -> bool | None:
     return value < chance if entry.get('lower_is_better') else value > chance
 
 
-def render_table(board: dict, digits: int = 4) -> str:
-    """The board as a plain-text table: modality, task, metric, value, chance, n, beats chance.
+def _mark(flag: bool | None) -> str:
+    return '-' if flag is None else ('✓' if flag else '✗')
 
-    Lower-is-better metrics are marked ``(lower)``; the last column is ``✓``
-    when the value beats chance, ``✗`` when not, ``-`` without a chance value.
+
+def render_table(board: dict, digits: int = 4) -> str:
+    """The board as a plain-text table: modality, task, metric, value, 95% CI, chance, n,
+    learned, and a last line counting the learned cells.
+
+    Lower-is-better metrics are marked ``(lower)``. ``learned`` is ``✓`` when
+    the 95% interval lies wholly beyond chance, ``✗`` when not, ``-`` without
+    an interval or chance score; boards without intervals (older runs) show
+    whether the value beats chance instead.
     """
     def fmt(value):
         return '-' if value is None else f'{value:.{digits}f}'
 
-    header = ('modality', 'task', 'metric', 'value', 'chance', 'n', 'beats chance')
+    with_ci = any('ci' in e for cells in board.values() for e in cells.values())
+    header = ('modality', 'task', 'metric', 'value', '95% CI', 'chance', 'n',
+              'learned' if with_ci else 'beats chance')
+    keep = [i for i in range(len(header)) if with_ci or i != 4]
     rows = []
     for modality, cells in board.items():
         for cell, entry in cells.items():
-            beat = beats_chance(entry)
             metric = entry.get('metric') or '-'
             if entry.get('lower_is_better'):
                 metric += ' (lower)'
-            rows.append((modality, cell, metric, fmt(entry.get('value')),
-                         fmt(entry.get('chance')), str(entry.get('n', 0)),
-                         '-' if beat is None else ('✓' if beat else '✗')))
+            low, high = (entry.get('ci') or (None, None))[:2]
+            ci = '-' if low is None or high is None else f'[{fmt(low)}, {fmt(high)}]'
+            flag = is_learned(entry) if with_ci else beats_chance(entry)
+            rows.append((modality, cell, metric, fmt(entry.get('value')), ci,
+                         fmt(entry.get('chance')), str(entry.get('n', 0)), _mark(flag)))
+    header, rows = [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    right = {3, 4, 5}
+    right = {i for i, name in enumerate(header) if name in ('value', '95% CI', 'chance', 'n')}
 
     def line(cols):
         return '  '.join(c.rjust(w) if i in right else c.ljust(w)
                          for i, (c, w) in enumerate(zip(cols, widths))).rstrip()
-    return '\n'.join([line(header), line(['-' * w for w in widths]), *map(line, rows)])
+    lines = [line(header), line(['-' * w for w in widths]), *map(line, rows)]
+    if with_ci:
+        lines.append(learned_summary(board))
+    else:
+        beat = [beats_chance(e) for cells in board.values() for e in cells.values()]
+        lines.append(f'{sum(bool(b) for b in beat)} of {sum(b is not None for b in beat)} '
+                     'cells beat chance (no intervals in this board)')
+    return '\n'.join(lines)
 
 
 def save_scoreboard(board: dict, path: str) -> str:

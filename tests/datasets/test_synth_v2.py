@@ -412,3 +412,61 @@ def test_cli(tmp_path):
         main([str(tmp_path / 'bad'), '--train', '1', '--format', 'tif'])   # grounding-only flag
     paths = main([str(tmp_path / 'g'), '--suite', 'grounding', '--train', '2', '--test', '1'])
     assert _read_jsonl(paths['train'])[0]['id'] == 'synth-train-0'
+
+
+def _scored_counts(records):
+    from eov.datasets.synth.multimodal import scored_cells
+    counts = collections.Counter()
+    for rec in records:
+        counts.update(scored_cells(rec))
+    return counts
+
+
+def test_balanced_test_split_gives_every_scoreboard_cell_n_records(tmp_path):
+    """--test-per-cell: every (modality, cell) and every subset cell reaches N, twins included."""
+    n = 4
+    paths = generate_v2(str(tmp_path / 'a'), {}, seed=3, progress=False, per_cell={'test': n})
+    recs = _read_jsonl(paths['test'])
+    counts = _scored_counts(recs)
+    base = {f'{m}/{c}' for m, cells in task_matrix().items() for c in cells}
+    assert base <= set(counts)
+    assert min(counts.values()) >= n, {k: v for k, v in counts.items() if v < n}
+    subsets = {k for k in counts if k.count('/') >= 1 and k not in base}
+    # the subsets of the demo: clouds (fusion and its optical twins) and non-visible bands
+    assert any(k.startswith('fusion/') and k.endswith('/cloud') for k in subsets)
+    assert any(k.startswith('optical/') and k.endswith('/cloud') for k in subsets)
+    assert any(k.endswith('/nonvisible') for k in subsets)
+    # round 0 builds N of every cell in turn, then short subsets are topped up
+    built = [r for r in recs if 'twin_of' not in r['meta']]
+    assert len({r['meta']['cell'] for r in built[:len(base)]}) == len(base)
+    ids = [r['id'] for r in recs]
+    assert len(ids) == len(set(ids))
+    # deterministic: the same seed gives the same file
+    again = generate_v2(str(tmp_path / 'b'), {}, seed=3, progress=False, per_cell={'test': n})
+    with open(paths['test']) as f, open(again['test']) as g:
+        assert f.read() == g.read()
+    with open(tmp_path / 'a' / 'synth_config.json') as f:
+        assert json.load(f)['per_cell'] == {'test': n}
+
+
+def test_modality_subset_and_bad_arguments(tmp_path):
+    paths = generate_v2(str(tmp_path / 'opt'), {'train': 30}, seed=1, progress=False,
+                        modalities=['optical'])
+    recs = _read_jsonl(paths['train'])
+    assert {r['modality'] for r in recs} == {'optical'}
+    assert {r['meta']['cell'] for r in recs} == {f'optical:{c}' for c in task_matrix()['optical']}
+    with pytest.raises(ValueError, match="no modality entry lidar"):
+        generate_v2(str(tmp_path / 'x'), {'train': 1}, modalities=['optical', 'lidar'])
+    with pytest.raises(ValueError, match='both a record count and per_cell'):
+        generate_v2(str(tmp_path / 'x'), {'test': 1}, per_cell={'test': 2})
+    with pytest.raises(ValueError, match='at least 1 record per cell'):
+        generate_v2(str(tmp_path / 'x'), {}, per_cell={'test': 0})
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / 'y'), '--train', '1', '--test', '2', '--test-per-cell', '2'])
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / 'y'), '--train', '1', '--modalities', 'radar'])
+    paths = main([str(tmp_path / 'z'), '--train', '2', '--test-per-cell', '1',
+                  '--modalities', 'sar', '--no-progress'])
+    recs = _read_jsonl(paths['test'])
+    assert {r['modality'] for r in recs} == {'sar'}
+    assert set(_scored_counts(recs)) == {f'sar/{c}' for c in task_matrix()['sar']}

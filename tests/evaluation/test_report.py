@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 
 from eov.datasets.synth import SynthConfig, generate
-from eov.evaluation.report import (DEFAULT_SERIALIZER, beats_chance, plot_predictions,
-                                   read_stage_losses, write_report)
+from eov.evaluation.report import (DEFAULT_SERIALIZER, beats_chance, chance_margin,
+                                   plot_predictions, plot_scoreboard, read_stage_losses,
+                                   write_report)
 from eov.registry import HEADS
 
 from ..conftest import ROOT
@@ -271,11 +273,12 @@ def test_cli_takes_modalities_and_serializer_from_config(demo, capsys):
                       '--config', os.path.join(ROOT, 'configs', 'eov_tiny_synth.py')]) == 0
     printed = capsys.readouterr().out
     assert f"report: {os.path.join(demo['work'], 'report.md')}" in printed
-    # the console ends with the scoreboard as a table
+    # the console ends with the scoreboard as a table, then the count of cells that learned
     board = json.load(open(os.path.join(demo['work'], 'scoreboard.json')))
-    last = printed.strip().splitlines()[-1].split()
+    *_, last_row, summary = printed.strip().splitlines()
     modality = list(board)[-1]
-    assert last[0] == modality and last[1] == list(board[modality])[-1]
+    assert last_row.split()[:2] == [modality, list(board[modality])[-1]]
+    assert re.match(r'\d+ of \d+ cells (learned|beat chance)', summary), summary
     assert os.path.isfile(out)
 
 
@@ -291,3 +294,46 @@ def test_report_of_a_bare_work_dir_with_baselines(tmp_path):
     assert '1 of 1 cells beat chance' in text
     assert 'No stage folders' in text and 'No test file' in text
     _png_size(str(tmp_path / 'loss_curves.png'))
+
+
+def test_chance_margin_is_a_share_of_the_room_chance_leaves():
+    assert chance_margin(dict(metric='accuracy', value=0.75, chance=0.5)) == 0.5
+    assert chance_margin(dict(metric='accuracy', value=0.25, chance=0.5)) == -0.5
+    assert chance_margin(dict(metric='CIDEr', value=5.5, chance=1.0)) == 0.5   # CIDEr tops at 10
+    assert chance_margin(dict(metric='count_mae', value=0.5, chance=2.0,
+                              lower_is_better=True)) == 0.75
+    assert chance_margin(dict(metric='count_mae', value=9.0, chance=2.0,
+                              lower_is_better=True)) == -1.0                    # clipped
+    assert chance_margin(dict(metric='mAP@0.5', value=0.0, chance=0.0)) == 0.0
+    assert chance_margin(dict(metric='accuracy', value=None, chance=0.5)) is None
+
+
+def test_scoreboard_picture_colours_cells_and_frames_the_learned(tmp_path):
+    board = {
+        'optical': {'classification/single': dict(metric='accuracy', value=0.9, chance=0.3,
+                                                  n=50, ci=[0.8, 0.96], learned=True),
+                    'grounding/hbb': dict(metric='Acc@0.5', value=0.0, chance=0.0, n=50,
+                                          ci=[0.0, 0.07], learned=False)},
+        'sar': {'classification/single': dict(metric='accuracy', value=0.1, chance=0.3, n=50,
+                                              ci=[0.04, 0.21], learned=False)},
+    }
+    out = plot_scoreboard(board, str(tmp_path / 'board.png'), title='test board')
+    width, height = _png_size(out)
+    assert width > height > 100
+    from PIL import Image
+    img = np.asarray(Image.open(out).convert('RGB')).astype(int)
+    # the learned optical square is green, the SAR square below it red
+    green = ((img[..., 1] - img[..., 0] > 60) & (img[..., 1] > 120)).sum()
+    red = ((img[..., 0] - img[..., 1] > 60) & (img[..., 0] > 150)).sum()
+    assert green > 500 and red > 500, (green, red)
+    # the report opens with the picture
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'scoreboard.json').write_text(json.dumps(board))
+    text = open(write_report(str(work), str(tmp_path)), encoding='utf-8').read()
+    first = text.index('![scoreboard')
+    assert first < text.index('## Scoreboard')
+    assert os.path.isfile(work / 'scoreboard.png')
+    assert '1 of 3 cells learned' in text
+    assert '| optical | classification/single | accuracy | 0.9000 | [0.800, 0.960] | 0.3000 ' \
+           '| 50 | yes |' in text

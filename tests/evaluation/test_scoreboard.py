@@ -103,6 +103,29 @@ def test_render_table():
         'optical   vqa/count       count_mae (lower)  1.5000  2.0000   5  ✓',
         'sar       choice          accuracy           0.2500  0.5000   4  ✗',
         'sar       grounding       Acc@0.5            0.8000       -   3  -',
+        '2 of 3 cells beat chance (no intervals in this board)',
+    ])
+
+
+def test_render_table_with_intervals_counts_learned_cells():
+    board = {'optical': {
+                 'classification': dict(metric='accuracy', value=0.9, chance=0.5, n=10,
+                                        ci=[0.6, 0.98], learned=True),
+                 'vqa/count': dict(metric='count_mae', value=1.5, chance=2.0, n=5,
+                                   lower_is_better=True, ci=[0.9, 2.4], learned=False)},
+             'sar': {'choice': dict(metric='accuracy', value=0.25, chance=0.5, n=4,
+                                    ci=[0.05, 0.7], learned=False),
+                     'grounding': dict(metric='Acc@0.5', value=0.8, chance=None, n=3,
+                                       ci=[0.3, 0.96], learned=None)}}
+    assert render_table(board, digits=2) == '\n'.join([
+        'modality  task            metric             value        95% CI  chance   n  learned',
+        '--------  --------------  -----------------  -----  ------------  ------  --  -------',
+        'optical   classification  accuracy            0.90  [0.60, 0.98]    0.50  10  ✓',
+        'optical   vqa/count       count_mae (lower)   1.50  [0.90, 2.40]    2.00   5  ✗',
+        'sar       choice          accuracy            0.25  [0.05, 0.70]    0.50   4  ✗',
+        'sar       grounding       Acc@0.5             0.80  [0.30, 0.96]       -   3  -',
+        '1 of 3 cells learned (95% interval wholly beyond chance); 1 cell(s) without an '
+        'interval or chance score',
     ])
 
 
@@ -123,13 +146,21 @@ def test_task_metric_writes_the_scoreboard(tmp_path):
     assert sorted(board) == ['infrared', 'multispectral', 'optical', 'sar', 'temporal']
     assert sorted(board['multispectral']) == ['classification', 'classification/multilabel',
                                               'classification/nonvisible']
-    assert board['optical']['classification'] == dict(metric='accuracy', value=1.0,
-                                                      chance=pytest.approx(2 / 3), n=3)
+    # 3 of 3 right: Wilson's 95% interval [0.4385, 1] does not clear chance 2/3
+    assert board['optical']['classification'] == dict(
+        metric='accuracy', value=1.0, chance=pytest.approx(2 / 3), n=3,
+        ci=[pytest.approx(0.43850297, abs=1e-8), 1.0], learned=False)
     assert board['optical']['vqa/count']['metric'] == 'count_exact'
     assert beats_chance(board['optical']['vqa/count']) is False
     assert board['multispectral']['classification/multilabel']['metric'] == 'sample_f1'
     assert board['multispectral']['classification/nonvisible'] == dict(
-        metric='accuracy', value=1.0, chance=0.5, n=2)
+        metric='accuracy', value=1.0, chance=0.5, n=2,
+        ci=[pytest.approx(0.3423802, abs=1e-7), 1.0], learned=False)
+    # every cell has an interval that holds its value
+    for cells in board.values():
+        for entry in cells.values():
+            low, high = entry['ci']
+            assert low - 1e-9 <= entry['value'] <= high + 1e-9, entry
     assert board['sar']['choice']['chance'] == pytest.approx(5 / 12)
     assert board['optical']['grounding']['metric'] == 'Acc@0.5'
     assert board['infrared']['captioning']['metric'] == 'CIDEr'

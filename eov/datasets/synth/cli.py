@@ -24,6 +24,13 @@ def main(argv=None) -> dict[str, str]:
     p.add_argument('--test', type=int, default=None,
                    help='test records (default: 1500 for v2, 400 for grounding); v2 adds '
                         'an optical-only twin of each cloud-subset fusion test record')
+    p.add_argument('--test-per-cell', type=int, default=None, metavar='N',
+                   help='v2: a balanced test split instead of --test: at least N records in '
+                        'every scoreboard cell (each modality x task[/variant] and each of its '
+                        'subsets: /cloud, /nonvisible)')
+    p.add_argument('--modalities', nargs='+', default=None, metavar='NAME',
+                   help='v2: only these modality entries (default: all seven), e.g. '
+                        '--modalities optical for an optical-only corpus')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     p.add_argument('--workers', type=int, default=None,
@@ -42,12 +49,26 @@ def main(argv=None) -> dict[str, str]:
     if given:
         p.error(f'{", ".join(given)} {"applies" if len(given) == 1 else "apply"} only to '
                 '--suite grounding')
-    from .multimodal import generate_v2
+    from .multimodal import generate_v2, select_weights
+    if args.test_per_cell is not None and args.test is not None:
+        p.error('give --test (records by the weighted round robin) or --test-per-cell '
+                '(a balanced test split), not both')
+    if args.test_per_cell is not None and args.test_per_cell < 1:
+        p.error('--test-per-cell must be >= 1')
+    if args.modalities is not None:
+        try:
+            select_weights(args.modalities)
+        except ValueError as e:
+            p.error(str(e))
     train = 10000 if args.train is None else args.train
     test = 1500 if args.test is None else args.test
+    per_cell = {}
+    if args.test_per_cell is not None:
+        test, per_cell = 0, {'test': args.test_per_cell}
     splits = {k: v for k, v in (('train', train), ('val', args.val), ('test', test)) if v > 0}
     paths = generate_v2(args.out_dir, splits, seed=args.seed, image_size=args.image_size,
-                        progress=not args.no_progress, workers=args.workers)
+                        progress=not args.no_progress, workers=args.workers,
+                        modalities=args.modalities, per_cell=per_cell)
     for split, path in paths.items():
         with open(path, encoding='utf-8') as f:
             n = sum(1 for _ in f)

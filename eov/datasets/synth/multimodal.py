@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import sys
 import zlib
-from typing import Callable
+from collections import Counter, defaultdict
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -127,13 +129,29 @@ def matrix_markdown() -> str:
     return '\n'.join(lines)
 
 
-def cell_sequence() -> list[tuple[str, str]]:
-    """One cycle of the smooth weighted round robin over :data:`WEIGHTS`.
+def select_weights(modalities=None) -> dict[str, dict[str, int]]:
+    """:data:`WEIGHTS` restricted to ``modalities`` (``None``: every entry), in matrix order.
+
+    Raises:
+        ValueError: naming an unknown modality entry.
+    """
+    if modalities is None:
+        return {m: dict(WEIGHTS[m]) for m in MODALITY_ORDER}
+    unknown = [m for m in modalities if m not in WEIGHTS]
+    if unknown or not modalities:
+        raise ValueError(f'EOV-Synth v2 has no modality entry {", ".join(unknown) or "(none given)"}'
+                         f'; choose from {", ".join(MODALITY_ORDER)}')
+    return {m: dict(WEIGHTS[m]) for m in MODALITY_ORDER if m in modalities}
+
+
+def cell_sequence(weights: dict | None = None) -> list[tuple[str, str]]:
+    """One cycle of the smooth weighted round robin over ``weights`` (default :data:`WEIGHTS`).
 
     Every cell appears exactly its weight times, spread out as evenly as the
     weights allow (nginx's smooth weighted round robin).
     """
-    cells = [(m, c, w) for m in MODALITY_ORDER for c, w in WEIGHTS[m].items()]
+    weights = WEIGHTS if weights is None else weights
+    cells = [(m, c, w) for m in MODALITY_ORDER if m in weights for c, w in weights[m].items()]
     total = sum(w for _, _, w in cells)
     current = [0] * len(cells)
     out = []
@@ -146,16 +164,21 @@ def cell_sequence() -> list[tuple[str, str]]:
     return out
 
 
-_SEQUENCE: list | None = None
+_SEQUENCES: dict = {}
 
 
-def cell_for(index: int, split: str, seed: int) -> tuple[str, str]:
-    """The ``(modality, cell)`` of record ``index`` of ``split``."""
-    global _SEQUENCE
-    if _SEQUENCE is None:
-        _SEQUENCE = cell_sequence()
-    phase = zlib.crc32(f'{seed}:{split}'.encode()) % len(_SEQUENCE)
-    return _SEQUENCE[(index + phase) % len(_SEQUENCE)]
+def cell_for(index: int, split: str, seed: int, modalities=None) -> tuple[str, str]:
+    """The ``(modality, cell)`` of record ``index`` of a weighted ``split``.
+
+    Args:
+        modalities: Entries the split holds (``None``: all, :data:`WEIGHTS`).
+    """
+    key = None if modalities is None else tuple(modalities)
+    if key not in _SEQUENCES:
+        _SEQUENCES[key] = cell_sequence(select_weights(modalities))
+    sequence = _SEQUENCES[key]
+    phase = zlib.crc32(f'{seed}:{split}'.encode()) % len(sequence)
+    return sequence[(index + phase) % len(sequence)]
 
 
 # ---------------------------------------------------------------------------
@@ -1343,8 +1366,14 @@ def build_heads() -> dict:
 
 
 def make_record_v2(index: int, split: str, seed: int, out_dir: str, image_size: int = 64,
-                   heads: dict | None = None) -> list[dict]:
+                   heads: dict | None = None, cell: tuple[str, str] | None = None,
+                   modalities=None) -> list[dict]:
     """Generate, write and describe record ``index`` of ``split``.
+
+    Args:
+        cell: ``(modality, cell)`` to build (default: the weighted round
+            robin's, :func:`cell_for`).
+        modalities: Entries of the weighted round robin (``None``: all).
 
     Returns:
         The record, followed by its optical-only twin for cloud-subset fusion
@@ -1352,7 +1381,7 @@ def make_record_v2(index: int, split: str, seed: int, out_dir: str, image_size: 
     """
     from eov.datasets.schema import validate_record
     heads = heads or build_heads()
-    modality, cell = cell_for(index, split, seed)
+    modality, cell = cell or cell_for(index, split, seed, modalities)
     task, variant = cell_task(cell)
     for attempt in range(20):
         ctx = _Ctx(out_dir, split, index, seed + 7919 * attempt if attempt else seed,
@@ -1395,20 +1424,21 @@ def make_record_v2(index: int, split: str, seed: int, out_dir: str, image_size: 
 _WORKER: dict = {}
 
 
-def _worker_init(out_dir: str, seed: int, image_size: int) -> None:
+def _worker_init(out_dir: str, seed: int, image_size: int, modalities=None) -> None:
     import rasterio
     # no directory listing on open: output folders hold thousands of files
     env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
     env.__enter__()
     _WORKER.update(out_dir=out_dir, seed=seed, image_size=image_size, heads=build_heads(),
-                   env=env)
+                   env=env, modalities=modalities)
 
 
-def _worker_lines(job: tuple[str, int]) -> list[str]:
-    split, index = job
+def _worker_lines(job: tuple) -> list[str]:
+    split, index, cell = job
     w = _WORKER
     return [json.dumps(r) for r in make_record_v2(index, split, w['seed'], w['out_dir'],
-                                                  w['image_size'], w['heads'])]
+                                                  w['image_size'], w['heads'], cell=cell,
+                                                  modalities=w['modalities'])]
 
 
 def _auto_workers(total: int) -> int:
@@ -1420,58 +1450,156 @@ def _auto_workers(total: int) -> int:
     return 1 if total < 1000 or cpus < 4 else min(cpus, 8)
 
 
+def scored_cells(record: dict) -> list[str]:
+    """The scoreboard cells a record counts in: ``'<modality>/<cell>'`` and, for each of
+    its ``meta.subset`` values, ``'<modality>/<cell>/<subset>'`` (as ``TaskMetric`` scores it)."""
+    meta = record.get('meta') or {}
+    base = f"{record['modality']}/{meta['cell'].partition(':')[2]}"
+    subsets = meta.get('subset')
+    subsets = [subsets] if isinstance(subsets, str) else list(subsets or [])
+    return [base] + [f'{base}/{s}' for s in subsets if s]
+
+
+#: Rounds of top-up records a per-cell split may take before giving up.
+MAX_TOPUP_ROUNDS = 8
+
+
+def _topup(per_cell: int, counts: dict, made: dict, sources: dict) -> dict:
+    """Extra records per generator cell so every short scoreboard cell reaches ``per_cell``.
+
+    Args:
+        per_cell: The records every scoreboard cell needs.
+        counts: ``{scoreboard cell: records so far}``.
+        made: ``{generator cell: records built so far}``.
+        sources: ``{scoreboard cell: {generator cell: records of it that counted there}}``.
+
+    Returns:
+        ``{generator cell: extra records}`` (empty when no cell is short).
+    """
+    extra: dict = {}
+    for name, have in counts.items():
+        if have >= per_cell:
+            continue
+        # the generator cell that yields this scoreboard cell most often
+        source, hits = max(sources[name].items(), key=lambda kv: (kv[1] / made[kv[0]], kv[0]))
+        rate = hits / made[source]
+        want = int(math.ceil((per_cell - have) / rate * 1.15)) + 1
+        extra[source] = max(extra.get(source, 0), want)
+    return extra
+
+
 def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size: int = 64,
-                progress: bool = True, workers: int | None = None) -> dict[str, str]:
+                progress: bool = True, workers: int | None = None, modalities=None,
+                per_cell: dict[str, int] | None = None) -> dict[str, str]:
     """Write EOV-Synth v2: ``OUT/{split}.jsonl``, images under ``OUT/<modality>/``.
 
     Args:
         out_dir: Output directory (created).
-        splits: Records per split, e.g. ``{'train': 10000, 'test': 1500}``. The
-            ``test`` split also gets an optical-only twin of each cloud-subset
-            fusion record (not counted here).
+        splits: Records per split, e.g. ``{'train': 10000, 'test': 1500}``, drawn
+            by the weighted round robin (:data:`WEIGHTS`). The ``test`` split
+            also gets an optical-only twin of each cloud-subset fusion record
+            (not counted here).
         seed: Base seed; splits differ through their names.
         image_size: Side of every image (pixels).
         progress: Show a progress bar per split.
         workers: Processes that build records (``None``: one per CPU, at
             most 8, for 1000 records or more on a machine with 4 CPUs or
             more; else 1). The output does not depend on it: a record depends
-            only on ``(seed, split, index)`` and lines are written in index
-            order.
+            only on ``(seed, split, index)`` and its cell, and lines are written
+            in index order.
+        modalities: The modality entries to generate (``None``: all seven).
+        per_cell: Balanced splits, ``{split: N}``: every scoreboard cell --
+            each ``(modality, task[/variant])`` and each of its subsets
+            (``/cloud``, ``/nonvisible``) -- gets at least ``N`` records. ``N``
+            records of every cell are built in turn; cells whose subsets are
+            short get more records, round by round, until every subset has
+            ``N`` (the rounds depend only on the records, so the output is
+            deterministic).
 
     Returns:
         ``{split: path of its JSONL file}``.
     """
     if image_size < 32:
         raise ValueError(f'image_size must be >= 32, got {image_size}')
+    weights = select_weights(modalities)
+    modalities = None if modalities is None else [m for m in MODALITY_ORDER if m in weights]
+    per_cell = dict(per_cell or {})
+    both = sorted(set(splits) & set(per_cell))
+    if both:
+        raise ValueError(f'split(s) {", ".join(both)} given both a record count and per_cell')
+    bad = {k: v for k, v in per_cell.items() if int(v) < 1}
+    if bad:
+        raise ValueError(f'per_cell needs at least 1 record per cell, got {bad}')
     os.makedirs(out_dir, exist_ok=True)
     video_format()     # fail early when OpenCV cannot write video here
+    cells = [(m, c) for m in weights for c in weights[m]]
     if workers is None:
-        workers = _auto_workers(sum(splits.values()))
+        workers = _auto_workers(sum(splits.values()) + len(cells) * sum(per_cell.values()))
     paths, counts = {}, {}
     pool = None
     if workers > 1:
         import multiprocessing as mp
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
-        pool = ctx.Pool(workers, initializer=_worker_init, initargs=(out_dir, seed, image_size))
+        pool = ctx.Pool(workers, initializer=_worker_init,
+                        initargs=(out_dir, seed, image_size, modalities))
     else:
-        _worker_init(out_dir, seed, image_size)
+        _worker_init(out_dir, seed, image_size, modalities)
+
+    def build(jobs: list, bar) -> Iterable[list[str]]:
+        lines = pool.imap(_worker_lines, jobs, chunksize=16) if pool \
+            else map(_worker_lines, jobs)
+        for record_lines in lines:
+            if bar is not None:
+                bar.update(1)
+            yield record_lines
+
+    def progress_bar(split: str, total: int):
+        if not progress:
+            return None
+        from tqdm import tqdm
+        return tqdm(total=total, desc=f'EOV-Synth v2 {split}', unit='rec', leave=False,
+                    mininterval=0.5 if sys.stderr.isatty() else 5.0)
+
     try:
-        for split, count in splits.items():
+        for split, count in [*splits.items(), *per_cell.items()]:
+            balanced = split in per_cell
             path = os.path.join(out_dir, f'{split}.jsonl')
             tmp = path + '.tmp'
-            jobs = ((split, i) for i in range(count))
-            lines = pool.imap(_worker_lines, jobs, chunksize=16) if pool \
-                else map(_worker_lines, jobs)
-            if progress:
-                from tqdm import tqdm
-                lines = tqdm(lines, total=count, desc=f'EOV-Synth v2 {split}', unit='rec',
-                             leave=False, mininterval=0.5 if sys.stderr.isatty() else 5.0)
+            if balanced:   # round 0: N of every cell, interleaved
+                jobs = [(split, i, cell) for i, cell in enumerate(
+                    cell for _ in range(count) for cell in cells)]
+            else:
+                jobs = [(split, i, None) for i in range(count)]
+            bar = progress_bar(split, len(jobs))
             n = 0
+            scored, made, sources = Counter(), Counter(), defaultdict(Counter)
             with open(tmp, 'w', encoding='utf-8') as f:
-                for record_lines in lines:
-                    for line in record_lines:
-                        f.write(line + '\n')
-                        n += 1
+                for round_ in range(MAX_TOPUP_ROUNDS + 1):
+                    for job, record_lines in zip(jobs, build(jobs, bar)):
+                        for line in record_lines:
+                            f.write(line + '\n')
+                            n += 1
+                        if balanced:
+                            made[job[2]] += 1
+                            for line in record_lines:
+                                for name in scored_cells(json.loads(line)):
+                                    scored[name] += 1
+                                    sources[name][job[2]] += 1
+                    extra = _topup(count, scored, made, sources) if balanced else {}
+                    if not extra:
+                        break
+                    start = max(j[1] for j in jobs) + 1
+                    cycle = [cell for cell in cells for _ in range(extra.get(cell, 0))]
+                    jobs = [(split, start + i, cell) for i, cell in enumerate(cycle)]
+                    if bar is not None:
+                        bar.total += len(jobs)
+                        bar.refresh()
+                else:
+                    short = {k: v for k, v in scored.items() if v < count}
+                    raise RuntimeError(f'EOV-Synth: {split} cells still short of {count} '
+                                       f'records after {MAX_TOPUP_ROUNDS} rounds: {short}')
+            if bar is not None:
+                bar.close()
             os.replace(tmp, path)  # a half-written split never looks complete
             paths[split] = path
             counts[split] = n
@@ -1482,7 +1610,8 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
         elif _WORKER.get('env') is not None:
             _WORKER.pop('env').__exit__(None, None, None)
     config = dict(suite='v2', seed=seed, image_size=image_size, splits=dict(splits),
-                  records=counts, matrix=task_matrix(), weights=WEIGHTS, gsd=GSD,
+                  per_cell=per_cell, records=counts,
+                  matrix={m: list(weights[m]) for m in weights}, weights=weights, gsd=GSD,
                   video_format=video_format()[0], crs=f'EPSG:{CRS_EPSG}')
     tmp = os.path.join(out_dir, 'synth_config.json.tmp')
     with open(tmp, 'w') as f:

@@ -201,7 +201,8 @@ def class_ap(gts: list[list[tuple]], dets: list[tuple], ovthresh: float = 0.5,
             all-point area.
 
     Returns:
-        ``{'ap', 'tp', 'fp', 'npos', 'rec', 'prec'}``. A class without
+        ``{'ap', 'tp', 'fp', 'npos', 'rec', 'prec', 'tp_flags', 'fp_flags'}`` (the
+        flags: per detection, whether it counted as a true / false positive). A class without
         non-difficult ground truth gets AP 0 (the 11-point rule gives 0 there;
         the all-point rule would give ``nan`` when such a class has detections).
     """
@@ -244,13 +245,14 @@ def class_ap(gts: list[list[tuple]], dets: list[tuple], ovthresh: float = 0.5,
             fp[k] = 1.
     fp_c = np.cumsum(fp)
     tp_c = np.cumsum(tp)
+    flags = {'tp_flags': tp, 'fp_flags': fp}   # per detection, for bootstrap intervals
     if npos == 0:
         return {'ap': 0.0, 'tp': int(tp.sum()), 'fp': int(fp.sum()), 'npos': 0,
-                'rec': np.zeros(nd), 'prec': tp_c / np.maximum(tp_c + fp_c, 1e-300)}
+                'rec': np.zeros(nd), 'prec': tp_c / np.maximum(tp_c + fp_c, 1e-300), **flags}
     rec = tp_c / float(npos)
     prec = tp_c / np.maximum(tp_c + fp_c, np.finfo(np.float64).eps)
     return {'ap': voc_ap(rec, prec, use_07_metric), 'tp': int(tp.sum()), 'fp': int(fp.sum()),
-            'npos': npos, 'rec': rec, 'prec': prec}
+            'npos': npos, 'rec': rec, 'prec': prec, **flags}
 
 
 #: ``tie_order`` values: ``numpy`` -- the devkit's ``np.argsort(-confidence)``; ``stable`` --

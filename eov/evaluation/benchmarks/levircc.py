@@ -546,6 +546,13 @@ def rouge_l(references: list[list[str]], hypotheses: list[str], beta: float = 1.
 def cider_d(references: list[list[str]], hypotheses: list[str], n: int = 4,
             sigma: float = 6.0) -> float:
     """CIDEr-D as the ``Cider`` scorer of RSICC's ``eval_func`` (pycocoevalcap's, guarded)."""
+    return float(np.mean(np.array(cider_d_scores(references, hypotheses, n, sigma))))
+
+
+def cider_d_scores(references: list[list[str]], hypotheses: list[str], n: int = 4,
+                   sigma: float = 6.0) -> list[float]:
+    """Per-image CIDEr-D scores (their mean is :func:`cider_d`), with the document
+    frequencies of all ``references``."""
     crefs = [[_ngrams(ref.split(), n) for ref in refs] for refs in references]
     ctest = [_ngrams(hyp.split(), n) for hyp in hypotheses]
     document_frequency = defaultdict(float)
@@ -590,8 +597,8 @@ def cider_d(references: list[list[str]], hypotheses: list[str], n: int = 4,
         score_avg = np.mean(score)
         score_avg /= len(refs)
         score_avg *= 10.0
-        scores.append(score_avg)
-    return float(np.mean(np.array(scores)))
+        scores.append(float(score_avg))
+    return scores
 
 
 def caption_scores(references: list[list[list[str]]], hypotheses: list[list[str]]) -> dict:

@@ -259,9 +259,9 @@ def mean_normalized_box(ann_file: str) -> list[float]:
     return np.mean(np.asarray(boxes), axis=0).tolist()
 
 
-def detection_map(samples: list[dict], iou_thr: float = 0.5,
-                  use_07_metric: bool = False) -> dict:
-    """AP per class over hbb/obb/quad objects, with the DOTA devkit's matching.
+def detection_classes(samples: list[dict], iou_thr: float = 0.5,
+                      use_07_metric: bool = False) -> dict:
+    """Per class, the DOTA devkit's matching and AP over hbb/obb/quad objects.
 
     Predictions are ranked by ``score`` when they have one, else by their
     order in the answer; a match needs polygon IoU **>** ``iou_thr``;
@@ -274,7 +274,8 @@ def detection_map(samples: list[dict], iou_thr: float = 0.5,
         use_07_metric: 11-point AP instead of the all-point area.
 
     Returns:
-        ``{class: AP}`` for every class with ground truth.
+        ``{class: class_ap's result + 'images': image of each ranked detection}``
+        for every class with ground truth.
     """
     from eov.slis.geometry import object_points
 
@@ -283,7 +284,7 @@ def detection_map(samples: list[dict], iou_thr: float = 0.5,
     def quad8(obj):
         return [v for point in object_points(obj) for v in point]
     classes = sorted({o['label'] for s in samples for o in s['gt'] if o.get('label')})
-    aps = {}
+    out = {}
     for cls in classes:
         gts = [[(quad8(o), o.get('difficult', 0)) for o in s['gt'] if o.get('label') == cls]
                for s in samples]
@@ -293,9 +294,30 @@ def detection_map(samples: list[dict], iou_thr: float = 0.5,
             dets += [(-float(o.get('score', -rank)), i, rank, quad8(o))
                      for rank, o in enumerate(preds)]
         dets.sort(key=lambda d: (d[0], d[1], d[2]))   # stable: score, image, answer order
-        aps[cls] = class_ap(gts, [(i, q) for _, i, _, q in dets], ovthresh=iou_thr,
-                            use_07_metric=use_07_metric)['ap']
-    return aps
+        result = class_ap(gts, [(i, q) for _, i, _, q in dets], ovthresh=iou_thr,
+                          use_07_metric=use_07_metric)
+        result['images'] = [i for _, i, _, _ in dets]
+        result['gt_per_image'] = [sum(1 for _, d in img if not d) for img in gts]
+        result['objects_per_image'] = [len(img) for img in gts]
+        out[cls] = result
+    return out
+
+
+def detection_map(samples: list[dict], iou_thr: float = 0.5,
+                  use_07_metric: bool = False) -> dict:
+    """AP per class (:func:`detection_classes`): ``{class: AP}`` for every class with
+    ground truth."""
+    return {c: v['ap'] for c, v in detection_classes(samples, iou_thr, use_07_metric).items()}
+
+
+def detection_ap_stat(samples: list[dict], iou_thr: float = 0.5):
+    """The all-point mAP of ``samples`` as a resampling statistic over images
+    (:class:`~eov.evaluation.intervals.APStat`)."""
+    from ..intervals import APStat
+    classes = [dict(image=v['images'], tp=v['tp_flags'], fp=v['fp_flags'],
+                    gt=v['gt_per_image'], present=v['objects_per_image'])
+               for v in detection_classes(samples, iou_thr).values()]
+    return APStat(classes, len(samples))
 
 
 def jsonable(value):
@@ -338,6 +360,12 @@ class TaskMetric(BaseMetric):
         scoreboard_file: If set, write the scoreboard
             (:func:`eov.evaluation.scoreboard.scoreboard_from_metrics`) there
             as JSON (``tools/test.py`` prints it with ``render_table``).
+        intervals: Report a 95% interval of every cell's headline metric,
+            ``<metric>_ci_low`` / ``<metric>_ci_high`` (Wilson for shares of
+            records, a bootstrap over records otherwise;
+            :mod:`eov.evaluation.intervals`).
+        n_boot: Bootstrap resamples (default
+            :data:`~eov.evaluation.intervals.N_BOOT`).
         collect_device: MMEngine collection device.
         prefix: MMEngine key prefix (default none: keys carry the cell).
     """
@@ -351,6 +379,7 @@ class TaskMetric(BaseMetric):
                  chance: bool = False, iou_thrs: Sequence[float] = (0.5,),
                  baseline_ann_file: str | None = None, primary_metrics: dict | None = None,
                  predictions_file: str | None = None, scoreboard_file: str | None = None,
+                 intervals: bool = True, n_boot: int | None = None,
                  collect_device: str = 'cpu', prefix: str | None = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.serializer = serializer
@@ -367,6 +396,9 @@ class TaskMetric(BaseMetric):
         self.primary_metrics = dict(primary_metrics or {})
         self.predictions_file = predictions_file
         self.scoreboard_file = scoreboard_file
+        self.intervals = bool(intervals)
+        from ..intervals import N_BOOT
+        self.n_boot = int(n_boot or N_BOOT)
         self._heads: dict = {}
 
     def head(self, task: str):
@@ -423,6 +455,11 @@ class TaskMetric(BaseMetric):
             metrics.update(self._chance(task, cell, rows))
         if self.baseline_box is not None and task == 'grounding':
             metrics.update(self._baseline(rows))
+        if self.intervals:
+            name = primary_metric(cell, metrics, self.primary_metrics)
+            bounds = self.interval(task, name, rows) if name else None
+            if bounds is not None:
+                metrics[f'{name}_ci_low'], metrics[f'{name}_ci_high'] = bounds
         return metrics
 
     def compute_metrics(self, results: list) -> dict:
@@ -507,7 +544,11 @@ class TaskMetric(BaseMetric):
                 names.append(t.get('label'))
         return names
 
-    def _score_classification(self, rows):
+    # -- per record ---------------------------------------------------------------
+    # Each task's records are read once into per-record items; its scorer aggregates
+    # them and :meth:`record_stat` resamples the same items for the intervals.
+    def _classification_items(self, rows):
+        """``(single, multi)``: ``(truth, predicted, parsed)`` label sets per record."""
         single, multi = [], []
         for r in rows:
             p = self._parse(r)
@@ -516,10 +557,22 @@ class TaskMetric(BaseMetric):
             (multi if kind == 'multilabel' else single).append(
                 (truth, {_norm(x) for x in p.get('labels') or []},
                  bool(p.get('parsed', p.get('labels')))))
+        return single, multi
+
+    @staticmethod
+    def _single_hits(single) -> np.ndarray:
+        return np.asarray([len(pred) == 1 and pred == truth for truth, pred, _ in single],
+                          dtype=bool)
+
+    @staticmethod
+    def _sample_f1s(multi) -> np.ndarray:
+        return np.asarray([_f1(len(t & p), len(p - t), len(t - p)) for t, p, _ in multi])
+
+    def _score_classification(self, rows):
+        single, multi = self._classification_items(rows)
         out = {'parse_rate': np.mean([s[2] for s in single + multi])}
         if single:
-            out['accuracy'] = np.mean([len(pred) == 1 and pred == truth
-                                       for truth, pred, _ in single])
+            out['accuracy'] = np.mean(self._single_hits(single))
         if multi:
             tp = sum(len(t & p) for t, p, _ in multi)
             fp = sum(len(p - t) for t, p, _ in multi)
@@ -530,11 +583,11 @@ class TaskMetric(BaseMetric):
                                            sum(c in p and c not in t for t, p, _ in multi),
                                            sum(c in t and c not in p for t, p, _ in multi))
                                        for c in classes]) if classes else 1.0
-            out['sample_f1'] = np.mean([_f1(len(t & p), len(p - t), len(t - p))
-                                        for t, p, _ in multi])
+            out['sample_f1'] = np.mean(self._sample_f1s(multi))
         return out
 
-    def _score_vqa(self, rows):
+    def _vqa_items(self, rows):
+        """``(text hits, (true count, predicted count or None) pairs, parsed flags)``."""
         text, counts, parsed = [], [], []
         for r in rows:
             p = self._parse(r)
@@ -544,8 +597,12 @@ class TaskMetric(BaseMetric):
                 counts.append((int(t['count']), p.get('number')))
             else:
                 text.append(_norm(t.get('text')) == _norm(p.get('text')))
+        return np.asarray(text, dtype=bool), counts, parsed
+
+    def _score_vqa(self, rows):
+        text, counts, parsed = self._vqa_items(rows)
         out = {'parse_rate': np.mean(parsed)}
-        if text:
+        if len(text):
             out['accuracy'] = np.mean(text)
         if counts:
             out['count_exact'] = np.mean([p is not None and p == t for t, p in counts])
@@ -558,15 +615,21 @@ class TaskMetric(BaseMetric):
         t = next(t for t in r['targets'] if t.get('type') == 'choice')
         return self.head('choice').answer_text([t], tuple(r['image_size']))
 
-    def _score_choice(self, rows):
+    def _choice_items(self, rows):
+        """``(hits, parsed)`` per record."""
         hits, parsed = [], []
         for r in rows:
             p = self._parse(r)
             parsed.append(p.get('choice') is not None)
             hits.append(p.get('choice') == self._choice_truth(r))
+        return np.asarray(hits, dtype=bool), parsed
+
+    def _score_choice(self, rows):
+        hits, parsed = self._choice_items(rows)
         return {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed)}
 
-    def _score_region(self, rows):
+    def _region_items(self, rows):
+        """``(hits, parsed, (references, answer) pairs of caption records)``."""
         hits, parsed, pairs = [], [], []
         for r in rows:
             p = self._parse(r)
@@ -579,6 +642,10 @@ class TaskMetric(BaseMetric):
                 pairs.append((refs, p.get('text')))
             parsed.append(bool(got))
             hits.append(got in truth)
+        return np.asarray(hits, dtype=bool), parsed, pairs
+
+    def _score_region(self, rows):
+        hits, parsed, pairs = self._region_items(rows)
         out = {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed)}
         if pairs:
             out.update(self._caption_metrics(pairs))
@@ -593,21 +660,29 @@ class TaskMetric(BaseMetric):
             return 0.0, pred is not None
         return clipped_iou(pred, truth, r['image_size']), True
 
-    def _score_grounding(self, rows):
+    def _grounding_ious(self, rows) -> tuple[np.ndarray, list]:
         scored = [self._grounding_iou(r) for r in rows]
-        ious = np.asarray([s[0] for s in scored], dtype=np.float64)
+        return np.asarray([s[0] for s in scored], dtype=np.float64), [s[1] for s in scored]
+
+    def _score_grounding(self, rows):
+        ious, parsed = self._grounding_ious(rows)
         out = {f'Acc@{t:g}': np.mean(ious >= t) for t in self.iou_thrs}
         out['meanIoU'] = ious.mean()
-        out['parse_rate'] = np.mean([s[1] for s in scored])
+        out['parse_rate'] = np.mean(parsed)
         return out
 
-    def _score_detection(self, rows):
+    def _detection_items(self, rows):
+        """``(samples, parsed)``: ``{'gt', 'pred'}`` objects per record."""
         samples, parsed = [], []
         for r in rows:
             p = self._parse(r)
             parsed.append(bool(p.get('parsed')) or _norm(r['prediction']) == 'none')
             samples.append(dict(gt=[t for t in r['targets'] if t.get('type') in BOX_TYPES],
                                 pred=p.get('objects') or []))
+        return samples, parsed
+
+    def _score_detection(self, rows):
+        samples, parsed = self._detection_items(rows)
         aps = detection_map(samples)
         out = {'mAP@0.5': np.mean(list(aps.values())) if aps else 0.0,
                'parse_rate': np.mean(parsed)}
@@ -620,7 +695,8 @@ class TaskMetric(BaseMetric):
         w, h = image_size
         return polygons_to_mask(objects, (int(round(h)), int(round(w)))).astype(bool)
 
-    def _score_segmentation(self, rows):
+    def _segmentation_items(self, rows):
+        """``(IoU per image, parsed)``."""
         ious, parsed = [], []
         for r in rows:
             p = self._parse(r)
@@ -629,11 +705,16 @@ class TaskMetric(BaseMetric):
             q = self._mask(p.get('objects') or [], r['image_size'])
             union = (t | q).sum()
             ious.append((t & q).sum() / union if union else 1.0)
+        return np.asarray(ious, dtype=np.float64), parsed
+
+    def _score_segmentation(self, rows):
+        ious, parsed = self._segmentation_items(rows)
         return {'mIoU': np.mean(ious), 'parse_rate': np.mean(parsed)}
 
-    def _score_change(self, rows):
-        tp = fp = fn = 0
-        text_hits, parsed, pairs = [], [], []
+    def _change_items(self, rows):
+        """``(pixels, text hits, parsed, caption pairs)``; ``pixels``: ``(tp, fp, fn)``
+        of the changed-region records."""
+        pixels, text_hits, parsed, pairs = [], [], [], []
         for r in rows:
             p = self._parse(r)
             texts = [t for t in r['targets'] if t.get('type') == 'text']
@@ -645,9 +726,12 @@ class TaskMetric(BaseMetric):
             parsed.append(bool(p.get('parsed')))
             t = self._mask(r['targets'], r['image_size'])
             q = self._mask(p.get('objects') or [], r['image_size'])
-            tp += int((t & q).sum())
-            fp += int((q & ~t).sum())
-            fn += int((t & ~q).sum())
+            pixels.append((int((t & q).sum()), int((q & ~t).sum()), int((t & ~q).sum())))
+        return np.asarray(pixels, dtype=np.float64).reshape(-1, 3), text_hits, parsed, pairs
+
+    def _score_change(self, rows):
+        pixels, text_hits, parsed, pairs = self._change_items(rows)
+        tp, fp, fn = (int(v) for v in pixels.sum(0))
         out = {'parse_rate': np.mean(parsed)}
         if len(text_hits) < len(rows):
             out['f1'] = _f1(tp, fp, fn)
@@ -658,24 +742,121 @@ class TaskMetric(BaseMetric):
         return out
 
     @staticmethod
-    def _caption_metrics(pairs: list[tuple[list[str], str]]) -> dict:
-        """BLEU-1..4, ROUGE_L, CIDEr (pycocoevalcap's definitions) of (references, answer)."""
-        from ..benchmarks.levircc import caption_scores, ptb_tokenize
+    def _caption_tokens(pairs: list[tuple[list[str], str]]):
+        from ..benchmarks.levircc import ptb_tokenize
         refs = [[ptb_tokenize(t) for t in references] for references, _ in pairs]
         hyps = [ptb_tokenize(answer or '') for _, answer in pairs]
-        return caption_scores(refs, hyps)
+        return refs, hyps
 
-    def _score_captioning(self, rows):
+    @classmethod
+    def _caption_metrics(cls, pairs: list[tuple[list[str], str]]) -> dict:
+        """BLEU-1..4, ROUGE_L, CIDEr (pycocoevalcap's definitions) of (references, answer)."""
+        from ..benchmarks.levircc import caption_scores
+        return caption_scores(*cls._caption_tokens(pairs))
+
+    @classmethod
+    def _cider_scores(cls, pairs: list[tuple[list[str], str]]) -> list[float]:
+        """Per-image CIDEr-D of (references, answer) pairs (their mean is the cell's CIDEr)."""
+        from ..benchmarks.levircc import cider_d_scores
+        refs, hyps = cls._caption_tokens(pairs)
+        return cider_d_scores([[' '.join(r) for r in rs] for rs in refs],
+                              [' '.join(h) for h in hyps])
+
+    def _caption_items(self, rows):
+        """``((references, answer) pairs, exact hits)`` of captioning records."""
         pairs, hits = [], []
         for r in rows:
             refs = [t['text'] for t in r['targets'] if t.get('type') == 'text']
             answer = self._parse(r).get('text')
             pairs.append((refs, answer))
             hits.append(_norm(answer) in {_norm(t) for t in refs})
+        return pairs, np.asarray(hits, dtype=bool)
+
+    def _score_captioning(self, rows):
+        pairs, hits = self._caption_items(rows)
         out = {'exact': np.mean(hits), 'parse_rate': np.mean(
             [bool(str(r['prediction'] or '').strip()) for r in rows])}
         out.update(self._caption_metrics(pairs))
         return out
+
+    # -- intervals ----------------------------------------------------------------
+    def record_stat(self, task: str, metric: str, rows: list):
+        """What an interval of ``metric`` resamples (see :mod:`eov.evaluation.intervals`).
+
+        Returns:
+            A boolean array of per-record hits (a proportion: Wilson), a
+            resampling statistic (bootstrap), or ``None`` when ``metric`` gets
+            no interval.
+        """
+        from ..intervals import APStat, MeanStat, RatioStat
+        if metric.startswith('Acc@') and task == 'grounding':
+            ious, _ = self._grounding_ious(rows)
+            return ious >= float(metric[4:])
+        if task == 'grounding' and metric == 'meanIoU':
+            return MeanStat(self._grounding_ious(rows)[0])
+        if task == 'classification':
+            single, multi = self._classification_items(rows)
+            if metric == 'accuracy' and single:
+                return self._single_hits(single)
+            if metric == 'sample_f1' and multi:
+                return MeanStat(self._sample_f1s(multi))
+            return None
+        if task == 'vqa':
+            text, counts, _ = self._vqa_items(rows)
+            if metric == 'accuracy' and len(text):
+                return text
+            if metric == 'count_exact' and counts:
+                return np.asarray([p is not None and p == t for t, p in counts], dtype=bool)
+            if metric == 'count_mae' and counts:
+                got = np.asarray([p is not None for _, p in counts], dtype=np.float64)
+                err = np.asarray([abs(t - p) if p is not None else 0.0 for t, p in counts])
+                return RatioStat(err, got, empty=math.nan)
+            return None
+        if task == 'choice' and metric == 'accuracy':
+            return self._choice_items(rows)[0]
+        if task == 'region':
+            hits, _, pairs = self._region_items(rows)
+            if metric == 'accuracy':
+                return hits
+            if metric == 'CIDEr' and len(pairs) == len(rows):
+                return MeanStat(self._cider_scores(pairs))
+            return None
+        if task == 'detection' and metric == 'mAP@0.5':
+            samples, _ = self._detection_items(rows)
+            return detection_ap_stat(samples)
+        if task == 'segmentation' and metric == 'mIoU':
+            return MeanStat(self._segmentation_items(rows)[0])
+        if task == 'change':
+            pixels, text_hits, _, pairs = self._change_items(rows)
+            if metric == 'f1' and not text_hits:
+                tp, fp, fn = pixels.T
+                return RatioStat(2 * tp, 2 * tp + fp + fn, empty=1.0)
+            if metric == 'CIDEr' and len(pairs) == len(rows):
+                return MeanStat(self._cider_scores(pairs))
+            if metric == 'exact' and len(text_hits) == len(rows):
+                return np.asarray(text_hits, dtype=bool)
+            return None
+        if task == 'captioning':
+            pairs, hits = self._caption_items(rows)
+            if metric == 'CIDEr':
+                return MeanStat(self._cider_scores(pairs))
+            if metric == 'exact':
+                return hits
+        return None
+
+    def interval(self, task: str, metric: str, rows: list) -> tuple[float, float] | None:
+        """95% interval of ``metric`` over ``rows`` (``None``: the metric gets none).
+
+        Wilson for a share of records, else a bootstrap over records
+        (:mod:`eov.evaluation.intervals`; deterministic: seed 0).
+        """
+        from ..intervals import bootstrap_interval, wilson_interval
+        stat = self.record_stat(task, metric, rows)
+        if stat is None:
+            return None
+        if isinstance(stat, np.ndarray):
+            return wilson_interval(float(stat.sum()), len(stat))
+        return bootstrap_interval(stat, n_boot=self.n_boot)
 
     # -- chance and baselines -----------------------------------------------------
     def _chance(self, task: str, cell: str, rows: list) -> dict:
