@@ -30,11 +30,23 @@ class GroundingHead(BaseTaskHead):
         'Locate the {phrase}.',
         'Find the {phrase}.',
     )
+    #: Oriented answers get questions that say so: the same question must not
+    #: ask for a horizontal box in one record and an oriented one in another.
+    variants = {'obb': (
+        'Give the oriented bounding box of the {phrase}.',
+        'Locate with an oriented box the {phrase}.',
+        'Find the rotated box of the {phrase}.',
+    )}
 
     def __init__(self, serializer):
         super().__init__(serializer)
         if self.serializer is None:
             raise ValueError('the grounding head needs a serializer')
+
+    def question_fields(self, targets: list[dict], image_size) -> dict:
+        """``{'variant': 'obb'}`` when the first box is oriented (``obb``/``quad``)."""
+        first = next((t for t in targets or () if t.get('type') in GROUNDING_TYPES), None)
+        return {'variant': 'obb'} if first and first['type'] in ('obb', 'quad') else {}
 
     def answer_text(self, targets: list[dict], image_size: tuple[int, int]) -> str:
         """Serialize the target boxes (without their labels: the phrase is in the question).

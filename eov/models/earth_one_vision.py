@@ -14,6 +14,8 @@ from eov.registry import ALIGNERS, ATTENTION, MODALITIES, MODELS, build_from_any
 from .language import build_causal_lm
 
 IGNORE_INDEX = -100
+#: How answer tokens are weighted in the loss (:meth:`EarthOneVision.token_weights`).
+LOSS_WEIGHTINGS = ('token', 'sample', 'sqrt')
 
 
 @contextlib.contextmanager
@@ -70,6 +72,10 @@ class EarthOneVision(BaseModel):
         max_new_tokens: Generation budget at test time; ``'auto'`` sizes it
             to the serializer's text for ``max_objects`` boxes.
         max_objects: Objects an answer may hold when ``max_new_tokens='auto'``.
+        loss_weighting: ``'token'`` (every answer token alike), ``'sample'``
+            (every sample alike, so one-token answers -- yes/no, counts, choices
+            -- are not drowned by captions and detections) or ``'sqrt'`` (a
+            sample weighs the square root of its answer length).
         resize_embeddings: ``'exact'`` resizes the LM's embedding table to the
             tokenizer's length whenever they differ; ``'grow'`` resizes only
             when the tokenizer is larger, keeping a table padded beyond the
@@ -83,7 +89,7 @@ class EarthOneVision(BaseModel):
                  serializer: dict, tokenizer: str | None = None, attention='sdpa',
                  loc_label_sigma: float = 0.0, loc_embed_init: str | None = None,
                  max_new_tokens: int | str = 'auto', max_objects: int = 1,
-                 resize_embeddings: str = 'exact',
+                 resize_embeddings: str = 'exact', loss_weighting: str = 'token',
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.vision = MODELS.build(vision)
@@ -124,6 +130,10 @@ class EarthOneVision(BaseModel):
         self.eos_token_id = self.processor.eos_token_id
         self.pad_token_id = self.processor.pad_token_id
         self.loc_label_sigma = float(loc_label_sigma)
+        if loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f'loss_weighting must be one of {", ".join(LOSS_WEIGHTINGS)}, '
+                             f'got {loss_weighting!r}')
+        self.loss_weighting = loss_weighting
         self.max_new_tokens = self._resolve_max_new_tokens(max_new_tokens, max_objects)
         loc_tokens = getattr(self.serializer, 'loc_tokens', None)
         ids = self.tokenizer.convert_tokens_to_ids(loc_tokens()) if loc_tokens else []
@@ -291,14 +301,48 @@ class EarthOneVision(BaseModel):
                 "eov's runner fills them in)")
         return embeds.masked_scatter(slots[..., None], visual.to(embeds.dtype))
 
-    def answer_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> dict:
-        """Cross-entropy of the answer tokens (soft targets for loc tokens)."""
+    @staticmethod
+    def sample_ids(labels: torch.Tensor, cu_seqlens: torch.Tensor | None = None) -> torch.Tensor:
+        """The sample each position of ``labels`` ``(R, L)`` belongs to.
+
+        A padded batch has one sample per row; a packed one is split by
+        ``cu_seqlens`` over the flattened ``R * L`` positions.
+        """
+        rows, length = labels.shape
+        if cu_seqlens is None:
+            return torch.arange(rows, device=labels.device)[:, None].expand(rows, length)
+        flat = torch.arange(rows * length, device=labels.device)
+        bounds = cu_seqlens.to(labels.device, torch.long)[1:]
+        return torch.searchsorted(bounds, flat, right=True).reshape(rows, length)
+
+    def token_weights(self, sample: torch.Tensor) -> torch.Tensor | None:
+        """Loss weight of each answer token from its sample (``None``: plain token mean).
+
+        ``'token'``: every answer token counts the same, so long answers (captions,
+        detections) dominate; ``'sample'``: every sample counts the same (its tokens
+        share a weight of one); ``'sqrt'``: a sample of ``n`` answer tokens weighs
+        ``sqrt(n)``. Weights sum to 1.
+        """
+        if self.loss_weighting == 'token':
+            return None
+        _, inverse, counts = torch.unique(sample, return_inverse=True, return_counts=True)
+        per = counts.float().reciprocal() if self.loss_weighting == 'sample' \
+            else counts.float().rsqrt()
+        weights = per[inverse]
+        return weights / weights.sum()
+
+    def answer_loss(self, hidden: torch.Tensor, labels: torch.Tensor,
+                    cu_seqlens: torch.Tensor | None = None) -> dict:
+        """Cross-entropy of the answer tokens (soft targets for loc tokens), weighted
+        per :attr:`loss_weighting`."""
         targets = labels[:, 1:]
         select = targets != IGNORE_INDEX
         if not select.any():
             raise ValueError('batch without answer tokens: nothing to learn from')
         h = hidden[:, :-1][select]
         tgt = targets[select]
+        weights = None if self.loss_weighting == 'token' else \
+            self.token_weights(self.sample_ids(labels, cu_seqlens)[:, 1:][select])
         logits = self.lm.get_output_embeddings()(h).float()
         logp = F.log_softmax(logits, dim=-1)
         nll = -logp.gather(1, tgt[:, None])[:, 0]
@@ -315,7 +359,7 @@ class EarthOneVision(BaseModel):
                 soft_nll = -(soft * logp[is_loc][:, self.loc_token_ids]).sum(1)
                 nll = nll.clone()
                 nll[is_loc] = soft_nll
-        losses['loss'] = nll.mean()
+        losses['loss'] = nll.mean() if weights is None else (nll * weights).sum()
         with torch.no_grad():
             losses['token_acc'] = (logits.argmax(-1) == tgt).float().mean()
         return losses
@@ -350,7 +394,8 @@ class EarthOneVision(BaseModel):
     def forward(self, inputs: dict, data_samples: list | None = None, mode: str = 'tensor'):
         """``mode='loss'`` -> loss dict; ``'predict'`` -> samples with text; ``'tensor'`` -> logits."""
         if mode == 'loss':
-            losses = self.answer_loss(self.hidden_states(inputs), inputs['labels'])
+            losses = self.answer_loss(self.hidden_states(inputs), inputs['labels'],
+                                      inputs.get('cu_seqlens'))
             if inputs.get('padding_fraction') is not None:
                 losses['padding_fraction'] = torch.tensor(float(inputs['padding_fraction']))
             return losses

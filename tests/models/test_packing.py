@@ -151,3 +151,50 @@ def test_availability_is_checked_once_per_device_and_dtype():
         assert backend.packed_name('cpu', torch.float32) == 'eov_sdpa'
     backend.packed_name('cpu', torch.bfloat16)
     assert calls == [('cpu', torch.float32), ('cpu', torch.bfloat16)]
+
+
+@pytest.mark.parametrize('weighting', ['sample', 'sqrt'])
+def test_loss_weighting_is_the_same_packed_or_padded_and_weighs_samples(samples, weighting):
+    """Per-sample weights: one sample's answer tokens share its weight, packed or padded."""
+    cfg, batch = samples
+    # answers of different lengths: drop the loss on the first answer tokens of two samples
+    batch = [dict(b, inputs=dict(b['inputs'], labels=b['inputs']['labels'].clone()))
+             for b in batch]
+    for b, cut in zip(batch[:2], (3, 5)):
+        answer = (b['inputs']['labels'] != -100).nonzero()[:, 0]
+        b['inputs']['labels'][answer[:cut]] = -100
+    cfg.model.loss_weighting = weighting
+    model = _model(cfg, 'sdpa')
+    losses = {}
+    for name, collate in (('padded', instruction_collate(batch)),
+                          ('packed', packed_collate(batch, max_tokens=256))):
+        data = model.data_preprocessor(collate, False)
+        with torch.no_grad():
+            losses[name] = model(**data, mode='loss')['loss'].item()
+    assert abs(losses['padded'] - losses['packed']) < 1e-5, losses
+    # the weighted loss is the mean over samples of their own (weighted) token means
+    data = model.data_preprocessor(instruction_collate(batch), False)
+    with torch.no_grad():
+        hidden = model.hidden_states(data['inputs'])
+    per_sample, sizes = [], []
+    for row in range(len(batch)):
+        out = model.answer_loss(hidden[row:row + 1], data['inputs']['labels'][row:row + 1])
+        per_sample.append(out['loss'].item())
+        sizes.append(int((data['inputs']['labels'][row, 1:] != -100).sum()))
+    sizes = torch.tensor(sizes, dtype=torch.float64)
+    w = torch.ones_like(sizes) if weighting == 'sample' else sizes.sqrt()
+    expected = float((w * torch.tensor(per_sample, dtype=torch.float64)).sum() / w.sum())
+    assert losses['padded'] == pytest.approx(expected, rel=1e-5)
+    # and it differs from the plain token mean when answer lengths differ
+    cfg.model.loss_weighting = 'token'
+    with torch.no_grad():
+        token = _model(cfg, 'sdpa')(**data, mode='loss')['loss'].item()
+    assert len(set(sizes.tolist())) > 1 and abs(token - expected) > 1e-4
+
+
+def test_unknown_loss_weighting_is_refused(samples):
+    cfg, _ = samples
+    cfg.model.loss_weighting = 'per_token'
+    with pytest.raises(ValueError, match="loss_weighting must be one of token, sample, sqrt"):
+        _model(cfg, 'sdpa')
+    cfg.model.loss_weighting = 'token'

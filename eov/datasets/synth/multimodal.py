@@ -517,7 +517,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
     elif cell == 'grounding/obb':
         scene, obj = _unique_scene(ctx, [c for c in classes if c != 'vehicle'], 'ship')
         targets = [_obb(obj, 'ship')]
-        question = heads['grounding'].question(seed=ctx.qseed(), phrase='ship')
+        question = heads['grounding'].ask(targets, seed=ctx.qseed(), phrase='ship')
     elif cell == 'detection':
         k = int(rng.integers(1, 3))
         want = [str(c) for c in rng.choice(classes, size=k, replace=False)]
@@ -1248,7 +1248,7 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
         obj = hidden[0] if cloudy else ships[0]
         phrase = 'ship hidden by the cloud' if cloudy else 'ship'
         targets = [_obb(obj, phrase)]
-        question = heads['grounding'].question(seed=ctx.qseed(), phrase=phrase)
+        question = heads['grounding'].ask(targets, seed=ctx.qseed(), phrase=phrase)
     elif cell == 'detection':
         n = int(rng.integers(1, 3))
         scene, ships, cloud, cpts, hidden = _fusion_scene(ctx, n, int(cloudy), decoy,
