@@ -95,14 +95,21 @@ def wavelength_features(wavelengths: torch.Tensor, dim: int) -> torch.Tensor:
 class WavelengthHypernet(nn.Module):
     """Generates one patch-embedding kernel (and bias share) per band from its wavelength."""
 
-    def __init__(self, embed_dim: int, patch_size: int, feat_dim: int = 64, hidden: int = 128):
+    def __init__(self, embed_dim: int, patch_size: int, feat_dim: int = 64, hidden: int = 128,
+                 zero_init: bool = False):
         super().__init__()
         self.embed_dim, self.patch_size, self.feat_dim = embed_dim, patch_size, feat_dim
         self.mlp = nn.Sequential(nn.Linear(feat_dim, hidden), nn.GELU(),
                                  nn.Linear(hidden, embed_dim * patch_size * patch_size))
         self.bias = nn.Linear(feat_dim, embed_dim)
-        with torch.no_grad():  # start at the scale of a default conv init
-            self.mlp[-1].weight.mul_(0.1)
+        with torch.no_grad():
+            if zero_init:   # a residual on the backbone's own kernels: starts at zero
+                self.mlp[-1].weight.zero_()
+                self.mlp[-1].bias.zero_()
+                self.bias.weight.zero_()
+                self.bias.bias.zero_()
+            else:           # start at the scale of a default conv init
+                self.mlp[-1].weight.mul_(0.1)
 
     def forward(self, wavelengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(C,)`` µm -> conv weight ``(D, C, p, p)`` and bias ``(D,)``."""
@@ -120,29 +127,65 @@ class WavelengthPatchEmbed(BaseAdapter):
     model) turns each band's centre wavelength into its patch kernel, so any
     band subset of any sensor maps into the same backbone token space.
 
+    With ``backbone_wavelengths`` (the centre wavelengths of the backbone's
+    own input channels, e.g. ``(0.665, 0.560, 0.490)`` for an RGB ViT), a band
+    within ``tolerance`` µm of one of them starts from that channel's patch
+    kernel (read live from the backbone), and the generated kernels are added
+    to those (the hypernetwork's output layer starts at zero): a new sensor
+    first sees its visible bands exactly as the pretrained backbone sees RGB and
+    learns what its other bands add.
+
     Args:
         in_chans: Bands of the modality.
         wavelengths: Centre wavelength of each band in µm (all required).
         embed_dim: Backbone token width.
         patch_size: Backbone patch size.
         shared: Dict shared by the adapters of one model (holds the hypernetwork).
+        backbone_wavelengths: Wavelengths (µm) of the backbone's input channels,
+            or ``None`` (kernels come from the hypernetwork alone).
+        tolerance: Largest distance (µm) between a band and a backbone channel
+            for the band to start from that channel's kernel.
     """
 
     def __init__(self, in_chans: int, wavelengths, embed_dim: int, patch_size: int,
-                 shared: dict | None = None, **unused):
+                 shared: dict | None = None, backbone_wavelengths=None,
+                 tolerance: float = 0.03, **unused):
         super().__init__()
         if wavelengths is None or len(wavelengths) != in_chans or any(
                 w is None for w in wavelengths):
             raise ValueError('wavelength_patch_embed needs a wavelength for every band, '
                              f'got {wavelengths!r}; use band_linear for bands without one')
         shared = shared if shared is not None else {}
-        key = ('wavelength_hypernet', embed_dim, patch_size)
+        key = ('wavelength_hypernet', embed_dim, patch_size, backbone_wavelengths is not None)
         if key not in shared:
-            shared[key] = WavelengthHypernet(embed_dim, patch_size)
+            shared[key] = WavelengthHypernet(embed_dim, patch_size,
+                                             zero_init=backbone_wavelengths is not None)
         self.hypernet = shared[key]
         self.patch_size = patch_size
+        self.tolerance = float(tolerance)
+        self.backbone_wavelengths = None if backbone_wavelengths is None else \
+            tuple(float(w) for w in backbone_wavelengths)
         self.register_buffer('wavelengths', torch.tensor(list(wavelengths), dtype=torch.float32),
                              persistent=False)
+
+    def backbone_kernels(self, vision, wavelengths: torch.Tensor):
+        """``(weight (D, C, p, p), bias (D,))`` of the backbone's patch embedding for these
+        bands: a band's kernel is that of the backbone channel at its wavelength, else 0."""
+        proj = vision.vit.patch_embed.proj
+        base = proj.weight.new_zeros((proj.weight.shape[0], wavelengths.numel(),
+                                      *proj.weight.shape[2:]))
+        if len(self.backbone_wavelengths) != proj.weight.shape[1]:
+            raise ValueError(f'wavelength_patch_embed: {len(self.backbone_wavelengths)} '
+                             f'backbone_wavelengths for a backbone of {proj.weight.shape[1]} '
+                             'input channels')
+        ref = torch.tensor(self.backbone_wavelengths, device=wavelengths.device)
+        dist = (wavelengths[:, None].float() - ref[None]).abs()
+        nearest = dist.argmin(1)
+        for band, channel in enumerate(nearest.tolist()):
+            if float(dist[band, channel]) <= self.tolerance:
+                base[:, band] = proj.weight[:, channel]
+        bias = proj.bias if proj.bias is not None else base.new_zeros(base.shape[0])
+        return base, bias
 
     #: Serves a modality entry of several sensors (kernels come from each batch's wavelengths).
     multi_sensor = True
@@ -162,6 +205,9 @@ class WavelengthPatchEmbed(BaseAdapter):
             raise ValueError(f'wavelength_patch_embed got {pixels.shape[1]} bands but '
                              f'{wl.numel()} wavelengths')
         weight, bias = self.hypernet(wl)
+        if self.backbone_wavelengths is not None:
+            base, base_bias = self.backbone_kernels(vision, wl)
+            weight, bias = weight + base, bias + base_bias
         tokens = F.conv2d(pixels, weight.to(pixels.dtype), bias.to(pixels.dtype),
                           stride=self.patch_size)
         return vision.forward_tokens(tokens.flatten(2).transpose(1, 2))

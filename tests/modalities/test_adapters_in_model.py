@@ -138,3 +138,36 @@ def test_padded_frames_do_not_leak_into_tokens():
     per_frame = a.shape[1] // 3
     torch.testing.assert_close(a, b)
     assert a[:, 2 * per_frame:].abs().sum() == 0
+
+
+def test_wavelength_embedding_can_start_from_the_backbone_rgb_kernels():
+    """backbone_wavelengths: an S2 image's B04/B03/B02 first give the tokens the RGB ViT
+    gives that true-colour image; the other bands add nothing until trained."""
+    cfg = load_config(TINY_CONFIG)
+    init_default_scope('eov')
+    model_cfg = cfg.model
+    model_cfg.vision.img_size = SIZE
+    model_cfg.modalities = dict(
+        optical=dict(type='optical', image_size=SIZE),
+        multispectral=dict(type='multispectral', sensor='sentinel2_l2a', image_size=SIZE,
+                           adapter=dict(type='wavelength_patch_embed',
+                                        backbone_wavelengths=(0.665, 0.560, 0.490))))
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    ms = model.adapters['multispectral']
+    x = torch.randn(2, 12, SIZE, SIZE)
+    rgb = x[:, [3, 2, 1]]                  # B04, B03, B02 of sentinel2_l2a
+    ours = ms(x, model.vision)
+    theirs = model.vision(rgb)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    # the residual trains: a step changes the hypernetwork's output layer
+    ours[-1].pow(2).mean().backward()
+    assert ms.hypernet.mlp[-1].weight.grad.abs().sum() > 0
+    assert model.vision.vit.patch_embed.proj.weight.grad.abs().sum() > 0
+    bad = model_cfg.copy()
+    bad.modalities = dict(multispectral=dict(
+        type='multispectral', sensor='sentinel2_l2a', image_size=SIZE,
+        adapter=dict(type='wavelength_patch_embed', backbone_wavelengths=(0.665, 0.56))))
+    with pytest.raises(ValueError, match='2 backbone_wavelengths for a backbone of 3 input'):
+        MODELS.build(bad).adapters['multispectral'](x, model.vision)
