@@ -2,10 +2,10 @@
 from .collate import (eov_collate, first_fit_decreasing, group_images, instruction_collate,
                       packed_collate)
 from .instruction_dataset import InstructionDataset
-from .samplers import MixtureSampler
+from .samplers import GroupedSampler, MixtureSampler
 from .schema import RecordError, validate_record
 from .transforms import BuildConversation, LoadImages, PackSample, TokenizeConversation
 
-__all__ = ['BuildConversation', 'InstructionDataset', 'LoadImages', 'MixtureSampler', 'PackSample',
-           'RecordError', 'TokenizeConversation', 'eov_collate', 'first_fit_decreasing',
+__all__ = ['BuildConversation', 'GroupedSampler', 'InstructionDataset', 'LoadImages',
+           'MixtureSampler', 'PackSample', 'RecordError', 'TokenizeConversation', 'eov_collate', 'first_fit_decreasing',
            'group_images', 'instruction_collate', 'packed_collate', 'validate_record']

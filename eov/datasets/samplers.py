@@ -98,3 +98,44 @@ class MixtureSampler(Sampler):
 
     def set_epoch(self, epoch: int) -> None:
         """Nothing to do: the stream is infinite and seeded once."""
+
+
+@DATA_SAMPLERS.register_module()
+class GroupedSampler(Sampler):
+    """Finite, ordered sampler for testing: records of one source next to each other.
+
+    Generation stops when every answer of a batch has ended, so a batch of
+    yes/no questions is done in two steps while one caption or detection in it
+    keeps all 64 rows generating. Grouping the records by ``modality/task``
+    (in first-appearance order, records in file order within a group) makes
+    batches of like answers; the scores do not depend on the order. Each
+    distributed rank takes every ``world_size``-th index of that order (padded
+    as MMEngine's ``DefaultSampler``, whose result collection it relies on).
+
+    Args:
+        dataset: The dataset (records need ``modality`` and ``task``).
+        shuffle: Unused (the order is fixed; accepted for config compatibility).
+        seed: Unused (accepted for config compatibility).
+    """
+
+    def __init__(self, dataset, shuffle: bool = False, seed: int | None = None):
+        self.dataset = dataset
+        self.rank, self.world_size = get_dist_info()
+        groups: dict[str, list[int]] = OrderedDict()
+        for i in range(len(dataset)):
+            groups.setdefault(record_source(dataset.get_data_info(i)), []).append(i)
+        order = [i for idx in groups.values() for i in idx]
+        # as MMEngine's DefaultSampler: pad to a multiple of the ranks, so that its
+        # result collection (interleaving the ranks, cut to the dataset size) is exact
+        total = -(-len(order) // self.world_size) * self.world_size
+        order += order[:total - len(order)]
+        self.indices = order[self.rank:total:self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing to do: the order is fixed."""

@@ -33,7 +33,8 @@ test_dataloader = dict(
     batch_size=64,
     num_workers=1,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    # records of one modality/task side by side: batches of like answers stop generating together
+    sampler=dict(type='GroupedSampler'),
     collate_fn=dict(type='eov.instruction_collate', padding_side='left'),
     dataset=dict(type='InstructionDataset', data_root='${data_root}', ann_file='test.jsonl',
                  modalities='${modalities}', pipeline=test_pipeline, test_mode=True))
