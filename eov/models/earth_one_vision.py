@@ -429,12 +429,58 @@ class EarthOneVision(BaseModel):
         if mask is None:
             mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         embeds, mask = self._left_align(embeds, mask)
-        out = self.lm.generate(
-            inputs_embeds=embeds, attention_mask=mask,
-            max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False,
-            num_beams=num_beams, eos_token_id=self.eos_token_id,
-            pad_token_id=self.pad_token_id)
+        budget = max_new_tokens or self.max_new_tokens
+        if num_beams == 1:
+            out = self.greedy(embeds, mask, budget)
+        else:
+            out = self.lm.generate(
+                inputs_embeds=embeds, attention_mask=mask, max_new_tokens=budget,
+                do_sample=False, num_beams=num_beams, eos_token_id=self.eos_token_id,
+                pad_token_id=self.pad_token_id)
         return [self.processor.decode(row) for row in out.tolist()]
+
+    @torch.no_grad()
+    def greedy(self, embeds: torch.Tensor, mask: torch.Tensor,
+               max_new_tokens: int) -> torch.Tensor:
+        """Greedy decoding with a KV cache: the tokens ``lm.generate(do_sample=False)``
+        gives, without its per-step machinery (most of the time of a tiny model).
+
+        Args:
+            embeds: ``(B, L, d)`` left-padded prompt embeddings.
+            mask: ``(B, L)`` attention mask (1 = token).
+            max_new_tokens: Generation budget.
+
+        Returns:
+            ``(B, T)`` new token ids, ``T <= max_new_tokens``; a row that ended
+            is padded with the pad token after its end token.
+        """
+        import inspect
+
+        from transformers import DynamicCache
+        lm = self.lm
+        # the cache is filled in place; transformers renamed its argument (past_key_values ->
+        # cache, 5.2x), and eov runs on either side of that change
+        name = 'cache' if 'cache' in inspect.signature(lm.forward).parameters \
+            else 'past_key_values'
+        cache = {name: DynamicCache(config=lm.config)}
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                 use_cache=True, logits_to_keep=1, **cache)
+        token = out.logits[:, -1].argmax(-1)
+        tokens, done = [token], token == self.eos_token_id
+        position = positions[:, -1:]
+        for _ in range(max_new_tokens - 1):
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            position = position + 1
+            out = lm(input_ids=token[:, None], attention_mask=mask, position_ids=position,
+                     use_cache=True, **cache)
+            token = out.logits[:, -1].argmax(-1)
+            token = torch.where(done, torch.full_like(token, self.pad_token_id), token)
+            tokens.append(token)
+            done = done | (token == self.eos_token_id)
+        return torch.stack(tokens, dim=1)
 
     def predict(self, inputs: dict, data_samples: list | None) -> list[dict]:
         """Generate answers and attach them to the data samples."""

@@ -89,6 +89,31 @@ def test_kv_cache_does_not_change_generation(built):
     assert torch.equal(with_cache, without)
 
 
+@pytest.mark.parametrize('stop_early', [False, True])
+def test_greedy_loop_equals_transformers_generate(built, stop_early):
+    """eov's own greedy loop gives the tokens of lm.generate(do_sample=False), ends included."""
+    model, _, test = built
+    model.eval()
+    data = _batch(model, test, 5, padding_side='left')
+    embeds, mask = model._left_align(model.embed(data['inputs']),
+                                      data['inputs']['attention_mask'])
+    eos = model.eos_token_id
+    if stop_early:   # an end token the random model does write: rows end at different steps
+        probe = model.greedy(embeds, mask, 8)
+        eos = int(probe[0, 2])
+    saved, model.eos_token_id = model.eos_token_id, eos
+    try:
+        ours = model.greedy(embeds, mask, 12)
+        ref = model.lm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=12,
+                                do_sample=False, eos_token_id=eos,
+                                pad_token_id=model.pad_token_id)
+    finally:
+        model.eos_token_id = saved
+    assert torch.equal(ours, ref), (ours, ref)
+    if stop_early:
+        assert (ours == eos).any(1).sum() >= 1 and ours.shape[1] <= 12
+
+
 def test_image_token_count_mismatch_is_explained(built):
     model, train, _ = built
     data = _batch(model, train, 1)
