@@ -4,8 +4,10 @@ from .collate import (eov_collate, first_fit_decreasing, group_images, instructi
 from .instruction_dataset import InstructionDataset
 from .samplers import GroupedSampler, MixtureSampler
 from .schema import RecordError, validate_record
+from .synth.dataset import SynthV2Dataset
 from .transforms import BuildConversation, LoadImages, PackSample, TokenizeConversation
 
 __all__ = ['BuildConversation', 'GroupedSampler', 'InstructionDataset', 'LoadImages',
-           'MixtureSampler', 'PackSample', 'RecordError', 'TokenizeConversation', 'eov_collate', 'first_fit_decreasing',
-           'group_images', 'instruction_collate', 'packed_collate', 'validate_record']
+           'MixtureSampler', 'PackSample', 'RecordError', 'SynthV2Dataset',
+           'TokenizeConversation', 'eov_collate', 'first_fit_decreasing', 'group_images',
+           'instruction_collate', 'packed_collate', 'validate_record']

@@ -2,6 +2,7 @@
 import collections
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -470,3 +471,43 @@ def test_modality_subset_and_bad_arguments(tmp_path):
     recs = _read_jsonl(paths['test'])
     assert {r['modality'] for r in recs} == {'sar'}
     assert set(_scored_counts(recs)) == {f'sar/{c}' for c in task_matrix()['sar']}
+
+
+def test_on_the_fly_dataset_equals_the_written_split(synth2):
+    """SynthV2Dataset builds record i as the generator writes it: same record, same pixels;
+    its scratch files are removed once loaded."""
+    import torch
+
+    from eov.datasets import SynthV2Dataset
+    from eov.datasets.samplers import MixtureSampler
+    from eov.datasets.transforms import LoadImages
+    from mmengine.registry import init_default_scope
+    init_default_scope('eov')
+    out, splits = synth2
+    written = splits['train']
+    ds = SynthV2Dataset(seed=0, length=len(written), modalities=list(MODALITY_CFGS),
+                        pipeline=[dict(type='LoadImages', modalities=MODALITY_CFGS)])
+    assert len(ds) == len(written)
+    assert [ds.get_data_info(i)['modality'] for i in range(len(ds))] == \
+        [r['modality'] for r in written]
+    load = LoadImages(MODALITY_CFGS)
+    for i in range(0, len(written), 7):
+        ref = written[i]
+        record = ds.build_record(i)
+        for key in ('id', 'task', 'modality', 'conversations', 'targets', 'meta'):
+            assert record[key] == ref[key], (i, key)
+        shutil.rmtree(record['data_root'])          # build_record alone leaves its files
+        os.makedirs(record['data_root'])
+        got = ds[i]
+        left = [os.path.join(dp, f) for dp, _, fs in os.walk(got['data_root']) for f in fs]
+        assert not left, left
+        disk = load.transform(dict(ref, data_root=out))
+        torch.testing.assert_close(got['images'][0]['pixels'], disk['images'][0]['pixels'])
+    # the mixture sampler groups sources from the stubs, without building records
+    sampler = MixtureSampler(ds, weights={'sar/*': 1.0}, seed=0)
+    drawn = [i for i, _ in zip(sampler, range(20))]
+    assert {ds.get_data_info(i)['modality'] for i in drawn} == {'sar'}
+    with pytest.raises(ValueError, match='length >= 1'):
+        SynthV2Dataset(length=0)
+    only = SynthV2Dataset(seed=1, length=40, entries=['infrared'])
+    assert {only.get_data_info(i)['modality'] for i in range(40)} == {'infrared'}
