@@ -3,6 +3,7 @@
     python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...] [--resume [CKPT]]
     torchrun --nproc-per-node N tools/train.py CONFIG --launcher pytorch
     python tools/train.py CHAIN_CONFIG [--stage NAME] [--resume]   # PCMA stages in order
+    python tools/train.py CONFIG --stop-at N    # the first N iterations of the full schedule
 """
 import argparse
 import os
@@ -22,6 +23,10 @@ def parse_args(argv=None):
                    help='resume from the latest checkpoint in the work dir, or from CKPT')
     p.add_argument('--stage', help='PCMA chain configs: run only this stage (it starts from '
                    "the previous stage's final weights in the work dir)")
+    p.add_argument('--stop-at', type=int, metavar='N',
+                   help='end after N iterations (of every stage of a chain) with the '
+                        'learning-rate schedule of the full length: a probe of a long '
+                        "run's first iterations")
     add_runner_arguments(p, 'where logs and checkpoints go')
     return parse_runner_args(p, argv)
 
@@ -33,17 +38,22 @@ def main(argv=None):
 
 
 def train(args):
+    if args.stop_at is not None and args.stop_at < 1:
+        raise SystemExit(f'error: --stop-at must be >= 1, got {args.stop_at}')
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,
                          args.resume)
     if cfg.get('stages'):
         if isinstance(args.resume, str):
             raise SystemExit('--resume CKPT: a PCMA chain resumes from its work dir; give '
                              '--resume alone (or set the first stage\'s init)')
-        final = run_chain(cfg, only=args.stage, resume=bool(args.resume))
+        final = run_chain(cfg, only=args.stage, resume=bool(args.resume),
+                          stop_at=args.stop_at)
         print(f'PCMA chain weights: {final}')
         return
     if args.stage:
         raise SystemExit(f'--stage {args.stage}: {args.config} has no `stages` (not a PCMA chain)')
+    if args.stop_at is not None:   # the schedule keeps the length it was resolved with
+        cfg.train_cfg.max_iters = min(args.stop_at, cfg.train_cfg.max_iters)
     runner = build_runner(cfg)
     runner.train()
 

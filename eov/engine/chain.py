@@ -86,8 +86,15 @@ def save_weights(state_dict: dict, path: str, meta: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_stage(cfg: Config, stages: list, index: int, resume: bool = False) -> str:
-    """Train stage ``index`` of the chain; returns its ``stage_final.pth``."""
+def run_stage(cfg: Config, stages: list, index: int, resume: bool = False,
+              stop_at: int | None = None) -> str:
+    """Train stage ``index`` of the chain; returns its ``stage_final.pth``.
+
+    Args:
+        stop_at: End the run after this many iterations, its learning-rate
+            schedule still sized for the stage's full length (a probe of a long
+            stage's first iterations); ``None``: train the whole stage.
+    """
     from .runner import build_runner
     stage = stages[index]
     folder = stage_dir(cfg.work_dir, index, stage)
@@ -95,9 +102,12 @@ def run_stage(cfg: Config, stages: list, index: int, resume: bool = False) -> st
     resume_here = bool(resume and has_ckpt)
     init = None if resume_here else _initial_weights(cfg, stages, index)
     stage_cfg = stage.apply(cfg, folder, init, resume=resume_here)
+    if stop_at is not None:
+        stage_cfg.train_cfg.max_iters = min(int(stop_at), stage.iters)
     how = 'resuming' if resume_here else f'from {init}' if init else 'from scratch'
-    print_log(f'PCMA stage {index + 1}/{len(stages)} {stage.name!r}: {stage.iters} iterations, '
-              f'{how}; mixture {stage.mixture}', logger='current')
+    stop = f' (stopping at {stage_cfg.train_cfg.max_iters})' if stop_at is not None else ''
+    print_log(f'PCMA stage {index + 1}/{len(stages)} {stage.name!r}: {stage.iters} iterations'
+              f'{stop}, {how}; mixture {stage.mixture}', logger='current')
     runner = build_runner(stage_cfg)
     runner.train()
     final = osp.join(folder, STAGE_FINAL)
@@ -113,18 +123,22 @@ def run_stage(cfg: Config, stages: list, index: int, resume: bool = False) -> st
                                                iter=runner.iter, config=cfg.filename,
                                                cfg=config_text(stage_cfg)))
     barrier()
+    stage.trained_iters = int(runner.iter)   # for chain.json (--stop-at ends stages early)
     del runner
     gc.collect()
     return final
 
 
-def run_chain(cfg: Config, only: str | None = None, resume: bool = False) -> str:
+def run_chain(cfg: Config, only: str | None = None, resume: bool = False,
+              stop_at: int | None = None) -> str:
     """Train the chain (or one stage of it).
 
     Args:
         cfg: The chain config (``stages``, ``work_dir`` set).
         only: Name of the one stage to run (``None``: all, in order).
         resume: Skip finished stages and resume the first unfinished one.
+        stop_at: Run only the first ``stop_at`` iterations of every stage, each
+            with the schedule of its full length (see :func:`run_stage`).
 
     Returns:
         The path of the weights the run ended with (``WORK/final.pth`` after
@@ -148,8 +162,9 @@ def run_chain(cfg: Config, only: str | None = None, resume: bool = False) -> str
             log.append(dict(stage=stage.name, iters=stage.iters, status='skipped'))
             continue
         start = time.time()
-        final = run_stage(cfg, stages, index, resume=resume)
-        log.append(dict(stage=stage.name, iters=stage.iters, status='trained',
+        final = run_stage(cfg, stages, index, resume=resume, stop_at=stop_at)
+        log.append(dict(stage=stage.name, iters=getattr(stage, 'trained_iters', stage.iters),
+                        planned_iters=stage.iters, status='trained',
                         seconds=round(time.time() - start, 1)))
     if final is not None and (only is None or only == names[-1]):
         chain_final = osp.join(cfg.work_dir, CHAIN_FINAL)

@@ -114,6 +114,64 @@ def test_chain_freezes_hands_over_and_resumes(chain_config, synth_data, tmp_path
         torch.testing.assert_close(again[key], value, rtol=0, atol=1e-6, msg=key)
 
 
+@pytest.mark.slow
+def test_stop_at_keeps_the_schedule_and_the_run_publishes_with_a_card(chain_config, synth_data,
+                                                                      tmp_path):
+    """--stop-at N: the first N iterations of every stage with the full-length schedule
+    (the losses and learning rates of the full run); tools/publish_weights.py then writes
+    the weights, card.json and the model card from the work dir."""
+    import json
+
+    from eov.evaluation.report import read_stage_losses
+    config, _ = chain_config
+    full, probe = str(tmp_path / 'full'), str(tmp_path / 'probe')
+    _train(config, full, synth_data)
+    log = _train(config, probe, synth_data, '--stop-at', '2')
+    assert "'align': 3 iterations (stopping at 2)" in log.stdout + log.stderr
+    whole, first = read_stage_losses(full), read_stage_losses(probe)
+    for stage in ('1_align', '2_tune'):
+        assert [r['step'] for r in first[stage]] == [1, 2]
+        for a, b in zip(first[stage], whole[stage][:2]):
+            assert a['lr'] == pytest.approx(b['lr'], rel=1e-9)
+    assert [r['loss'] for r in first['1_align']] == pytest.approx(
+        [r['loss'] for r in whole['1_align'][:2]], abs=1e-6)
+    with open(os.path.join(probe, 'chain.json')) as f:
+        assert [s['iters'] for s in json.load(f)['stages']] == [2, 2]
+
+    out = tmp_path / 'published'
+    run_tool(['tools/publish_weights.py', full, '--config', config, '--out', str(out),
+              '--probe-iters', '2', '--wall-seconds', '12.5'])
+    card = json.loads((out / 'card.json').read_text())
+    assert card['iterations'] == 7 and card['wall_seconds'] == 12.5
+    assert [r['iter'] for r in card['probe']['losses']] == [1, 2]
+    assert card['probe']['losses'][0]['loss'] == pytest.approx(whole['1_align'][0]['loss'],
+                                                               abs=1e-4)
+    from eov.apis.publish import sha256
+    assert card['weights']['sha256'] == sha256(str(out / 'model.safetensors'))
+    published = load_checkpoint_safely(os.path.join(full, 'final.pth'))['state_dict']
+    from eov.engine.checkpoint import read_checkpoint
+    shipped = read_checkpoint(str(out / 'model.safetensors'))
+    assert _same(shipped['state_dict'], published)
+    assert "stage = {'name': 'tune'" in shipped['meta']['cfg']   # the last stage's config
+    assert '--stop-at 2' in (out / 'README.md').read_text()
+    # over the size limit: refused, nothing left behind
+    bad = run_tool_fails(['tools/publish_weights.py', full, '--config', config, '--out',
+                          str(tmp_path / 'big'), '--max-mb', '0.001'])
+    assert 'over the limit' in bad.stderr
+    assert not os.path.exists(tmp_path / 'big' / 'model.safetensors')
+
+
+def run_tool_fails(args):
+    import subprocess
+    import sys
+
+    from ..conftest import ROOT
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    return proc
+
+
 def test_a_stage_alone_needs_the_previous_stage(chain_config, synth_data, tmp_path):
     config, _ = chain_config
     with pytest.raises(AssertionError, match=r"previous stage 'align'.*run that stage first"):
