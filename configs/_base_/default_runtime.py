@@ -44,8 +44,9 @@ load_from = None
 # `load_from` loads strictly: weights that do not fit the model are one error naming the
 # file, the counts and a changed vocabulary. To start from a related model's weights,
 # allow a partial load (every skipped weight is logged; a resumed run never loads partially):
-#   load_from_partial = dict(allow_missing=True, allow_unexpected=True,
+#   load_from_partial = dict(_delete_=True, allow_missing=True, allow_unexpected=True,
 #                            allow_mismatched=True, min_matched_fraction=0.5)
+# (_delete_=True: this default is None, and MMEngine merges a child dict only into a dict)
 # (True = those defaults; eov.engine.load_checks).
 load_from_partial = None
 resume = False

@@ -5,7 +5,9 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=3000)
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01))
+    # fused: one kernel for all tensors -- 4x faster steps than the per-tensor loop on a CPU
+    # (22.8 -> 5.8 ms for the tiny model's 3.2M parameters, docs/benchmarks.md)
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01, fused=True))
 # gradient clipping (max norm 1.0) is set with the other numerics in `strategy`
 # (default_runtime.py)
 param_scheduler = [
