@@ -175,6 +175,9 @@ class Stage:
                 sched['eta_max'] = lr
         if self.lr_mult:
             paramwise = cfg.optim_wrapper.setdefault('paramwise_cfg', ConfigDict())
+            # a tied LM head is the embedding's tensor under a second module: MMEngine's
+            # per-module groups would list it twice (torch refuses that) without this
+            paramwise.setdefault('bypass_duplicate', True)
             keys = paramwise.setdefault('custom_keys', ConfigDict())
             for key, mult in self.lr_mult.items():
                 keys[key] = dict(lr_mult=float(mult))

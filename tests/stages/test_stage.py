@@ -126,6 +126,7 @@ def test_apply_builds_the_stage_run_config():
     assert out.train_cfg.max_iters == 7 and out.optim_wrapper.optimizer.lr == 3e-4
     assert out.param_scheduler[0].total_steps == 7 and out.param_scheduler[0].eta_max == 3e-4
     assert out.optim_wrapper.paramwise_cfg.custom_keys == {'aligner': {'lr_mult': 10.0}}
+    assert out.optim_wrapper.paramwise_cfg.bypass_duplicate is True
     assert out.train_dataloader.sampler == {'type': 'MixtureSampler',
                                             'weights': {'sar/*': 1.0}}
     assert out.train_dataloader.batch_size == 2
@@ -133,3 +134,26 @@ def test_apply_builds_the_stage_run_config():
     assert cfg.train_cfg.max_iters == 3000          # the chain config is left unchanged
     resumed = stage.apply(cfg, '/tmp/w/2_physics', None, resume=True)
     assert resumed.resume is True and resumed.load_from is None
+
+
+def test_lr_mult_builds_an_optimizer_for_a_model_with_a_tied_head():
+    """Per-module LR multipliers on the tiny model (its LM head is tied to the embedding):
+    every trainable tensor in exactly one group, the multiplied ones at their LR."""
+    from mmengine.optim import build_optim_wrapper
+
+    from eov.registry import MODELS
+    cfg = load_config(TINY_CONFIG)
+    cfg.stages = [dict(type='Stage')]
+    init_default_scope('eov')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    assert model.lm.get_output_embeddings().weight is model.lm.get_input_embeddings().weight
+    out = Stage(name='s', lr=1e-3, lr_mult={'aligner': 10.0, 'adapters': 2.0}).apply(
+        cfg, '/tmp/w/1_s', None)
+    wrapper = build_optim_wrapper(model, out.optim_wrapper)
+    seen = [id(p) for g in wrapper.optimizer.param_groups for p in g['params']]
+    assert len(seen) == len(set(seen)) == len({id(p) for p in model.parameters()})
+    lrs = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    for name, p in model.named_parameters():
+        expected = 1e-2 if name.startswith('aligner.') else 1e-3
+        assert lrs[id(p)] == pytest.approx(expected), name
