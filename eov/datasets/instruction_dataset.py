@@ -28,15 +28,19 @@ class InstructionDataset(BaseDataset):
             (at training time) tolerated before failing; each one is logged
             with its file, line and reason. ``0`` fails on the first.
         max_records: Use only the first N valid records (``None``: all).
+        only_modalities: Use only the records of these modality entries (e.g.
+            ``['optical']`` to score the optical cells of a mixed test split);
+            ``None``: all.
         **kwargs: Passed to MMEngine's ``BaseDataset``.
     """
 
     def __init__(self, ann_file: str, data_root: str = '', pipeline=(),
                  modalities=None, max_bad_records: int = 0,
-                 max_records: int | None = None, **kwargs):
+                 max_records: int | None = None, only_modalities=None, **kwargs):
         self.modalities = tuple(modalities) if modalities is not None else None
         self.max_bad_records = int(max_bad_records)
         self.max_records = max_records
+        self.only_modalities = None if only_modalities is None else tuple(only_modalities)
         self.bad_records: list[str] = []
         super().__init__(ann_file=ann_file, data_root=data_root, pipeline=list(pipeline),
                          **kwargs)
@@ -65,6 +69,8 @@ class InstructionDataset(BaseDataset):
             except RecordError as err:
                 self._bad(str(err))
                 continue
+            if self.only_modalities is not None and rec['modality'] not in self.only_modalities:
+                continue
             rid = str(rec['id'])
             if rid in seen:   # predictions and scores are keyed by id: a repeat would be lost
                 self._bad(f'{where}: id {rid!r} repeats {seen[rid]}')
@@ -75,7 +81,9 @@ class InstructionDataset(BaseDataset):
             if self.max_records is not None and len(records) >= self.max_records:
                 break
         if not records:
-            raise RecordError(f'{self.ann_file}: no valid records')
+            which = (f' of modality {", ".join(self.only_modalities)}'
+                     if self.only_modalities is not None else '')
+            raise RecordError(f'{self.ann_file}: no valid records{which}')
         if self.bad_records:
             print_log(f'{self.ann_file}: skipped {len(self.bad_records)} bad records',
                       logger='current', level=logging.WARNING)

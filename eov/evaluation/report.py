@@ -878,6 +878,68 @@ def _scoreboard_md(work_dir: str) -> list[str]:
     return lines
 
 
+#: Folder of a work dir holding the starting model's test of the same split (``make demo``
+#: tests the pretrained base on the optical cells there).
+START_DIR = 'base'
+#: How far a cell may fall below the starting model and still count as kept.
+FORGET_TOLERANCE = 0.05
+
+
+def forgetting_rows(start: Mapping, end: Mapping, modality: str = 'optical',
+                    tolerance: float = FORGET_TOLERANCE) -> list[dict]:
+    """The cells of ``modality`` in two scoreboards: before (``start``) and after (``end``).
+
+    Returns:
+        Rows ``{cell, metric, start, start_ci, end, end_ci, change, kept}``; ``kept``
+        is true when the end value is at least the start value minus ``tolerance``
+        (for a lower-is-better metric: at most the start plus ``tolerance``).
+    """
+    rows = []
+    before, after = start.get(modality) or {}, end.get(modality) or {}
+    for cell in sorted(set(before) & set(after)):
+        a, b = before[cell], after[cell]
+        va, vb = _number(a.get('value')), _number(b.get('value'))
+        if va is None or vb is None:
+            continue
+        lower = bool(b.get('lower_is_better'))
+        kept = vb <= va + tolerance if lower else vb >= va - tolerance
+        rows.append(dict(cell=cell, metric=b.get('metric'), start=va, start_ci=a.get('ci'),
+                         end=vb, end_ci=b.get('ci'), change=vb - va, kept=kept))
+    return rows
+
+
+def _ci(ci) -> str:
+    if not isinstance(ci, (list, tuple)) or len(ci) < 2 or _number(ci[0]) is None:
+        return ''
+    return f' [{_number(ci[0]):.2f}, {_number(ci[1]):.2f}]'
+
+
+def _forgetting_md(work_dir: str) -> list[str]:
+    start_path = os.path.join(work_dir, START_DIR, 'scoreboard.json')
+    end_path = os.path.join(work_dir, 'scoreboard.json')
+    if not (os.path.isfile(start_path) and os.path.isfile(end_path)):
+        return []
+    with open(start_path, encoding='utf-8') as f:
+        start = json.load(f)
+    with open(end_path, encoding='utf-8') as f:
+        end = json.load(f)
+    rows = forgetting_rows(start, end)
+    if not rows:
+        return []
+    lines = ['## Forgetting: the optical cells before and after the chain', '',
+             f'The starting model (`{START_DIR}/`: the pretrained base tested on the same '
+             'split) against the final model; a cell is kept when it ends no more than '
+             f'{FORGET_TOLERANCE} below where it started.', '',
+             '| cell | metric | start [95% CI] | end [95% CI] | change | kept |',
+             '|---|---|---:|---:|---:|:---:|']
+    for r in rows:
+        lines.append(f"| {_md(r['cell'])} | {_md(r['metric'])} | {r['start']:.3f}"
+                     f"{_ci(r['start_ci'])} | {r['end']:.3f}{_ci(r['end_ci'])} | "
+                     f"{r['change']:+.3f} | {_fmt(r['kept'])} |")
+    kept = sum(r['kept'] for r in rows)
+    return lines + ['', f'{kept} of {len(rows)} optical cells kept.', '']
+
+
 def _stages_md(work_dir: str, stages: Mapping[str, list[dict]]) -> list[str]:
     lines = ['## Training stages', '']
     if not stages:
@@ -936,6 +998,7 @@ def write_report(work_dir: str, data_root: str, test_file: str = 'test.jsonl',
         lines += [f'![scoreboard: modality x cell, coloured by the margin over chance]'
                   f'({os.path.basename(grid)})', '']
     lines += _scoreboard_md(work_dir) + ['']
+    lines += _forgetting_md(work_dir)
     lines += _stages_md(work_dir, stages) + ['']
     lines += [f'Loss curves: [{os.path.basename(loss_png)}]({os.path.basename(loss_png)})', '',
               f'![loss and token accuracy per stage]({os.path.basename(loss_png)})', '']

@@ -282,14 +282,21 @@ class TemporalAdapter(BaseAdapter):
         frame_adapter: Adapter config for one frame (default ``rgb`` for 3
             bands, else ``band_linear``).
         token_budget: Maximum tokens per sample, or ``None``.
+        difference: Hand the LM the first frame's tokens and, for every later
+            frame, its difference to the first (per level, before the frame
+            and time embeddings), as Siamese change detectors do: what changed
+            and where is then in the tokens themselves (a static scene gives
+            zeros) instead of left to the LM to compare. No parameters: the
+            same weights load either way.
         **kwargs: Passed to the frame adapter (``wavelengths``, ``patch_size``,
             ``shared``).
     """
 
     def __init__(self, in_chans: int, out_chans: int, num_frames: int, embed_dim: int,
                  frame_adapter: dict | None = None, token_budget: int | None = None,
-                 **kwargs):
+                 difference: bool = False, **kwargs):
         super().__init__()
+        self.difference = bool(difference)
         cfg = dict(frame_adapter or dict(type='rgb' if in_chans == out_chans else 'band_linear'))
         self.frame = ADAPTERS.build(cfg, default_args=dict(
             in_chans=in_chans, out_chans=out_chans, embed_dim=embed_dim, **kwargs))
@@ -328,6 +335,10 @@ class TemporalAdapter(BaseAdapter):
         out = []
         for lvl in levels:
             lvl = _pool_tokens(lvl, self.token_budget // t if self.token_budget else lvl.shape[1])
+            if self.difference and t > 1:
+                frames = lvl.reshape(n, t, *lvl.shape[1:])
+                frames = torch.cat([frames[:, :1], frames[:, 1:] - frames[:, :1]], dim=1)
+                lvl = frames.reshape(n * t, *lvl.shape[1:])
             lvl = lvl + embed[:, None].to(lvl.dtype)
             if frame_mask is not None:
                 lvl = lvl * frame_mask.reshape(n * t, 1, 1).to(lvl.dtype)

@@ -69,3 +69,14 @@ def test_grouped_sampler_under_two_processes_collects_the_single_process_order(
     single = [interleaved.get_data_info(i)['id'] for i in GroupedSampler(interleaved)]
     assert got['ids'] == single
     assert len(got['rank0']) == 11      # 21 records over 2 ranks, padded to 22
+
+
+def test_only_modalities_keeps_the_records_of_those_entries(interleaved, tmp_path):
+    root = interleaved.data_root
+    ds = InstructionDataset(ann_file='test.jsonl', data_root=root, lazy_init=False,
+                            only_modalities=['sar'])
+    assert len(ds) == 7 and {ds.get_data_info(i)['modality'] for i in range(7)} == {'sar'}
+    from eov.datasets import RecordError
+    with pytest.raises(RecordError, match='no valid records of modality video'):
+        InstructionDataset(ann_file='test.jsonl', data_root=root, lazy_init=False,
+                           only_modalities=['video'])

@@ -337,3 +337,27 @@ def test_scoreboard_picture_colours_cells_and_frames_the_learned(tmp_path):
     assert '1 of 3 cells learned' in text
     assert '| optical | classification/single | accuracy | 0.9000 | [0.800, 0.960] | 0.3000 ' \
            '| 50 | yes |' in text
+
+
+def test_report_compares_the_optical_cells_with_the_starting_model(tmp_path):
+    from eov.evaluation.report import forgetting_rows
+    start = {'optical': {'grounding/hbb': dict(metric='Acc@0.5', value=0.7, ci=[0.6, 0.8]),
+                         'vqa/count': dict(metric='count_exact', value=0.6),
+                         'region': dict(metric='accuracy', value=0.9)},
+             'sar': {'region': dict(metric='accuracy', value=0.1)}}
+    end = {'optical': {'grounding/hbb': dict(metric='Acc@0.5', value=0.66, ci=[0.5, 0.75]),
+                       'vqa/count': dict(metric='count_exact', value=0.5),
+                       'region': dict(metric='accuracy', value=0.95)},
+           'sar': {'region': dict(metric='accuracy', value=0.8)}}
+    rows = {r['cell']: r for r in forgetting_rows(start, end)}
+    assert set(rows) == {'grounding/hbb', 'vqa/count', 'region'}
+    assert rows['grounding/hbb']['kept'] and not rows['vqa/count']['kept']
+    assert rows['region']['change'] == pytest.approx(0.05)
+    work = tmp_path / 'w'
+    (work / 'base').mkdir(parents=True)
+    (work / 'base' / 'scoreboard.json').write_text(json.dumps(start))
+    (work / 'scoreboard.json').write_text(json.dumps(end))
+    text = open(write_report(str(work), str(tmp_path)), encoding='utf-8').read()
+    assert '## Forgetting' in text and '2 of 3 optical cells kept.' in text
+    assert '| grounding/hbb | Acc@0.5 | 0.700 [0.60, 0.80] | 0.660 [0.50, 0.75] | -0.040 | yes |' \
+        in text

@@ -171,3 +171,38 @@ def test_wavelength_embedding_can_start_from_the_backbone_rgb_kernels():
         adapter=dict(type='wavelength_patch_embed', backbone_wavelengths=(0.665, 0.56))))
     with pytest.raises(ValueError, match='2 backbone_wavelengths for a backbone of 3 input'):
         MODELS.build(bad).adapters['multispectral'](x, model.vision)
+
+
+def test_temporal_difference_tokens_are_zero_where_nothing_changed():
+    """difference=True: frames after the first carry their change to the first frame --
+    a static series leaves only the frame/time embeddings; the weights are the same."""
+    from eov.registry import ADAPTERS
+    model = _model('band_linear')
+    plain = model.adapters['temporal']
+    torch.manual_seed(1)
+    diff = ADAPTERS.build(dict(type='temporal', difference=True,
+                               frame_adapter=dict(type='band_linear')),
+                          default_args=dict(in_chans=12, out_chans=3, num_frames=3,
+                                            embed_dim=model.vision.embed_dim, token_budget=12))
+    assert set(diff.state_dict()) == set(plain.state_dict())
+    diff.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        diff.frame_embed.normal_()
+        diff.time_proj.weight.normal_()
+    frame = torch.randn(1, 1, 12, SIZE, SIZE)
+    static = frame.expand(1, 3, 12, SIZE, SIZE).contiguous()
+    days = torch.tensor([[0.0, 3.0, 9.0]])
+    empty = torch.zeros_like(static)
+    with torch.no_grad():
+        out = diff(static, model.vision, frame_days=days)[0]
+        per = out.shape[1] // 3
+        # frames 2 and 3 hold nothing but their embeddings (what a black series' diff gives)
+        ref = diff(empty, model.vision, frame_days=days)[0]
+        torch.testing.assert_close(out[:, per:], ref[:, per:], rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(out[:, :per], ref[:, :per])
+        # a change in frame 3 shows in frame 3's tokens only (frame 2 still equals frame 1)
+        moved = static.clone()
+        moved[:, 2, :, :8, :8] += 3.0
+        changed = diff(moved, model.vision, frame_days=days)[0]
+        torch.testing.assert_close(changed[:, :2 * per], out[:, :2 * per])
+        assert (changed[:, 2 * per:] - out[:, 2 * per:]).abs().max() > 1e-3

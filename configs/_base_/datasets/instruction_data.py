@@ -36,5 +36,7 @@ test_dataloader = dict(
     # records of one modality/task side by side: batches of like answers stop generating together
     sampler=dict(type='GroupedSampler'),
     collate_fn=dict(type='eov.instruction_collate', padding_side='left'),
+    # only_modalities=['optical']: score the cells of some modality entries only
     dataset=dict(type='InstructionDataset', data_root='${data_root}', ann_file='test.jsonl',
-                 modalities='${modalities}', pipeline=test_pipeline, test_mode=True))
+                 modalities='${modalities}', pipeline=test_pipeline, test_mode=True,
+                 only_modalities=None))
