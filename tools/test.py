@@ -36,7 +36,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     with clear_errors(args.debug):   # bad records / rasters / configs / checkpoints: one line
-        return evaluate(args)
+        result = evaluate(args)
+    from eov.engine.runner import shutdown_distributed
+    shutdown_distributed()
+    return result
 
 
 def evaluate(args):

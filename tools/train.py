@@ -13,7 +13,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eov.engine.chain import run_chain  # noqa: E402
 from eov.engine.runner import (add_runner_arguments, build_runner,  # noqa: E402
-                               clear_errors, parse_runner_args, prepare_config)
+                               clear_errors, parse_runner_args, prepare_config,
+                               shutdown_distributed)
 
 
 def parse_args(argv=None):
@@ -35,6 +36,7 @@ def main(argv=None):
     args = parse_args(argv)
     with clear_errors(args.debug):   # bad records / rasters / configs / checkpoints: one line
         train(args)
+    shutdown_distributed()
 
 
 def train(args):

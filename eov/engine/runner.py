@@ -88,6 +88,19 @@ def init_cpu_distributed(cfg: Config) -> None:
     dist.init_process_group(backend='gloo')
 
 
+def shutdown_distributed() -> None:
+    """Leave the process group cleanly at the end of a torchrun job.
+
+    Without it the gloo group is torn down during interpreter exit, and a rank that
+    is still sending the last checkpoint barrier can abort with "terminate called
+    without an active exception" (exit -6) although its work is saved.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def build_runner(cfg: Config):
     """Build MMEngine's Runner (or the config's ``runner_type``) from ``cfg``."""
     from mmengine.runner import Runner
