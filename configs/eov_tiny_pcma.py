@@ -1,25 +1,33 @@
-# The tiny Earth-OneVision trained by PCMA (progressive cross-modality adaptation) on
-# EOV-Synth v2 -- the main job of `make demo`:
-#   python -m eov.datasets.synth data/eov_synth_v2
-#   python tools/train.py configs/eov_tiny_pcma.py --work-dir work_dirs/demo
+# The tiny Earth-OneVision adapted by PCMA (progressive cross-modality adaptation) from the
+# tiny pretrained optical base -- the main job of `make demo`:
+#   python -m eov.datasets.synth data/eov_synth_v2 --train 0 --test-per-cell 50 --seed 0
+#   python tools/train.py configs/eov_tiny_pcma.py --work-dir work_dirs/demo --cfg-options demo_seed=0
 #   python tools/test.py configs/eov_tiny_pcma.py work_dirs/demo/final.pth --work-dir work_dirs/demo
+# As in the paper, PCMA starts from pretrained parts: weights/eov_tiny_base (model card
+# beside it; `make base` reproduces it) is the tiny model trained at length on optical
+# records only. Everything beyond optical is learnt here: the imaging-physics stage adds
+# SAR / infrared / multispectral (optical replayed), the joint stage temporal, video and
+# fusion (everything replayed). Training records are built on the fly from `demo_seed`
+# (SynthV2Dataset: no training split on disk, a new record every draw); the test split is
+# the balanced file `make demo` writes with the same seed.
 # Each stage is a plugin (STAGES): what trains (glob patterns over parameter names), the
 # data mixture (weights over modality/task sources), its length, LR and start weights
 # ('previous' stage by default). Stage folders: WORK/<i>_<name>/; final weights WORK/final.pth.
-# `--stage NAME` runs one stage, `--resume` continues at the right stage and iteration.
+# Ablations: configs/ablations/ (one stage from the base, the chain from scratch, the
+# pseudo-RGB multispectral adapter).
 _base_ = ['eov_tiny_multitask.py']
+demo_seed = 0
+load_from = 'weights/eov_tiny_base/model.safetensors'
+train_dataloader = dict(
+    dataset=dict(_delete_=True, type='SynthV2Dataset', seed='${demo_seed}', length=200000,
+                 modalities='${modalities}', pipeline='${train_pipeline}'))
 
 stages = [
-    # (1) alignment: aligner + input adapters only, optical captions and classification
-    dict(type='AlignmentStage', iters=100, lr=2e-3),
-    # (2) viewpoint: + the LM, every optical task. The tiny ViT starts from random
-    # weights, so it trains here too (a pretrained ViT would stay frozen: eov_2b_pcma.py).
-    dict(type='ViewpointStage', iters=450, lr=1e-3,
-         trainable=['aligner.*', 'adapters.optical.*', 'lm.*', 'vision.*']),
-    # (3) imaging physics: + SAR / infrared / multispectral adapters and data, optical replayed
-    dict(type='ImagingPhysicsStage', iters=350, lr=1e-3,
-         trainable=['aligner.*', 'adapters.*', 'lm.*', 'vision.*'],
-         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 1.0, 'optical/*': 0.6}),
-    # (4) joint: everything, temporal / video / fusion added, the earlier data replayed
-    dict(type='JointStage', iters=450, lr=8e-4),
+    # (1) imaging physics: SAR / infrared / multispectral join the optical base (replayed);
+    # the new input adapters learn at twice the LR of the pretrained parts
+    dict(type='ImagingPhysicsStage', iters=850, lr=8e-4, trainable=['*'],
+         lr_mult={'adapters': 2.0},
+         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 1.0, 'optical/*': 0.5}),
+    # (2) joint: everything, temporal / video / fusion added, optical kept in view
+    dict(type='JointStage', iters=1000, lr=4e-4, mixture={'optical/*': 2.0, '*/*': 1.0}),
 ]

@@ -409,6 +409,9 @@ def write_safetensors(state: dict, path: str, metadata: dict | None = None) -> s
     partial = path + '.partial'
     try:
         save_file({k: v.cpu() for k, v in tensors.items()}, partial, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)   # safetensors writes 0600: shipped files are read by all
         os.replace(partial, path)
     except BaseException:
         if os.path.exists(partial):

@@ -15,23 +15,35 @@ from ..conftest import ROOT
 
 PCMA = os.path.join(ROOT, 'configs', 'eov_tiny_pcma.py')
 SINGLE = os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_single_stage.py')
+SCRATCH = os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_pcma_scratch.py')
 MODALITIES = ['optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion']
 
 
-def test_tiny_chain_is_the_earth_onevision_order():
+def test_tiny_chain_starts_from_the_base_and_closes_the_imaging_physics_gap_first():
     cfg = load_config(PCMA)
     stages = build_stages(cfg)
+    assert cfg.load_from == 'weights/eov_tiny_base/model.safetensors'
+    assert [s.name for s in stages] == ['physics', 'joint']
+    assert set(stages[0].mixture) == {'sar/*', 'infrared/*', 'multispectral/*', 'optical/*'}
+    assert stages[1].trainable == ('*',) and stages[1].mixture['*/*'] == 1.0
+    assert list(cfg.modalities) == MODALITIES
+    # training records are built on the fly from the demo seed
+    assert cfg.train_dataloader.dataset.type == 'SynthV2Dataset'
+    assert load_config(PCMA, {'demo_seed': 2}).train_dataloader.dataset.seed == 2
+
+
+def test_scratch_ablation_is_the_paper_chain_without_the_base():
+    cfg = load_config(SCRATCH)
+    stages = build_stages(cfg)
+    assert cfg.load_from is None
     assert [s.name for s in stages] == ['alignment', 'viewpoint', 'physics', 'joint']
     assert stages[0].trainable == ('aligner.*', 'adapters.*')
-    assert set(stages[0].mixture) == {'optical/captioning', 'optical/classification'}
-    assert stages[1].mixture == {'optical/*': 1.0}
-    assert {'sar/*', 'infrared/*', 'multispectral/*', 'optical/*'} == set(stages[2].mixture)
-    assert stages[3].trainable == ('*',) and stages[3].mixture == {'*/*': 1.0}
-    assert list(cfg.modalities) == MODALITIES
+    assert sum(s.iters for s in stages) == sum(s.iters for s in build_stages(load_config(PCMA)))
 
 
 def test_single_stage_ablation_has_the_same_data_and_length():
     chain, single = build_stages(load_config(PCMA)), build_stages(load_config(SINGLE))
+    assert load_config(SINGLE).load_from == load_config(PCMA).load_from
     assert len(single) == 1 and single[0].trainable == ('*',)
     assert single[0].iters == sum(s.iters for s in chain)
     assert single[0].mixture == {'*/*': 1.0}
@@ -40,7 +52,9 @@ def test_single_stage_ablation_has_the_same_data_and_length():
 def test_tiny_multimodal_model_gives_the_pipeline_its_token_counts():
     cfg = load_config(PCMA)
     counts = fill_config_image_tokens(cfg)
-    grid = (cfg.image_size // cfg.patch_size) ** 2
+    # 8-px patches, merged 2x2 by the aligner's pixel shuffle: 16 tokens per 64-px image
+    grid = (cfg.image_size // cfg.patch_size) ** 2 // 4
+    assert grid == 16
     assert counts == dict(optical=grid, sar=grid, infrared=grid, multispectral=grid,
                           temporal=4 * grid, video=4 * grid, fusion=2 * grid)
     for loader in ('train_dataloader', 'test_dataloader'):
@@ -99,5 +113,7 @@ def test_pseudo_rgb_ablation_changes_one_adapter_and_its_token_count():
     assert cfg.modalities.multispectral.adapter == {'type': 'pseudo_rgb_groups'}
     assert [s.name for s in build_stages(cfg)] == [s.name for s in build_stages(load_config(PCMA))]
     counts = fill_config_image_tokens(cfg)
-    grid = (cfg.image_size // cfg.patch_size) ** 2
+    # 8-px patches, merged 2x2 by the aligner's pixel shuffle: 16 tokens per 64-px image
+    grid = (cfg.image_size // cfg.patch_size) ** 2 // 4
+    assert grid == 16
     assert counts['multispectral'] == 4 * grid and counts['optical'] == grid   # 12 bands / 3

@@ -1,0 +1,16 @@
+# PCMA ablation: the chain WITHOUT the pretrained base -- random weights, the paper's four
+# stages (alignment -> viewpoint -> imaging physics -> joint) in the same total iterations
+# as eov_tiny_pcma.py (before the base existed, this was `make demo`).
+#   python tools/train.py configs/ablations/eov_tiny_pcma_scratch.py --work-dir work_dirs/scratch
+_base_ = ['../eov_tiny_pcma.py']
+load_from = None
+stages = [
+    dict(type='AlignmentStage', iters=150, lr=2e-3),
+    # the ViT starts from random weights, so it trains from the viewpoint stage on
+    dict(type='ViewpointStage', iters=550, lr=1e-3,
+         trainable=['aligner.*', 'adapters.optical.*', 'lm.*', 'vision.*']),
+    dict(type='ImagingPhysicsStage', iters=550, lr=1e-3,
+         trainable=['aligner.*', 'adapters.*', 'lm.*', 'vision.*'],
+         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 1.0, 'optical/*': 0.6}),
+    dict(type='JointStage', iters=600, lr=8e-4),
+]
