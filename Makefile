@@ -19,7 +19,7 @@ DEMO_TEST_PER_CELL ?= 50
 DEMO_SEED ?= 0
 
 # the tiny pretrained base the demo starts from (configs/eov_tiny_base.py; `make base`
-# reproduces weights/eov_tiny_base/ -- about an hour on 2 cores, see its model card)
+# reproduces weights/eov_tiny_base/ -- about 110 minutes on 2 cores, see its model card)
 BASE_DATA := data/eov_synth_base
 BASE_WORK := work_dirs/base
 BASE_CONFIG := configs/eov_tiny_base.py

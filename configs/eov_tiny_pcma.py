@@ -24,10 +24,14 @@ train_dataloader = dict(
 
 stages = [
     # (1) imaging physics: SAR / infrared / multispectral join the optical base (replayed);
-    # the new input adapters learn at twice the LR of the pretrained parts
-    dict(type='ImagingPhysicsStage', iters=850, lr=8e-4, trainable=['*'],
+    # the new input adapters learn at twice the LR of the pretrained parts; multispectral,
+    # the widest gap (13 bands, half of them outside the visible), is drawn twice as often
+    dict(type='ImagingPhysicsStage', iters=900, lr=8e-4, trainable=['*'],
          lr_mult={'adapters': 2.0},
-         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 1.0, 'optical/*': 0.5}),
-    # (2) joint: everything, temporal / video / fusion added, optical kept in view
-    dict(type='JointStage', iters=1000, lr=4e-4, mixture={'optical/*': 2.0, '*/*': 1.0}),
+         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 2.0, 'optical/*': 0.5}),
+    # (2) joint: everything; temporal / video (new here) drawn twice, multispectral and
+    # optical one and a half times as often as the rest
+    dict(type='JointStage', iters=1250, lr=4e-4,
+         mixture={'optical/*': 1.5, 'temporal/*': 2.0, 'video/*': 2.0,
+                  'multispectral/*': 1.5, '*/*': 1.0}),
 ]

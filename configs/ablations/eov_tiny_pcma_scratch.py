@@ -7,10 +7,12 @@ load_from = None
 stages = [
     dict(type='AlignmentStage', iters=150, lr=2e-3),
     # the ViT starts from random weights, so it trains from the viewpoint stage on
-    dict(type='ViewpointStage', iters=550, lr=1e-3,
+    dict(type='ViewpointStage', iters=650, lr=1e-3,
          trainable=['aligner.*', 'adapters.optical.*', 'lm.*', 'vision.*']),
-    dict(type='ImagingPhysicsStage', iters=550, lr=1e-3,
+    dict(type='ImagingPhysicsStage', iters=650, lr=1e-3,
          trainable=['aligner.*', 'adapters.*', 'lm.*', 'vision.*'],
-         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 1.0, 'optical/*': 0.6}),
-    dict(type='JointStage', iters=600, lr=8e-4),
+         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 2.0, 'optical/*': 0.5}),
+    dict(type='JointStage', iters=700, lr=8e-4,
+         mixture={'optical/*': 1.5, 'temporal/*': 2.0, 'video/*': 2.0,
+                  'multispectral/*': 1.5, '*/*': 1.0}),
 ]

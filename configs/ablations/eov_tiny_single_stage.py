@@ -3,4 +3,4 @@
 #   python tools/train.py configs/ablations/eov_tiny_single_stage.py --work-dir work_dirs/single
 _base_ = ['../eov_tiny_pcma.py']
 stages = [dict(type='Stage', name='single', trainable=['*'], mixture={'*/*': 1.0},
-               iters=1850, lr=8e-4)]
+               iters=2150, lr=8e-4)]

@@ -440,6 +440,19 @@ def test_balanced_test_split_gives_every_scoreboard_cell_n_records(tmp_path):
     # round 0 builds N of every cell in turn, then short subsets are topped up
     built = [r for r in recs if 'twin_of' not in r['meta']]
     assert len({r['meta']['cell'] for r in built[:len(base)]}) == len(base)
+    # parents hold round 0 alone (N records of every generator cell, their natural
+    # subset share); top-up records and the optical twins count in their subset only
+    first = [r for r in recs if int(r['id'].split('-')[2]) < n * len(base)]
+    assert all(counts[k] == n for k in base), {k: counts[k] for k in base if counts[k] != n}
+    extra = [r for r in recs if r not in first or 'twin_of' in r['meta']]
+    assert extra and all(r['meta']['subset_only'] and r['meta']['subset'] for r in extra)
+    assert not any(r['meta'].get('subset_only') for r in first if 'twin_of' not in r['meta'])
+    assert counts['optical/grounding/obb'] == n and counts['optical/grounding/obb/cloud'] >= n
+    # no files of dropped top-up records are left behind
+    on_disk = {str(p.relative_to(tmp_path / 'a')) for p in (tmp_path / 'a').rglob('*')
+               if p.is_file() and p.suffix in ('.tif', '.mp4', '.avi')}
+    used = {e['path'] for r in recs for e in r['images']}
+    assert on_disk <= used, sorted(on_disk - used)[:5]
     ids = [r['id'] for r in recs]
     assert len(ids) == len(set(ids))
     # deterministic: the same seed gives the same file

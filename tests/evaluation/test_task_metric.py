@@ -319,6 +319,19 @@ def test_meta_variant_names_the_cell_and_split_by_adds_cells():
     assert out['vqa/cloud/n'] == 1 and out['vqa/night/n'] == 1
 
 
+def test_subset_only_records_score_in_their_subset_cells_alone():
+    samples = [sample(1, 'vqa', 'optical', [dict(type='text', text='two')], 'two'),
+               sample(2, 'vqa', 'optical', [dict(type='text', text='one')], 'two',
+                      dict(subset='cloud', subset_only=True)),
+               sample(3, 'vqa', 'optical', [dict(type='text', text='three')], 'three',
+                      dict(subset='cloud', num_objects=3))]
+    out = score(samples, split_by='num_objects', chance=False)
+    # the parent: records 1 and 3 (3 is a natural cloud record); 2 only in 'cloud'
+    assert out['vqa/n'] == 2 and out['vqa/accuracy'] == 1.0
+    assert out['vqa/cloud/n'] == 2 and out['vqa/cloud/accuracy'] == 0.5
+    assert out['vqa/num_objects=3/n'] == 1
+
+
 def test_grounding_clips_to_the_image_and_hits_at_exactly_half():
     # GeoChat's oriented box may leave the image: x -40..60, y 0..40 (4000 px^2)
     truth = [dict(type='hbb', bbox=[0, 0, 40, 40])]

@@ -1415,7 +1415,7 @@ def make_record_v2(index: int, split: str, seed: int, out_dir: str, image_size: 
         optical = next(e for e in record['images'] if e.get('modality') == 'optical')
         twin = dict(record, id=record['id'] + '-optical', modality='optical',
                     images=[dict(path=optical['path'], sensor='rgb')],
-                    meta=dict(meta, twin_of=record['id']))
+                    meta=dict(meta, twin_of=record['id'], subset_only=True))
         validate_record(twin, f'{split}:{index} (optical twin)')
         records.append(twin)
     return records
@@ -1457,7 +1457,32 @@ def scored_cells(record: dict) -> list[str]:
     base = f"{record['modality']}/{meta['cell'].partition(':')[2]}"
     subsets = meta.get('subset')
     subsets = [subsets] if isinstance(subsets, str) else list(subsets or [])
-    return [base] + [f'{base}/{s}' for s in subsets if s]
+    parent = [] if meta.get('subset_only') else [base]
+    return parent + [f'{base}/{s}' for s in subsets if s]
+
+
+def _topup_lines(record_lines: list[str], short: set, out_dir: str) -> list[str]:
+    """The lines of a top-up record worth keeping, marked ``subset_only``.
+
+    A top-up record is drawn to fill a short subset cell: it is scored there only,
+    so the parent cell keeps the records of the first round and their natural share
+    of the subset (as in training). Lines that fill no short cell are dropped, with
+    the files no kept line uses.
+    """
+    kept, dropped = [], []
+    for line in record_lines:
+        record = json.loads(line)
+        record['meta']['subset_only'] = True
+        if set(scored_cells(record)) & short:
+            kept.append(record)
+        else:
+            dropped.append(record)
+    used = {e['path'] for r in kept for e in r['images']}
+    for record in dropped:
+        for entry in record['images']:
+            if entry['path'] not in used and os.path.isfile(os.path.join(out_dir, entry['path'])):
+                os.remove(os.path.join(out_dir, entry['path']))
+    return [json.dumps(r) for r in kept]
 
 
 #: Rounds of top-up records a per-cell split may take before giving up.
@@ -1574,8 +1599,11 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
             n = 0
             scored, made, sources = Counter(), Counter(), defaultdict(Counter)
             with open(tmp, 'w', encoding='utf-8') as f:
+                short: set = set()
                 for round_ in range(MAX_TOPUP_ROUNDS + 1):
                     for job, record_lines in zip(jobs, build(jobs, bar)):
+                        if round_:
+                            record_lines = _topup_lines(record_lines, short, out_dir)
                         for line in record_lines:
                             f.write(line + '\n')
                             n += 1
@@ -1586,6 +1614,7 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
                                     scored[name] += 1
                                     sources[name][job[2]] += 1
                     extra = _topup(count, scored, made, sources) if balanced else {}
+                    short = {name for name, have in scored.items() if have < count}
                     if not extra:
                         break
                     start = max(j[1] for j in jobs) + 1

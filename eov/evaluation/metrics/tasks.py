@@ -27,7 +27,10 @@ others                      the task name
 A record's ``meta.variant`` names its cell instead (``<task>/<variant>``).
 A record with ``meta.subset`` (e.g. ``"nonvisible"``, ``"cloud"``; a list is
 allowed) is scored in its cell **and** in ``<cell>/<subset>``; with
-``split_by=('num_objects',)`` also in ``<cell>/num_objects=<value>``.
+``split_by=('num_objects',)`` also in ``<cell>/num_objects=<value>``. With
+``meta.subset_only`` it is scored in its subset cells alone (EOV-Synth's records
+drawn to fill a short subset, and the optical twins of cloud-covered fusion
+records: the parent cell keeps the split's natural mix).
 Keys are ``<cell>/<metric>``, or ``<modality>/<cell>/<metric>`` with
 ``group_by='modality'``; every cell reports ``n`` and ``parse_rate``.
 
@@ -424,6 +427,7 @@ class TaskMetric(BaseMetric):
             subsets = [subsets] if isinstance(subsets, str) else list(subsets or [])
             row = dict(id=sample['id'], task=task, modality=sample.get('modality'),
                        cell=cell_of(sample), subsets=[str(s) for s in subsets if s],
+                       subset_only=bool(meta.get('subset_only')),
                        targets=sample.get('targets', []),
                        image_size=list(sample['image_size']),
                        prediction=sample.get('prediction'))
@@ -440,8 +444,9 @@ class TaskMetric(BaseMetric):
         cells = defaultdict(list)
         for r in results:
             group = r.get('group')
-            names = [r['cell'], *(f"{r['cell']}/{s}" for s in r['subsets']),
-                     *(f"{r['cell']}/{s}" for s in r.get('splits', []))]
+            names = [f"{r['cell']}/{s}" for s in r['subsets']]
+            if not (r.get('subset_only') and names):
+                names = [r['cell'], *names, *(f"{r['cell']}/{s}" for s in r.get('splits', []))]
             for name in dict.fromkeys(names):
                 cells[(group, name)].append(r)
         return cells
