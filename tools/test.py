@@ -19,7 +19,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eov.engine.runner import (add_runner_arguments, build_runner,  # noqa: E402
-                               clear_errors, parse_runner_args, prepare_config)
+                               clear_errors, parse_runner_args, prepare_config,
+                               shutdown_distributed)
 
 
 def parse_args(argv=None):
@@ -37,7 +38,6 @@ def main(argv=None):
     args = parse_args(argv)
     with clear_errors(args.debug):   # bad records / rasters / configs / checkpoints: one line
         result = evaluate(args)
-    from eov.engine.runner import shutdown_distributed
     shutdown_distributed()
     return result
 
