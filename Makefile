@@ -17,6 +17,9 @@ DEMO_TEST_PER_CELL ?= 50
 # generation seed of the demo data, training and test (check a result on other draws:
 # make demo DEMO_SEED=1)
 DEMO_SEED ?= 0
+# how the test split's multiple-choice questions ask to be answered: as the demo config's
+# `choice_answer` (the option's text; tests/stages/test_pcma_configs.py checks they agree)
+DEMO_CHOICE_ANSWER := option
 
 # the tiny pretrained base the demo starts from (configs/eov_tiny_base.py; `make base`
 # reproduces weights/eov_tiny_base/ -- about 110 minutes on 2 cores, see its model card)
@@ -52,7 +55,8 @@ test: setup
 
 demo: setup
 	$(BIN)/python -m eov.datasets.synth $(DEMO_DATA) --train 0 \
-		--test-per-cell $(DEMO_TEST_PER_CELL) --seed $(DEMO_SEED)
+		--test-per-cell $(DEMO_TEST_PER_CELL) --seed $(DEMO_SEED) \
+		--choice-answer $(DEMO_CHOICE_ANSWER)
 	$(BIN)/python tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK) \
 		--cfg-options data_root=$(DEMO_DATA) demo_seed=$(DEMO_SEED)
 	$(BIN)/python tools/test.py $(DEMO_CONFIG) $(DEMO_WORK)/final.pth \

@@ -67,12 +67,17 @@ class ChoiceHead(BaseTaskHead):
     listed by :func:`format_choices` one a line (``'A. ...'``). The default
     template is the question followed by the options (EarthMind-Bench's
     official prompt, used by its converter); the others add an instruction to
-    answer with the letter. :meth:`question_fields` takes the options from
-    the ``choice`` target.
+    answer with the letter (with ``answer='option'``, the ``'option'``
+    variant's phrasings ask for the option instead). :meth:`question_fields`
+    takes the options from the ``choice`` target.
 
     Target: one ``{'type': 'choice', 'choices': [options], 'answer': a}``
     where ``a`` is a letter (``'B'``, ``'B.'``, ``'(B)'``) or an option's text
-    (with or without its letter). Answer: **the letter only**, e.g. ``'B'``.
+    (with or without its letter). Answer: **the letter only**, e.g. ``'B'``
+    (``answer='letter'``, the benchmarks' format), or the option's text, e.g.
+    ``'bare soil'`` (``answer='option'``: the model names the content instead
+    of binding it to a letter, which a small model learns far sooner; the
+    parser maps the text back to its letter, so scores stay letter scores).
 
     Parsing: ``{'choice': 'B' or None, 'text': option text or None}``.
     Accepted: ``'B'``, ``'B.'``, ``'(B)'``, ``'B) 2'``, ``'The answer is
@@ -84,6 +89,7 @@ class ChoiceHead(BaseTaskHead):
     Args:
         serializer: Unused (accepted so that every head takes the pipeline's
             serializer).
+        answer: ``'letter'`` (default) or ``'option'``: what the answer text is.
     """
 
     task = 'choice'
@@ -94,6 +100,28 @@ class ChoiceHead(BaseTaskHead):
         'Question: {question}\nOptions:\n{options}\nAnswer with the letter of the correct '
         'option.',
     )
+    #: ``answer='option'`` asks with these by default (no letter instruction).
+    variants = {'option': (
+        '{question}\n{options}',
+        '{question}\n{options}\nAnswer with the correct option.',
+        'Question: {question}\nOptions:\n{options}\nAnswer with the text of the correct option.',
+    )}
+
+    #: Answer styles: the option's letter, or its text.
+    ANSWER_STYLES = ('letter', 'option')
+
+    def __init__(self, serializer=None, answer: str = 'letter'):
+        super().__init__(serializer)
+        if answer not in self.ANSWER_STYLES:
+            raise ValueError(f"choice head: answer must be one of {self.ANSWER_STYLES}, "
+                             f'got {answer!r}')
+        self.answer = answer
+
+    def templates_for(self, variant: str | None = None) -> tuple[str, ...]:
+        """As the base class; with ``answer='option'`` the default set is ``'option'``."""
+        if variant is None and self.answer == 'option':
+            variant = 'option'
+        return super().templates_for(variant)
 
     def question(self, seed=None, variant=None, question: str | None = None,
                  choices: Sequence[str] | None = None, **fields) -> str:
@@ -144,8 +172,12 @@ class ChoiceHead(BaseTaskHead):
         return letter
 
     def answer_text(self, targets, image_size=None) -> str:
-        """The letter of the right option, e.g. ``'B'``."""
-        return self.answer_letter(targets)
+        """The letter of the right option (``'B'``), or its text with ``answer='option'``."""
+        letter = self.answer_letter(targets)
+        if self.answer == 'letter':
+            return letter
+        index = LETTERS.index(letter)
+        return option_text(self.target_of(targets)['choices'][index], index)
 
     @staticmethod
     def _letter(text: str, choices: Sequence[str] | None, options_first: bool) -> str | None:

@@ -524,3 +524,34 @@ def test_on_the_fly_dataset_equals_the_written_split(synth2):
         SynthV2Dataset(length=0)
     only = SynthV2Dataset(seed=1, length=40, entries=['infrared'])
     assert {only.get_data_info(i)['modality'] for i in range(40)} == {'infrared'}
+
+
+def test_choice_answer_style_changes_only_the_choice_questions(tmp_path):
+    """--choice-answer option: multiple-choice questions ask for the option, nothing else
+    changes, the style is recorded, and SynthV2Dataset builds the same records."""
+    from eov.datasets import SynthV2Dataset
+    letter = _read_jsonl(main([str(tmp_path / 'l'), '--train', '60', '--test', '0',
+                               '--seed', '2', '--no-progress'])['train'])
+    option = _read_jsonl(main([str(tmp_path / 'o'), '--train', '60', '--test', '0', '--seed',
+                               '2', '--choice-answer', 'option', '--no-progress'])['train'])
+    choice = [i for i, r in enumerate(letter) if r['task'] == 'choice']
+    assert choice
+    for i, (a, b) in enumerate(zip(letter, option)):
+        assert a['targets'] == b['targets'] and a['images'] == b['images'], i
+        qa, qb = a['conversations'][0]['value'], b['conversations'][0]['value']
+        if i not in choice:
+            assert qa == qb, i
+        else:
+            assert 'letter' not in qb, qb
+    assert any('letter' in letter[i]['conversations'][0]['value'] for i in choice)
+    with open(tmp_path / 'o' / 'synth_config.json') as f:
+        assert json.load(f)['choice_answer'] == 'option'
+    ds = SynthV2Dataset(seed=2, length=60, choice_answer='option')
+    record = ds.build_record(choice[0])
+    shutil.rmtree(record['data_root'])
+    os.makedirs(record['data_root'])
+    assert record['conversations'] == option[choice[0]]['conversations']
+    with pytest.raises(ValueError, match='choice_answer must be one of'):
+        SynthV2Dataset(length=2, choice_answer='text')
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / 'x'), '--train', '1', '--choice-answer', 'text'])

@@ -96,3 +96,23 @@ def test_round_trip():
 def test_parse_never_raises(text, choices):
     out = ChoiceHead().parse(text, choices=choices)
     assert out['choice'] is None or out['choice'] in 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+
+def test_option_answer_style_names_the_option_and_scores_as_its_letter():
+    head = HEADS.build(dict(type='choice', answer='option'))
+    for i, option in enumerate(CHOICES):
+        target = [{'type': 'choice', 'choices': CHOICES, 'answer': 'ABC'[i]}]
+        assert head.answer_text(target, None) == option
+        assert head.parse(head.answer_text(target, None), choices=CHOICES)['choice'] == 'ABC'[i]
+    lettered = [{'type': 'choice', 'choices': ['A. 1', 'B. 2'], 'answer': 'B'}]
+    assert head.answer_text(lettered, None) == '2'
+    # its questions do not ask for a letter; the letter phrasings stay one variant away
+    qs = {head.question(seed=s, question='Q?', choices=CHOICES) for s in range(60)}
+    assert len(qs) == len(ChoiceHead.variants['option'])
+    assert not any('letter' in q for q in qs)
+    assert head.question(question='Q?', choices=CHOICES) == ChoiceHead().question(
+        question='Q?', choices=CHOICES)
+    assert any('letter' in head.question(seed=s, variant='default', question='Q?',
+                                         choices=CHOICES) for s in range(20))
+    with pytest.raises(ValueError, match="answer must be one of"):
+        ChoiceHead(answer='text')

@@ -32,6 +32,23 @@ def test_tiny_chain_starts_from_the_base_and_closes_the_imaging_physics_gap_firs
     assert load_config(PCMA, {'demo_seed': 2}).train_dataloader.dataset.seed == 2
 
 
+def test_demo_asks_and_answers_multiple_choice_in_one_style():
+    """The demo trains option-text answers; the Makefile writes its test split alike."""
+    import re
+    cfg = load_config(PCMA)
+    assert cfg.choice_answer == 'option'
+    assert cfg.train_dataloader.dataset.choice_answer == 'option'
+    assert [t for t in cfg.tasks if t['type'] == 'choice'] == [dict(type='choice',
+                                                                     answer='option')]
+    with open(os.path.join(ROOT, 'Makefile'), encoding='utf-8') as f:
+        make = f.read()
+    assert re.search(r'^DEMO_CHOICE_ANSWER := (\w+)$', make, re.M).group(1) == cfg.choice_answer
+    assert '--choice-answer $(DEMO_CHOICE_ANSWER)' in make
+    # the base learnt letters (the benchmarks' format), and its config says so
+    assert load_config(os.path.join(ROOT, 'configs', 'eov_tiny_base.py')).choice_answer == \
+        'letter'
+
+
 def test_scratch_ablation_is_the_paper_chain_without_the_base():
     cfg = load_config(SCRATCH)
     stages = build_stages(cfg)

@@ -5,9 +5,13 @@ _base_ = ['./instruction_data.py']
 data_root = 'data/eov_synth_v2'
 # The tasks this config trains: one list, referenced by every pipeline ('${tasks}').
 # A child config trains fewer tasks by redefining this one list.
+# Multiple-choice answers: 'letter' (the benchmarks' format) or 'option' (the option's
+# text; the records must be written with the same style: --choice-answer / SynthV2Dataset).
+choice_answer = 'letter'
 tasks = [dict(type='classification'), dict(type='captioning'), dict(type='vqa'),
          dict(type='grounding'), dict(type='detection'), dict(type='region'),
-         dict(type='segmentation'), dict(type='change'), dict(type='choice')]
+         dict(type='segmentation'), dict(type='change'),
+         dict(type='choice', answer='${choice_answer}')]
 
 train_dataloader = dict(
     # mixed batches: every modality and task in one stream (weights per modality/task

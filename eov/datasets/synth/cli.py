@@ -32,6 +32,10 @@ def main(argv=None) -> dict[str, str]:
                    help='v2: only these modality entries (default: all seven), e.g. '
                         '--modalities optical for an optical-only corpus')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--choice-answer', choices=['letter', 'option'], default='letter',
+                   help="v2: multiple-choice questions ask for the option's letter (default, "
+                        "the benchmarks' format) or for the option's text (train with "
+                        "dict(type='choice', answer='option'))")
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     p.add_argument('--workers', type=int, default=None,
                    help='v2: processes building records (default: one per CPU on machines '
@@ -68,7 +72,8 @@ def main(argv=None) -> dict[str, str]:
     splits = {k: v for k, v in (('train', train), ('val', args.val), ('test', test)) if v > 0}
     paths = generate_v2(args.out_dir, splits, seed=args.seed, image_size=args.image_size,
                         progress=not args.no_progress, workers=args.workers,
-                        modalities=args.modalities, per_cell=per_cell)
+                        modalities=args.modalities, per_cell=per_cell,
+                        choice_answer=args.choice_answer)
     for split, path in paths.items():
         with open(path, encoding='utf-8') as f:
             n = sum(1 for _ in f)

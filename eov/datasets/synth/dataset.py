@@ -28,14 +28,16 @@ from ..instruction_dataset import InstructionDataset
 from ..schema import RecordError
 from .multimodal import cell_for, cell_task, make_record_v2, select_weights
 
-#: Per-process state: the scratch folder and the heads (built on first use).
+#: Per-process state: the scratch folder and the heads per choice-answer style
+#: (built on first use).
 _STATE: dict = {}
 
 
 def _scratch() -> str:
     """This process's scratch folder (a forked data worker makes its own)."""
     if _STATE.get('pid') != os.getpid():
-        _STATE.update(pid=os.getpid(), dir=tempfile.mkdtemp(prefix='eov-synth-'), heads=None)
+        _STATE.update(pid=os.getpid(), dir=tempfile.mkdtemp(prefix='eov-synth-'),
+                      heads_by_style={})
         import atexit
         atexit.register(shutil.rmtree, _STATE['dir'], True)
     return _STATE['dir']
@@ -58,16 +60,24 @@ class SynthV2Dataset(InstructionDataset):
         pipeline: Transforms applied to each record.
         max_bad_records: Records that fail to build or load, tolerated (each
             logged) before failing.
+        choice_answer: ``'letter'`` or ``'option'``: how multiple-choice
+            questions ask to be answered (as the generator's
+            ``--choice-answer``; the pipeline's choice head answers in kind).
         **kwargs: Passed to MMEngine's ``BaseDataset`` (``ann_file`` is not used).
     """
 
     def __init__(self, seed: int = 0, length: int = 100_000, split: str = 'train',
                  entries=None, image_size: int = 64, modalities=None, pipeline=(),
-                 max_bad_records: int = 0, **kwargs):
+                 max_bad_records: int = 0, choice_answer: str = 'letter', **kwargs):
         if int(length) < 1:
             raise ValueError(f'SynthV2Dataset needs length >= 1, got {length}')
         self.seed, self.length, self.split = int(seed), int(length), str(split)
         self.image_size = int(image_size)
+        from .multimodal import CHOICE_ANSWERS
+        if choice_answer not in CHOICE_ANSWERS:
+            raise ValueError(f'SynthV2Dataset: choice_answer must be one of {CHOICE_ANSWERS}, '
+                             f'got {choice_answer!r}')
+        self.choice_answer = choice_answer
         if entries is None:
             from .multimodal import WEIGHTS
             entries = [m for m in (modalities or WEIGHTS) if m in WEIGHTS]
@@ -96,11 +106,12 @@ class SynthV2Dataset(InstructionDataset):
         """Build record ``idx`` (images written to this process's scratch folder)."""
         from .multimodal import build_heads
         root = _scratch()
-        if _STATE.get('heads') is None:
-            _STATE['heads'] = build_heads()
+        heads = _STATE.setdefault('heads_by_style', {})
+        if self.choice_answer not in heads:
+            heads[self.choice_answer] = build_heads(self.choice_answer)
         stub = self.get_data_info(idx)
         record = make_record_v2(stub['index'], self.split, self.seed, root, self.image_size,
-                                _STATE['heads'], modalities=self.entries)[0]
+                                heads[self.choice_answer], modalities=self.entries)[0]
         return dict(record, data_root=root, source=stub['source'])
 
     def prepare_data(self, idx: int):

@@ -1357,11 +1357,25 @@ BUILDERS: dict[str, Callable] = {
 # ---------------------------------------------------------------------------
 # Records and the generator
 # ---------------------------------------------------------------------------
-def build_heads() -> dict:
-    """The nine task heads with a LocTokenSerializer (questions only use their templates)."""
+#: How multiple-choice records are asked: ``'letter'`` (answer with the option's
+#: letter, the benchmarks' format) or ``'option'`` (answer with the option's text).
+CHOICE_ANSWERS = ('letter', 'option')
+
+
+def build_heads(choice_answer: str = 'letter') -> dict:
+    """The nine task heads with a LocTokenSerializer (questions only use their templates).
+
+    Args:
+        choice_answer: ``'letter'`` or ``'option'``: the choice head's answer style,
+            which picks its question phrasings (no letter instruction for ``'option'``).
+    """
     from eov.datasets.schema import TASKS
     from eov.registry import HEADS
-    return {t: HEADS.build(dict(type=t, serializer=dict(type='LocTokenSerializer')))
+    if choice_answer not in CHOICE_ANSWERS:
+        raise ValueError(f'choice_answer must be one of {CHOICE_ANSWERS}, got {choice_answer!r}')
+    extra = {'choice': dict(answer=choice_answer)}
+    return {t: HEADS.build(dict(type=t, serializer=dict(type='LocTokenSerializer'),
+                                **extra.get(t, {})))
             for t in TASKS}
 
 
@@ -1424,12 +1438,14 @@ def make_record_v2(index: int, split: str, seed: int, out_dir: str, image_size: 
 _WORKER: dict = {}
 
 
-def _worker_init(out_dir: str, seed: int, image_size: int, modalities=None) -> None:
+def _worker_init(out_dir: str, seed: int, image_size: int, modalities=None,
+                 choice_answer: str = 'letter') -> None:
     import rasterio
     # no directory listing on open: output folders hold thousands of files
     env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
     env.__enter__()
-    _WORKER.update(out_dir=out_dir, seed=seed, image_size=image_size, heads=build_heads(),
+    _WORKER.update(out_dir=out_dir, seed=seed, image_size=image_size,
+                   heads=build_heads(choice_answer),
                    env=env, modalities=modalities)
 
 
@@ -1515,7 +1531,8 @@ def _topup(per_cell: int, counts: dict, made: dict, sources: dict) -> dict:
 
 def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size: int = 64,
                 progress: bool = True, workers: int | None = None, modalities=None,
-                per_cell: dict[str, int] | None = None) -> dict[str, str]:
+                per_cell: dict[str, int] | None = None,
+                choice_answer: str = 'letter') -> dict[str, str]:
     """Write EOV-Synth v2: ``OUT/{split}.jsonl``, images under ``OUT/<modality>/``.
 
     Args:
@@ -1540,12 +1557,17 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
             short get more records, round by round, until every subset has
             ``N`` (the rounds depend only on the records, so the output is
             deterministic).
+        choice_answer: ``'letter'`` (default) or ``'option'``: how the
+            multiple-choice questions ask to be answered (see
+            :class:`~eov.heads.ChoiceHead`; train with the same style).
 
     Returns:
         ``{split: path of its JSONL file}``.
     """
     if image_size < 32:
         raise ValueError(f'image_size must be >= 32, got {image_size}')
+    if choice_answer not in CHOICE_ANSWERS:
+        raise ValueError(f'choice_answer must be one of {CHOICE_ANSWERS}, got {choice_answer!r}')
     weights = select_weights(modalities)
     modalities = None if modalities is None else [m for m in MODALITY_ORDER if m in weights]
     per_cell = dict(per_cell or {})
@@ -1566,9 +1588,9 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
         import multiprocessing as mp
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
         pool = ctx.Pool(workers, initializer=_worker_init,
-                        initargs=(out_dir, seed, image_size, modalities))
+                        initargs=(out_dir, seed, image_size, modalities, choice_answer))
     else:
-        _worker_init(out_dir, seed, image_size, modalities)
+        _worker_init(out_dir, seed, image_size, modalities, choice_answer)
 
     def build(jobs: list, bar) -> Iterable[list[str]]:
         lines = pool.imap(_worker_lines, jobs, chunksize=16) if pool \
@@ -1639,7 +1661,7 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
         elif _WORKER.get('env') is not None:
             _WORKER.pop('env').__exit__(None, None, None)
     config = dict(suite='v2', seed=seed, image_size=image_size, splits=dict(splits),
-                  per_cell=per_cell, records=counts,
+                  per_cell=per_cell, choice_answer=choice_answer, records=counts,
                   matrix={m: list(weights[m]) for m in weights}, weights=weights, gsd=GSD,
                   video_format=video_format()[0], crs=f'EPSG:{CRS_EPSG}')
     tmp = os.path.join(out_dir, 'synth_config.json.tmp')
