@@ -12,6 +12,6 @@ _base_ = [
 ]
 optim_wrapper = dict(optimizer=dict(lr=2e-5))
 param_scheduler = [
-    dict(type='OneCycleLR', eta_max=2e-5, total_steps='${train_cfg.max_iters}',
+    dict(type='OneCycleLRPerGroup', eta_max=2e-5, total_steps='${train_cfg.max_iters}',
          pct_start=0.03, anneal_strategy='cos', by_epoch=False),
 ]

@@ -25,8 +25,9 @@ _BUILTIN_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
 def _param_scheduler_classes() -> list[type]:
     from mmengine.optim import scheduler
     from mmengine.optim.scheduler.param_scheduler import _ParamScheduler
+    from .schedulers import OneCycleLRPerGroup
     return [obj for obj in vars(scheduler).values()
-            if isinstance(obj, type) and issubclass(obj, _ParamScheduler)]
+            if isinstance(obj, type) and issubclass(obj, _ParamScheduler)] + [OneCycleLRPerGroup]
 
 
 def _restricted_getattr(obj, name: str):

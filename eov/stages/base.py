@@ -40,6 +40,11 @@ def match_any(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+#: Schedulers that set one peak rate for every parameter group (MMEngine's OneCycle):
+#: per-module ``lr_mult`` does not survive them.
+_GROUP_BLIND_SCHEDULERS = ('OneCycleLR', 'OneCycleParamScheduler')
+
+
 @STAGES.register_module()
 class Stage:
     """One PCMA stage (the base class; subclasses only change defaults).
@@ -174,6 +179,13 @@ class Stage:
             if 'eta_max' in sched:
                 sched['eta_max'] = lr
         if self.lr_mult:
+            for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
+                if sched.get('type') in _GROUP_BLIND_SCHEDULERS:
+                    raise ValueError(
+                        f'stage {self.name!r}: lr_mult {dict(self.lr_mult)} would be lost: '
+                        f"param_scheduler type {sched['type']!r} gives every parameter group "
+                        "the same peak rate; use type='OneCycleLRPerGroup' (eov), which keeps "
+                        'each group\'s multiplier')
             paramwise = cfg.optim_wrapper.setdefault('paramwise_cfg', ConfigDict())
             # a tied LM head is the embedding's tensor under a second module: MMEngine's
             # per-module groups would list it twice (torch refuses that) without this

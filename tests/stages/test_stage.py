@@ -157,3 +157,40 @@ def test_lr_mult_builds_an_optimizer_for_a_model_with_a_tied_head():
     for name, p in model.named_parameters():
         expected = 1e-2 if name.startswith('aligner.') else 1e-3
         assert lrs[id(p)] == pytest.approx(expected), name
+
+
+def test_lr_mult_survives_the_one_cycle_schedule():
+    """The stage's schedule keeps each group's multiplier at every step (MMEngine's
+    OneCycleLR would give every group the same rate); a schedule that cannot is refused."""
+    from mmengine.optim import build_optim_wrapper
+
+    from eov.registry import MODELS, PARAM_SCHEDULERS
+    cfg = load_config(TINY_CONFIG)
+    cfg.stages = [dict(type='Stage')]
+    init_default_scope('eov')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    out = Stage(name='s', lr=1e-3, iters=20, lr_mult={'aligner': 10.0, 'lm.': 0.5}).apply(
+        cfg, '/tmp/w/1_s', None)
+    assert out.param_scheduler[0].type == 'OneCycleLRPerGroup'
+    wrapper = build_optim_wrapper(model, out.optim_wrapper)
+    sched = PARAM_SCHEDULERS.build(dict(out.param_scheduler[0]),
+                                   default_args=dict(optimizer=wrapper))
+    group_of = {id(p): g for g in wrapper.optimizer.param_groups for p in g['params']}
+    named = dict(model.named_parameters())
+    aligner = group_of[id(named['aligner.mlp.0.weight'])]
+    lm = group_of[id(named['lm.model.norm.weight'])]
+    plain = group_of[id(next(p for n, p in named.items() if n.startswith('vision.')))]
+    peaks = []
+    for _ in range(20):
+        assert aligner['lr'] == pytest.approx(10.0 * plain['lr'])
+        assert lm['lr'] == pytest.approx(0.5 * plain['lr'])
+        peaks.append(plain['lr'])
+        wrapper.optimizer.step()
+        sched.step()
+    assert max(peaks) == pytest.approx(1e-3, rel=0.05) and peaks[-1] < 1e-5
+    # MMEngine's own OneCycleLR with a stage lr_mult: refused, naming the fix
+    cfg.param_scheduler[0].type = 'OneCycleLR'
+    with pytest.raises(ValueError, match="lr_mult .* would be lost.*OneCycleLRPerGroup"):
+        Stage(name='s', lr_mult={'aligner': 10.0}).apply(cfg, '/tmp/w/1_s', None)
+    Stage(name='s').apply(cfg, '/tmp/w/1_s', None)     # without multipliers it is fine

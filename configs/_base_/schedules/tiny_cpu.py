@@ -1,6 +1,7 @@
 # Iteration-based AdamW schedule for the tiny model on a CPU: one-cycle warmup
 # (3% of the iterations) then cosine decay, scaled to train_cfg.max_iters so
-# `--cfg-options train_cfg.max_iters=N` keeps a valid schedule.
+# `--cfg-options train_cfg.max_iters=N` keeps a valid schedule. OneCycleLRPerGroup is
+# MMEngine's OneCycleLR keeping each parameter group's lr_mult (a stage's `lr_mult`).
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=3000)
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
@@ -11,6 +12,6 @@ optim_wrapper = dict(
 # gradient clipping (max norm 1.0) is set with the other numerics in `strategy`
 # (default_runtime.py)
 param_scheduler = [
-    dict(type='OneCycleLR', eta_max=1e-3, total_steps='${train_cfg.max_iters}',
+    dict(type='OneCycleLRPerGroup', eta_max=1e-3, total_steps='${train_cfg.max_iters}',
          pct_start=0.03, anneal_strategy='cos', by_epoch=False),
 ]
