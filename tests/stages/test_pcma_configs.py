@@ -27,6 +27,8 @@ def test_tiny_chain_starts_from_the_base_and_closes_the_imaging_physics_gap_firs
     assert set(stages[0].mixture) == {'sar/*', 'infrared/*', 'multispectral/*', 'optical/*'}
     assert stages[1].trainable == ('*',) and stages[1].mixture['*/*'] == 1.0
     assert list(cfg.modalities) == MODALITIES
+    # frame stacks as Siamese differences to the first frame
+    assert all(cfg.modalities[m].adapter.difference is True for m in ('temporal', 'video'))
     # training records are built on the fly from the demo seed
     assert cfg.train_dataloader.dataset.type == 'SynthV2Dataset'
     assert load_config(PCMA, {'demo_seed': 2}).train_dataloader.dataset.seed == 2
