@@ -73,11 +73,8 @@ class SynthV2Dataset(InstructionDataset):
             raise ValueError(f'SynthV2Dataset needs length >= 1, got {length}')
         self.seed, self.length, self.split = int(seed), int(length), str(split)
         self.image_size = int(image_size)
-        from .multimodal import CHOICE_ANSWERS
-        if choice_answer not in CHOICE_ANSWERS:
-            raise ValueError(f'SynthV2Dataset: choice_answer must be one of {CHOICE_ANSWERS}, '
-                             f'got {choice_answer!r}')
-        self.choice_answer = choice_answer
+        from .multimodal import check_choice_answer
+        self.choice_answer = check_choice_answer(choice_answer, 'SynthV2Dataset: choice_answer')
         if entries is None:
             from .multimodal import WEIGHTS
             entries = [m for m in (modalities or WEIGHTS) if m in WEIGHTS]
@@ -106,7 +103,7 @@ class SynthV2Dataset(InstructionDataset):
         """Build record ``idx`` (images written to this process's scratch folder)."""
         from .multimodal import build_heads
         root = _scratch()
-        heads = _STATE.setdefault('heads_by_style', {})
+        heads = _STATE['heads_by_style']
         if self.choice_answer not in heads:
             heads[self.choice_answer] = build_heads(self.choice_answer)
         stub = self.get_data_info(idx)

@@ -1362,6 +1362,13 @@ BUILDERS: dict[str, Callable] = {
 CHOICE_ANSWERS = ('letter', 'option')
 
 
+def check_choice_answer(choice_answer: str, where: str = 'choice_answer') -> str:
+    """``choice_answer`` if it is one of :data:`CHOICE_ANSWERS`, else a ``ValueError``."""
+    if choice_answer not in CHOICE_ANSWERS:
+        raise ValueError(f'{where} must be one of {CHOICE_ANSWERS}, got {choice_answer!r}')
+    return choice_answer
+
+
 def build_heads(choice_answer: str = 'letter') -> dict:
     """The nine task heads with a LocTokenSerializer (questions only use their templates).
 
@@ -1371,9 +1378,7 @@ def build_heads(choice_answer: str = 'letter') -> dict:
     """
     from eov.datasets.schema import TASKS
     from eov.registry import HEADS
-    if choice_answer not in CHOICE_ANSWERS:
-        raise ValueError(f'choice_answer must be one of {CHOICE_ANSWERS}, got {choice_answer!r}')
-    extra = {'choice': dict(answer=choice_answer)}
+    extra = {'choice': dict(answer=check_choice_answer(choice_answer))}
     return {t: HEADS.build(dict(type=t, serializer=dict(type='LocTokenSerializer'),
                                 **extra.get(t, {})))
             for t in TASKS}
@@ -1566,8 +1571,7 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
     """
     if image_size < 32:
         raise ValueError(f'image_size must be >= 32, got {image_size}')
-    if choice_answer not in CHOICE_ANSWERS:
-        raise ValueError(f'choice_answer must be one of {CHOICE_ANSWERS}, got {choice_answer!r}')
+    check_choice_answer(choice_answer)
     weights = select_weights(modalities)
     modalities = None if modalities is None else [m for m in MODALITY_ORDER if m in weights]
     per_cell = dict(per_cell or {})
