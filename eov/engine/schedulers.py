@@ -2,9 +2,10 @@
 
 MMEngine's ``OneCycleLR`` sets every parameter group's peak to the one
 ``eta_max`` it is given, so the ``lr_mult`` of ``paramwise_cfg.custom_keys``
-(which a PCMA stage's ``lr_mult`` becomes) is silently lost. :class:`OneCycleLRPerGroup` scales the peak of each group by that
-group's multiplier, read from the optimizer as built (its learning rate over
-the optimizer's base rate); without multipliers it is MMEngine's schedule.
+(which a PCMA stage's ``lr_mult`` becomes) is silently lost.
+:class:`OneCycleLRPerGroup` scales the peak of each group by that group's
+multiplier, read from the optimizer as built (its learning rate over the
+optimizer's base rate); without multipliers it is MMEngine's schedule.
 """
 from __future__ import annotations
 
