@@ -172,14 +172,15 @@ class Stage:
         lr = self.lr if self.lr is not None else optimizer.get('lr')
         optimizer.lr = lr
         schedulers = cfg.get('param_scheduler') or []
-        for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        for sched in schedulers:
             for key in ('total_steps', 'end', 'T_max'):
                 if key in sched:
                     sched[key] = self.iters
             if 'eta_max' in sched:
                 sched['eta_max'] = lr
         if self.lr_mult:
-            for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
+            for sched in schedulers:
                 if sched.get('type') in _GROUP_BLIND_SCHEDULERS:
                     raise ValueError(
                         f'stage {self.name!r}: lr_mult {dict(self.lr_mult)} would be lost: '

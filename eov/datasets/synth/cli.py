@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from eov.heads.choice import ChoiceHead
+
 from . import grounding
 
 #: Flags that only the grounding suite reads, with their defaults.
@@ -32,7 +34,7 @@ def main(argv=None) -> dict[str, str]:
                    help='v2: only these modality entries (default: all seven), e.g. '
                         '--modalities optical for an optical-only corpus')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--choice-answer', choices=['letter', 'option'], default='letter',
+    p.add_argument('--choice-answer', choices=ChoiceHead.ANSWER_STYLES, default='letter',
                    help="v2: multiple-choice questions ask for the option's letter (default, "
                         "the benchmarks' format) or for the option's text (train with "
                         "dict(type='choice', answer='option'))")

@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from eov.heads.choice import ChoiceHead
 from eov.slis.geometry import normalize_obb
 
 from . import scenes as S
@@ -1358,8 +1359,9 @@ BUILDERS: dict[str, Callable] = {
 # Records and the generator
 # ---------------------------------------------------------------------------
 #: How multiple-choice records are asked: ``'letter'`` (answer with the option's
-#: letter, the benchmarks' format) or ``'option'`` (answer with the option's text).
-CHOICE_ANSWERS = ('letter', 'option')
+#: letter, the benchmarks' format) or ``'option'`` (answer with the option's text):
+#: the choice head's answer styles.
+CHOICE_ANSWERS = ChoiceHead.ANSWER_STYLES
 
 
 def check_choice_answer(choice_answer: str, where: str = 'choice_answer') -> str:
