@@ -81,6 +81,14 @@ class EarthOneVision(BaseModel):
             when the tokenizer is larger, keeping a table padded beyond the
             tokenizer (as pretrained Qwen2.5 checkpoints have) and its
             ``vocab_size`` unchanged.
+        modality_lora: ``None`` (every weight is shared as is), or
+            ``dict(rank=32, alpha=32, frozen_modalities=('optical',),
+            parts=('vision', 'aligner', 'lm'))``: every linear layer of those
+            parts gains a low-rank update that acts only on samples holding an
+            image of a modality *not* in ``frozen_modalities`` (entry names), so
+            the frozen modalities keep the pretrained model's outputs exactly
+            while the others adapt (:mod:`eov.models.lora`; train the
+            ``'*.lora_*'`` parameters and the new adapters).
         data_preprocessor: MMEngine data preprocessor config.
         init_cfg: MMEngine init config.
     """
@@ -90,6 +98,7 @@ class EarthOneVision(BaseModel):
                  loc_label_sigma: float = 0.0, loc_embed_init: str | None = None,
                  max_new_tokens: int | str = 'auto', max_objects: int = 1,
                  resize_embeddings: str = 'exact', loss_weighting: str = 'token',
+                 modality_lora: dict | None = None,
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.vision = MODELS.build(vision)
@@ -146,6 +155,49 @@ class EarthOneVision(BaseModel):
                       'loc_embed_init and loc_label_sigma are not used', logger='current')
         elif loc_embed_init == 'sincos':
             self._init_loc_embeddings()
+        self.lora_gate = None
+        self.lora_frozen = frozenset()
+        if modality_lora:
+            self._add_modality_lora(dict(modality_lora))
+
+    def _add_modality_lora(self, cfg: dict) -> None:
+        """Give the vision, aligner and LM linear layers modality-gated LoRA updates."""
+        from .lora import LoRAGate, add_gated_lora
+        known = {'rank', 'alpha', 'frozen_modalities', 'parts', 'exclude'}
+        if set(cfg) - known:
+            raise ValueError(f'modality_lora: unknown keys {sorted(set(cfg) - known)} '
+                             f'(known: {", ".join(sorted(known))})')
+        frozen = cfg.get('frozen_modalities', ('optical',))
+        frozen = (frozen,) if isinstance(frozen, str) else tuple(frozen)
+        unknown = [m for m in frozen if m not in self.modalities]
+        if unknown:
+            raise ValueError(f'modality_lora: frozen_modalities {unknown} are not modality '
+                             f'entries of this model ({", ".join(self.modalities)})')
+        rank = cfg.get('rank', 32)
+        self.lora_gate = LoRAGate()
+        self.lora_frozen = frozenset(frozen)
+        # the output embedding is tied to the input embedding: never adapted
+        out = self.lm.get_output_embeddings()
+        head = [f'lm.{n}' for n, m in self.lm.named_modules() if m is out]
+        layers = add_gated_lora(self, tuple(cfg.get('parts', ('vision', 'aligner', 'lm'))),
+                                rank, cfg.get('alpha', rank), self.lora_gate,
+                                exclude=tuple(cfg.get('exclude', ())) + tuple(head))
+        print_log(f'modality_lora: {len(layers)} linear layers gain rank-{rank} updates '
+                  f'acting on every modality but {", ".join(frozen)}', logger='current')
+
+    def _lora_scope(self, value):
+        """Context that sets the LoRA gate (a no-op without ``modality_lora``)."""
+        from contextlib import nullcontext
+        return nullcontext() if self.lora_gate is None else self.lora_gate.scope(value)
+
+    def _lora_token_gate(self, inputs: dict, slot_flags: torch.Tensor) -> torch.Tensor:
+        """``(R, L)`` gate per token: 1 on every token of a sample holding an image of
+        an adapted (not frozen) modality, 0 elsewhere."""
+        input_ids = inputs['input_ids']
+        sample = self.sample_ids(input_ids, inputs.get('cu_seqlens'))
+        active = torch.zeros(int(sample.max()) + 1, dtype=torch.bool, device=input_ids.device)
+        active[sample[slot_flags]] = True
+        return active[sample].float()
 
     def _check_image_sizes(self) -> None:
         """A modality's ``image_size`` must be one the ViT takes (named in the error)."""
@@ -212,7 +264,15 @@ class EarthOneVision(BaseModel):
 
         Returns:
             What was switched on, for the log.
+
+        Raises:
+            ValueError: with ``modality_lora``, whose gate is set around each
+                forward and would be gone when the backward pass recomputes it.
         """
+        if self.lora_gate is not None:
+            raise ValueError('activation checkpointing and modality_lora do not work together '
+                             '(the recomputed forward would run without the LoRA gate); '
+                             'switch one of them off')
         done = []
         if getattr(self.lm, 'supports_gradient_checkpointing', False):
             kwargs = {'use_reentrant': False}
@@ -248,7 +308,7 @@ class EarthOneVision(BaseModel):
         return self.aligner.num_tokens_for(adapter_tokens, (h, w))
 
     def encode_images(self, pixel_values: dict[str, torch.Tensor], image_order: list,
-                      image_extras: dict | None = None) -> torch.Tensor:
+                      image_extras: dict | None = None, return_adapted: bool = False):
         """Turn every image of the batch into aligned visual tokens.
 
         Args:
@@ -258,8 +318,11 @@ class EarthOneVision(BaseModel):
             image_extras: ``{modality: {name: (N_m, ...)}}`` extra inputs of
                 the adapters (e.g. ``frame_days``, ``frame_mask``).
 
+            return_adapted: Also return a ``(total_visual_tokens,)`` bool tensor:
+                True where the token's modality is adapted by ``modality_lora``.
+
         Returns:
-            ``(total_visual_tokens, d_lm)`` in batch order.
+            ``(total_visual_tokens, d_lm)`` in batch order (and the flags).
         """
         per_modality = {}
         for key, pixels in pixel_values.items():
@@ -275,20 +338,39 @@ class EarthOneVision(BaseModel):
                     raise KeyError(f'modality {name!r} has no sensor {sensor!r} '
                                    f'(configured: {", ".join(modality.sensors or [])})')
                 extras['wavelengths'] = spec.wavelengths
-            levels = self.adapters[name](pixels, self.vision, **extras)
-            image_size = modality.image_size or tuple(pixels.shape[-2:])
-            per_modality[key] = self.aligner(levels, grid=self.vision.grid_size(image_size))
+            with self._lora_scope(0.0 if name in self.lora_frozen else 1.0):
+                levels = self.adapters[name](pixels, self.vision, **extras)
+                image_size = modality.image_size or tuple(pixels.shape[-2:])
+                per_modality[key] = self.aligner(levels, grid=self.vision.grid_size(image_size))
         tokens = [per_modality[name][int(i)] for name, i in image_order]
-        return torch.cat(tokens, dim=0)
+        visual = torch.cat(tokens, dim=0)
+        if not return_adapted:
+            return visual
+        adapted = torch.cat([
+            torch.full((t.shape[0],), key.partition('@')[0] not in self.lora_frozen,
+                       dtype=torch.bool, device=visual.device)
+            for (key, _), t in zip(image_order, tokens)])
+        return visual, adapted
 
-    def embed(self, inputs: dict) -> torch.Tensor:
-        """Text embeddings with ``<image>`` positions replaced by visual tokens."""
+    def embed(self, inputs: dict, return_gate: bool = False):
+        """Text embeddings with ``<image>`` positions replaced by visual tokens.
+
+        Args:
+            inputs: The batch's inputs.
+            return_gate: Also return the ``(R, L)`` per-token gate of
+                ``modality_lora`` (``None`` without it).
+        """
         input_ids = inputs['input_ids']
         embeds = self.lm.get_input_embeddings()(input_ids)
         if not inputs.get('image_order'):
-            return embeds
+            if self.lora_gate is not None and return_gate:
+                return embeds, torch.zeros(input_ids.shape, device=input_ids.device)
+            return (embeds, None) if return_gate else embeds
         visual = self.encode_images(inputs['pixel_values'], inputs['image_order'],
-                                    inputs.get('image_extras'))
+                                    inputs.get('image_extras'),
+                                    return_adapted=self.lora_gate is not None)
+        if self.lora_gate is not None:
+            visual, adapted = visual
         slots = input_ids == self.image_token_id
         n_slots = int(slots.sum())
         if n_slots != visual.shape[0]:
@@ -299,7 +381,14 @@ class EarthOneVision(BaseModel):
                 f'{visual.shape[0]} visual tokens; TokenizeConversation.image_tokens must '
                 f"equal the model's visual tokens per sample, {per} (leave it 'auto' and "
                 "eov's runner fills them in)")
-        return embeds.masked_scatter(slots[..., None], visual.to(embeds.dtype))
+        embeds = embeds.masked_scatter(slots[..., None], visual.to(embeds.dtype))
+        if not return_gate:
+            return embeds
+        if self.lora_gate is None:
+            return embeds, None
+        slot_flags = torch.zeros_like(slots)
+        slot_flags[slots] = adapted
+        return embeds, self._lora_token_gate(inputs, slot_flags)
 
     @staticmethod
     def sample_ids(labels: torch.Tensor, cu_seqlens: torch.Tensor | None = None) -> torch.Tensor:
@@ -374,16 +463,18 @@ class EarthOneVision(BaseModel):
         ids restarting per sample and ``cu_seq_lens_q/k``/``max_length_q/k``
         passed explicitly; a padded batch uses ``attention_mask``.
         """
-        embeds = self.embed(inputs)
+        embeds, gate = self.embed(inputs, return_gate=True)
         if inputs.get('cu_seqlens') is None:
-            out = self.lm.base_model(inputs_embeds=embeds,
-                                     attention_mask=inputs.get('attention_mask'))
+            with self._lora_scope(None if gate is None else gate[..., None]):
+                out = self.lm.base_model(inputs_embeds=embeds,
+                                         attention_mask=inputs.get('attention_mask'))
             return out.last_hidden_state
         rows, length = embeds.shape[:2]
         cu = inputs['cu_seqlens'].to(embeds.device)
         max_len = int(inputs.get('max_seqlen') or (cu[1:] - cu[:-1]).max())
         name = self.attention.packed_name(embeds.device, embeds.dtype)
-        with use_attention(self.lm, name):
+        with use_attention(self.lm, name), \
+                self._lora_scope(None if gate is None else gate.reshape(1, -1, 1)):
             out = self.lm.base_model(
                 inputs_embeds=embeds.reshape(1, rows * length, -1),
                 position_ids=inputs['position_ids'].reshape(1, -1).to(embeds.device),
@@ -424,19 +515,25 @@ class EarthOneVision(BaseModel):
     def generate(self, inputs: dict, max_new_tokens: int | None = None,
                  num_beams: int = 1) -> list[str]:
         """Greedy (or beam) generation with KV cache; returns answer texts."""
-        embeds = self.embed(inputs)
+        embeds, gate = self.embed(inputs, return_gate=True)
         mask = inputs.get('attention_mask')
         if mask is None:
             mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         embeds, mask = self._left_align(embeds, mask)
         budget = max_new_tokens or self.max_new_tokens
+        # one gate per row (a row is one sample), kept for every generated token
+        row_gate = None if gate is None else gate.amax(1)[:, None, None]
         if num_beams == 1:
-            out = self.greedy(embeds, mask, budget)
+            with self._lora_scope(row_gate):
+                out = self.greedy(embeds, mask, budget)
         else:
-            out = self.lm.generate(
-                inputs_embeds=embeds, attention_mask=mask, max_new_tokens=budget,
-                do_sample=False, num_beams=num_beams, eos_token_id=self.eos_token_id,
-                pad_token_id=self.pad_token_id)
+            if row_gate is not None:   # transformers repeats each row num_beams times
+                row_gate = row_gate.repeat_interleave(num_beams, dim=0)
+            with self._lora_scope(row_gate):
+                out = self.lm.generate(
+                    inputs_embeds=embeds, attention_mask=mask, max_new_tokens=budget,
+                    do_sample=False, num_beams=num_beams, eos_token_id=self.eos_token_id,
+                    pad_token_id=self.pad_token_id)
         return [self.processor.decode(row) for row in out.tolist()]
 
     @torch.no_grad()

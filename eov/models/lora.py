@@ -1,0 +1,123 @@
+"""Modality-gated low-rank adaptation: new sensors learn, the pretrained modality stays exact.
+
+Adapting a pretrained optical model to SAR, infrared, multispectral, temporal, video and
+fused inputs by fine-tuning every weight moves the optical model too: the tiny demo lost
+6-9 of its 19 optical cells by more than 0.05 that way (docs/benchmarks.md), whatever the
+learning rate. Here every chosen ``nn.Linear`` of the ViT, the aligner and the LM keeps its
+pretrained weight frozen and gains a low-rank update ``B @ A`` (LoRA) that is *gated per
+sample*: it acts on the samples that hold an image of a new modality and is zero on the
+samples of the frozen ones (``frozen_modalities``, e.g. ``('optical',)``). An optical
+sample therefore runs the pretrained weights bit for bit -- no forgetting by construction --
+while one model (one set of weights, one LM) learns every other sensor.
+
+The gate is one shared :class:`LoRAGate` the model sets around each call: a scalar while a
+modality's images go through the ViT and the aligner, one value per token (padded or
+packed batches) or per row (generation) while the LM runs.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+from contextlib import contextmanager
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class LoRAGate:
+    """Where the low-rank updates act: ``None`` (nowhere), a float, or a tensor that
+    broadcasts against a linear layer's output (``(..., 1)``)."""
+
+    def __init__(self):
+        self.value = None
+
+    @contextmanager
+    def scope(self, value):
+        """Set the gate for the calls inside the ``with`` block, then clear it."""
+        previous, self.value = self.value, value
+        try:
+            yield
+        finally:
+            self.value = previous
+
+
+class GatedLoRALinear(nn.Linear):
+    """``nn.Linear`` plus a gated low-rank update; its ``weight`` / ``bias`` keep their names,
+    so pretrained checkpoints load unchanged (``lora_A`` / ``lora_B`` are new keys).
+
+    Args:
+        linear: The layer to adapt (its parameters are reused, not copied).
+        rank: Rank of the update.
+        alpha: Scale numerator: the update is ``(alpha / rank) * B @ A``.
+        gate: The model's shared :class:`LoRAGate`.
+    """
+
+    def __init__(self, linear: nn.Linear, rank: int, alpha: float, gate: LoRAGate):
+        nn.Module.__init__(self)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.weight = linear.weight
+        self.bias = linear.bias
+        factory = dict(device=linear.weight.device, dtype=linear.weight.dtype)
+        self.lora_A = nn.Parameter(torch.empty(rank, self.in_features, **factory))
+        # B starts at zero: before training the adapted model *is* the pretrained one
+        self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, **factory))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.scaling = float(alpha) / rank
+        self.gate = gate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.linear(x, self.weight, self.bias)
+        gate = self.gate.value
+        if gate is None or (isinstance(gate, (int, float)) and gate == 0):
+            return out
+        delta = F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
+        if isinstance(gate, torch.Tensor):
+            gate = gate.to(delta.dtype)
+        return out + delta * gate
+
+    def extra_repr(self) -> str:
+        return (f'{super().extra_repr()}, rank={self.lora_A.shape[0]}, '
+                f'scaling={self.scaling:g}')
+
+
+def add_gated_lora(model: nn.Module, parts: tuple[str, ...], rank: int, alpha: float,
+                   gate: LoRAGate, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Replace every ``nn.Linear`` under ``parts`` of ``model`` by a :class:`GatedLoRALinear`.
+
+    Args:
+        model: The model whose sub-modules are adapted in place.
+        parts: Attribute names of the adapted sub-modules (e.g. ``('vision', 'lm')``).
+        rank: LoRA rank (``>= 1``).
+        alpha: LoRA scale numerator.
+        gate: The shared gate.
+        exclude: Glob patterns over module names (relative to ``model``) left alone.
+
+    Returns:
+        The names of the adapted layers.
+
+    Raises:
+        ValueError: on a bad rank, an unknown part, or a part without linear layers.
+    """
+    if int(rank) < 1:
+        raise ValueError(f'modality_lora rank must be >= 1, got {rank!r}')
+    adapted = []
+    for part in parts:
+        root = getattr(model, part, None)
+        if not isinstance(root, nn.Module):
+            raise ValueError(f'modality_lora: the model has no part {part!r} '
+                             '(parts are attributes such as vision, aligner, lm)')
+        found = 0
+        for name, module in list(root.named_modules()):
+            full = f'{part}.{name}' if name else part
+            if type(module) is not nn.Linear or any(
+                    fnmatch.fnmatchcase(full, p) for p in exclude):
+                continue
+            parent_name, _, child = name.rpartition('.')
+            parent = root.get_submodule(parent_name) if parent_name else root
+            setattr(parent, child, GatedLoRALinear(module, int(rank), alpha, gate))
+            adapted.append(full)
+            found += 1
+        if not found:
+            raise ValueError(f'modality_lora: part {part!r} has no nn.Linear layer to adapt')
+    return adapted
