@@ -83,12 +83,14 @@ class EarthOneVision(BaseModel):
             ``vocab_size`` unchanged.
         modality_lora: ``None`` (every weight is shared as is), or
             ``dict(rank=32, alpha=32, frozen_modalities=('optical',),
-            parts=('vision', 'aligner', 'lm'))``: every linear layer of those
-            parts gains a low-rank update that acts only on samples holding an
-            image of a modality *not* in ``frozen_modalities`` (entry names), so
-            the frozen modalities keep the pretrained model's outputs exactly
-            while the others adapt (:mod:`eov.models.lora`; train the
-            ``'*.lora_*'`` parameters and the new adapters).
+            parts=('vision', 'aligner', 'lm'), embeddings=True)``: every
+            linear layer of those parts gains a low-rank update (and, with
+            ``embeddings``, the tied token embedding table a full-rank delta)
+            that acts only on samples holding an image of a modality *not* in
+            ``frozen_modalities`` (entry names), so the frozen modalities keep
+            the pretrained model's outputs exactly while the others adapt
+            (:mod:`eov.models.lora`; train ``'*.lora_*'``, ``'lm.lm_head.delta'``
+            and the new adapters).
         data_preprocessor: MMEngine data preprocessor config.
         init_cfg: MMEngine init config.
     """
@@ -162,8 +164,8 @@ class EarthOneVision(BaseModel):
 
     def _add_modality_lora(self, cfg: dict) -> None:
         """Give the vision, aligner and LM linear layers modality-gated LoRA updates."""
-        from .lora import LoRAGate, add_gated_lora
-        known = {'rank', 'alpha', 'frozen_modalities', 'parts', 'exclude'}
+        from .lora import GatedEmbeddingDelta, LoRAGate, add_gated_lora
+        known = {'rank', 'alpha', 'frozen_modalities', 'parts', 'exclude', 'embeddings'}
         if set(cfg) - known:
             raise ValueError(f'modality_lora: unknown keys {sorted(set(cfg) - known)} '
                              f'(known: {", ".join(sorted(known))})')
@@ -182,8 +184,21 @@ class EarthOneVision(BaseModel):
         layers = add_gated_lora(self, tuple(cfg.get('parts', ('vision', 'aligner', 'lm'))),
                                 rank, cfg.get('alpha', rank), self.lora_gate,
                                 exclude=tuple(cfg.get('exclude', ())) + tuple(head))
+        if cfg.get('embeddings', True):
+            if len(head) != 1 or '.' in head[0][len('lm.'):]:
+                raise ValueError('modality_lora embeddings: the LM output embedding must be a '
+                                 f'direct child of the LM, found {head}')
+            setattr(self.lm, head[0][len('lm.'):], GatedEmbeddingDelta(out, self.lora_gate))
+            layers.append(f'{head[0]} (embedding delta)')
         print_log(f'modality_lora: {len(layers)} linear layers gain rank-{rank} updates '
                   f'acting on every modality but {", ".join(frozen)}', logger='current')
+
+    @property
+    def lora_embedding(self):
+        """The LM's :class:`~eov.models.lora.GatedEmbeddingDelta` head, or ``None``."""
+        from .lora import GatedEmbeddingDelta
+        head = self.lm.get_output_embeddings()
+        return head if isinstance(head, GatedEmbeddingDelta) else None
 
     def _lora_scope(self, value):
         """Context that sets the LoRA gate (a no-op without ``modality_lora``)."""
@@ -388,7 +403,12 @@ class EarthOneVision(BaseModel):
             return embeds, None
         slot_flags = torch.zeros_like(slots)
         slot_flags[slots] = adapted
-        return embeds, self._lora_token_gate(inputs, slot_flags)
+        gate = self._lora_token_gate(inputs, slot_flags)
+        if self.lora_embedding is not None:   # image slots hold visual tokens: no delta there
+            text_gate = (gate * (~slots).float())[..., None]
+            embeds = embeds + text_gate.to(embeds.dtype) * \
+                self.lora_embedding.embed_delta(input_ids).to(embeds.dtype)
+        return embeds, gate
 
     @staticmethod
     def sample_ids(labels: torch.Tensor, cu_seqlens: torch.Tensor | None = None) -> torch.Tensor:
@@ -421,9 +441,10 @@ class EarthOneVision(BaseModel):
         return weights / weights.sum()
 
     def answer_loss(self, hidden: torch.Tensor, labels: torch.Tensor,
-                    cu_seqlens: torch.Tensor | None = None) -> dict:
+                    cu_seqlens: torch.Tensor | None = None,
+                    gate: torch.Tensor | None = None) -> dict:
         """Cross-entropy of the answer tokens (soft targets for loc tokens), weighted
-        per :attr:`loss_weighting`."""
+        per :attr:`loss_weighting`; ``gate`` is ``modality_lora``'s ``(R, L)`` gate."""
         targets = labels[:, 1:]
         select = targets != IGNORE_INDEX
         if not select.any():
@@ -432,7 +453,8 @@ class EarthOneVision(BaseModel):
         tgt = targets[select]
         weights = None if self.loss_weighting == 'token' else \
             self.token_weights(self.sample_ids(labels, cu_seqlens)[:, 1:][select])
-        logits = self.lm.get_output_embeddings()(h).float()
+        with self._lora_scope(None if gate is None else gate[:, :-1][select][:, None]):
+            logits = self.lm.get_output_embeddings()(h).float()
         logp = F.log_softmax(logits, dim=-1)
         nll = -logp.gather(1, tgt[:, None])[:, 0]
         losses = {}
@@ -454,8 +476,9 @@ class EarthOneVision(BaseModel):
         return losses
 
     # -- MMEngine entry points -------------------------------------------------
-    def hidden_states(self, inputs: dict) -> torch.Tensor:
-        """Last hidden states ``(R, L, d)`` of a padded or a packed batch.
+    def hidden_states(self, inputs: dict, return_gate: bool = False):
+        """Last hidden states ``(R, L, d)`` of a padded or a packed batch (and, with
+        ``return_gate``, the ``(R, L)`` gate of ``modality_lora`` or ``None``).
 
         A packed batch (``cu_seqlens`` in ``inputs``, from
         :func:`~eov.datasets.packed_collate`) is flattened into one row and
@@ -468,7 +491,7 @@ class EarthOneVision(BaseModel):
             with self._lora_scope(None if gate is None else gate[..., None]):
                 out = self.lm.base_model(inputs_embeds=embeds,
                                          attention_mask=inputs.get('attention_mask'))
-            return out.last_hidden_state
+            return (out.last_hidden_state, gate) if return_gate else out.last_hidden_state
         rows, length = embeds.shape[:2]
         cu = inputs['cu_seqlens'].to(embeds.device)
         max_len = int(inputs.get('max_seqlen') or (cu[1:] - cu[:-1]).max())
@@ -480,20 +503,23 @@ class EarthOneVision(BaseModel):
                 position_ids=inputs['position_ids'].reshape(1, -1).to(embeds.device),
                 cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max_len,
                 max_length_k=max_len)
-        return out.last_hidden_state.reshape(rows, length, -1)
+        hidden = out.last_hidden_state.reshape(rows, length, -1)
+        return (hidden, gate) if return_gate else hidden
 
     def forward(self, inputs: dict, data_samples: list | None = None, mode: str = 'tensor'):
         """``mode='loss'`` -> loss dict; ``'predict'`` -> samples with text; ``'tensor'`` -> logits."""
         if mode == 'loss':
-            losses = self.answer_loss(self.hidden_states(inputs), inputs['labels'],
-                                      inputs.get('cu_seqlens'))
+            hidden, gate = self.hidden_states(inputs, return_gate=True)
+            losses = self.answer_loss(hidden, inputs['labels'], inputs.get('cu_seqlens'), gate)
             if inputs.get('padding_fraction') is not None:
                 losses['padding_fraction'] = torch.tensor(float(inputs['padding_fraction']))
             return losses
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
-            return self.lm.get_output_embeddings()(self.hidden_states(inputs))
+            hidden, gate = self.hidden_states(inputs, return_gate=True)
+            with self._lora_scope(None if gate is None else gate[..., None]):
+                return self.lm.get_output_embeddings()(hidden)
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
     @staticmethod

@@ -81,6 +81,43 @@ class GatedLoRALinear(nn.Linear):
                 f'scaling={self.scaling:g}')
 
 
+class GatedEmbeddingDelta(nn.Linear):
+    """The LM's (tied) output embedding plus a gated full-rank delta of the embedding table.
+
+    Words the pretrained model never produced (a video caption's "parked", a change
+    caption's "appeared") have untrained embedding rows that a low-rank update of the
+    layers cannot reach; ``delta`` (zeros at start) moves any row, for the adapted samples
+    only. The same delta is added to the *input* embeddings of those samples
+    (:meth:`embed_delta`), as the table is tied.
+
+    Args:
+        head: The LM's output embedding (its weight is reused).
+        gate: The model's shared :class:`LoRAGate`.
+    """
+
+    def __init__(self, head: nn.Linear, gate: LoRAGate):
+        nn.Module.__init__(self)
+        self.in_features, self.out_features = head.in_features, head.out_features
+        self.weight = head.weight
+        self.bias = head.bias
+        self.delta = nn.Parameter(torch.zeros_like(head.weight))
+        self.gate = gate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.linear(x, self.weight, self.bias)
+        gate = self.gate.value
+        if gate is None or (isinstance(gate, (int, float)) and gate == 0):
+            return out
+        delta = F.linear(x, self.delta)
+        if isinstance(gate, torch.Tensor):
+            gate = gate.to(delta.dtype)
+        return out + delta * gate
+
+    def embed_delta(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """``delta`` rows of ``input_ids`` (to add, gated, to the input embeddings)."""
+        return F.embedding(input_ids, self.delta)
+
+
 def add_gated_lora(model: nn.Module, parts: tuple[str, ...], rank: int, alpha: float,
                    gate: LoRAGate, exclude: tuple[str, ...] = ()) -> list[str]:
     """Replace every ``nn.Linear`` under ``parts`` of ``model`` by a :class:`GatedLoRALinear`.

@@ -6,7 +6,7 @@ import torch
 from mmengine.registry import init_default_scope
 
 from eov.datasets import instruction_collate, packed_collate
-from eov.models.lora import GatedLoRALinear
+from eov.models.lora import GatedEmbeddingDelta, GatedLoRALinear
 from eov.registry import DATASETS, MODELS
 
 from ..conftest import ROOT
@@ -34,10 +34,11 @@ def demo():
     lora_cfg.modality_lora = dict(rank=8, alpha=16)
     adapted = MODELS.build(lora_cfg).eval()
     missing, unexpected = adapted.load_state_dict(base.state_dict(), strict=False)
-    assert not unexpected and missing and all('.lora_' in k for k in missing)
+    assert not unexpected and 'lm.lm_head.delta' in missing
+    assert [k for k in missing if '.lora_' not in k] == ['lm.lm_head.delta']
     torch.manual_seed(1)
     for name, p in adapted.named_parameters():   # a trained-looking, non-zero update
-        if name.endswith('lora_B'):
+        if name.endswith('lora_B') or name.endswith('.delta'):
             p.data.normal_(0, 0.2)
     return base, adapted, samples
 
@@ -55,7 +56,12 @@ def test_layers_and_keys():
     lora = [m for m in model.modules() if isinstance(m, GatedLoRALinear)]
     # 4 ViT blocks x 4 + 4 LM layers x 7 + the aligner's 2; never the tied output embedding
     assert len(lora) == 4 * 4 + 4 * 7 + 2
-    assert not isinstance(model.lm.get_output_embeddings(), GatedLoRALinear)
+    # the tied output embedding gets a gated full-rank delta instead (input side too)
+    head = model.lm.get_output_embeddings()
+    assert isinstance(head, GatedEmbeddingDelta) and not isinstance(head, GatedLoRALinear)
+    assert head.weight is model.lm.get_input_embeddings().weight
+    without = MODELS.build({**cfg.model, 'modality_lora': dict(rank=4, embeddings=False)})
+    assert type(without.lm.get_output_embeddings()) is torch.nn.Linear
     assert all(m.gate is model.lora_gate for m in lora)
     with pytest.raises(ValueError, match='frozen_modalities'):
         MODELS.build({**cfg.model, 'modality_lora': dict(frozen_modalities=['opt'])})
@@ -69,7 +75,7 @@ def test_untrained_lora_is_the_pretrained_model(demo):
     base, adapted, samples = demo
     fresh = copy.deepcopy(adapted)
     for name, p in fresh.named_parameters():
-        if name.endswith('lora_B'):
+        if name.endswith('lora_B') or name.endswith('.delta'):
             p.data.zero_()
     batch = _prep(base, instruction_collate(samples['sar'] + samples['optical']))
     with torch.no_grad():
@@ -120,12 +126,14 @@ def test_training_lora_leaves_optical_untouched(demo):
     base, adapted, samples = demo
     model = copy.deepcopy(adapted).train()
     for name, p in model.named_parameters():
-        p.requires_grad_('.lora_' in name or name.startswith('adapters.sar'))
+        p.requires_grad_('.lora_' in name or name.endswith('.delta')
+                         or name.startswith('adapters.sar'))
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
     train = _prep(base, packed_collate(samples['optical'] + samples['sar'], max_tokens=2000))
     opt.zero_grad()
     model(**train, mode='loss')['loss'].backward()
-    assert all(p.grad is not None for n, p in model.named_parameters() if n.endswith('lora_B'))
+    assert all(p.grad is not None for n, p in model.named_parameters()
+               if n.endswith('lora_B') or n.endswith('.delta'))
     opt.step()
     model.eval()
     with torch.no_grad():
@@ -133,3 +141,19 @@ def test_training_lora_leaves_optical_untouched(demo):
             batch = _prep(base, instruction_collate(samples[entry]))
             diff = (model(**batch, mode='tensor') - base(**batch, mode='tensor')).abs().max()
             assert (float(diff) > 1e-3) == changed, entry
+
+
+def test_export_round_trip_keeps_the_gated_update(demo, tmp_path):
+    """save_pretrained / from_pretrained rebuild the LoRA layers from the saved config."""
+    from eov.engine.config import load_config
+    from eov.models import EarthOneVision
+    base, adapted, samples = demo
+    cfg = load_config(f'{ROOT}/configs/eov_tiny_pcma.py')
+    cfg.model.modality_lora = dict(rank=8, alpha=16)
+    out = adapted.save_pretrained(str(tmp_path / 'hf'), cfg)
+    loaded = EarthOneVision.from_pretrained(out).eval()
+    assert loaded.lora_frozen == {'optical'}
+    batch = _prep(base, instruction_collate(samples['sar'] + samples['optical']))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**batch, mode='tensor'),
+                                   adapted(**batch, mode='tensor'), rtol=0, atol=1e-6)
