@@ -16,7 +16,10 @@ another vocabulary (another tokenizer or serializer). Never MMEngine's page of
         allow_mismatched=True,   # weights of another shape (another vocabulary) keep their init
         min_matched_fraction=0.5)  # below this share of the model's weights: still an error
 
-(``load_from_partial = True`` is that dict with its defaults.) Every skipped
+(``load_from_partial = True`` is that dict with its defaults.) ``allow_missing`` and
+``allow_unexpected`` may also be lists of glob patterns: only keys matching them may be
+missing / unexpected (e.g. ``allow_missing=['*.lora_A', '*.lora_B']`` for new LoRA
+weights over a base that must otherwise load exactly). Every skipped
 weight is logged. A resumed run never loads partially, and refuses a
 checkpoint written with another serializer or tokenizer
 (:func:`vocabulary_changes`).
@@ -248,6 +251,16 @@ def partial_settings(setting) -> dict | None:
         raise ConfigKeyError(f'load_from_partial.{unknown[0]}: not a setting (settings: '
                              f'{", ".join(PARTIAL_DEFAULTS)})')
     out = {**PARTIAL_DEFAULTS, **setting}
+    for key in ('allow_missing', 'allow_unexpected'):
+        value = out[key]
+        if isinstance(value, (list, tuple)):
+            if not value or not all(isinstance(p, str) and p for p in value):
+                raise ConfigKeyError(f'load_from_partial.{key}: True, False or a non-empty '
+                                     f'list of glob patterns, got {value!r}')
+            out[key] = tuple(value)
+        elif not isinstance(value, bool):
+            raise ConfigKeyError(f'load_from_partial.{key}: True, False or a list of glob '
+                                 f'patterns, got {value!r}')
     frac = out['min_matched_fraction']
     if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
         raise ConfigKeyError(f'load_from_partial.min_matched_fraction: a fraction in [0, 1], '
@@ -257,10 +270,18 @@ def partial_settings(setting) -> dict | None:
 
 def _partial_refusal(report: LoadReport, settings: dict) -> str | None:
     """Why a partial load with ``settings`` is still refused, or ``None``."""
+    import fnmatch
     for kind, keys in (('missing', report.missing), ('unexpected', report.unexpected),
                        ('mismatched', report.mismatched)):
-        if keys and not settings[f'allow_{kind}']:
+        allow = settings[f'allow_{kind}']
+        if keys and not allow:
             return f'load_from_partial.allow_{kind}=False'
+        if keys and isinstance(allow, tuple):
+            outside = [k for k in keys if not any(fnmatch.fnmatchcase(k, p) for p in allow)]
+            if outside:
+                return (f'{len(outside)} {kind} weights match no pattern of '
+                        f'load_from_partial.allow_{kind} {list(allow)} (e.g. '
+                        f'{", ".join(outside[:3])})')
     if report.fraction < settings['min_matched_fraction']:
         return (f'only {report.fraction:.0%} of the model\'s weights match, below '
                 f"load_from_partial.min_matched_fraction={settings['min_matched_fraction']}")

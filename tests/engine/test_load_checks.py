@@ -167,6 +167,25 @@ def test_partial_settings_are_checked():
         partial_settings(dict(allow_mising=True))
     with pytest.raises(ConfigKeyError, match='min_matched_fraction: a fraction in'):
         partial_settings(dict(min_matched_fraction=50))
+    assert partial_settings(dict(allow_missing=['*.lora_A']))['allow_missing'] == ('*.lora_A',)
+    for bad in ([], 'yes', [3]):
+        with pytest.raises(ConfigKeyError, match='allow_missing: True, False or'):
+            partial_settings(dict(allow_missing=bad))
+
+
+def test_missing_keys_allowed_by_pattern_only(tmp_path):
+    """allow_missing as glob patterns: the named keys may be missing, any other refuses."""
+    cfg, model = _build()
+    full = model.state_dict()
+    no_lm0 = {k: v for k, v in full.items() if not k.startswith('lm.model.layers.0.')}
+    path = _save(tmp_path / 'part.pth', cfg, no_lm0)
+    report = load_weights(model, read_weights_file(path), path, cfg=cfg,
+                          partial=dict(allow_missing=['lm.model.layers.0.*']))
+    assert report.missing and all(k.startswith('lm.model.layers.0.') for k in report.missing)
+    with pytest.raises(CheckpointError, match=r'weights match no pattern of '
+                       r"load_from_partial.allow_missing \['vision.\*'\] \(e.g. lm.model"):
+        load_weights(model, read_weights_file(path), path, cfg=cfg,
+                     partial=dict(allow_missing=['vision.*']))
 
 
 def test_compare_counts_every_kind():
