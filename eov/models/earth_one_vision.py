@@ -83,14 +83,14 @@ class EarthOneVision(BaseModel):
             ``vocab_size`` unchanged.
         modality_lora: ``None`` (every weight is shared as is), or
             ``dict(rank=32, alpha=32, frozen_modalities=('optical',),
-            parts=('vision', 'aligner', 'lm'), embeddings=True)``: every
+            parts=('vision', 'aligner', 'lm'), embeddings=False)``: every
             linear layer of those parts gains a low-rank update (and, with
-            ``embeddings``, the tied token embedding table a full-rank delta)
+            ``embeddings=True``, the tied token embedding table a full-rank delta)
             that acts only on samples holding an image of a modality *not* in
             ``frozen_modalities`` (entry names), so the frozen modalities keep
             the pretrained model's outputs exactly while the others adapt
-            (:mod:`eov.models.lora`; train ``'*.lora_*'``, ``'lm.lm_head.delta'``
-            and the new adapters).
+            (:mod:`eov.models.lora`; train ``'*.lora_*'`` -- and
+            ``'lm.lm_head.delta'`` -- and the new adapters).
         data_preprocessor: MMEngine data preprocessor config.
         init_cfg: MMEngine init config.
     """
@@ -184,7 +184,7 @@ class EarthOneVision(BaseModel):
         layers = add_gated_lora(self, tuple(cfg.get('parts', ('vision', 'aligner', 'lm'))),
                                 rank, cfg.get('alpha', rank), self.lora_gate,
                                 exclude=tuple(cfg.get('exclude', ())) + tuple(head))
-        if cfg.get('embeddings', True):
+        if cfg.get('embeddings', False):
             if len(head) != 1 or '.' in head[0][len('lm.'):]:
                 raise ValueError('modality_lora embeddings: the LM output embedding must be a '
                                  f'direct child of the LM, found {head}')

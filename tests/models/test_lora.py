@@ -29,9 +29,9 @@ def demo():
         for i, sample in enumerate(samples[entry]):   # ids are per dataset: make them unique
             sample['data_sample']['id'] = f'{entry}-{i}'
     torch.manual_seed(0)
-    base = MODELS.build(cfg.model).eval()
+    base = MODELS.build({**cfg.model, 'modality_lora': None}).eval()
     lora_cfg = copy.deepcopy(cfg.model)
-    lora_cfg.modality_lora = dict(rank=8, alpha=16)
+    lora_cfg.modality_lora = dict(rank=8, alpha=16, embeddings=True)
     adapted = MODELS.build(lora_cfg).eval()
     missing, unexpected = adapted.load_state_dict(base.state_dict(), strict=False)
     assert not unexpected and 'lm.lm_head.delta' in missing
@@ -51,7 +51,7 @@ def test_layers_and_keys():
     init_default_scope('eov')
     from eov.engine.config import load_config
     cfg = load_config(f'{ROOT}/configs/eov_tiny_pcma.py')
-    cfg.model.modality_lora = dict(rank=4)
+    cfg.model.modality_lora = dict(rank=4, embeddings=True)
     model = MODELS.build(cfg.model)
     lora = [m for m in model.modules() if isinstance(m, GatedLoRALinear)]
     # 4 ViT blocks x 4 + 4 LM layers x 7 + the aligner's 2; never the tied output embedding
@@ -60,7 +60,7 @@ def test_layers_and_keys():
     head = model.lm.get_output_embeddings()
     assert isinstance(head, GatedEmbeddingDelta) and not isinstance(head, GatedLoRALinear)
     assert head.weight is model.lm.get_input_embeddings().weight
-    without = MODELS.build({**cfg.model, 'modality_lora': dict(rank=4, embeddings=False)})
+    without = MODELS.build({**cfg.model, 'modality_lora': dict(rank=4)})   # the default
     assert type(without.lm.get_output_embeddings()) is torch.nn.Linear
     assert all(m.gate is model.lora_gate for m in lora)
     with pytest.raises(ValueError, match='frozen_modalities'):
@@ -149,7 +149,7 @@ def test_export_round_trip_keeps_the_gated_update(demo, tmp_path):
     from eov.models import EarthOneVision
     base, adapted, samples = demo
     cfg = load_config(f'{ROOT}/configs/eov_tiny_pcma.py')
-    cfg.model.modality_lora = dict(rank=8, alpha=16)
+    cfg.model.modality_lora = dict(rank=8, alpha=16, embeddings=True)
     out = adapted.save_pretrained(str(tmp_path / 'hf'), cfg)
     loaded = EarthOneVision.from_pretrained(out).eval()
     assert loaded.lora_frozen == {'optical'}
