@@ -65,8 +65,7 @@ demo: setup
 	mkdir -p $(DEMO_WORK)/base
 	$(BIN)/python tools/test.py $(DEMO_CONFIG) $(BASE_WEIGHTS)/model.safetensors \
 		--work-dir $(DEMO_WORK)/base --cfg-options data_root=$(DEMO_DATA) \
-		"test_dataloader.dataset.only_modalities=[optical]" model.modality_lora=None \
-		> $(DEMO_WORK)/base/test.log
+		"test_dataloader.dataset.only_modalities=[optical]" > $(DEMO_WORK)/base/test.log
 	$(BIN)/python tools/report.py $(DEMO_WORK) --data $(DEMO_DATA) --config $(DEMO_CONFIG)
 
 base: setup

@@ -36,27 +36,16 @@ train_dataloader = dict(
                  choice_answer='${choice_answer}', modalities='${modalities}',
                  pipeline='${train_pipeline}'))
 
-# Modality-gated LoRA (eov/models/lora.py): the base's weights stay frozen; every linear
-# layer of the ViT, aligner and LM gains a rank-32 update that acts only on samples of the
-# new modalities. An optical sample runs the base
-# bit for bit -- no forgetting by construction (full fine-tuning lost 6-9 of the 19
-# optical cells by more than 0.05 whatever its LR; configs/ablations/eov_tiny_pcma_full_ft.py
-# is that chain) -- so optical is not replayed, and every batch teaches a new sensor.
-model = dict(modality_lora=dict(rank=32, alpha=32, frozen_modalities=('optical',)))
-# the base has no LoRA weights: exactly those start at their zero update, the rest loads
-# strictly
-load_from_partial = dict(_delete_=True, allow_missing=['*.lora_A', '*.lora_B'],
-                         allow_unexpected=False, allow_mismatched=False, min_matched_fraction=0.5)
-# LoRA learns at a higher LR than full fine-tuning did (seed-7 tuning, docs/benchmarks.md)
-lora_trainable = ['adapters.*', '*.lora_*']
 stages = [
-    # (1) imaging physics: SAR / infrared / multispectral; multispectral, the widest gap
-    # (13 bands, half of them outside the visible), is drawn twice as often
-    dict(type='ImagingPhysicsStage', iters=900, lr=3e-3, trainable='${lora_trainable}',
-         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 2.0}),
-    # (2) joint: every new modality; temporal / video (new here) drawn twice,
-    # multispectral one and a half times as often as the rest
-    dict(type='JointStage', iters=1250, lr=1.5e-3, trainable='${lora_trainable}',
-         mixture={'temporal/*': 2.0, 'video/*': 2.0, 'multispectral/*': 1.5,
-                  'sar/*': 1.0, 'infrared/*': 1.0, 'fusion/*': 1.0}),
+    # (1) imaging physics: SAR / infrared / multispectral join the optical base (replayed);
+    # the new input adapters learn at twice the LR of the pretrained parts; multispectral,
+    # the widest gap (13 bands, half of them outside the visible), is drawn twice as often
+    dict(type='ImagingPhysicsStage', iters=900, lr=8e-4, trainable=['*'],
+         lr_mult={'adapters': 2.0},
+         mixture={'sar/*': 1.0, 'infrared/*': 1.0, 'multispectral/*': 2.0, 'optical/*': 0.5}),
+    # (2) joint: everything; temporal / video (new here) drawn twice, multispectral and
+    # optical one and a half times as often as the rest
+    dict(type='JointStage', iters=1250, lr=4e-4,
+         mixture={'optical/*': 1.5, 'temporal/*': 2.0, 'video/*': 2.0,
+                  'multispectral/*': 1.5, '*/*': 1.0}),
 ]

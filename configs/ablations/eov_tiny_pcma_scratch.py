@@ -4,9 +4,6 @@
 #   python tools/train.py configs/ablations/eov_tiny_pcma_scratch.py --work-dir work_dirs/scratch
 _base_ = ['../eov_tiny_pcma.py']
 load_from = None
-load_from_partial = None
-# from random weights there is no pretrained model to keep: every weight trains (no LoRA)
-model = dict(modality_lora=None)
 stages = [
     dict(type='AlignmentStage', iters=150, lr=2e-3),
     # the ViT starts from random weights, so it trains from the viewpoint stage on

@@ -41,21 +41,28 @@ def test_shipped_weights_are_small_and_the_ones_the_card_describes(card):
 
 
 @pytest.mark.parametrize('config', ['eov_tiny_base.py', 'eov_tiny_pcma.py',
-                                    os.path.join('ablations', 'eov_tiny_single_stage.py'),
-                                    os.path.join('ablations', 'eov_tiny_pcma_full_ft.py')])
+                                    os.path.join('ablations', 'eov_tiny_single_stage.py')])
 def test_shipped_weights_load_strictly_into_the_tiny_configs(config):
-    """Every weight of the base loads; only the chain's new LoRA weights are not in it."""
     cfg = load_config(os.path.join(ROOT, 'configs', config))
     init_default_scope('eov')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     ckpt = read_checkpoint(WEIGHTS)
-    # strict, or (the LoRA chain) only the keys the config names may be missing
-    report = load_weights(model, ckpt, WEIGHTS, cfg=cfg, partial=cfg.get('load_from_partial'))
+    report = load_weights(model, ckpt, WEIGHTS, cfg=cfg)   # strict: raises on any mismatch
+    assert not report.missing and not report.unexpected and not report.mismatched
+    state = model.state_dict()
+    for key, value in ckpt['state_dict'].items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0)
+
+
+def test_shipped_weights_load_into_the_lora_variant_missing_only_the_lora_weights():
+    cfg = load_config(os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_pcma_lora.py'))
+    init_default_scope('eov')
+    model = MODELS.build(cfg.model)
+    ckpt = read_checkpoint(WEIGHTS)
+    report = load_weights(model, ckpt, WEIGHTS, cfg=cfg, partial=cfg.load_from_partial)
+    assert report.missing and all(k.endswith(('.lora_A', '.lora_B')) for k in report.missing)
     assert not report.unexpected and not report.mismatched
-    lora = cfg.model.get('modality_lora')
-    assert bool(report.missing) == bool(lora)
-    assert all('.lora_' in k for k in report.missing)
     state = model.state_dict()
     for key, value in ckpt['state_dict'].items():
         torch.testing.assert_close(state[key], value, rtol=0, atol=0)

@@ -15,8 +15,8 @@ CELL = ('sar', 'classification/single')
 ADAPT = '''
 _base_ = [{pcma!r}]
 demo_seed = 11
-stages = [dict(type='Stage', name='sar', trainable='${{lora_trainable}}', lr=3e-3,
-               iters={iters}, mixture={{'sar/classification': 1.0}})]
+stages = [dict(type='Stage', name='sar', trainable=['*'], lr=1e-3, iters={iters},
+               lr_mult={{'adapters': 2.0}}, mixture={{'sar/classification': 1.0}})]
 train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False)
 test_dataloader = dict(num_workers=0)
 '''
@@ -43,9 +43,7 @@ def test_a_short_adaptation_from_the_base_learns_a_sar_cell(tmp_path):
     options = ['--cfg-options', f'data_root={data}']
 
     before = str(tmp_path / 'before')
-    # the base itself: the chain's config without its (not yet trained) LoRA weights
-    run_tool(['tools/test.py', str(config), BASE, '--work-dir', before, *options,
-              'model.modality_lora=None'])
+    run_tool(['tools/test.py', str(config), BASE, '--work-dir', before, *options])
     start = _cell(before)
     assert start['n'] == 50 and start['learned'] is False, start
 
