@@ -42,6 +42,18 @@ class LoRAGate:
             self.value = previous
 
 
+def _gated_linear(layer: nn.Linear, x: torch.Tensor, update) -> torch.Tensor:
+    """``layer``'s own output plus ``update(x)`` times the layer's gate (skipped where off)."""
+    out = F.linear(x, layer.weight, layer.bias)
+    gate = layer.gate.value
+    if gate is None or (isinstance(gate, (int, float)) and gate == 0):
+        return out
+    delta = update(x)
+    if isinstance(gate, torch.Tensor):
+        gate = gate.to(delta.dtype)
+    return out + delta * gate
+
+
 class GatedLoRALinear(nn.Linear):
     """``nn.Linear`` plus a gated low-rank update; its ``weight`` / ``bias`` keep their names,
     so pretrained checkpoints load unchanged (``lora_A`` / ``lora_B`` are new keys).
@@ -67,14 +79,8 @@ class GatedLoRALinear(nn.Linear):
         self.gate = gate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.linear(x, self.weight, self.bias)
-        gate = self.gate.value
-        if gate is None or (isinstance(gate, (int, float)) and gate == 0):
-            return out
-        delta = F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
-        if isinstance(gate, torch.Tensor):
-            gate = gate.to(delta.dtype)
-        return out + delta * gate
+        return _gated_linear(self, x, lambda h: F.linear(F.linear(h, self.lora_A), self.lora_B)
+                             * self.scaling)
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, rank={self.lora_A.shape[0]}, '
@@ -106,14 +112,7 @@ class GatedEmbeddingDelta(nn.Linear):
         self.gate = gate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.linear(x, self.weight, self.bias)
-        gate = self.gate.value
-        if gate is None or (isinstance(gate, (int, float)) and gate == 0):
-            return out
-        delta = F.linear(x, self.delta)
-        if isinstance(gate, torch.Tensor):
-            gate = gate.to(delta.dtype)
-        return out + delta * gate
+        return _gated_linear(self, x, lambda h: F.linear(h, self.delta))
 
     def embed_delta(self, input_ids: torch.Tensor) -> torch.Tensor:
         """``delta`` rows of ``input_ids`` (to add, gated, to the input embeddings)."""
