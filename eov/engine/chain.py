@@ -43,7 +43,12 @@ def build_stages(cfg: Config) -> list:
     specs = cfg.get('stages')
     if not specs:
         raise ValueError('the config has no `stages` (a PCMA chain config lists them)')
-    stages = [build_from_any(dict(s) if isinstance(s, dict) else s, STAGES) for s in specs]
+    stages = []
+    for spec in specs:
+        stage = build_from_any(dict(spec) if isinstance(spec, dict) else spec, STAGES)
+        if isinstance(spec, dict):   # each stage run rebuilds this very stage (Stage.apply)
+            stage.spec = dict(spec)
+        stages.append(stage)
     names = [s.name for s in stages]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -269,9 +269,10 @@ class EOVRunner(Runner):
                       logger='current')
         stage = self.cfg.get('stage')
         if stage:
-            from eov.stages import Stage
-            spec = Stage(name=stage['name'], trainable=stage['trainable'],
-                         frozen=stage.get('frozen', ()))
+            from eov.registry import STAGES, build_from_any
+            # the stage's own (possibly third-party) class, so its freeze() is the one used
+            spec = build_from_any(dict(stage) if 'type' in stage else dict(stage, type='Stage'),
+                                  STAGES)
             counts = spec.freeze(model)
             total = counts['trainable'] + counts['frozen']
             print_log(f"stage {spec.name!r}: {counts['trainable']:,} of {total:,} parameters "

@@ -101,6 +101,10 @@ class Stage:
         self.init = init
         self.batch_size = batch_size
         self.cfg_options = dict(cfg_options or {})
+        #: The config dict this stage was built from (set by ``build_stages``): the stage's
+        #: run rebuilds the same registered class from it, so an override of
+        #: :meth:`freeze` in a plugin stage takes effect.
+        self.spec = None
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(name={self.name!r}, iters={self.iters}, '
@@ -160,8 +164,8 @@ class Stage:
         cfg.pop('stages', None)
         cfg.work_dir = work_dir
         cfg.experiment_name = self.name
-        cfg.stage = dict(name=self.name, trainable=list(self.trainable),
-                         frozen=list(self.frozen))
+        cfg.stage = dict(self.spec or dict(type=type(self).__name__), name=self.name,
+                         trainable=list(self.trainable), frozen=list(self.frozen))
         cfg.train_cfg.max_iters = self.iters
         if load_from is not None:
             cfg.load_from = load_from

@@ -152,7 +152,8 @@ def test_stop_at_keeps_the_schedule_and_the_run_publishes_with_a_card(chain_conf
     from eov.engine.checkpoint import read_checkpoint
     shipped = read_checkpoint(str(out / 'model.safetensors'))
     assert _same(shipped['state_dict'], published)
-    assert "stage = {'name': 'tune'" in shipped['meta']['cfg']   # the last stage's config
+    # the last stage's config (its class and arguments, as the chain config gave them)
+    assert "stage = {'type': 'Stage',\n 'name': 'tune'" in shipped['meta']['cfg']
     assert '--stop-at 2' in (out / 'README.md').read_text()
     # over the size limit: refused, nothing left behind
     bad = run_tool_fails(['tools/publish_weights.py', full, '--config', config, '--out',
@@ -225,3 +226,47 @@ def test_chain_under_fsdp_freezes_and_resumes_through_the_stage_change(chain_con
     resumed = _weights(os.path.join(work, 'final.pth'))
     for key, value in s2.items():
         torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
+
+
+PLUGIN_STAGE = '''
+from eov.registry import STAGES
+from eov.stages import Stage
+
+
+@STAGES.register_module()
+class KeepFirstAlignerLayer(Stage):
+    """A third-party stage whose freeze() also freezes the aligner's first layer."""
+
+    def __init__(self, keep='aligner.mlp.0.*', **kwargs):
+        super().__init__(**kwargs)
+        self.keep = keep
+
+    def freeze(self, model):
+        counts = super().freeze(model)
+        for name, param in model.named_parameters():
+            if Stage(trainable=[self.keep]).is_trainable(name):
+                param.requires_grad_(False)
+        return counts
+'''
+
+
+@pytest.mark.slow
+def test_a_registered_stage_runs_with_its_own_freeze(chain_config, synth_data, tmp_path):
+    """The stage run rebuilds the registered class from the chain config (not a plain
+    Stage), so a plugin's freeze() override takes effect in training."""
+    _, init_path = chain_config
+    (tmp_path / 'plugin_stage.py').write_text(PLUGIN_STAGE)
+    config = tmp_path / 'plugin_chain.py'
+    config.write_text(f"""_base_ = [{TINY_CONFIG!r}]
+load_from = {init_path!r}
+custom_imports = dict(imports=['plugin_stage'], allow_failed_imports=False)
+stages = [dict(type='KeepFirstAlignerLayer', name='align', trainable=['aligner.*'],
+               mixture={{'optical/grounding': 1.0}}, iters=3, lr=2e-3)]
+""")
+    work = str(tmp_path / 'w')
+    run_tool(['tools/train.py', str(config), '--work-dir', work,
+              *tiny_train_options(synth_data, 1, 2)], extra_pythonpath=[str(tmp_path)])
+    init = _weights(init_path)
+    end = _weights(os.path.join(work, 'final.pth'))
+    assert _same(_part(end, 'aligner.mlp.0.'), _part(init, 'aligner.mlp.0.'))
+    assert _changed(_part(end, 'aligner.mlp.2.'), _part(init, 'aligner.mlp.2.'))

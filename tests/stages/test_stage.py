@@ -130,7 +130,8 @@ def test_apply_builds_the_stage_run_config():
     assert out.train_dataloader.sampler == {'type': 'MixtureSampler',
                                             'weights': {'sar/*': 1.0}}
     assert out.train_dataloader.batch_size == 2
-    assert out.stage == {'name': 'physics', 'trainable': ['aligner.*'], 'frozen': []}
+    assert out.stage == {'type': 'Stage', 'name': 'physics', 'trainable': ['aligner.*'],
+                         'frozen': []}
     assert cfg.train_cfg.max_iters == 3000          # the chain config is left unchanged
     resumed = stage.apply(cfg, '/tmp/w/2_physics', None, resume=True)
     assert resumed.resume is True and resumed.load_from is None
