@@ -25,7 +25,6 @@ import torch
 from eov.evaluation.metrics.tasks import jsonable
 
 #: Multi-image modalities whose images are separate inputs (not one image's band files).
-_PER_IMAGE = ('temporal', 'video', 'fusion')
 
 
 class InferenceError(ValueError):
@@ -196,8 +195,7 @@ class EOVInferencer:
         return self.heads[task]
 
     # -- requests -> model inputs --------------------------------------------------
-    @staticmethod
-    def image_entries(images, modality: str, sensor: str | None = None,
+    def image_entries(self, images, modality: str, sensor: str | None = None,
                       bands: Sequence[str] | None = None) -> list:
         """Record image entries (or arrays) of a request.
 
@@ -207,6 +205,7 @@ class EOVInferencer:
         ``(H, W, C)`` array, a list of arrays, or ready entries
         (``{'path', 'sensor', 'bands', 'modality', 'time', 'window'}``).
         """
+        multi_image = self._modality(modality).multi_image   # by the entry's type, not name
         if isinstance(images, (str, os.PathLike, np.ndarray, dict)):
             images = [images]
         images = list(images or [])
@@ -217,9 +216,9 @@ class EOVInferencer:
             extra = {k: v for k, v in (('sensor', sensor),
                                        ('bands', list(bands) if bands else None)) if v}
             if bands and len(paths) > 1 and len(paths) == len(bands) \
-                    and modality not in _PER_IMAGE:
+                    and not multi_image:
                 return [dict(path=paths, **extra)]
-            if len(paths) > 1 and modality not in _PER_IMAGE and not bands:
+            if len(paths) > 1 and not multi_image and not bands:
                 raise InferenceError(
                     f'{len(paths)} files for one {modality} image: name one band per file '
                     'with bands=[...] (--bands), or use a multi-image modality')
@@ -254,7 +253,7 @@ class EOVInferencer:
     def _load_arrays(self, plugin, modality, arrays, sensor, bands) -> dict:
         from eov.modalities.base import BaseModality
         from eov.modalities.io import Raster
-        if modality in _PER_IMAGE or type(plugin).load is not BaseModality.load:
+        if plugin.multi_image or type(plugin).load is not BaseModality.load:
             raise InferenceError(f'arrays are taken for single-image modalities; give '
                                  f'{modality!r} images as files or entry dicts')
         if len(arrays) != 1:
@@ -405,7 +404,7 @@ class EOVInferencer:
         from tqdm import tqdm
 
         from .geo import merge_objects, offset_object, tile_windows
-        if modality in _PER_IMAGE:
+        if self._modality(modality).multi_image:
             raise InferenceError(f'tiled inference reads single-image modalities; '
                                  f'{modality!r} is not one')
         self._head(task)

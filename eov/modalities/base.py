@@ -56,6 +56,9 @@ class BaseModality:
     default_adapter = 'rgb'
     #: ``{name: SensorSpec}`` of a multi-sensor entry (``None``: one sensor).
     sensors = None
+    #: A sample holds several images (frames of a series or video, members of a fused
+    #: pair): several files are several images, not the bands of one.
+    multi_image = False
 
     def __init__(self, sensor: str | None = None, bands: list[str] | None = None,
                  image_size: int | tuple[int, int] | None = None,

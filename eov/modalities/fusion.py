@@ -27,6 +27,8 @@ class FusionModality(BaseModality):
         adapter: Adapter config (default ``fusion``).
     """
 
+    multi_image = True
+
     name = 'fusion'
 
     def __init__(self, members: dict, image_size=None, adapter: dict | None = None):

@@ -41,6 +41,8 @@ def uniform_indices(n: int, k: int) -> list[int]:
 class _FrameStack(BaseModality):
     """Shared machinery: a frame modality, a fixed frame count, padding."""
 
+    multi_image = True
+
     default_frame = dict(type='optical')
 
     def __init__(self, frame: dict | None = None, num_frames: int = 4,

@@ -229,3 +229,20 @@ def test_every_modality_entry_and_task_is_answered_from_records(tmp_path):
     pred = inf.predict(os.path.join(str(tmp_path), video['images'][0]['path']),
                        'Describe the video.', modality='video', task='captioning')
     assert isinstance(pred.text, str)
+
+
+def test_multi_image_entries_are_known_by_type_not_name(tmp_path):
+    """An entry of type fusion / temporal under another key takes several files as several
+    images (not as the bands of one) and refuses tiling, as the built-in names do."""
+    inf = EOVInferencer(os.path.join(os.path.dirname(TINY_CONFIG), 'eov_tiny_multitask.py'),
+                        max_new_tokens=2)
+    inf.model.modalities['s1s2'] = inf.model.modalities['fusion']
+    inf.model.modalities['series'] = inf.model.modalities['temporal']
+    files = ['a.tif', 'b.tif']
+    for name in ('s1s2', 'fusion', 'series'):
+        assert inf.image_entries(files, name) == [{'path': 'a.tif'}, {'path': 'b.tif'}]
+        with pytest.raises(InferenceError, match='tiled inference reads single-image'):
+            inf.predict_scene(files, 'Where is the ship?', modality=name, task='grounding',
+                              tile=32)
+    with pytest.raises(InferenceError, match='2 files for one optical image'):
+        inf.image_entries(files, 'optical')
