@@ -3,8 +3,8 @@
 # that acts only on samples of the new modalities, so an optical sample runs the base bit for
 # bit -- no forgetting by construction -- and optical is not replayed. Measured against the
 # demo's full fine-tuning (docs/benchmarks.md): every optical cell kept exactly (optical
-# grounding 0.82 / 0.68 on seed 0 against 0.62 / 0.48), but fewer cells learned (64 vs 70 of
-# 80 on seed 0) in more time (16.4 vs 13.0 min).
+# grounding 0.82 / 0.68 on seed 0 against 0.62 / 0.48), but fewer cells learned (64 / 66 / 69
+# vs 70 / 67 / 75 of 80 on seeds 0 / 1 / 2) in more time (16.4 vs 13.0 min).
 #   python tools/train.py configs/ablations/eov_tiny_pcma_lora.py --work-dir work_dirs/lora
 _base_ = ['../eov_tiny_pcma.py']
 model = dict(modality_lora=dict(rank=32, alpha=32, frozen_modalities=('optical',)))
