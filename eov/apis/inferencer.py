@@ -24,8 +24,6 @@ import torch
 
 from eov.evaluation.metrics.tasks import jsonable
 
-#: Multi-image modalities whose images are separate inputs (not one image's band files).
-
 
 class InferenceError(ValueError):
     """A request the inferencer cannot answer (names what is wrong)."""

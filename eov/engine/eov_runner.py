@@ -270,7 +270,8 @@ class EOVRunner(Runner):
         stage = self.cfg.get('stage')
         if stage:
             from eov.registry import STAGES, build_from_any
-            # the stage's own (possibly third-party) class, so its freeze() is the one used
+            # the stage's own (possibly third-party) class, so its freeze() is the one used;
+            # configs saved before stages carried their type rebuild a plain Stage
             spec = build_from_any(dict(stage) if 'type' in stage else dict(stage, type='Stage'),
                                   STAGES)
             counts = spec.freeze(model)

@@ -202,8 +202,8 @@ class EarthOneVision(BaseModel):
 
     def _lora_scope(self, value):
         """Context that sets the LoRA gate (a no-op without ``modality_lora``)."""
-        from contextlib import nullcontext
-        return nullcontext() if self.lora_gate is None else self.lora_gate.scope(value)
+        return contextlib.nullcontext() if self.lora_gate is None \
+            else self.lora_gate.scope(value)
 
     def _lora_token_gate(self, inputs: dict, slot_flags: torch.Tensor) -> torch.Tensor:
         """``(R, L)`` gate per token: 1 on every token of a sample holding an image of
@@ -332,7 +332,6 @@ class EarthOneVision(BaseModel):
             image_order: ``(modality, index)`` for each image in batch order.
             image_extras: ``{modality: {name: (N_m, ...)}}`` extra inputs of
                 the adapters (e.g. ``frame_days``, ``frame_mask``).
-
             return_adapted: Also return a ``(total_visual_tokens,)`` bool tensor:
                 True where the token's modality is adapted by ``modality_lora``.
 
