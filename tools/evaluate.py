@@ -175,6 +175,8 @@ def main(argv=None):
         raise SystemExit(f'error: {err}') from None
     text = json.dumps(metrics, indent=2)
     print(text)
+    for note in bench.notes:
+        print(note, file=sys.stderr)
     for warning in answer_warnings(metrics, records, predictions, serializer, source):
         print(warning, file=sys.stderr)
     if args.out:

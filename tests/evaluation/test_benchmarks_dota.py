@@ -281,6 +281,45 @@ def test_tied_scores_are_ranked_as_the_devkit(tmp_path):
         evaluate(bench, records, preds, tie_order='random')
 
 
+def test_tied_detections_of_several_images_rank_in_prediction_file_order(tmp_path):
+    # The devkit reads Task1_<class>.txt, whose lines a user writes in the order of the
+    # predictions file: with tied scores that order decides the ranking. Two images, records
+    # P1 then P2; the predictions file lists P2 (a true positive) before P1 (a false positive).
+    src = write_dota(str(tmp_path / 'two'), files=[
+        ('P1', (200, 200), [], ['0 0 20 0 20 20 0 20 plane 0']),
+        ('P2', (200, 200), [], ['0 0 20 0 20 20 0 20 plane 0'])])
+    bench = BENCHMARKS.build(dict(type='dota'))
+    bench.convert(src, str(tmp_path / 'two.jsonl'), progress=False)
+    records = load_records(str(tmp_path / 'two.jsonl'))
+    assert list(records) == ['P1', 'P2']
+    hit = {'type': 'quad', 'points': _square(0, 0, 20), 'label': 'plane', 'score': 0.5}
+    miss = {'type': 'quad', 'points': _square(120, 120, 20), 'label': 'plane', 'score': 0.5}
+    preds = {'P2': {'objects': [hit]}, 'P1': {'objects': [miss]}}
+    assert np.argsort(-np.array([0.5, 0.5])).tolist() == [0, 1]  # ties keep the file order
+    # ranked P2's hit, then P1's miss: precision 1 at recall 1/2, then 1/2 at 1/2
+    # -> 11-point AP (6 * 1 + 5 * 0) / 11
+    out = evaluate(bench, records, preds, classes='plane')
+    assert out['AP/plane'] == pytest.approx(6 / 11)
+    assert evaluate(bench, records, preds, classes='plane', tie_order='stable')[
+        'AP/plane'] == pytest.approx(6 / 11)
+    # the file in record order ranks the miss first: precision 0, then 1/2 at recall 1/2
+    in_record_order = {'P1': preds['P1'], 'P2': preds['P2']}
+    assert evaluate(bench, records, in_record_order, classes='plane')['AP/plane'] == \
+        pytest.approx(6 * 0.5 / 11)
+
+
+def test_labels_mapped_to_official_names_are_counted_and_strict_is_offered(tmp_path):
+    bench, records, preds = _tied_detections(tmp_path, [0.9], tp_index=0)
+    preds['P1']['objects'][0]['label'] = 'PLANE'
+    out = evaluate(bench, records, preds, classes='plane')
+    assert out['AP/plane'] == pytest.approx(1.0) and out['n_mapped'] == 1
+    assert any('PLANE (1)' in note and 'label_match=strict' in note for note in bench.notes)
+    strict = evaluate(bench, records, preds, classes='plane', label_match='strict')
+    assert strict['AP/plane'] == 0.0 and strict['n_mapped'] == 0 and strict['n_det'] == 0
+    with pytest.raises(OptionError, match='option label_match must be one of loose, strict'):
+        evaluate(bench, records, preds, label_match='exact')
+
+
 def test_evaluate_tool_end_to_end(tmp_path):
     from ..helpers import run_tool
     write_dota(str(tmp_path / 'DOTA'))

@@ -15,8 +15,10 @@ polygon IoU of its ``polyiou.cpp``) is reproduced here:
 - per class, the detections of all images ordered by ``np.argsort(-confidence)``,
   exactly the devkit's call: highest confidence first, and equal confidences in
   the order numpy's default (unstable) sort leaves them, which depends on the
-  numpy version and CPU; eov lists the detections in record order, then answer
-  order, before that call (``tie_order='stable'`` keeps that order for ties);
+  numpy version and CPU; eov lists the detections in the predictions file's
+  order, then answer order, before that call -- the order of the devkit's
+  ``Task1_<class>.txt`` lines when they are written from that file
+  (``tie_order='stable'`` keeps that order for ties);
 - each detection matched to the ground truth of its image with the largest
   polygon IoU (ground truths whose axis-aligned bounds do not overlap, in the
   devkit's ``+1`` pixel convention, are left out first); a true positive when
@@ -359,6 +361,13 @@ def _class_key(name: str) -> str:
     return '-'.join(str(name).strip().lower().replace('_', ' ').split())
 
 
+#: ``label_match`` values: ``loose`` -- a label is its class whatever its case and with ``_`` or
+#: spaces for ``-`` (eov's own rule: ``PLANE``, ``storage_tank`` count; the number of labels
+#: mapped so is reported as ``n_mapped``); ``strict`` -- only the official name counts, as the
+#: devkit, which opens ``Task1_<official name>.txt`` files only.
+LABEL_MATCHES = ('loose', 'strict')
+
+
 @BENCHMARKS.register_module(name='dota')
 class DOTA(BaseBenchmark):
     """DOTA v1.0 oriented boxes -> detection records; the devkit's Task-1 (OBB) mAP.
@@ -384,7 +393,10 @@ class DOTA(BaseBenchmark):
     Options: ``use_07_metric`` (default true, as the devkit's ``main()``),
     ``iou_thr`` (0.5), ``classes`` (default the 15 v1.0 classes),
     ``tie_order`` (``numpy``, the devkit's ``np.argsort``; ``stable``: ties in
-    record order, then answer order, the same on every machine).
+    the predictions file's order, then answer order, the same on every machine),
+    ``label_match`` (``loose``, default: labels matched to the class names
+    ignoring case, ``_`` and spaces, the number so mapped reported as
+    ``n_mapped``; ``strict``: the official names only, as the devkit).
     """
 
     name = 'dota'
@@ -400,7 +412,7 @@ class DOTA(BaseBenchmark):
         'image_size': 'W,H used when an image file is absent (with check_images=false)',
     }
     metric_keys = ('mAP@0.5',) + tuple(f'AP/{c}' for c in DOTA_V1_CLASSES) + (
-        'n', 'n_missing', 'parse_rate', 'n_det')
+        'n', 'n_missing', 'parse_rate', 'n_det', 'n_mapped')
 
     # -- conversion -----------------------------------------------------------
     def _root(self, src: str, split: str | None) -> str:
@@ -550,12 +562,15 @@ class DOTA(BaseBenchmark):
         return parsed['objects'], parsed['parsed']
 
     def score(self, records, predictions, serializer=None, use_07_metric=True, iou_thr=0.5,
-              classes=None, tie_order='numpy'):
+              classes=None, tie_order='numpy', label_match='loose'):
         """DOTA Task-1 mAP; see the module docstring."""
         use_07_metric = _as_bool(use_07_metric, 'use_07_metric')
         if tie_order not in TIE_ORDERS:
             raise OptionError(f'option tie_order must be one of {", ".join(TIE_ORDERS)}, '
                               f'got {tie_order!r}')
+        if label_match not in LABEL_MATCHES:
+            raise OptionError(f'option label_match must be one of {", ".join(LABEL_MATCHES)}, '
+                              f'got {label_match!r}')
         iou_thr = float(iou_thr)
         if classes is None:
             classes = DOTA_V1_CLASSES
@@ -565,26 +580,40 @@ class DOTA(BaseBenchmark):
         if not classes:
             raise OptionError('option classes needs at least one class name')
         keys = {_class_key(c): c for c in classes}
+        mapped: dict[str, int] = {}
+
+        def class_of(label) -> str | None:
+            label = '' if label is None else str(label)
+            if label in classes:
+                return label
+            cls = keys.get(_class_key(label)) if label_match == 'loose' else None
+            if cls is not None:
+                mapped[label] = mapped.get(label, 0) + 1
+            return cls
+
         head = DetectionHead(serializer=build_serializer(serializer))
-        gts = {c: [] for c in classes}
-        # per class: (image index, quad8, confidence or None, rank in class, id)
-        dets = {c: [] for c in classes}
-        parsed = 0
-        with_score = without_score = None
-        for i, (rid, rec) in enumerate(records.items()):
-            for c in classes:
-                gts[c].append([])
+        index = {rid: i for i, rid in enumerate(records)}
+        gts = {c: [[] for _ in records] for c in classes}
+        for i, rec in enumerate(records.values()):
             for t in rec.get('targets', []):
-                cls = keys.get(_class_key(t.get('label', '')))
+                cls = class_of(t.get('label'))
                 if cls is None or t.get('type') not in DETECTION_TYPES:
                     continue
                 quad = [v for p in object_points(check_object(t)) for v in p]
                 gts[cls][i].append((quad, t.get('difficult', 0)))
-            objects, ok = self._objects(rid, rec, predictions.get(rid), head)
+        # per class: (image index, quad8, confidence or None, rank in class), listed in the
+        # predictions file's order -- the order of the devkit's Task1_<class>.txt lines
+        dets = {c: [] for c in classes}
+        parsed = 0
+        with_score = without_score = None
+        for rid, pred in predictions.items():
+            if rid not in index:
+                continue
+            objects, ok = self._objects(rid, records[rid], pred, head)
             parsed += bool(ok)
             ranks = {c: 0 for c in classes}
             for obj in objects:
-                cls = keys.get(_class_key(obj.get('label') or ''))
+                cls = class_of(obj.get('label'))
                 if cls is None:
                     continue
                 if obj.get('score') is None:
@@ -592,13 +621,17 @@ class DOTA(BaseBenchmark):
                 else:
                     with_score = with_score or rid
                 quad = [v for p in object_points(obj) for v in p]
-                dets[cls].append((i, quad, obj.get('score'), ranks[cls]))
+                dets[cls].append((index[rid], quad, obj.get('score'), ranks[cls]))
                 ranks[cls] += 1
         if with_score is not None and without_score is not None:
             raise PredictionError(
                 f'{self.name}: some predicted objects have a "score" (e.g. id {with_score}) and '
                 f'some do not (e.g. id {without_score}); give every object a score, or none '
                 '(then objects rank by their order in each answer)')
+        if mapped:
+            listed = ', '.join(f'{k} ({v})' for k, v in sorted(mapped.items()))
+            self.note(f'labels matched to a class by case / "_" / spaces (label_match=strict '
+                      f'scores only the official names, as the devkit): {listed}')
         out = {}
         aps = []
         for c in classes:
@@ -620,4 +653,5 @@ class DOTA(BaseBenchmark):
             'n_missing': count_missing(records, predictions),
             'parse_rate': parsed / n if n else 0.0,
             'n_det': sum(len(v) for v in dets.values()),
+            'n_mapped': sum(mapped.values()),
         }
