@@ -1,6 +1,7 @@
 # eov: `make demo` (set up, write the EOV-Synth v2 test split, adapt the shipped optical base
 # to every sensor by PCMA -- training records built on the fly --, test, report the
-# scoreboard), `make test`, and `make base` (reproduce the shipped base).
+# scoreboard), `make test` (all tests, as CI), `make test-fast` (all but the slow-marked),
+# and `make base` (reproduce the shipped base).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -29,7 +30,7 @@ BASE_CONFIG := configs/eov_tiny_base.py
 BASE_WEIGHTS := weights/eov_tiny_base
 BASE_SEED := 1000
 
-.PHONY: setup test demo base clean
+.PHONY: setup test test-fast demo base clean
 
 setup: $(STAMP)
 	@# the web demo's browser tests drive Debian's chromium + chromedriver (root + apt only)
@@ -52,6 +53,11 @@ $(STAMP): setup.py
 
 test: setup
 	$(BIN)/python -m pytest tests -ra --durations=15 --junitxml=.pytest-results.xml
+
+# everyday lane: everything but the tests marked slow (real trainings / torchrun launches);
+# CI (`make test`) still runs all of them
+test-fast: setup
+	$(BIN)/python -m pytest tests -m 'not slow' -q -ra --durations=10
 
 demo: setup
 	$(BIN)/python -m eov.datasets.synth $(DEMO_DATA) --train 0 \

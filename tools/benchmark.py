@@ -24,7 +24,7 @@ def _machine() -> dict:
 
 def run_slis(args) -> list[dict]:
     """Token cost and speed of every SLIS serializer x geometry type."""
-    from eov.slis.cost import DEFAULT_SERIALIZERS, benchmark_serializers
+    from eov.processing.serializer_cost import DEFAULT_SERIALIZERS, benchmark_serializers
     names = args.serializers or list(DEFAULT_SERIALIZERS)
     unknown = [n for n in names if n not in DEFAULT_SERIALIZERS]
     if unknown:

@@ -16,7 +16,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # 
 
 from eov.datasets.synth import COLORS, SHAPES  # noqa: E402
 from eov.heads import GroundingHead  # noqa: E402
-from eov.models.tokenizer import CONTROL_TOKENS, DEFAULT_TOKENIZER_DIR  # noqa: E402
+from eov.processing.tokenizer import CONTROL_TOKENS, DEFAULT_TOKENIZER_DIR  # noqa: E402
 
 
 def corpus_lines():

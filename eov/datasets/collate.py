@@ -4,8 +4,7 @@ from __future__ import annotations
 import torch
 
 from eov.registry import FUNCTIONS
-
-from .transforms import IGNORE_INDEX
+from eov.utils.constants import IGNORE_INDEX
 
 
 def group_images(samples_images: list[list[dict]]) -> tuple[dict, list, dict]:

@@ -10,6 +10,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from eov.registry import DATA_SAMPLERS
+from eov.utils.patterns import match_any
 
 
 def record_source(info: dict) -> str:
@@ -22,7 +23,6 @@ def source_weights(sources: list[str], weights: Mapping[str, float]) -> dict[str
 
     Sources no pattern matches get 0. Patterns are globs over ``'modality/task'``.
     """
-    from eov.stages.base import match_any
     out = {}
     for source in sources:
         out[source] = 0.0

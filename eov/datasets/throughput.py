@@ -14,8 +14,7 @@ import random
 import time
 from typing import Iterator
 
-S2_BANDS = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10', 'B11',
-            'B12')
+from eov.modalities.sensors import S2_BANDS
 
 
 def sentinel2_scene_dir() -> str:

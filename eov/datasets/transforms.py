@@ -4,13 +4,12 @@ from __future__ import annotations
 import logging
 import os
 
-import torch
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
 from eov.registry import HEADS, MODALITIES, SERIALIZERS, TRANSFORMS, build_from_any
 
-from .schema import ASSISTANT_ROLES, IGNORE_INDEX, RecordError
+from .schema import ASSISTANT_ROLES, RecordError
 
 #: Per-image tensors besides the pixels that adapters take (temporal stacks).
 ADAPTER_EXTRAS = ('frame_days', 'frame_mask')

@@ -180,7 +180,8 @@ def _read_with_rasterio(path: str, max_bytes: int | None = None) -> Raster:
     return Raster(data=data, path=path, nodata=nodata, crs=crs, transform=transform)
 
 
-def _open(path: str):
+def open_raster(path: str):
+    """Open a raster with rasterio; a missing or unreadable file is a :class:`RasterReadError`."""
     import rasterio
     from rasterio.errors import RasterioError
     if not os.path.isfile(path):
@@ -254,7 +255,7 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
     if resampling not in ('bilinear', 'nearest'):
         raise ValueError(f"resampling must be 'bilinear' or 'nearest', got {resampling!r}")
     limit = max_raster_bytes(max_bytes)
-    sources = [_open(p) for p in paths]
+    sources = [open_raster(p) for p in paths]
     try:
         if band_counts is not None:
             for src, n in zip(sources, band_counts):

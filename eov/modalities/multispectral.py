@@ -4,10 +4,10 @@ from __future__ import annotations
 from eov.registry import MODALITIES
 
 from .base import BaseModality
+from .sensors import S2_L2A_BANDS
 
-#: BigEarthNet's 12 Sentinel-2 bands, in its order (B10 is not part of it).
-BIGEARTHNET_BANDS = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09',
-                     'B11', 'B12')
+#: BigEarthNet's 12 Sentinel-2 bands, in its order (the L2A bands: B10 is not part of it).
+BIGEARTHNET_BANDS = S2_L2A_BANDS
 
 
 @MODALITIES.register_module(name='multispectral')

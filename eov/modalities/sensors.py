@@ -162,13 +162,14 @@ register_sensor(SensorSpec(
 # Statistics in digital numbers (DN = reflectance x 10000): SSL4EO-S12 v1.0
 # (Wang et al. 2023, zhu-xlab/SSL4EO-S12, ssl4eo_dataset.py: S2C_MEAN/STD for L1C,
 # S2A_MEAN/STD for L2A), computed from 50k patches. Nodata is 0 in both products.
-_S2_BANDS = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10',
+#: Sentinel-2 MSI bands in L1C order (13); the one place eov spells them out.
+S2_BANDS = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10',
              'B11', 'B12')
 _S2_WAVELENGTHS = (0.443, 0.490, 0.560, 0.665, 0.705, 0.740, 0.783, 0.842, 0.865, 0.945,
                    1.375, 1.610, 2.190)
 _S2_GSD = (60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 60, 20, 20)
 register_sensor(SensorSpec(
-    name='sentinel2_l1c', modality='multispectral', bands=_S2_BANDS,
+    name='sentinel2_l1c', modality='multispectral', bands=S2_BANDS,
     wavelengths=_S2_WAVELENGTHS, gsd=_S2_GSD, scale=1.0, dtype='uint16', nodata=0,
     units='DN (TOA reflectance x 1e4)', reflectance=1e-4,
     mean=(1605.58, 1390.78, 1314.87, 1363.52, 1549.44, 2091.75, 2371.72, 2299.90, 2560.30,
@@ -176,9 +177,11 @@ register_sensor(SensorSpec(
     std=(786.79, 850.35, 875.06, 1138.85, 1122.18, 1161.59, 1274.39, 1248.43, 1345.53,
          577.32, 51.15, 1336.10, 1136.54)))
 # L2A drops the cirrus band B10: the 12 bands in BigEarthNet's order.
-_L2A = tuple(i for i, b in enumerate(_S2_BANDS) if b != 'B10')
+_L2A = tuple(i for i, b in enumerate(S2_BANDS) if b != 'B10')
+#: Sentinel-2 L2A bands (12, no B10), the order of the ``sentinel2_l2a`` spec and BigEarthNet.
+S2_L2A_BANDS = tuple(S2_BANDS[i] for i in _L2A)
 register_sensor(SensorSpec(
-    name='sentinel2_l2a', modality='multispectral', bands=tuple(_S2_BANDS[i] for i in _L2A),
+    name='sentinel2_l2a', modality='multispectral', bands=S2_L2A_BANDS,
     wavelengths=tuple(_S2_WAVELENGTHS[i] for i in _L2A), gsd=tuple(_S2_GSD[i] for i in _L2A),
     scale=1.0, dtype='uint16', nodata=0, units='DN (surface reflectance x 1e4)',
     reflectance=1e-4,

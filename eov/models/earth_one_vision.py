@@ -10,10 +10,10 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from eov.registry import ALIGNERS, ATTENTION, MODALITIES, MODELS, build_from_any
+from eov.utils.constants import IGNORE_INDEX
 
 from .language import build_causal_lm
 
-IGNORE_INDEX = -100
 #: How answer tokens are weighted in the loss (:meth:`EarthOneVision.token_weights`).
 LOSS_WEIGHTINGS = ('token', 'sample', 'sqrt')
 

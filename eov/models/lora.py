@@ -16,13 +16,14 @@ packed batches) or per row (generation) while the LM runs.
 """
 from __future__ import annotations
 
-import fnmatch
 import math
 from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from eov.utils.patterns import match_any
 
 
 class LoRAGate:
@@ -148,8 +149,7 @@ def add_gated_lora(model: nn.Module, parts: tuple[str, ...], rank: int, alpha: f
         found = 0
         for name, module in list(root.named_modules()):
             full = f'{part}.{name}' if name else part
-            if type(module) is not nn.Linear or any(
-                    fnmatch.fnmatchcase(full, p) for p in exclude):
+            if type(module) is not nn.Linear or match_any(full, exclude):
                 continue
             parent_name, _, child = name.rpartition('.')
             parent = root.get_submodule(parent_name) if parent_name else root

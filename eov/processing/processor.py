@@ -21,8 +21,10 @@ from typing import Iterable, Sequence
 
 import torch
 
-from eov.datasets.schema import IGNORE_INDEX, IMAGE_PLACEHOLDER, RecordError
-from eov.models.tokenizer import IM_END, IM_START, IMAGE_TOKEN, PAD_TOKEN, build_tokenizer
+from eov.utils.constants import IGNORE_INDEX, IMAGE_PLACEHOLDER
+from eov.utils.errors import RecordError
+
+from .tokenizer import IM_END, IM_START, IMAGE_TOKEN, PAD_TOKEN, build_tokenizer
 
 #: File the processor's settings are saved in (next to the tokenizer files).
 PROCESSOR_CONFIG = 'processor_config.json'

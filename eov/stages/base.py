@@ -24,20 +24,15 @@ stage's trainable set).
 from __future__ import annotations
 
 import copy
-import fnmatch
 import re
 from typing import Iterable, Mapping
 
 from mmengine.config import Config, ConfigDict
 
 from eov.registry import STAGES
+from eov.utils.patterns import match_any
 
 _SAFE_NAME = re.compile(r'^[A-Za-z0-9_.-]+$')
-
-
-def match_any(name: str, patterns: Iterable[str]) -> bool:
-    """True when ``name`` matches one of the glob ``patterns`` (``fnmatch``, case-sensitive)."""
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 #: Schedulers that set one peak rate for every parameter group (MMEngine's OneCycle):
@@ -131,7 +126,7 @@ class Stage:
         # 'rgb' adapter under 'adapters.*'), but it must name something
         known = names + [n + '.' for n, _ in model.named_modules() if n]
         for pattern in self.trainable + self.frozen:
-            if not any(fnmatch.fnmatchcase(n, pattern) for n in known):
+            if not any(match_any(n, [pattern]) for n in known):
                 tops = sorted({n.split('.')[0] for n in names})
                 raise ValueError(f'stage {self.name!r}: pattern {pattern!r} matches no '
                                  f'parameter of the model (top-level modules: '

@@ -2,7 +2,7 @@ import torch
 from mmengine.registry import init_default_scope
 
 from eov.datasets import instruction_collate
-from eov.models.tokenizer import IM_END, IMAGE_TOKEN, build_tokenizer
+from eov.processing.tokenizer import IM_END, IMAGE_TOKEN, build_tokenizer
 from eov.registry import DATASETS
 from eov.slis import LocTokenSerializer
 

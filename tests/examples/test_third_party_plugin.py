@@ -23,6 +23,7 @@ def dsm_data(tmp_path_factory):
     return str(out)
 
 
+@pytest.mark.slow
 def test_plugin_registers_modality_without_editing_eov():
     out = run_tool(['tools/list_plugins.py', '--json', '--import', 'eov_dsm'],
                    extra_pythonpath=[PLUGIN])
@@ -56,6 +57,7 @@ def test_dsm_modality_reads_heights_and_masks_nodata(dsm_data):
     assert float(out['pixels'][0, 0, :4].abs().max()) == 0.0  # nodata -> 0, not -9999
 
 
+@pytest.mark.slow
 def test_browse_dataset_reads_the_plugin_modality_through_the_config(dsm_data, tmp_path):
     """--config brings the plugin's modality before the record is validated."""
     data = os.path.join(dsm_data, 'train.jsonl')

@@ -2,6 +2,7 @@
 import json
 import random
 
+import pytest
 import torch
 from mmengine.registry import init_default_scope
 
@@ -26,6 +27,7 @@ def test_synthetic_samples_cover_the_token_budget_with_drawn_lengths():
     assert int((one['labels'] != -100).sum()) == 8
 
 
+@pytest.mark.slow
 def test_train_step_benchmark_reports_both_paths():
     proc = run_tool(['tools/benchmark.py', 'train-step', '--config', TINY_CONFIG, '--steps', '1',
                      '--warmup', '0', '--tokens-per-step', '300', '--max-len', '150'])
@@ -37,6 +39,7 @@ def test_train_step_benchmark_reports_both_paths():
     assert torch.cuda.is_available() or rows[0]['peak_mem_gb'] is None
 
 
+@pytest.mark.slow
 def test_infer_benchmark_reports_batch_sizes_and_scene_tiles():
     proc = run_tool(['tools/benchmark.py', 'infer', '--config', TINY_CONFIG, '--requests', '4',
                      '--batch-sizes', '1', '4', '--scene-tile', '1024', '--max-new-tokens', '4'])

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ..helpers import run_tool
@@ -51,6 +52,7 @@ def test_landsat_thermal_in_kelvin(tmp_path):
     assert all(240 < m < 330 for m in summary['mean'])
 
 
+@pytest.mark.slow
 def test_sar_and_temporal_records_render(tmp_path):
     db = np.stack([np.linspace(-30, 5, 256).reshape(16, 16)] * 2).astype(np.float32)
     sar = write_tif(tmp_path / 's1.tif', db)

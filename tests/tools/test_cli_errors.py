@@ -42,6 +42,7 @@ def test_a_bad_record_names_its_file_and_line(synth_data, tmp_path, capsys):
     assert 'train.jsonl:3' in line
 
 
+@pytest.mark.slow
 def test_debug_keeps_the_traceback(synth_data, tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     args = [sys.executable, 'tools/train.py', TINY_CONFIG, '--work-dir', str(tmp_path),

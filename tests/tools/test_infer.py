@@ -76,6 +76,7 @@ def test_sentinel2_true_colour_scene_to_geojson(grounding_checkpoint, tmp_path):
     assert pred['image_size'] == [1933, 1947] and len(pred['tiles']) == 25
 
 
+@pytest.mark.slow
 def test_png_without_georeferencing_gives_pixel_geojson(grounding_checkpoint, tmp_path):
     ckpt, records = grounding_checkpoint
     rec = records[0]
@@ -94,6 +95,7 @@ def test_png_without_georeferencing_gives_pixel_geojson(grounding_checkpoint, tm
     assert 'has no georeferencing' in message
 
 
+@pytest.mark.slow
 def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path, capsys):
     ckpt, records = grounding_checkpoint
     png = records[0]['images'][0]['path']
@@ -136,6 +138,7 @@ def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path, cap
 
 
 
+@pytest.mark.slow
 def test_converted_benchmark_goes_records_infer_evaluate(grounding_checkpoint, tmp_path):
     """tools/convert_dataset.py -> tools/infer.py --records -> tools/evaluate.py, no glue."""
     ckpt, _ = grounding_checkpoint

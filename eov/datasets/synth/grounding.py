@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eov.heads.grounding import GroundingHead
+from eov.utils.io import atomic_write, write_json_atomically
 
 #: Object colours (RGB) and shape classes of the generator.
 COLORS = {
@@ -186,19 +187,17 @@ def generate(out_dir: str, splits: dict[str, int], seed: int = 0,
     paths = {}
     for split, count in splits.items():
         path = os.path.join(out_dir, f'{split}.jsonl')
-        tmp = path + '.tmp'
         indices = range(count)
         if progress:
             from tqdm import tqdm
             indices = tqdm(indices, desc=f'EOV-Synth {split}', unit='img', leave=False,
                            mininterval=0.5 if sys.stderr.isatty() else 5.0)
-        with open(tmp, 'w', encoding='utf-8') as f:
+        with atomic_write(path) as f:   # a half-written split never looks complete
             for i in indices:
                 f.write(json.dumps(make_record(i, split, seed, cfg, out_dir, head)) + '\n')
-        os.replace(tmp, path)  # a half-written split never looks complete
         paths[split] = path
-    with open(os.path.join(out_dir, 'synth_config.json'), 'w') as f:
-        json.dump(dict(seed=seed, splits=splits, **cfg.__dict__), f, indent=1)
+    write_json_atomically(os.path.join(out_dir, 'synth_config.json'),
+                          dict(seed=seed, splits=splits, **cfg.__dict__), indent=1)
     return paths
 
 

@@ -77,11 +77,8 @@ THERMAL_OBJECT = {'vehicle': 185, 'building': 156, 'chimney': 250, 'furnace': 24
 #: chimney > furnace > vehicle engine > ship engine > building.
 THERMAL_HOT_SPOT = {'vehicle': 225, 'ship': 214}
 
-#: Sentinel-2 L2A band order (the ``sentinel2_l2a`` spec's, without B10).
-S2_L2A_BANDS = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B11',
-                'B12')
 #: Surface reflectance of each multispectral class, per band of
-#: :data:`S2_L2A_BANDS`. Two pairs are alike in the visible bands (B02-B04)
+#: :data:`eov.modalities.sensors.S2_L2A_BANDS`. Two pairs are alike in the visible bands (B02-B04)
 #: and differ only outside them: grassland vs artificial turf (only grass has
 #: the red-edge rise and the NIR plateau) and water vs asphalt (water absorbs
 #: NIR and SWIR, asphalt does not).

@@ -106,6 +106,11 @@ def _cached_tokenizer(path: str | None, extra: tuple[str, ...]):
     return tok
 
 
+def clear_tokenizer_cache() -> None:
+    """Forget the built tokenizers (after a tokenizer directory was rewritten)."""
+    _cached_tokenizer.cache_clear()
+
+
 def build_tokenizer(path: str | None = None, serializer=None,
                     extra_tokens: Iterable[str] = ()):
     """Build the tokenizer for a model/dataset pair.

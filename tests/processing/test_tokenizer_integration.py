@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from eov.models.tokenizer import add_serializer_tokens, build_tokenizer
+from eov.processing.tokenizer import add_serializer_tokens, build_tokenizer
 from eov.slis import LocTokenSerializer, QwenTextSerializer
-from eov.slis.cost import build_english_bpe
+from eov.processing.serializer_cost import build_english_bpe
 
 from ..helpers import run_tool
 

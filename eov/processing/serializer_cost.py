@@ -15,7 +15,7 @@ import random
 import time
 from typing import Iterator
 
-from .geometry import GEOMETRY_TYPES
+from eov.slis.geometry import GEOMETRY_TYPES
 
 #: Vertices of the benchmark polygons.
 POLY_VERTICES = 8
@@ -60,7 +60,7 @@ def random_objects(kind: str, n: int, image_size: tuple[int, int], seed: int = 0
             out.append({'type': 'obb', 'obb': [cx, cy, max(w, h), min(w, h),
                                                rng.uniform(-90, 90)]})
         elif kind == 'quad':
-            from .geometry import obb_to_quad
+            from eov.slis.geometry import obb_to_quad
             out.append({'type': 'quad', 'points': obb_to_quad(
                 [cx, cy, max(w, h), min(w, h), rng.uniform(-90, 90)])})
         elif kind == 'poly':
@@ -99,7 +99,7 @@ def benchmark_serializers(serializers: dict[str, dict], n: int = 200,
     Yields:
         One flat dict per serializer x geometry type.
     """
-    from eov.models.tokenizer import add_serializer_tokens, build_tokenizer
+    from eov.processing.tokenizer import add_serializer_tokens, build_tokenizer
     from eov.registry import SERIALIZERS, build_from_any
     english_base = build_english_bpe()
     for name, cfg in serializers.items():
