@@ -67,8 +67,7 @@ def grounding_checkpoint(synth_data, tmp_path_factory):
 
     from eov.datasets import instruction_collate
     from eov.engine import fill_config_image_tokens
-    from eov.engine.config import load_config
-    from eov.engine.eov_runner import config_text
+    from eov.engine.config import config_text, load_config
     from eov.registry import DATASETS, MODELS
     init_default_scope('eov')
     cfg = load_config(TINY_CONFIG, {'data_root': synth_data})

@@ -32,22 +32,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def checkpoint_state_dict(ckpt: dict, path: str) -> dict:
-    """The model weights of a checkpoint dict (``state_dict``/``model`` entry or the dict
-    itself), with a DDP/FSDP ``module.`` prefix stripped."""
-    import torch
-    state = ckpt
-    for key in ('state_dict', 'model'):
-        if isinstance(ckpt.get(key), dict):
-            state = ckpt[key]
-            break
-    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f'{path}: no model weights in it (expected a "state_dict" of tensors)')
-    if all(k.startswith('module.') for k in state):
-        state = {k[len('module.'):]: v for k, v in state.items()}
-    return state
-
-
 def _size(num_bytes: float) -> str:
     for unit in ('B', 'KiB', 'MiB', 'GiB'):
         if num_bytes < 1024 or unit == 'GiB':
@@ -60,8 +44,9 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.registry import init_default_scope
 
-    from eov.engine.checkpoint import CheckpointError, config_for_checkpoint, read_checkpoint
+    from eov.engine.config import config_for_checkpoint
     from eov.models.hf_format import save_pretrained
+    from eov.models.weights import CheckpointError, load_weights, read_checkpoint
     from eov.registry import MODELS
     if not os.path.isfile(args.config):
         raise SystemExit(f'error: config file not found: {args.config}')
@@ -69,7 +54,6 @@ def main(argv=None):
         ckpt = read_checkpoint(args.checkpoint)   # read once: config and weights
         cfg, source = config_for_checkpoint(args.config, args.checkpoint, args.cfg_options,
                                             use_saved=not args.model_from_config, loaded=ckpt)
-        state = checkpoint_state_dict(ckpt, args.checkpoint)
     except (FileNotFoundError, CheckpointError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         raise SystemExit(f'error: {message}') from None
@@ -81,11 +65,9 @@ def main(argv=None):
     except (FileNotFoundError, KeyError, ValueError) as err:
         raise SystemExit(f'error: cannot build the model of {args.config}: {err}') from None
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        raise SystemExit(f'error: {args.checkpoint} does not fit the model of {args.config}:\n  '
-                         + '\n  '.join(lines[:6])) from None
+        load_weights(model, ckpt, args.checkpoint, cfg=cfg)   # strict
+    except CheckpointError as err:
+        raise SystemExit(f'error: {err}') from None
     model.eval()
     try:
         save_pretrained(model, cfg, args.out_dir, dtype=args.dtype)

@@ -179,7 +179,7 @@ def main(argv=None):
     args = parse_args(argv)
     from eov.apis import EOVInferencer, InferenceError
     from eov.datasets.schema import RecordError
-    from eov.engine.checkpoint import CheckpointError
+    from eov.models.weights import CheckpointError
     from eov.modalities import RasterReadError
     try:
         inf = EOVInferencer(args.model, args.checkpoint, device=args.device,

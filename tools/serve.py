@@ -81,7 +81,7 @@ def main(argv=None):
         raise SystemExit(f'error: the web demo needs fastapi, uvicorn and python-multipart '
                          f"(pip install -e '.[serve]'): {err}")
     from eov.apis import EOVInferencer, InferenceError
-    from eov.engine.checkpoint import CheckpointError
+    from eov.models.weights import CheckpointError
     try:
         inferencer = EOVInferencer(args.model, args.checkpoint, device=args.device,
                                    use_saved_config=not args.model_from_config,

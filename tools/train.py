@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eov.engine.chain import run_chain  # noqa: E402
-from eov.engine.runner import (add_runner_arguments, build_runner,  # noqa: E402
+from eov.engine.launch import (add_runner_arguments, build_runner,  # noqa: E402
                                clear_errors, parse_runner_args, prepare_config,
                                shutdown_distributed)
 

@@ -8,7 +8,7 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
     # CPU training: torch threads of the main process = its cores minus one per data
     # worker, so training and loading never oversubscribe the machine
-    # (eov.engine.eov_runner.cpu_threads; docs/benchmarks.md has both ways measured).
+    # (eov.engine.runner.cpu_threads; docs/benchmarks.md has both ways measured).
     cpu_threads='auto',
 )
 
@@ -47,7 +47,7 @@ load_from = None
 #   load_from_partial = dict(_delete_=True, allow_missing=True, allow_unexpected=True,
 #                            allow_mismatched=True, min_matched_fraction=0.5)
 # (_delete_=True: this default is None, and MMEngine merges a child dict only into a dict)
-# (True = those defaults; eov.engine.load_checks).
+# (True = those defaults; eov.engine.config.partial_settings, eov.models.weights.load_weights).
 load_from_partial = None
 resume = False
 randomness = dict(seed=0, deterministic=False)

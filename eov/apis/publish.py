@@ -80,11 +80,11 @@ def publish_weights(work_dir: str, config: str, out_dir: str, name: str | None =
     Raises:
         PublishError: no final weights, no training log, or weights over ``max_mb``.
     """
-    from eov.engine.checkpoint import SAFETENSORS_META, read_checkpoint, saved_config_text
     from eov.engine.config import load_config
     from eov.evaluation.report import read_stage_losses
     from eov.evaluation.scoreboard import learned_count, render_table
-    from eov.models.hf_format import write_safetensors
+    from eov.models.weights import (SAFETENSORS_META, read_checkpoint, saved_config_text,
+                                    write_safetensors)
 
     final = os.path.join(work_dir, 'final.pth')
     if not os.path.isfile(final):

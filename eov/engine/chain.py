@@ -1,6 +1,6 @@
 """The PCMA chain runner: train a config's ``stages`` one after another.
 
-Each stage is one MMEngine run (an :class:`~eov.engine.eov_runner.EOVRunner`)
+Each stage is one MMEngine run (an :class:`~eov.engine.runner.EOVRunner`)
 in its own folder ``WORK/<index>_<name>/`` with its logs and checkpoints; at
 its end the stage's weights are saved as ``stage_final.pth`` there, the next
 stage starts from them (``init='previous'``), and the last stage's weights
@@ -15,18 +15,22 @@ from its initial weights when it has none). ``only='NAME'`` runs one stage.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import os.path as osp
 import shutil
 import time
 
-import torch
 from mmengine.config import Config
 from mmengine.dist import barrier, get_rank
 from mmengine.logging import print_log
 
+from eov.models.weights import write_checkpoint
 from eov.registry import STAGES, build_from_any
+from eov.utils.io import atomic_write, write_json_atomically
+
+from .config import config_text
+from .launch import build_runner
+from .wrappers import full_state, is_sharded
 
 #: File a finished stage leaves in its folder (its final weights).
 STAGE_FINAL = 'stage_final.pth'
@@ -80,17 +84,6 @@ def _initial_weights(cfg: Config, stages: list, index: int) -> str | None:
     return stage.init
 
 
-def save_weights(state_dict: dict, path: str, meta: dict) -> None:
-    """Write ``{'meta', 'state_dict'}`` atomically (``state_dict``: full, on CPU).
-
-    Get ``state_dict`` with :func:`~eov.engine.strategies.full_state` on every
-    rank (under FSDP gathering is collective); write on rank 0.
-    """
-    tmp = path + '.tmp'
-    torch.save({'meta': meta, 'state_dict': state_dict}, tmp)
-    os.replace(tmp, path)
-
-
 def run_stage(cfg: Config, stages: list, index: int, resume: bool = False,
               stop_at: int | None = None) -> str:
     """Train stage ``index`` of the chain; returns its ``stage_final.pth``.
@@ -100,7 +93,6 @@ def run_stage(cfg: Config, stages: list, index: int, resume: bool = False,
             schedule still sized for the stage's full length (a probe of a long
             stage's first iterations); ``None``: train the whole stage.
     """
-    from .runner import build_runner
     stage = stages[index]
     folder = stage_dir(cfg.work_dir, index, stage)
     has_ckpt = osp.isfile(osp.join(folder, 'last_checkpoint'))
@@ -116,17 +108,15 @@ def run_stage(cfg: Config, stages: list, index: int, resume: bool = False,
     runner = build_runner(stage_cfg)
     runner.train()
     final = osp.join(folder, STAGE_FINAL)
-    from .strategies import full_state, is_sharded
     weights = None
     if get_rank() == 0 or is_sharded(runner.model):   # FSDP: gathering is collective
         weights = full_state(getattr(runner.model, 'module', runner.model).state_dict())
     if get_rank() == 0:
-        from .eov_runner import config_text
         # 'cfg' (the stage's full config text, as MMEngine's checkpoints store it) lets
         # tools/test.py, the inferencer and the export rebuild exactly this model
-        save_weights(weights, final, dict(stage=stage.name, index=index + 1,
-                                               iter=runner.iter, config=cfg.filename,
-                                               cfg=config_text(stage_cfg)))
+        write_checkpoint(final, weights, dict(stage=stage.name, index=index + 1,
+                                              iter=runner.iter, config=cfg.filename,
+                                              cfg=config_text(stage_cfg)))
     barrier()
     stage.trained_iters = int(runner.iter)   # for chain.json (--stop-at ends stages early)
     del runner
@@ -174,11 +164,10 @@ def run_chain(cfg: Config, only: str | None = None, resume: bool = False,
     if final is not None and (only is None or only == names[-1]):
         chain_final = osp.join(cfg.work_dir, CHAIN_FINAL)
         if get_rank() == 0:
-            tmp = chain_final + '.tmp'
-            shutil.copyfile(final, tmp)   # the last stage's weights, byte for byte
-            os.replace(tmp, chain_final)
-            with open(osp.join(cfg.work_dir, 'chain.json'), 'w') as f:
-                json.dump(dict(stages=log, final=chain_final), f, indent=1)
+            with open(final, 'rb') as src, atomic_write(chain_final, 'wb') as dst:
+                shutil.copyfileobj(src, dst)   # the last stage's weights, byte for byte
+            write_json_atomically(osp.join(cfg.work_dir, 'chain.json'),
+                                  dict(stages=log, final=chain_final), indent=1)
         barrier()
         final = chain_final
     return final

@@ -1,4 +1,4 @@
-"""Config loading: MMEngine ``Config`` plus eov's late-bound ``${name}`` references.
+"""Configs: loading, eov's late-bound ``${name}`` references, checks, and configs as text.
 
 MMEngine resolves Python variables of a config when each file is parsed, so a
 child config that redefines ``serializer`` would not reach the copies its base
@@ -6,6 +6,10 @@ already placed in the model, dataset and metric. eov configs therefore write
 ``'${serializer}'`` where a shared top-level value is meant; the reference is
 resolved after inheritance and ``--cfg-options``, so one line changes every
 use.
+
+Also here: the config a checkpoint's model is rebuilt with (its saved config,
+:func:`config_for_checkpoint`), a config as loadable Python text
+(:func:`config_text`), and the ``load_from_partial`` setting (:func:`partial_settings`).
 """
 from __future__ import annotations
 
@@ -286,3 +290,126 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
     resolve_references(cfg)
     check_image_sizes(cfg, cfg_options, path)
     return cfg
+
+
+def config_text(cfg) -> str:
+    """A config as loadable Python text, ``key = value`` lines laid out by ``pprint``.
+
+    MMEngine's ``Config.pretty_text`` formats the same text with yapf, which
+    takes seconds for a multi-modality config.
+    """
+    import pprint
+    return '\n'.join(f'{key} = {pprint.pformat(value, width=96, sort_dicts=False)}'
+                     for key, value in cfg.to_dict().items()) + '\n'
+
+
+class PlainTextConfig(Config):
+    """A ``Config`` whose ``pretty_text`` is :func:`config_text`.
+
+    The Runner formats its config when it logs it, dumps it into the work
+    dir and stores it in every checkpoint's meta: with yapf that is seconds
+    each time (a minute over a PCMA chain on a 2-core CPU).
+    """
+
+    @property
+    def pretty_text(self) -> str:
+        return config_text(self)
+
+
+#: Top-level config keys that define the model a checkpoint holds. A config
+#: saved in a checkpoint supplies these (see :func:`config_for_checkpoint`).
+MODEL_KEYS = ('model', 'serializer', 'tokenizer', 'modalities', 'image_size', 'patch_size',
+              'model_size')
+
+
+def config_for_checkpoint(config: str | None, checkpoint: str | None,
+                          cfg_options: dict | None = None, use_saved: bool = True,
+                          loaded: dict | None = None) -> tuple[Config, str]:
+    """The config to rebuild a checkpoint's model with.
+
+    The config saved in the checkpoint (every MMEngine checkpoint and every
+    PCMA ``stage_final.pth`` / ``final.pth`` carries one) decides the model:
+    its :data:`MODEL_KEYS` replace those of ``config``, so a run trained with
+    ``--cfg-options model...=...`` loads without restating them. Data,
+    evaluation and runtime settings still come from ``config``;
+    ``cfg_options`` apply last.
+
+    Args:
+        config: Python config file; ``None`` uses the saved config alone.
+        checkpoint: Checkpoint file (``None``: ``config`` alone).
+        cfg_options: ``--cfg-options`` style overrides.
+        use_saved: ``False`` ignores the saved config (``config`` decides).
+        loaded: ``checkpoint`` already read (:func:`~eov.models.weights.read_checkpoint`),
+            so a caller that needs its weights too reads the file once.
+
+    Returns:
+        ``(cfg, source)``: the resolved config and ``'checkpoint'`` or
+        ``'file'`` saying where the model came from.
+
+    Raises:
+        ValueError: when neither a config file nor a saved config is available.
+    """
+    from eov.models.weights import read_checkpoint, saved_config_text
+    saved = None
+    if checkpoint is not None and use_saved:
+        saved = saved_config_text(loaded if loaded is not None else read_checkpoint(checkpoint))
+    if config is None and saved is None:
+        raise ValueError(f'{checkpoint}: the checkpoint holds no config; give the config file')
+    if saved is not None:
+        saved_cfg = Config.fromstring(saved, '.py')
+    cfg = Config.fromfile(config) if config is not None else saved_cfg
+    if saved is not None and config is not None:
+        for key in MODEL_KEYS:
+            if key in saved_cfg:
+                cfg[key] = saved_cfg[key]
+    apply_overrides(cfg, cfg_options, config or checkpoint)
+    resolve_references(cfg)
+    check_image_sizes(cfg, cfg_options, config or checkpoint)
+    return cfg, ('checkpoint' if saved is not None else 'file')
+
+
+def partial_settings(setting) -> dict | None:
+    """Read ``load_from_partial``: what a partial ``load_from`` may skip.
+
+    Documented in ``configs/_base_/default_runtime.py``; ``allow_missing`` and
+    ``allow_unexpected`` may be lists of glob patterns (only matching keys may be
+    missing / unexpected). The load itself is :func:`eov.models.weights.load_weights`.
+
+    Args:
+        setting: ``None`` / ``False`` (strict), ``True`` (the defaults) or a
+            dict of :data:`~eov.models.weights.PARTIAL_DEFAULTS` keys.
+
+    Returns:
+        The complete settings, or ``None`` for a strict load.
+
+    Raises:
+        ConfigKeyError: naming an unknown key or a bad value.
+    """
+    from eov.models.weights import PARTIAL_DEFAULTS
+    if setting is None or setting is False:
+        return None
+    if setting is True:
+        return dict(PARTIAL_DEFAULTS)
+    if not isinstance(setting, dict):
+        raise ConfigKeyError(f'load_from_partial: expected None, True or a dict of '
+                             f'{", ".join(PARTIAL_DEFAULTS)}; got {setting!r}')
+    unknown = [k for k in setting if k not in PARTIAL_DEFAULTS]
+    if unknown:
+        raise ConfigKeyError(f'load_from_partial.{unknown[0]}: not a setting (settings: '
+                             f'{", ".join(PARTIAL_DEFAULTS)})')
+    out = {**PARTIAL_DEFAULTS, **setting}
+    for key in ('allow_missing', 'allow_unexpected'):
+        value = out[key]
+        if isinstance(value, (list, tuple)):
+            if not value or not all(isinstance(p, str) and p for p in value):
+                raise ConfigKeyError(f'load_from_partial.{key}: True, False or a non-empty '
+                                     f'list of glob patterns, got {value!r}')
+            out[key] = tuple(value)
+        elif not isinstance(value, bool):
+            raise ConfigKeyError(f'load_from_partial.{key}: True, False or a list of glob '
+                                 f'patterns, got {value!r}')
+    frac = out['min_matched_fraction']
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
+        raise ConfigKeyError(f'load_from_partial.min_matched_fraction: a fraction in [0, 1], '
+                             f'got {frac!r}')
+    return out

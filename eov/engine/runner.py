@@ -1,180 +1,375 @@
-"""Glue between eov configs and MMEngine's Runner (used by tools/*.py)."""
+"""eov's runners: :class:`EOVRunner` (MMEngine's Runner with eov's rules) and its DeepSpeed twin.
+
+How a runner is built from the command line is :mod:`eov.engine.launch`'s; the
+rules the Runner applies each have their own module: visual-token counts
+(:mod:`eov.engine.image_tokens`), strategies (:mod:`eov.engine.strategies`,
+:mod:`eov.engine.wrappers`), loading weights (:mod:`eov.models.weights`),
+kill-safe checkpoints (:mod:`eov.engine.checkpoint_hook`, :mod:`eov.engine.resume`).
+"""
 from __future__ import annotations
 
-import errno
+import copy
+import json
+import logging
 import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
 
-from .checkpoint import allow_mmengine_checkpoints, config_for_checkpoint
-from .config import load_config
+from eov.models.weights import SAFETENSORS_META, load_weights, read_checkpoint, write_safetensors
+from eov.registry import RUNNERS
+from eov.utils.io import PARTIAL
 
-__all__ = ['add_runner_arguments', 'build_runner', 'clear_errors', 'parse_runner_args',
-           'prepare_config']
+from .config import PlainTextConfig, config_text, partial_settings
+from .image_tokens import (DATALOADER_KEYS, check_pipeline_modalities, fill_image_tokens,
+                           model_image_tokens)
+from .resume import ResumeError, check_resume, checkpoint_problem, latest_good_checkpoint
+from .strategies import StrategyError, apply_strategy
+from .wrappers import full_state, is_sharded
 
-
-def add_runner_arguments(parser, work_dir_help: str) -> None:
-    """Add the options every runner tool shares (work dir, overrides, launcher)."""
-    parser.add_argument('--work-dir', help=work_dir_help)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config keys, e.g. train_cfg.max_iters=4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
-                        help="'pytorch' when started by torchrun")
-    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
-    parser.add_argument('--debug', action='store_true',
-                        help="show the full traceback of eov's own errors (bad records, "
-                        'rasters, configs, checkpoints) instead of one line')
+#: Scheduler state a resumed run takes from its checkpoint (the rest follows the config).
+SCHEDULER_PROGRESS = frozenset({'last_step', '_global_step', '_last_value', 'base_values',
+                                '_get_value_called_within_step', 'last_epoch'})
 
 
-def parse_runner_args(parser, argv=None):
-    """Parse ``argv`` and export ``LOCAL_RANK`` for launchers that pass it as a flag."""
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:   # arrays, tensors
+        return repr(a) == repr(b)
 
 
-def prepare_config(config: str, work_dir: str | None = None, cfg_options: dict | None = None,
-                   launcher: str = 'none', resume: bool | str = False,
-                   checkpoint: str | None = None, use_saved_config: bool = True) -> Config:
-    """Load ``config`` and fill in what the command line decides.
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+def cpu_threads(setting, num_workers: int = 0, world_size: int = 1) -> int | None:
+    """Intra-op threads for one training process on a CPU.
 
     Args:
-        config: Path of a Python config file.
-        work_dir: Output directory (default ``work_dirs/<config name>``).
-        cfg_options: ``--cfg-options`` overrides.
-        launcher: ``'none'`` or ``'pytorch'`` (torchrun).
-        resume: ``True`` resumes from the latest checkpoint of ``work_dir``; a
-            path resumes from that checkpoint.
-        checkpoint: Weights the run will load: the model keys of the config
-            saved in it replace the file's (see
-            :func:`~eov.engine.checkpoint.config_for_checkpoint`).
-        use_saved_config: ``False`` ignores the checkpoint's saved config.
+        setting: ``None`` (leave torch's default), an int, or ``'auto'``:
+            the cores this process may use without oversubscribing the
+            machine -- its share of the CPUs (``os.sched_getaffinity``) after
+            the data-loading workers of every process take one core each.
+        num_workers: Data-loading workers of this process.
+        world_size: Processes on this machine.
 
     Returns:
-        The config, ready for ``Runner.from_cfg``.
+        A thread count, or ``None`` to leave torch's default.
     """
-    if checkpoint is not None:
-        cfg, source = config_for_checkpoint(config, checkpoint, cfg_options,
-                                            use_saved=use_saved_config)
-        if source == 'checkpoint':
-            from mmengine.logging import print_log
-            print_log(f'model settings from the config saved in {checkpoint}', logger='current')
-    else:
-        cfg = load_config(config, cfg_options)
-    cfg.launcher = launcher
-    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(config))[0])
-    if launcher != 'none' and not torch.cuda.is_available():
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-    if resume and not cfg.get('stages'):   # a PCMA chain resumes stage by stage itself
-        cfg.resume = True
-        cfg.load_from = resume if isinstance(resume, str) else None
-    return cfg
+    if setting is None:
+        return None
+    if setting != 'auto':
+        if int(setting) < 1:
+            raise ValueError(f'env_cfg.cpu_threads must be >= 1 or "auto", got {setting!r}')
+        return int(setting)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
+        else (os.cpu_count() or 1)
+    return max(1, cores // max(1, world_size) - int(num_workers))
 
 
-def init_cpu_distributed(cfg: Config) -> None:
-    """Join the torchrun process group with gloo when there is no GPU.
+class _serving:
+    """Let ``obj.<method>()`` return ``value`` inside the block (MMEngine's save
+    calls ``model.state_dict()`` on rank 0 only; under FSDP the gathered state
+    must be computed by every rank before)."""
 
-    MMEngine's ``init_dist('pytorch')`` always calls ``torch.cuda.set_device``,
-    which fails on CPU-only machines; the Runner skips its own initialisation
-    when a process group already exists.
-    """
-    import torch.distributed as dist
-    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available() \
-            or dist.is_initialized():
-        return
-    dist.init_process_group(backend='gloo')
-
-
-def shutdown_distributed() -> None:
-    """Leave the process group cleanly at the end of a torchrun job.
-
-    Without it the gloo group is torn down during interpreter exit, and a rank that
-    is still sending the last checkpoint barrier can abort with "terminate called
-    without an active exception" (exit -6) although its work is saved.
-    """
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-def build_runner(cfg: Config):
-    """Build MMEngine's Runner (or the config's ``runner_type``) from ``cfg``."""
-    from mmengine.runner import Runner
-
-    from eov.registry import RUNNERS
-    allow_mmengine_checkpoints()
-    init_cpu_distributed(cfg)
-    os.makedirs(cfg.work_dir, exist_ok=True)
-    strategy = cfg.get('strategy') or {}
-    if (strategy if isinstance(strategy, str) else strategy.get('type')) == 'deepspeed':
-        from .strategies import build_deepspeed_runner
-        return build_deepspeed_runner(cfg)
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
-
-
-def _eov_errors() -> tuple:
-    """Exceptions that describe bad input (named file / record / key), not eov bugs."""
-    from eov.datasets.schema import RecordError
-    from eov.modalities.io import RasterReadError
-    from eov.registry import UnknownPluginError
-
-    from .checkpoint import CheckpointError
-    from .config import ConfigError, ConfigKeyError
-    from .safe_checkpoints import ResumeError
-    from .strategies import StrategyError
-    return (StrategyError, RecordError, RasterReadError, UnknownPluginError, ConfigKeyError,
-            CheckpointError, ResumeError, ConfigError, FileNotFoundError)
-
-
-#: ``errno`` values of a full or unwritable disk: the user's to fix, not an eov bug.
-STORAGE_ERRNOS = frozenset(getattr(errno, n) for n in ('ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS')
-                           if hasattr(errno, n))
-
-
-def storage_error(err: BaseException) -> bool:
-    """``err`` is an ``OSError`` of a full disk, a quota, a file-size limit or a read-only
-    file system (on itself or the error it was raised from, e.g. eov's
-    ``could not write checkpoint ...``)."""
-    seen = 0
-    while isinstance(err, BaseException) and seen < 4:
-        if isinstance(err, OSError) and err.errno in STORAGE_ERRNOS:
-            return True
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return False
-
-
-def error_line(err: BaseException) -> str:
-    """One line (or two, for an error re-raised from a data-loading worker) for ``err``."""
-    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].startswith('Caught '):   # from a DataLoader worker
-        return lines[-1]
-    return lines[0] if len(lines) == 1 else '\n  '.join(lines[:8])
-
-
-class clear_errors:
-    """Turn eov's bad-input errors (and a full disk) into ``error: <message>`` and exit 2.
-
-    The full traceback is kept behind ``--debug`` (``debug=True`` re-raises).
-    """
-
-    def __init__(self, debug: bool = False):
-        self.debug = debug
+    def __init__(self, obj, method: str, value):
+        self.obj, self.method, self.value = obj, method, value
 
     def __enter__(self):
-        return self
+        object.__setattr__(self.obj, self.method, lambda *a, **k: self.value)
 
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None or self.debug or not (isinstance(exc, _eov_errors())
-                                             or storage_error(exc)):
-            return False
-        import sys
-        print(f'error: {error_line(exc)}', file=sys.stderr)
-        print('(run with --debug for the full traceback)', file=sys.stderr)
-        raise SystemExit(2)
+    def __exit__(self, *exc):
+        object.__delattr__(self.obj, self.method)
+
+
+def describe_strategy(strategy: dict) -> str:
+    """One log line: strategy, processes, batch sizes, accumulation, precision, clipping."""
+    per_step = strategy['micro_batch_size'] * strategy['processes'] * strategy['accumulation']
+    return (f"strategy {strategy['type']}: {strategy['processes']} process(es) x "
+            f"{strategy['micro_batch_size']} samples x {strategy['accumulation']} "
+            f"accumulation = {per_step} samples per optimizer step; "
+            f"precision {strategy['precision']}, grad clip {strategy['grad_clip']}, "
+            f"activation checkpointing {bool(strategy['activation_checkpointing'])}")
+
+
+@RUNNERS.register_module()
+class EOVRunner(Runner):
+    """MMEngine's Runner with eov's rules.
+
+    - **Visual-token counts come from the model.** After the model is built,
+      every ``TokenizeConversation`` with ``image_tokens='auto'`` (the
+      default) gets the model's per-modality counts, so no config restates them.
+    - **PCMA stages.** When the config has a ``stage`` (set by the chain
+      runner, :mod:`eov.engine.chain`), its trainable set is applied *before*
+      the distributed wrapper is built, so DDP sees exactly the stage's
+      trainable parameters.
+    - **Strict loading.** Checkpoints (``load_from``, resume, stage
+      initialisation) load strictly: weights of another architecture are an
+      error, never a silently half-loaded model; ``load_from_partial`` allows a
+      logged partial ``load_from`` on purpose
+      (:func:`~eov.engine.config.partial_settings`, :func:`~eov.models.weights.load_weights`).
+    - **Strategies.** ``cfg.strategy`` (DDP / FSDP2; :mod:`eov.engine.strategies`)
+      is validated once and decides the wrapper, precision, accumulation and
+      clipping; under FSDP, checkpoints hold gathered full state.
+    - **Kill-safe checkpoints.** Written to ``<file>.partial`` and renamed when
+      complete (:mod:`eov.engine.checkpoint_hook`); a resume takes the newest
+      complete one and this config's schedule (:mod:`eov.engine.resume`).
+    """
+
+    @classmethod
+    def from_cfg(cls, cfg) -> 'EOVRunner':
+        """Build from a config whose ``pretty_text`` is :func:`config_text` (fast)."""
+        cfg = copy.copy(cfg)
+        object.__setattr__(cfg, '__class__', PlainTextConfig)
+        strategy = apply_strategy(cfg)   # validated once; writes wrapper / optim settings
+        runner = super().from_cfg(cfg)
+        runner.strategy = strategy
+        print_log(describe_strategy(strategy), logger='current')
+        return runner
+
+    def setup_env(self, env_cfg) -> None:
+        """MMEngine's environment set-up, plus deliberate CPU thread counts.
+
+        ``env_cfg.cpu_threads`` (``'auto'``, an int or ``None``) sets the
+        main process's torch threads when training on a CPU (see
+        :func:`cpu_threads`); data-loading workers run one thread each
+        (PyTorch's default in workers). Without it, torch starts one thread
+        per core in every process, and a busy machine slows training tenfold
+        (docs/benchmarks.md).
+        """
+        super().setup_env(env_cfg)
+        setting = env_cfg.get('cpu_threads')
+        if setting is None or torch.cuda.is_available():
+            return
+        loader = self._train_dataloader if isinstance(self._train_dataloader, dict) else {}
+        n = cpu_threads(setting, loader.get('num_workers', 0), self._world_size)
+        torch.set_num_threads(n)
+        print_log(f'torch CPU threads: {n} (env_cfg.cpu_threads={setting!r}, '
+                  f"{loader.get('num_workers', 0)} data workers)", logger='current')
+
+    def build_model(self, model):
+        """Build the model, fill the pipelines' visual-token counts, apply the stage."""
+        model = super().build_model(model)
+        loaders = [self._train_dataloader, self._val_dataloader, self._test_dataloader]
+        if hasattr(model, 'adapters'):
+            check_pipeline_modalities(loaders, list(model.adapters))
+        if hasattr(model, 'adapters') and hasattr(model, 'num_image_tokens'):
+            counts = model_image_tokens(model)
+            n = fill_image_tokens(loaders, counts)
+            if n:
+                print_log(f'visual tokens per sample (from the model): {counts}',
+                          logger='current')
+        strategy = self.cfg.get('strategy') or {}
+        if isinstance(strategy, dict) and strategy.get('activation_checkpointing'):
+            if not hasattr(model, 'enable_activation_checkpointing'):
+                raise ValueError('strategy.activation_checkpointing=True, but '
+                                 f'{type(model).__name__} has no enable_activation_checkpointing()')
+            print_log(f'activation checkpointing: {model.enable_activation_checkpointing()}',
+                      logger='current')
+        stage = self.cfg.get('stage')
+        if stage:
+            from eov.registry import STAGES, build_from_any
+            # the stage's own (possibly third-party) class, so its freeze() is the one used;
+            # configs saved before stages carried their type rebuild a plain Stage
+            spec = build_from_any(dict(stage) if 'type' in stage else dict(stage, type='Stage'),
+                                  STAGES)
+            counts = spec.freeze(model)
+            total = counts['trainable'] + counts['frozen']
+            print_log(f"stage {spec.name!r}: {counts['trainable']:,} of {total:,} parameters "
+                      f"train ({', '.join(spec.trainable)})", logger='current')
+        return model
+
+    def _init_model_weights(self) -> None:
+        """MMEngine's, except under FSDP: its wrapper broadcast rank 0's weights before
+        sharding (DTensor shards cannot be broadcast)."""
+        if not is_sharded(self.model):
+            return super()._init_model_weights()
+        self.model.module.init_weights()
+
+    # -- kill-safe checkpoints (eov.engine.checkpoint_hook, eov.engine.resume) ----------
+    def save_checkpoint(self, out_dir: str, filename: str, *args, safetensors: bool = False,
+                        **kwargs):
+        """MMEngine's save, written to ``<file>.partial`` and renamed when complete.
+
+        A failed write (a full disk, say) removes the partial file and raises an
+        ``OSError`` naming the checkpoint; the previous checkpoint stays usable.
+        ``safetensors=True`` also writes the model weights (and the config text)
+        as ``<name>.safetensors``. (MMEngine writes the file by name, on the main
+        process only, so :func:`eov.utils.io.atomic_write` cannot wrap it: the same
+        ``.partial`` rule is applied here.)
+        """
+        final = osp.join(out_dir, filename)
+        partial = final + PARTIAL
+        weights = None
+        try:
+            if is_sharded(self.model):
+                # FSDP: every rank gathers the full weights and optimizer state
+                # (collective); rank 0 writes them in MMEngine's layout, so the file
+                # loads into one process and resumes under any strategy
+                module = self.model.module
+                weights = full_state(module.state_dict())
+                optim = full_state(self.optim_wrapper.state_dict())
+                with _serving(module, 'state_dict', weights), \
+                        _serving(self.optim_wrapper, 'state_dict', optim):
+                    super().save_checkpoint(out_dir, filename + PARTIAL, *args, **kwargs)
+            else:
+                super().save_checkpoint(out_dir, filename + PARTIAL, *args, **kwargs)
+            if safetensors and self.rank == 0:
+                self._save_safetensors(final, weights)
+        except (OSError, RuntimeError) as err:
+            if osp.exists(partial):
+                os.remove(partial)
+            raise OSError(f'could not write checkpoint {final}: {err} (the partial file was '
+                          'removed; the previous checkpoint is intact)') from err
+        if osp.exists(partial):   # written by the main process only
+            os.replace(partial, final)
+
+    def _save_safetensors(self, final: str, weights: dict | None) -> None:
+        """Write the model weights of checkpoint ``final`` as ``<name>.safetensors``."""
+        if weights is None:
+            model = getattr(self.model, 'module', self.model)
+            weights = model.state_dict()
+        meta = dict(cfg=config_text(self.cfg), iter=self.iter + 1, epoch=self.epoch)
+        write_safetensors(weights, osp.splitext(final)[0] + '.safetensors',
+                          {SAFETENSORS_META: json.dumps(meta)})
+
+    def load_or_resume(self) -> None:
+        """Resume from the newest *complete* checkpoint of the work dir; clear errors.
+
+        ``--resume`` with no checkpoint in the work dir is an error (MMEngine
+        would silently train from scratch); a truncated ``last_checkpoint``
+        target is skipped for the newest complete one (logged).
+        """
+        if self._has_loaded:
+            return None
+        if self._resume and self._load_from is None:
+            found = latest_good_checkpoint(self.work_dir)
+            if found is None:
+                raise ResumeError(f'--resume: no checkpoint in {self.work_dir} to resume '
+                                  'from (train without --resume to start)')
+            self._load_from = found
+            print_log(f'resuming from {found}', logger='current')
+        elif self._resume:
+            problem = checkpoint_problem(self._load_from)
+            if problem is not None:
+                raise ResumeError(f'--resume {self._load_from}: the checkpoint is {problem}')
+        elif self._load_from is not None:   # load_from: strict, or as load_from_partial says
+            self.load_checkpoint(self._load_from, partial=self.cfg.get('load_from_partial'),
+                                 hint_partial=True)
+            return None
+        return super().load_or_resume()
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        """MMEngine's resume, keeping the schedule of *this* config.
+
+        A checkpoint stores its parameter schedulers whole, ``total_steps`` /
+        ``end`` included, so a resumed run with a new ``train_cfg.max_iters``
+        would keep the old schedule. Only the progress (step counters, last
+        values) is taken from the checkpoint; the rest comes from the config.
+        """
+        fresh = [s.state_dict() for s in self._flat_schedulers()]
+        super().resume(filename, *args, **kwargs)
+        changed = []
+        for sched, state in zip(self._flat_schedulers(), fresh):
+            before = len(changed)
+            for key, value in state.items():
+                if key in SCHEDULER_PROGRESS or key not in sched.__dict__:
+                    continue
+                if not _same(sched.__dict__[key], value):
+                    changed.append(f'{type(sched).__name__}.{key}: '
+                                   f'{_short(sched.__dict__[key])} -> {_short(value)}')
+                    sched.__dict__[key] = value
+            if len(changed) > before and sched._global_step >= sched.begin:
+                # steps past the old end did not count: count them under the new one
+                sched.last_step = min(sched._global_step, sched.end - 1) - sched.begin
+            if len(changed) > before and sched.begin <= sched._global_step < sched.end:
+                # the optimizer holds the value the old schedule set: recompute it now
+                values = sched._get_value()
+                for group, value in zip(sched.optimizer.param_groups, values):
+                    group[sched.param_name] = value
+                sched._last_value = [g[sched.param_name] for g in sched.optimizer.param_groups]
+        if changed:
+            print_log('resume: the schedule follows this config (' + '; '.join(changed) + ')',
+                      logger='current')
+
+    def _flat_schedulers(self) -> list:
+        scheds = self.param_schedulers
+        if scheds is None:
+            return []
+        if isinstance(scheds, dict):
+            return [s for group in scheds.values() for s in group]
+        return list(scheds)
+
+    def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = True,
+                        revise_keys=[(r'^module.', '')], partial=None, hint_partial=False):
+        """Load weights strictly, or as ``partial`` allows (``eov.models.weights.load_weights``).
+
+        Args:
+            filename: Checkpoint file (or an MMEngine URI).
+            map_location: As for ``torch.load``.
+            strict: Ignored: eov loads strictly unless ``partial`` says otherwise.
+            revise_keys: ``(pattern, replacement)`` pairs for the checkpoint's keys.
+            partial: ``load_from_partial`` settings (``load_from`` only; a
+                resumed run always loads strictly).
+            hint_partial: Name ``load_from_partial`` in the error of a strict load.
+
+        Returns:
+            The checkpoint dict.
+
+        Raises:
+            CheckpointError: the file does not fit the model (counts, keys, vocabulary).
+            ResumeError: a resumed run whose serializer or tokenizer changed.
+        """
+        from mmengine.model import is_model_wrapper
+        if not strict:
+            print_log('eov loads checkpoints strictly; strict=False ignored', logger='current',
+                      level=logging.DEBUG)
+        checkpoint = read_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        if self._resume:   # the same model continues: strict, same vocabulary
+            check_resume(checkpoint, self.cfg, filename)
+            partial = None
+        load_weights(model, checkpoint, filename, cfg=self.cfg,
+                     partial=partial_settings(partial), hint_partial=hint_partial,
+                     revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+
+def build_deepspeed_runner(cfg):
+    """MMEngine's ``FlexibleRunner`` with ``DeepSpeedStrategy`` for ``strategy.type='deepspeed'``.
+
+    The model is built here so eov's runner rules still hold (visual-token
+    counts from the model, activation checkpointing); PCMA stage freezing and
+    eov's kill-safe checkpoint writer are not available with DeepSpeed (it
+    writes its own checkpoint folders) -- a chain stage is refused.
+
+    Raises:
+        StrategyError: DeepSpeed missing, or a PCMA stage config.
+    """
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import FlexibleRunner
+
+    from eov.registry import MODELS
+    if cfg.get('stage'):
+        raise StrategyError("strategy.type='deepspeed' does not run PCMA stages (frozen sets "
+                            "change between stages); use strategy.type='fsdp' or 'ddp'")
+    spec = apply_strategy(cfg)
+    init_default_scope(cfg.get('default_scope', 'eov'))
+    model = MODELS.build(cfg.model)   # built here: eov's rules need the model itself
+    fill_image_tokens([cfg.get(k) for k in DATALOADER_KEYS], model_image_tokens(model))
+    if spec['activation_checkpointing']:
+        model.enable_activation_checkpointing()
+    cfg.model = model
+    hooks = cfg.get('default_hooks') or {}
+    if (hooks.get('checkpoint') or {}).get('type') == 'EOVCheckpointHook':
+        hooks['checkpoint']['type'] = 'CheckpointHook'   # DeepSpeed saves folders itself
+    cfg.strategy = cfg.pop('deepspeed_strategy')
+    cfg.pop('model_wrapper_cfg', None)
+    return FlexibleRunner.from_cfg(cfg)

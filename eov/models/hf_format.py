@@ -25,13 +25,15 @@ import os
 
 import torch
 
+from eov.utils.io import write_json_atomically, write_text_atomically
+
+from .weights import load_weights, write_safetensors
+
 #: ``model_type`` of eov exports in ``config.json``.
 MODEL_TYPE = 'earth_one_vision'
 CONFIG_NAME = 'config.json'
 WEIGHTS_NAME = 'model.safetensors'
 GENERATION_CONFIG_NAME = 'generation_config.json'
-#: safetensors metadata key listing tied weights: ``{alias: stored name}``.
-TIED_KEY = 'eov_tied_weights'
 #: HF config keys that describe one saved copy rather than the architecture.
 _DROP_LM_KEYS = ('transformers_version', '_name_or_path', 'dtype', 'torch_dtype',
                  'architectures', '_attn_implementation_autoset')
@@ -172,37 +174,6 @@ def register_saved_sensors(specs: dict[str, dict], source: str) -> list[str]:
     return added
 
 
-def _storage_key(t: torch.Tensor):
-    return (t.device, t.untyped_storage().data_ptr()) if t.numel() else None
-
-
-def _dedupe(state: dict[str, torch.Tensor]):
-    """Drop the second name of tied tensors; copy partial views of a shared storage.
-
-    Returns:
-        ``(tensors, tied)``: tensors to save and ``{alias: stored name}``.
-    """
-    by_storage: dict = {}
-    for name, t in state.items():
-        key = _storage_key(t)
-        if key is not None:
-            by_storage.setdefault(key, []).append(name)
-    tensors, tied = {}, {}
-    for name, t in state.items():
-        group = by_storage.get(_storage_key(t), [name])
-        same = [n for n in group if state[n].shape == t.shape
-                and state[n].stride() == t.stride()
-                and state[n].storage_offset() == t.storage_offset()]
-        first = next((n for n in same if n in tensors), None)
-        if first is not None:
-            tied[name] = first
-            continue
-        if len(same) < len(group) or not t.is_contiguous():
-            t = t.clone()   # a view into a storage other tensors use: stored on its own
-        tensors[name] = t.contiguous()
-    return tensors, tied
-
-
 def _model_card(directory: str, cfg_eov: dict, n_params: int, dtype: str) -> str:
     name = os.path.basename(os.path.abspath(directory))
     model = cfg_eov['model']
@@ -251,12 +222,12 @@ itself needs eov (it is not a `transformers` architecture).
 
 # -- save -----------------------------------------------------------------------------
 def export_config(model, cfg) -> dict:
-    """The ``"eov"`` section of ``config.json`` for ``model`` built from ``cfg``."""
-    from mmengine.config import Config
+    """The ``"eov"`` section of ``config.json`` for ``model`` built from ``cfg``.
 
-    from eov.engine.config import resolve_references
-    if isinstance(cfg, Config):
-        cfg = resolve_references(Config(_plain(cfg)))
+    Raises:
+        ValueError: the config has no model, or ``${...}`` references left (load it with
+            :func:`eov.engine.config.load_config`, which resolves them).
+    """
     model_cfg = _plain(_get(cfg, 'model'))
     if not model_cfg:
         raise ValueError('the config has no model section')
@@ -269,19 +240,12 @@ def export_config(model, cfg) -> dict:
     # what the model was built with decides (a top-level copy may have been left behind)
     serializer = model_cfg.get('serializer') or _get(cfg, 'serializer')
     modalities = model_cfg.get('modalities') or _get(cfg, 'modalities')
-    return to_json(dict(model=model_cfg, tasks=_plain_or_none(_get(cfg, 'tasks')),
-                        modalities=_plain_or_none(modalities),
-                        serializer=_plain_or_none(serializer)), 'eov')
-
-
-def _plain_or_none(value):
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return _plain(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) if isinstance(v, dict) else v for v in value]
-    return value
+    out = to_json(dict(model=model_cfg, tasks=_get(cfg, 'tasks'), modalities=modalities,
+                       serializer=serializer), 'eov')   # (to_json copies them as plain JSON)
+    if '${' in json.dumps(out):
+        raise ValueError('the config has unresolved ${...} references: export a config loaded '
+                         'with eov.engine.config.load_config (it resolves them)')
+    return out
 
 
 def _check_rebuild(eov_cfg: dict, directory: str, model) -> None:
@@ -320,41 +284,34 @@ def save_pretrained(model, cfg, out_dir: str, dtype=None, check: bool = True) ->
     Returns:
         ``out_dir``.
     """
-    from safetensors.torch import save_file
-
     import eov
-    from eov.models.tokenizer import _cached_tokenizer
+    from eov.processing.tokenizer import clear_tokenizer_cache
     dtype = _dtype(dtype)
     eov_cfg = export_config(model, cfg)
     os.makedirs(out_dir, exist_ok=True)
     model.processor.save_pretrained(out_dir, extra=dict(
         modalities=eov_cfg['modalities'] or eov_cfg['model'].get('modalities'),
         sensors=sensor_specs(model.modalities)))
-    _cached_tokenizer.cache_clear()   # a tokenizer cached for this path would be stale now
+    clear_tokenizer_cache()   # a tokenizer cached for this path would be stale now
     if check:
         _check_rebuild(eov_cfg, out_dir, model)
 
-    state = {k: v.detach() for k, v in model.state_dict().items()}
+    state = model.state_dict()
     floating = [v.dtype for v in state.values() if v.is_floating_point()]
     saved_dtype = dtype or (max(set(floating), key=floating.count) if floating else torch.float32)
-    tensors, tied = _dedupe(state)
-    if dtype is not None:
-        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
-    tensors = {k: v.cpu() for k, v in tensors.items()}
-    save_file(tensors, os.path.join(out_dir, WEIGHTS_NAME),
-              metadata={'format': 'pt', TIED_KEY: json.dumps(tied)})
+    write_safetensors(state, os.path.join(out_dir, WEIGHTS_NAME), dtype=dtype)
     gen = getattr(model.lm, 'generation_config', None)
     if gen is not None:   # written as is (save_pretrained would validate and may refuse)
-        gen.to_json_file(os.path.join(out_dir, GENERATION_CONFIG_NAME), use_diff=True)
+        write_text_atomically(os.path.join(out_dir, GENERATION_CONFIG_NAME),
+                              gen.to_json_string(use_diff=True))
 
     config = {'architectures': ['EarthOneVision'], 'model_type': MODEL_TYPE,
               'eov_version': eov.__version__, 'torch_dtype': _dtype_name(saved_dtype),
               'dtype': _dtype_name(saved_dtype), 'eov': eov_cfg}
-    with open(os.path.join(out_dir, CONFIG_NAME), 'w', encoding='utf-8') as f:
-        json.dump(config, f, indent=2)
+    write_json_atomically(os.path.join(out_dir, CONFIG_NAME), config)
     n_params = sum(p.numel() for p in model.parameters())
-    with open(os.path.join(out_dir, 'README.md'), 'w', encoding='utf-8') as f:
-        f.write(_model_card(out_dir, eov_cfg, n_params, _dtype_name(saved_dtype)))
+    write_text_atomically(os.path.join(out_dir, 'README.md'),
+                          _model_card(out_dir, eov_cfg, n_params, _dtype_name(saved_dtype)))
     return out_dir
 
 
@@ -389,79 +346,6 @@ def read_export_config(directory: str) -> dict:
     return config
 
 
-def write_safetensors(state: dict, path: str, metadata: dict | None = None) -> str:
-    """Write a state dict as safetensors, atomically (``<path>.partial`` then rename).
-
-    Tied tensors (a tied LM head) are stored once and listed in the metadata, so
-    :func:`read_safetensors` restores every name.
-
-    Args:
-        state: ``{name: tensor}`` (moved to the CPU here).
-        path: The ``.safetensors`` file.
-        metadata: Extra ``{str: str}`` metadata (e.g. the config text).
-
-    Returns:
-        ``path``.
-    """
-    from safetensors.torch import save_file
-    tensors, tied = _dedupe({k: v.detach() for k, v in state.items()})
-    meta = {'format': 'pt', TIED_KEY: json.dumps(tied), **(metadata or {})}
-    partial = path + '.partial'
-    try:
-        save_file({k: v.cpu() for k, v in tensors.items()}, partial, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)   # safetensors writes 0600: shipped files are read by all
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
-    return path
-
-
-def read_safetensors(path: str) -> tuple[dict, dict]:
-    """Read a safetensors file written by :func:`write_safetensors` (or any).
-
-    Returns:
-        ``(state dict with tied names restored, metadata)``.
-
-    Raises:
-        ValueError: naming the file, when it is not a readable safetensors file.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-    try:
-        with safe_open(path, framework='pt') as f:
-            meta = f.metadata() or {}
-        state = load_file(path)
-    except Exception as err:   # safetensors raises its own error types
-        raise ValueError(f'{path}: not a readable safetensors file ({err})') from None
-    for alias, name in json.loads(meta.get(TIED_KEY, '{}') or '{}').items():
-        if name in state:
-            state[alias] = state[name]
-    return state, meta
-
-
-def _load_weights(model, path: str) -> None:
-    state, _ = read_safetensors(path)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in expected.items()
-             if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        for title, items in (('missing', missing), ('unexpected', unexpected),
-                             ('shape mismatch (file vs model)', wrong)):
-            if items:
-                more = f' (+{len(items) - 5} more)' if len(items) > 5 else ''
-                parts.append(f'{title}: {", ".join(items[:5])}{more}')
-        raise ValueError(f'{path}: the weights do not fit the model of config.json; '
-                         + '; '.join(parts))
-    model.load_state_dict(state, strict=True)
-
-
 def load_pretrained(directory: str, device='cpu', dtype=None, attention=None):
     """Rebuild a model written by :func:`save_pretrained`.
 
@@ -481,8 +365,9 @@ def load_pretrained(directory: str, device='cpu', dtype=None, attention=None):
 
     Raises:
         FileNotFoundError: no such directory, or a file of the export missing.
-        ValueError: another model type, weights that do not fit, or a sensor
-            registered here with another spec.
+        ValueError: another model type, or a sensor registered here with another spec.
+        CheckpointError: weights that do not fit the model of ``config.json``
+            (:func:`~eov.models.weights.load_weights`: counts and names).
     """
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -509,7 +394,7 @@ def load_pretrained(directory: str, device='cpu', dtype=None, attention=None):
                       tokenizer=directory))
     init_default_scope('eov')
     model = MODELS.build(cfg.model)
-    _load_weights(model, os.path.join(directory, WEIGHTS_NAME))
+    load_weights(model, os.path.join(directory, WEIGHTS_NAME))   # strict
     gen_path = os.path.join(directory, GENERATION_CONFIG_NAME)
     if os.path.isfile(gen_path):
         from transformers import GenerationConfig

@@ -69,7 +69,7 @@ def test_bad_references_are_explained():
 
 def test_runner_config_text_is_loadable_python(tmp_path):
     """EOVRunner logs, dumps and checkpoints the config as pprint text (no yapf)."""
-    from eov.engine.eov_runner import PlainTextConfig, config_text
+    from eov.engine.config import PlainTextConfig, config_text
     cfg = load_config(os.path.join(ROOT, 'configs', 'eov_tiny_pcma.py'))
     path = tmp_path / 'dumped.py'
     path.write_text(config_text(cfg))
@@ -78,3 +78,20 @@ def test_runner_config_text_is_loadable_python(tmp_path):
     plain = cfg.copy()
     object.__setattr__(plain, '__class__', PlainTextConfig)
     assert plain.pretty_text == config_text(cfg)
+
+
+def test_partial_settings_are_checked():
+    from eov.engine.config import ConfigKeyError, partial_settings
+    assert partial_settings(None) is None and partial_settings(False) is None
+    assert partial_settings(True)['min_matched_fraction'] == 0.5
+    assert partial_settings(dict(allow_unexpected=False)) == dict(
+        allow_missing=True, allow_unexpected=False, allow_mismatched=True,
+        min_matched_fraction=0.5)
+    with pytest.raises(ConfigKeyError, match='load_from_partial.allow_mising: not a setting'):
+        partial_settings(dict(allow_mising=True))
+    with pytest.raises(ConfigKeyError, match='min_matched_fraction: a fraction in'):
+        partial_settings(dict(min_matched_fraction=50))
+    assert partial_settings(dict(allow_missing=['*.lora_A']))['allow_missing'] == ('*.lora_A',)
+    for bad in ([], 'yes', [3]):
+        with pytest.raises(ConfigKeyError, match='allow_missing: True, False or'):
+            partial_settings(dict(allow_missing=bad))

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from eov.engine.safe_checkpoints import PARTIAL, checkpoint_problem
+from eov.engine.resume import checkpoint_problem
+from eov.utils.io import PARTIAL
 
 from ..conftest import ROOT, TINY_CONFIG
 from ..helpers import run_tool, tiny_train_options

@@ -7,9 +7,8 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from eov.engine.checkpoint import config_for_checkpoint
-from eov.engine.config import ConfigError, ConfigKeyError, load_config
-from eov.engine.eov_runner import config_text
+from eov.engine.config import (ConfigError, ConfigKeyError, config_for_checkpoint, config_text,
+                               load_config)
 from eov.registry import DATASETS, MODELS
 
 from ..conftest import ROOT, TINY_CONFIG

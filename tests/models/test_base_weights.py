@@ -7,9 +7,9 @@ import torch
 from mmengine.registry import init_default_scope
 
 from eov.apis.publish import sha256
-from eov.engine.checkpoint import read_checkpoint
+from eov.models.weights import read_checkpoint
 from eov.engine.config import load_config
-from eov.engine.load_checks import load_weights
+from eov.models.weights import load_weights
 from eov.registry import MODELS
 
 from ..conftest import ROOT

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from eov.engine.checkpoint import load_checkpoint_safely
+from eov.models.weights import load_checkpoint_safely
 from eov.engine.config import load_config
 
 from ..conftest import TINY_CONFIG
@@ -149,7 +149,7 @@ def test_stop_at_keeps_the_schedule_and_the_run_publishes_with_a_card(chain_conf
     from eov.apis.publish import sha256
     assert card['weights']['sha256'] == sha256(str(out / 'model.safetensors'))
     published = load_checkpoint_safely(os.path.join(full, 'final.pth'))['state_dict']
-    from eov.engine.checkpoint import read_checkpoint
+    from eov.models.weights import read_checkpoint
     shipped = read_checkpoint(str(out / 'model.safetensors'))
     assert _same(shipped['state_dict'], published)
     # the last stage's config (its class and arguments, as the chain config gave them)
@@ -173,6 +173,7 @@ def run_tool_fails(args):
     return proc
 
 
+@pytest.mark.slow
 def test_a_stage_alone_needs_the_previous_stage(chain_config, synth_data, tmp_path):
     config, _ = chain_config
     with pytest.raises(AssertionError, match=r"previous stage 'align'.*run that stage first"):

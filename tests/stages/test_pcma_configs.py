@@ -8,7 +8,8 @@ from mmengine.registry import init_default_scope
 from eov.engine import fill_config_image_tokens
 from eov.engine.chain import build_stages
 from eov.engine.config import load_config
-from eov.engine.eov_runner import check_pipeline_modalities, cpu_threads
+from eov.engine.image_tokens import check_pipeline_modalities
+from eov.engine.runner import cpu_threads
 from eov.registry import MODELS
 
 from ..conftest import ROOT

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from eov.engine.checkpoint import load_checkpoint_safely
+from eov.models.weights import load_checkpoint_safely
 
 from ..conftest import TINY_CONFIG
 from ..helpers import tiny_train_options, train_with_torchrun

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from eov.engine.checkpoint import load_checkpoint_safely
+from eov.models.weights import load_checkpoint_safely
 
 from ..conftest import TINY_CONFIG
 from ..helpers import run_tool, tiny_train_options
@@ -47,6 +47,7 @@ def test_train_two_iterations_then_resume_to_four(synth_data, tmp_path):
     assert [p['id'] for p in preds] == [f'synth-test-{i}' for i in range(8)]
 
 
+@pytest.mark.slow
 def test_unknown_plugin_in_config_fails_with_suggestion(synth_data, tmp_path):
     with pytest.raises(AssertionError) as info:
         run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', str(tmp_path),
@@ -54,6 +55,7 @@ def test_unknown_plugin_in_config_fails_with_suggestion(synth_data, tmp_path):
     assert "Did you mean 'MultiLevelConcat'" in str(info.value)
 
 
+@pytest.mark.slow
 def test_test_rebuilds_the_trained_model_from_the_checkpoint_config(synth_data, tmp_path):
     """A run trained with --cfg-options model...=... is tested under the bare config.
 

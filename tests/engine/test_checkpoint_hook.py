@@ -1,4 +1,5 @@
-"""Kill-safe checkpoints: atomic writes, delete-after-save, resume from the last good one."""
+"""Kill-safe checkpoints end to end (eov.engine.checkpoint_hook with the runner's atomic save,
+and eov.engine.resume): atomic writes, delete-after-save, resume from the last good one."""
 import glob
 import json
 import os
@@ -9,8 +10,8 @@ import time
 
 import pytest
 
-from eov.engine.safe_checkpoints import (PARTIAL, ResumeError, checkpoint_problem,
-                                         latest_good_checkpoint)
+from eov.engine.resume import ResumeError, checkpoint_problem, latest_good_checkpoint
+from eov.utils.io import PARTIAL
 
 from ..conftest import ROOT, TINY_CONFIG
 from ..helpers import run_tool, tiny_train_options
@@ -45,6 +46,7 @@ def uninterrupted(synth_data, tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 def test_keep_one_checkpoint_and_point_at_it(uninterrupted):
     """max_keep_ckpts=1: exactly the newest checkpoint survives, complete, pointed at."""
     assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(uninterrupted, '*.pth'))) \
@@ -93,6 +95,7 @@ def test_sigkill_during_a_save_loses_nothing_and_resume_matches(synth_data, unin
     assert not glob.glob(os.path.join(work, '*' + PARTIAL))
 
 
+@pytest.mark.slow
 def test_truncated_last_checkpoint_falls_back_to_the_previous(synth_data, tmp_path):
     work = str(tmp_path / 'trunc')
     run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', work,
@@ -115,6 +118,7 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous(synth_data, tmp_pa
         latest_good_checkpoint(work)
 
 
+@pytest.mark.slow
 def test_resume_without_a_checkpoint_is_a_clear_error(synth_data, tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.run([sys.executable, 'tools/train.py', TINY_CONFIG, '--work-dir',
@@ -125,6 +129,7 @@ def test_resume_without_a_checkpoint_is_a_clear_error(synth_data, tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_longer_max_iters_on_resume_takes_effect(synth_data, uninterrupted, tmp_path):
     """Trained to 4 with max_iters=4, resumed with max_iters=8: iterations 5-8 follow the
     8-iteration schedule (LR) of the uninterrupted run."""
@@ -145,7 +150,7 @@ def test_safetensors_weights_beside_each_checkpoint(synth_data, tmp_path):
     config text in its metadata), kept and removed with it; tools/test.py evaluates it."""
     import torch
 
-    from eov.engine.checkpoint import load_checkpoint_safely, read_checkpoint
+    from eov.models.weights import load_checkpoint_safely, read_checkpoint
     work = str(tmp_path / 'st')
     run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', work, *_options(synth_data, 2),
               'default_hooks.checkpoint.save_safetensors=True'])
@@ -169,20 +174,3 @@ def test_safetensors_weights_beside_each_checkpoint(synth_data, tmp_path):
         f.write(b'\x00' * 10)
     with pytest.raises(Exception, match='broken.safetensors: not a readable safetensors'):
         read_checkpoint(os.path.join(work, 'broken.safetensors'))
-
-
-def test_an_empty_last_checkpoint_file_falls_back_to_the_newest_complete(tmp_path):
-    """A `last_checkpoint` left empty (a kill between truncating and writing it by a tool
-    that does not write atomically): the newest complete iter_*.pth is used, a truncated
-    newer one is skipped; with only the empty pointer, there is nothing to resume."""
-    import torch
-    work = tmp_path / 'w'
-    work.mkdir()
-    (work / 'last_checkpoint').write_text('')
-    assert latest_good_checkpoint(str(work)) is None
-    for it in (2, 4):
-        torch.save({'meta': {'iter': it}, 'state_dict': {}}, work / f'iter_{it}.pth')
-    full = (work / 'iter_4.pth').read_bytes()
-    (work / 'iter_6.pth').write_bytes(full[:len(full) // 2])   # cut short
-    assert latest_good_checkpoint(str(work)) == str(work / 'iter_4.pth')
-    assert checkpoint_problem(str(work / 'iter_6.pth')).startswith('truncated')

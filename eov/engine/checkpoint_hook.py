@@ -1,4 +1,4 @@
-"""Kill-safe checkpoints: atomic writes, delete-after-save, resume from the last good one.
+"""Kill-safe checkpoint writing: a ``kill -9`` or a full disk never loses the last good one.
 
 MMEngine's ``CheckpointHook`` removes the oldest checkpoint *before* writing
 the new one and writes files in place, so a ``kill -9`` (or a full disk)
@@ -6,109 +6,27 @@ during a save with ``max_keep_ckpts=1`` leaves no usable checkpoint. eov's
 rules:
 
 - a checkpoint is written to ``<name>.partial`` and renamed when complete
-  (:meth:`EOVRunner.save_checkpoint <eov.engine.EOVRunner.save_checkpoint>`);
+  (:meth:`EOVRunner.save_checkpoint <eov.engine.runner.EOVRunner.save_checkpoint>`);
   a failed write removes the partial file and names the file in the error;
 - ``last_checkpoint`` is replaced atomically and only points at complete files;
 - old checkpoints are removed only after the new one is complete
-  (:class:`EOVCheckpointHook`);
-- resuming from a work dir uses the newest checkpoint that is complete
-  (:func:`latest_good_checkpoint`), logging what it skipped.
+  (:class:`EOVCheckpointHook`).
+
+Which checkpoint a run resumes from is :mod:`eov.engine.resume`'s.
 """
 from __future__ import annotations
 
-import glob
-import logging
 import os
 import os.path as osp
-import re
-import zipfile
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
-from mmengine.logging import print_log
 
 from eov.registry import HOOKS
+from eov.utils.io import write_text_atomically
 
-#: Suffix of a checkpoint being written.
-PARTIAL = '.partial'
+#: File in the work dir naming the newest complete checkpoint.
 LAST_CHECKPOINT = 'last_checkpoint'
-
-
-class ResumeError(RuntimeError):
-    """A run cannot resume (no checkpoint, or none complete); names the files."""
-
-
-def write_text_atomically(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename (never a half-written file)."""
-    tmp = path + PARTIAL
-    with open(tmp, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def checkpoint_problem(path: str) -> str | None:
-    """Why ``path`` is not a complete checkpoint, or ``None`` when it is.
-
-    Cheap: torch's zip format keeps its directory at the end of the file, so a
-    truncated file has none; the tensors are not read.
-    """
-    if not osp.isfile(path):
-        return 'missing'
-    if osp.getsize(path) == 0:
-        return 'empty (0 bytes)'
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError) as err:
-        return f'truncated or not a checkpoint ({err})'
-    if not any(n.endswith('data.pkl') for n in names):
-        return 'not a torch checkpoint (no data.pkl)'
-    return None
-
-
-def _iteration(path: str) -> int:
-    m = re.search(r'(\d+)\.pth$', osp.basename(path))
-    return int(m.group(1)) if m else -1
-
-
-def latest_good_checkpoint(work_dir: str) -> str | None:
-    """The checkpoint a run in ``work_dir`` resumes from.
-
-    ``last_checkpoint``'s file when it is complete; otherwise (a kill or a
-    full disk during a save) the newest complete ``iter_*.pth`` / ``epoch_*.pth``,
-    with one warning per skipped file.
-
-    Returns:
-        The path, or ``None`` when ``work_dir`` holds no checkpoint at all.
-
-    Raises:
-        ResumeError: when checkpoints exist but none is complete (each named).
-    """
-    named = None
-    pointer = osp.join(work_dir, LAST_CHECKPOINT)
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            named = f.read().strip() or None
-    candidates = sorted(glob.glob(osp.join(work_dir, 'iter_*.pth'))
-                        + glob.glob(osp.join(work_dir, 'epoch_*.pth')), key=_iteration,
-                        reverse=True)
-    if named:
-        candidates = [named] + [c for c in candidates if osp.abspath(c) != osp.abspath(named)]
-    bad = []
-    for path in candidates:
-        problem = checkpoint_problem(path)
-        if problem is None:
-            for skipped, why in bad:
-                print_log(f'resume: skipped {skipped} ({why})', logger='current',
-                          level=logging.WARNING)
-            return path
-        bad.append((path, problem))
-    if bad:
-        raise ResumeError(f'{work_dir}: no complete checkpoint to resume from: ' + '; '.join(
-            f'{p} is {why}' for p, why in bad))
-    return None
 
 
 @HOOKS.register_module()
