@@ -180,9 +180,8 @@ def main(argv=None):
     for warning in answer_warnings(metrics, records, predictions, serializer, source):
         print(warning, file=sys.stderr)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w', encoding='utf-8') as f:
-            f.write(text + '\n')
+        from eov.utils.io import write_text_atomically
+        write_text_atomically(args.out, text + '\n')
         print(f'metrics written to {args.out}', file=sys.stderr)
     return metrics
 

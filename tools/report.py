@@ -1,14 +1,16 @@
 """Write the report of a trained and tested work dir: report.md, loss_curves.png, predictions.png.
 
-    python tools/report.py WORK_DIR --data DATA_ROOT [--config CONFIG] [--test-file test.jsonl]
+    python tools/report.py WORK_DIR [--data DATA_ROOT] [--config CONFIG] [--test-file test.jsonl]
 
-With --config, the modalities and the SLIS serializer come from the eov config (and
-DATA_ROOT defaults to its data_root); without it, the tiny demo's defaults
-(eov.evaluation.report.DEFAULT_MODALITIES / DEFAULT_SERIALIZER). Prints the path of report.md.
+The modalities and the SLIS serializer (and DATA_ROOT by default: its data_root) come from
+--config, else from the config the run saved in WORK_DIR (eov.evaluation.report.saved_config).
+The right / wrong marks are the verdicts tools/test.py wrote into predictions.jsonl.
+Prints the path of report.md, then the scoreboard.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -22,7 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument('--data', help='root of the test data (default: the config\'s '
                                        'data_root)')
     parser.add_argument('--config', help='eov config: take `modalities` and `serializer` '
-                                         'from it')
+                                         'from it (default: the config saved in WORK_DIR)')
     parser.add_argument('--test-file', default='test.jsonl',
                         help='test records, relative to --data (default test.jsonl)')
     parser.add_argument('--per-cell', type=int, default=1,
@@ -32,32 +34,26 @@ def main(argv=None) -> int:
     if not os.path.isdir(args.work_dir):
         parser.error(f'no work dir {args.work_dir}')
 
-    from eov.evaluation.report import write_report
-    modalities = serializer = None
-    data = args.data
+    from eov.evaluation.report import saved_config, write_report
     if args.config:
         from eov.engine.config import load_config
         cfg = load_config(args.config)
-        modalities = cfg.get('modalities')
-        serializer = cfg.get('serializer')
-        modalities = modalities.to_dict() if hasattr(modalities, 'to_dict') else modalities
-        serializer = serializer.to_dict() if hasattr(serializer, 'to_dict') else serializer
+    else:
+        cfg = saved_config(args.work_dir)
+    modalities = serializer = None
+    data = args.data
+    if cfg is not None:
+        modalities, serializer = cfg.get('modalities'), cfg.get('serializer')
         if data is None and isinstance(cfg.get('data_root'), str):
             data = cfg.get('data_root')
     if data is None:
         parser.error('give --data DATA_ROOT (or a --config with data_root)')
-    if modalities is not None:
-        # records of modalities the config does not name fall back to the demo defaults
-        from eov.evaluation.report import DEFAULT_MODALITIES
-        modalities = {**DEFAULT_MODALITIES, **modalities}
     path = write_report(args.work_dir, data, test_file=args.test_file, serializer=serializer,
                         modalities=modalities, per_cell=args.per_cell,
                         max_panels=args.max_panels)
     print(f'report: {path}')
     board = os.path.join(args.work_dir, 'scoreboard.json')
     if os.path.isfile(board):   # the console ends with the scoreboard
-        import json
-
         from eov.evaluation.scoreboard import render_table
         with open(board) as f:
             print(render_table(json.load(f)))

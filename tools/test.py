@@ -5,8 +5,10 @@
 The model is rebuilt from the config saved in the checkpoint (so a run trained with
 --cfg-options model...=... loads as trained); data and evaluation come from CONFIG.
 
-Writes DIR/metrics.json (flat {metric: number}) and DIR/predictions.jsonl; with a
-per-modality TaskMetric (group_by='modality') also DIR/scoreboard.json, printed as a table.
+Writes DIR/metrics.json (flat {metric: number}) and DIR/predictions.jsonl (each record's
+answer and verdict); with a per-modality TaskMetric (group_by='modality') also
+DIR/scoreboard.json, printed as a table (a metric's `scoreboard_file` names another path).
+This tool writes the scoreboard from the metrics the test returned.
 Those files of an earlier run in DIR are removed when the run starts, and each is written
 whole (temporary file + rename), so a run that fails or is killed never leaves an older
 run's metrics beside its own predictions.
@@ -18,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from eov.engine.runner import (add_runner_arguments, build_runner,  # noqa: E402
+from eov.engine.launch import (add_runner_arguments, build_runner,  # noqa: E402
                                clear_errors, parse_runner_args, prepare_config,
                                shutdown_distributed)
 
@@ -43,7 +45,7 @@ def main(argv=None):
 
 
 def evaluate(args):
-    from eov.engine.checkpoint import CheckpointError
+    from eov.models.weights import CheckpointError
     try:
         cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,
                              checkpoint=args.checkpoint,
@@ -53,12 +55,15 @@ def evaluate(args):
     evaluator = cfg.test_evaluator
     # (scoreboard.json is printed below whenever present: an earlier run's goes too)
     outputs = [os.path.join(cfg.work_dir, name) for name in ('metrics.json', 'scoreboard.json')]
+    boards = []   # per metric: where its scoreboard goes (written below, not by the metric)
     for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
         metric.setdefault('predictions_file', os.path.join(cfg.work_dir, 'predictions.jsonl'))
-        if metric.get('type') == 'TaskMetric' and metric.get('group_by') == 'modality':
-            metric.setdefault('scoreboard_file', os.path.join(cfg.work_dir, 'scoreboard.json'))
-        outputs += [metric[k] for k in ('predictions_file', 'scoreboard_file')
-                    if metric.get(k) and metric[k] not in outputs]
+        board = metric.pop('scoreboard_file', None)
+        if board is None and metric.get('type') == 'TaskMetric' \
+                and metric.get('group_by') == 'modality':
+            board = os.path.join(cfg.work_dir, 'scoreboard.json')
+        boards.append(board)
+        outputs += [p for p in (metric.get('predictions_file'), board) if p and p not in outputs]
     if int(os.environ.get('RANK', '0')) == 0:
         remove_earlier_outputs(outputs)
     runner = build_runner(cfg)
@@ -69,12 +74,13 @@ def evaluate(args):
     runner._has_loaded = True   # MMEngine's test() would otherwise reload non-strictly
     metrics = runner.test()
     if runner.rank == 0:
-        from eov.engine.safe_checkpoints import write_text_atomically
+        from eov.utils.io import write_text_atomically
         flat = {k: float(v) for k, v in metrics.items()}
         path = os.path.join(cfg.work_dir, 'metrics.json')
         write_text_atomically(path, json.dumps(flat, indent=2, sort_keys=True))
         print(json.dumps(flat, indent=2, sort_keys=True))
         print(f'metrics written to {path}')
+        write_scoreboards(metrics, boards, runner.test_evaluator.metrics)
         board = os.path.join(cfg.work_dir, 'scoreboard.json')
         if os.path.isfile(board):
             from eov.evaluation.scoreboard import render_table
@@ -82,6 +88,21 @@ def evaluate(args):
                 print(render_table(json.load(f)))
             print(f'scoreboard written to {board}')
     return metrics
+
+
+def write_scoreboards(metrics, paths, evaluator_metrics):
+    """Write the scoreboard of each built metric that has a path (``paths``, in the same
+    order) from its own keys (those under its prefix) of what the test returned."""
+    from eov.evaluation.scoreboard import save_scoreboard, scoreboard_from_metrics
+    for path, metric in zip(paths, evaluator_metrics):
+        if not path:
+            continue
+        prefix = f'{metric.prefix}/' if metric.prefix else ''
+        own = {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix)}
+        save_scoreboard(scoreboard_from_metrics(own, primary=getattr(metric, 'primary_metrics',
+                                                                     None),
+                                                grouped=bool(getattr(metric, 'group_by', None))),
+                        path)
 
 
 def remove_earlier_outputs(paths):

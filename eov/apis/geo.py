@@ -29,10 +29,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from eov.slis.geometry import GEOMETRY_TYPES, object_area, object_bounds, object_points
+from eov.slis.geometry import (GEOMETRY_TYPES, largest_polygon, object_area, object_bounds,
+                               object_points, object_polygon, overlap_of_smaller, shape_iou)
 
 __all__ = [
-    'tile_windows', 'offset_object', 'object_polygon', 'polygon_iou', 'merge_objects',
+    'tile_windows', 'offset_object', 'object_polygon', 'merge_objects',
     'as_affine', 'object_to_geometry', 'crs_member', 'to_feature_collection', 'write_geojson',
     'draw_objects', 'quicklook', 'label_color',
 ]
@@ -124,70 +125,6 @@ def offset_object(obj: dict, dx: float, dy: float) -> dict:
 
 
 # --------------------------------------------------------------------------- polygons
-def _largest_polygon(geom):
-    """The largest polygon of any shapely geometry (an empty Polygon if none)."""
-    from shapely.geometry import Polygon
-    if geom is None or geom.is_empty:
-        return Polygon()
-    if geom.geom_type == 'Polygon':
-        return geom
-    parts = [g for g in getattr(geom, 'geoms', []) if not g.is_empty]
-    polys = []
-    for g in parts:
-        if g.geom_type == 'Polygon':
-            polys.append(g)
-        elif g.geom_type in ('MultiPolygon', 'GeometryCollection'):
-            polys.append(_largest_polygon(g))
-    polys = [p for p in polys if not p.is_empty]
-    return max(polys, key=lambda p: p.area) if polys else Polygon()
-
-
-def object_polygon(obj: dict):
-    """The shapely polygon of an object.
-
-    ``hbb``/``obb``/``quad``/``poly`` give a Polygon (a self-intersecting ring
-    is repaired with ``shapely.make_valid`` and its largest part kept; a
-    degenerate one gives an empty Polygon). A ``point`` has no area and gives
-    ``None``.
-
-    Args:
-        obj: An object of the schema.
-
-    Returns:
-        ``shapely.geometry.Polygon`` or ``None`` for points.
-    """
-    import shapely
-    from shapely.geometry import Polygon
-    kind = obj.get('type')
-    if kind == 'point':
-        return None
-    if kind not in GEOMETRY_TYPES:
-        raise ValueError(f'object type {kind!r} is not one of {", ".join(GEOMETRY_TYPES)}')
-    pts = [(float(x), float(y)) for x, y in object_points(obj)]
-    if len(pts) < 3:
-        raise ValueError(f'a {kind!r} object needs at least 3 points, got {len(pts)}')
-    poly = Polygon(pts)
-    if not poly.is_valid:
-        poly = _largest_polygon(shapely.make_valid(poly))
-    return poly
-
-
-def polygon_iou(a, b) -> float:
-    """Intersection over union of two shapely polygons (0 when both are empty)."""
-    if a is None or b is None or a.is_empty or b.is_empty:
-        return 0.0
-    inter = a.intersection(b).area
-    union = a.area + b.area - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def _inter_over_smaller(a, b) -> float:
-    if a is None or b is None or a.is_empty or b.is_empty:
-        return 0.0
-    smaller = min(a.area, b.area)
-    return float(a.intersection(b).area / smaller) if smaller > 0 else 0.0
-
-
 def _poly_points(poly) -> list[list[float]]:
     coords = list(poly.exterior.coords)[:-1]
     return [[float(x), float(y)] for x, y in coords]
@@ -289,7 +226,7 @@ def merge_objects(objects: Iterable[dict], iou_thr: float = 0.5,
             ti, tk = _tile_index(obj, windows), _tile_index(kobj, windows)
             cut = False
             if ti is not None and tk is not None and ti != tk \
-                    and _inter_over_smaller(poly, kpoly) >= CONTAINMENT_THR:
+                    and overlap_of_smaller(poly, kpoly) >= CONTAINMENT_THR:
                 cut = True
                 if edge_margin is not None:
                     small, win = (obj, windows[ti]) if poly.area <= kpoly.area \
@@ -306,7 +243,7 @@ def merge_objects(objects: Iterable[dict], iou_thr: float = 0.5,
                     entry[0], entry[1] = new, poly
                 merged = True
                 break
-            if polygon_iou(poly, kpoly) >= iou_thr:
+            if shape_iou(poly, kpoly) >= iou_thr:
                 if both_poly:
                     _union_into(entry, poly)
                 merged = True
@@ -321,10 +258,10 @@ def merge_objects(objects: Iterable[dict], iou_thr: float = 0.5,
 def _union_into(entry: list, poly) -> None:
     """Replace a kept ``poly`` entry by its union with ``poly``."""
     from shapely.ops import unary_union
-    union = _largest_polygon(unary_union([entry[1], poly]))
+    union = largest_polygon(unary_union([entry[1], poly]))
     if not union.is_empty:
         # drop the collinear vertices left where the two outlines met
-        union = _largest_polygon(union.simplify(0, preserve_topology=True))
+        union = largest_polygon(union.simplify(0, preserve_topology=True))
     if union.is_empty:
         return
     entry[0]['points'] = _poly_points(union)

@@ -8,7 +8,7 @@
 
 The model comes from a config + checkpoint (the config saved in the
 checkpoint decides the model, see
-:func:`~eov.engine.checkpoint.config_for_checkpoint`) or from a Hugging Face
+:func:`~eov.engine.config.config_for_checkpoint`) or from a Hugging Face
 export directory (``tools/export_hf.py``). Images go through the model's own
 modality plugins and its processor, exactly as in training.
 """
@@ -104,7 +104,8 @@ def load_model(model: str, checkpoint: str | None = None, device: str = 'cpu',
     """
     from mmengine.registry import init_default_scope
 
-    from eov.engine.checkpoint import CheckpointError, config_for_checkpoint, read_checkpoint
+    from eov.engine.config import config_for_checkpoint
+    from eov.models.weights import load_weights, read_checkpoint
     from eov.registry import MODELS
     init_default_scope('eov')
     if model is not None and os.path.isdir(model):   # tools/export_hf.py's directory
@@ -122,18 +123,7 @@ def load_model(model: str, checkpoint: str | None = None, device: str = 'cpu',
                                    loaded=ckpt)
     net = MODELS.build(cfg.model)
     if ckpt is not None:
-        state = ckpt.get('state_dict')
-        if not isinstance(state, dict):
-            raise CheckpointError(f'{checkpoint}: no state_dict in the checkpoint')
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-            raise CheckpointError(f'{checkpoint} does not fit the model of '
-                                  f'{model or "its saved config"}: ' + ' '.join(lines[:4])
-                                  ) from None
+        load_weights(net, ckpt, checkpoint, cfg=cfg)   # strict; a mismatch is counted and named
     return net.to(device).eval(), cfg
 
 
@@ -331,7 +321,7 @@ class EOVInferencer:
         except TypeError:
             parsed = head.parse(text, tuple(image_size))
         objects = parsed.get('objects') if isinstance(parsed, dict) else None
-        if not objects and task not in ('classification', 'captioning', 'vqa', 'choice'):
+        if not objects and head.spatial:   # answers that may hold geometry
             objects = list(self.processor.serializer.decode(text, image_size=tuple(image_size)))
         return list(objects or []), parsed
 
@@ -527,11 +517,8 @@ class EOVInferencer:
             lines.append(line)
         texts = self._generate(samples, max_new_tokens) if samples else []
         for (slot, rec), sample, text in zip(slots, samples, texts):
-            context = {}
-            if rec['task'] == 'choice':
-                target = next((t for t in rec.get('targets', []) if t.get('type') == 'choice'),
-                              {})
-                context['choices'] = target.get('choices')
+            # what the record tells the parse (e.g. a choice question's options)
+            context = self.heads[rec['task']].parse_context(rec.get('targets', []))
             objects, parsed = self.parse(text, rec['task'], sample['data_sample']['image_size'],
                                          **context)
             lines[slot].update(prediction=text, objects=objects)
@@ -571,7 +558,7 @@ def scene_size(entry: dict, plugin) -> tuple[int, int]:
     The finest file's grid (or the modality's ``target_gsd``), as
     :func:`~eov.modalities.io.read_stack` builds it; PNG/JPEG: their size.
     """
-    from eov.modalities.io import PIL_EXTENSIONS, RasterReadError, _open
+    from eov.modalities.io import PIL_EXTENSIONS, RasterReadError, open_raster
     paths = entry['path'] if isinstance(entry['path'], list) else [entry['path']]
     for p in paths:
         if not os.path.isfile(p):
@@ -584,7 +571,7 @@ def scene_size(entry: dict, plugin) -> tuple[int, int]:
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
             raise InferenceError(f'cannot read image {paths[0]}: {err}') from None
     try:
-        sources = [_open(p) for p in paths]
+        sources = [open_raster(p) for p in paths]
     except RasterReadError as err:
         raise InferenceError(str(err)) from None
     try:

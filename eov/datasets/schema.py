@@ -10,48 +10,48 @@ One JSON object per line::
 
 An assistant turn whose value is ``null`` (or missing) is answered from the
 structured ``targets`` by the task head and the configured SLIS serializer.
+A record's ``task`` is any task whose head is registered (:data:`eov.registry.HEADS`:
+the nine built-in ones, and those of packages loaded with ``custom_imports``).
 """
 from __future__ import annotations
 
-import json
-import math
-import re
-from typing import Iterator
-
+from eov.heads.catalog import find_head, task_names
 from eov.slis.geometry import GEOMETRY_TYPES, check_object
+from eov.utils.constants import IMAGE_PLACEHOLDER
+from eov.utils.errors import RecordError  # noqa: F401 (re-exported)
+# the one JSONL reader; datasets, the inferencer and tools read records through it
+from eov.utils.io import scan_jsonl
 
-#: The nine task categories.
-TASKS = ('classification', 'captioning', 'vqa', 'grounding', 'detection', 'region',
-         'segmentation', 'change', 'choice')
+iter_jsonl = scan_jsonl   # the name callers outside eov.utils used before
+
 #: Built-in modalities (plugins may add more; a dataset checks against its own list).
 MODALITIES = ('optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion')
 #: Structured target types.
 TARGET_TYPES = ('hbb', 'obb', 'quad', 'poly', 'point', 'mask', 'label', 'labels', 'count',
                 'text', 'choice')
-#: Tasks whose answer may be "nothing" (no objects, no change): empty targets allowed.
-EMPTY_TARGET_TASKS = ('detection', 'segmentation', 'change')
 HUMAN_ROLES = ('human', 'user')
 ASSISTANT_ROLES = ('assistant', 'gpt')
-IMAGE_PLACEHOLDER = '<image>'
-#: Label of tokens that carry no loss (prompt, padding).
-IGNORE_INDEX = -100
-
-
-class RecordError(ValueError):
-    """A record breaks the schema; the message names the file, line and key."""
 
 
 def _fail(where: str, msg: str):
     raise RecordError(f'{where}: {msg}')
 
 
-def validate_target(target: dict, where: str) -> None:
-    """Check one structured target (geometry types are checked in depth)."""
+def validate_target(target: dict, where: str, extra_types=()) -> None:
+    """Check one structured target (geometry types are checked in depth).
+
+    Args:
+        target: The target.
+        where: Names the record in errors.
+        extra_types: Types the record's task head adds to :data:`TARGET_TYPES`
+            (its ``extra_target_types``; the head checks their content).
+    """
     if not isinstance(target, dict):
         _fail(where, f'a target must be an object, got {target!r}')
     kind = target.get('type')
-    if kind not in TARGET_TYPES:
-        _fail(where, f'target type {kind!r} is not one of {", ".join(TARGET_TYPES)}')
+    if kind not in TARGET_TYPES and kind not in extra_types:
+        _fail(where, f'target type {kind!r} is not one of '
+              f'{", ".join(TARGET_TYPES + tuple(extra_types))}')
     if kind in GEOMETRY_TYPES:
         try:
             check_object(target)
@@ -88,8 +88,11 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
     if not isinstance(record['id'], str) or not record['id']:
         _fail(where, f"'id' must be a non-empty string, got {record['id']!r}")
     where = f"{where} (id {record['id']})"
-    if record['task'] not in TASKS:
-        _fail(where, f"task {record['task']!r} is not one of {', '.join(TASKS)}")
+    head = find_head(record['task'])
+    if head is None:
+        _fail(where, f"task {record['task']!r} is not one of the registered tasks "
+              f"({', '.join(task_names())}); a task from another package must be imported "
+              "first, e.g. custom_imports=dict(imports=['my_package']) in the config")
     allowed = tuple(modalities) if modalities is not None else MODALITIES
     if record['modality'] not in allowed:
         _fail(where, f"modality {record['modality']!r} is not one of {', '.join(allowed)}")
@@ -125,77 +128,13 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
     if not isinstance(targets, list):
         _fail(where, "'targets' must be a list")
     for target in targets:
-        validate_target(target, where)
+        validate_target(target, where, head.extra_target_types)
     needs_targets = any(t.get('value') is None for t in conv[1::2])
-    # an image with nothing to detect/segment/change is a valid answer ('none')
-    if needs_targets and not targets and record['task'] not in EMPTY_TARGET_TASKS:
+    # an image with nothing to detect/segment/change is a valid answer ('none'): the
+    # head says whether its task allows that
+    if needs_targets and not targets and not head.allows_empty_targets:
         _fail(where, "an assistant turn is null but the record has no 'targets' to answer from")
     return record
 
 
 #: A ``\\uD800``-``\\uDFFF`` escape in JSON text: the only way a lone surrogate gets in.
-_SURROGATE_ESCAPE = re.compile(r'\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
-_SURROGATE = re.compile('[\ud800-\udfff]')
-
-
-def find_lone_surrogate(value, key: str = '') -> str | None:
-    """Find a string holding an unpaired UTF-16 surrogate (``"\\ud800"`` in JSON).
-
-    ``json.loads`` accepts such escapes, but UTF-8 cannot encode the result,
-    so tokenizers and writers fail on it later, far from the record.
-
-    Args:
-        value: A parsed JSON value.
-        key: Where ``value`` sits in the record (used in the answer).
-
-    Returns:
-        ``'U+D800 in conversations[0].value'`` for the first one found, else ``None``.
-    """
-    if isinstance(value, str):
-        found = _SURROGATE.search(value)
-        return f'U+{ord(found.group()):04X} in {key or "the record"}' if found else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            where = f'{key}.{k}' if key else str(k)
-            hit = find_lone_surrogate(k, f'the key {where!r}') or find_lone_surrogate(v, where)
-            if hit:
-                return hit
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            hit = find_lone_surrogate(v, f'{key}[{i}]')
-            if hit:
-                return hit
-    return None
-
-
-def iter_jsonl(path: str) -> Iterator[tuple[int, dict | Exception]]:
-    """Yield ``(line_number, record or parse error)`` for each non-blank line.
-
-    Lines are decoded one by one, so a line that is not UTF-8 or holds an
-    unpaired surrogate becomes a :class:`RecordError` for that line alone.
-    """
-    with open(path, 'rb') as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode('utf-8')
-            except UnicodeDecodeError as err:
-                bad = raw[err.start:err.end]
-                yield lineno, RecordError(
-                    f'{path}:{lineno}: not UTF-8 at byte offset {err.start} of the line '
-                    f'({" ".join(f"0x{b:02x}" for b in bad)}); save the file as UTF-8')
-                continue
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield lineno, RecordError(f'{path}:{lineno}: invalid JSON ({err.msg})')
-                continue
-            if _SURROGATE_ESCAPE.search(line):
-                hit = find_lone_surrogate(record)
-                if hit:
-                    yield lineno, RecordError(
-                        f'{path}:{lineno}: unpaired surrogate {hit} (half of a UTF-16 pair; '
-                        'UTF-8 cannot encode it)')
-                    continue
-            yield lineno, record

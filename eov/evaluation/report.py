@@ -15,10 +15,14 @@ writes
   global iteration axis (:func:`plot_losses`);
 - ``WORK/predictions.png``: one test example per (modality, cell) -- the
   image as a quick-look, the target geometry in green and the predicted one
-  in red, question / answer / truth under it (:func:`plot_predictions`).
+  in red, question / answer / truth under it, marked right or wrong as the
+  test's metric judged it (:func:`plot_predictions`).
 
+The report judges nothing itself: the marks are the verdicts ``TaskMetric``
+wrote into ``predictions.jsonl``, and the modalities and serializer come from
+the config the run saved in the work dir (:func:`saved_config`) unless given.
 Everything runs offline with matplotlib's Agg backend; nothing here trains
-or runs a model. ``python tools/report.py WORK --data DATA_ROOT [--config CFG]``
+or runs a model. ``python tools/report.py WORK [--data DATA_ROOT] [--config CFG]``
 is the command line.
 """
 from __future__ import annotations
@@ -35,20 +39,12 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-#: The serializer of the tiny demo configs.
-DEFAULT_SERIALIZER = dict(type='LocTokenSerializer', bins=32)
-#: Modality configs matching the tiny multi-modality demo (64-px images).
-DEFAULT_MODALITIES = dict(
-    optical=dict(type='optical', image_size=64),
-    sar=dict(type='sar', sensor='sentinel1_grd', units='linear', image_size=64),
-    infrared=dict(type='infrared', sensor='thermal', image_size=64),
-    multispectral=dict(type='multispectral', sensor='sentinel2_l2a', image_size=64),
-    temporal=dict(type='temporal', num_frames=4, image_size=64),
-    video=dict(type='video', num_frames=4, image_size=64),
-    fusion=dict(type='fusion', image_size=64,
-                members=dict(optical=dict(type='optical'),
-                             sar=dict(type='sar', sensor='sentinel1_grd', units='linear'))),
-)
+from eov.heads.catalog import cell_of, task_names
+from eov.utils.io import scan_jsonl, write_text_atomically
+
+from .scoreboard import beats_chance as _entry_beats_chance
+from .scoreboard import learned_summary
+
 #: A stage folder of a PCMA chain: ``<index>_<name>``.
 STAGE_DIR_RE = re.compile(r'^(\d+)_(.+)$')
 #: MMEngine's run folders: ``YYYYmmdd_HHMMSS``.
@@ -90,17 +86,11 @@ def _scalar_files(run_dir: str) -> list[str]:
 
 
 def _read_rows(path: str) -> list[dict]:
-    """Training rows (those with a ``loss`` and a ``step``) of one scalars.json, by step."""
-    rows = []
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue    # a line cut short by a killed run
-            if isinstance(row, dict) and 'loss' in row and isinstance(row.get('step'), int):
-                rows.append(row)
-    return sorted(rows, key=lambda r: r['step'])
+    """Training rows (those with a ``loss`` and a ``step``) of one scalars.json, by step
+    (a line cut short by a killed run is skipped)."""
+    rows = read_jsonl(path)[0]
+    return sorted((r for r in rows if 'loss' in r and isinstance(r.get('step'), int)),
+                  key=lambda r: r['step'])
 
 
 def read_stage_losses(work_dir: str) -> 'OrderedDict[str, list[dict]]':
@@ -243,29 +233,35 @@ def _save(fig, out_png: str) -> None:
 def read_jsonl(path: str) -> tuple[list[dict], int]:
     """``(objects, bad lines)`` of a JSON-lines file (bad lines are counted, not raised)."""
     rows, bad = [], 0
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                bad += 1
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-            else:
-                bad += 1
+    for _, row in scan_jsonl(path):
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad += 1
     return rows, bad
 
 
+def saved_config(work_dir: str):
+    """The config the latest run in ``work_dir`` saved, or ``None``.
+
+    MMEngine saves each run's config as ``<work_dir>/<config name>.py`` and
+    ``<work_dir>/<timestamp>/vis_data/config.py``; the newest file wins (after
+    ``tools/test.py``: the config the predictions were made with).
+    """
+    files = glob.glob(os.path.join(work_dir, '*.py')) + glob.glob(
+        os.path.join(work_dir, '*', 'vis_data', 'config.py'))
+    if not files:
+        return None
+    from mmengine.config import Config
+    return Config.fromfile(max(files, key=os.path.getmtime))
+
+
 def record_cell(record: dict, prediction: dict | None = None) -> str:
-    """The scoreboard cell of a test record: the prediction's ``cell``, else TaskMetric's
-    :func:`~eov.evaluation.metrics.tasks.cell_of` (or the task name)."""
+    """The scoreboard cell of a test record: the prediction's ``cell``, else
+    :func:`~eov.heads.catalog.cell_of` (or the task name)."""
     if prediction and isinstance(prediction.get('cell'), str) and prediction['cell']:
         return prediction['cell']
     try:
-        from .metrics.tasks import cell_of
         return cell_of(record)
     except Exception:   # noqa: BLE001 - an older TaskMetric, or an odd record
         return str(record.get('task', '?'))
@@ -281,20 +277,17 @@ def _to_dict(cfg) -> dict:
 class _Examples:
     """Builds modalities and heads once and turns one record into a panel's content."""
 
-    def __init__(self, data_root: str, modalities: dict | None, serializer: dict | None):
+    def __init__(self, data_root: str, modalities: dict | None, serializer: dict):
         self.data_root = data_root
-        self.modality_cfgs = _to_dict(modalities if modalities is not None
-                                      else DEFAULT_MODALITIES)
-        self.serializer = _to_dict(serializer or DEFAULT_SERIALIZER)
+        self.modality_cfgs = _to_dict(modalities or {})
+        self.serializer = _to_dict(serializer)
         self._modalities: dict = {}
         self._heads: dict = {}
 
     def modality(self, name: str):
         from eov.registry import MODALITIES
         if name not in self._modalities:
-            cfg = self.modality_cfgs.get(name)
-            if cfg is None:
-                cfg = dict(DEFAULT_MODALITIES.get(name) or dict(type=name))
+            cfg = self.modality_cfgs.get(name) or dict(type=name)
             self._modalities[name] = MODALITIES.build(dict(cfg))
         return self._modalities[name]
 
@@ -351,14 +344,12 @@ def _fallback_truth(helper: '_Examples', record: dict) -> str:
         return '\u2013'
 
 
-def _parse(head, task: str, text, size, record: dict) -> dict:
-    """The head's parse (never raises by contract; guarded all the same)."""
+def _parse(head, text, size, record: dict) -> dict:
+    """The head's parse with the record's context (never raises by contract; guarded all
+    the same)."""
     try:
-        if task == 'choice':
-            choices = next((t.get('choices') for t in record.get('targets') or []
-                            if isinstance(t, dict) and t.get('type') == 'choice'), None)
-            return head.parse(text, size, choices=choices)
-        return head.parse(text, size)
+        targets = [t for t in record.get('targets') or [] if isinstance(t, dict)]
+        return head.parse(text, size, **head.parse_context(targets))
     except Exception as exc:   # noqa: BLE001
         return {'errors': [f'parse failed: {exc}']}
 
@@ -375,66 +366,18 @@ def _geometry(objects) -> list[dict]:
     return out
 
 
-def _verdict(task: str, parsed: dict, record: dict, truth: str, text,
-             size: tuple[int, int] | None = None) -> tuple[str, bool] | None:
-    """A short verdict of one answer, ``(text, correct)``, or ``None`` when there is none."""
-    from eov.slis.geometry import object_bounds
-
-    from .box_ops import box_iou
-
-    def norm(value) -> str:
-        return ' '.join(str(value or '').lower().strip().rstrip('.').split())
-
-    targets = [t for t in record.get('targets') or [] if isinstance(t, dict)]
-    try:
-        if task == 'grounding':
-            boxes = [t for t in targets if t.get('type') in ('hbb', 'obb', 'quad')]
-            if not boxes:
-                return None
-            if parsed.get('box') is None:
-                return 'no box parsed', False
-            iou = float(box_iou(parsed['box'], list(object_bounds(boxes[0]))))
-            return f'IoU {iou:.2f}', iou >= 0.5
-        if task == 'vqa':
-            count = next((t for t in targets if t.get('type') == 'count'), None)
-            if count is not None:
-                ok = parsed.get('number') == int(count.get('count'))
-                return ('right count' if ok else 'wrong count'), ok
-            ok = norm(parsed.get('text')) == norm(truth)
-            return ('right' if ok else 'wrong'), ok
-        if task == 'classification':
-            label = next((t for t in targets if t.get('type') in ('label', 'labels')), None)
-            if label is None:
-                return None
-            want = {norm(x) for x in (label.get('labels') or [label.get('label')])}
-            got = {norm(x) for x in parsed.get('labels') or []}
-            if label.get('type') == 'labels':
-                hit = len(want & got)
-                return f'{hit}/{len(want)} labels, {len(got - want)} extra', got == want
-            ok = got == want
-            return ('right' if ok else 'wrong'), ok
-        if task == 'choice':
-            ok = parsed.get('choice') is not None and parsed.get('choice') == norm(truth).upper()
-            return ('right' if ok else 'wrong'), ok
-        if task in ('region', 'captioning'):
-            ok = norm(parsed.get('text') or text) == norm(truth)
-            return ('exact' if ok else 'not exact'), ok
-        if task in ('detection', 'segmentation', 'change'):
-            if parsed.get('mode') == 'caption':
-                ok = norm(parsed.get('text')) == norm(truth)
-                return ('exact' if ok else 'not exact'), ok
-            if not parsed.get('parsed'):
-                return 'unreadable answer', False
-            from eov.slis.masks import mask_iou, polygons_to_mask
-            regions = [t for t in targets if t.get('type') in ('hbb', 'obb', 'quad', 'poly')]
-            shape = (int(size[1]), int(size[0]))
-            iou = mask_iou(polygons_to_mask(regions, shape),
-                           polygons_to_mask(_geometry(parsed.get('objects')), shape))
-            n = len(parsed.get('objects') or [])
-            return f'{n} object{"s" if n != 1 else ""}, mask IoU {iou:.2f}', iou >= 0.5
-    except Exception:   # noqa: BLE001
+def _verdict(pred: Mapping) -> tuple[str, bool] | None:
+    """``(text, correct)`` of the verdict TaskMetric wrote for a record, or ``None``."""
+    correct = pred.get('correct')
+    if not isinstance(correct, bool):
         return None
-    return None
+    if _number(pred.get('iou')) is not None:
+        return f"IoU {pred['iou']:.2f}", correct
+    if _number(pred.get('f1')) is not None:
+        return f"F1 {pred['f1']:.2f}", correct
+    if all(_number(pred.get(k)) is not None for k in ('tp', 'fp', 'gt')):
+        return f"{pred['tp']} of {pred['gt']} found, {pred['fp']} false", correct
+    return ('right' if correct else 'wrong'), correct
 
 
 def _short(text, limit: int = MAX_TEXT) -> str:
@@ -485,7 +428,7 @@ def _draw_panel(fig, ax, tax, helper: _Examples, record: dict, pred: dict) -> bo
                 transform=ax.transAxes, ha='center', va='center', fontsize=7,
                 parse_math=False)
         image, size, parts = None, None, 1
-    verdict = None
+    verdict = _verdict(pred)
     if image is not None:
         h, w = image.shape[:2]
         ax.imshow(image, extent=(0, w, h, 0), interpolation='nearest')
@@ -497,18 +440,16 @@ def _draw_panel(fig, ax, tax, helper: _Examples, record: dict, pred: dict) -> bo
             head, truth = None, f'(no head for task {task!r}: {exc})'
         if head is not None:
             truth = _truth_text(record, head, size)
-            parsed = _parse(head, task, text, size, record)
+            parsed = pred.get('parsed')   # TaskMetric's reading, else the head's
+            if not isinstance(parsed, Mapping):
+                parsed = _parse(head, text, size, record)
             targets = _geometry(record.get('targets'))
-            inputs = [t for t in targets if t.get('role') == 'input' or task == 'region']
+            inputs = [t for t in targets if head.is_input(t)]
             answers = [t for t in targets if t not in inputs]
             _draw_objects(ax, answers, sx, sy, parts, part_w, TRUTH_COLOR)
             _draw_objects(ax, inputs, sx, sy, parts, part_w, INPUT_COLOR, style='--')
             predicted = _geometry(parsed.get('objects'))
             _draw_objects(ax, predicted, sx, sy, parts, part_w, PRED_COLOR)
-            verdict = _verdict(task, parsed, record, truth, text, size)
-            if parsed.get('errors') and not predicted and task in (
-                    'grounding', 'detection', 'segmentation', 'change'):
-                verdict = (f'unreadable: {_short(parsed["errors"][0], 60)}', False)
         ax.set_xlim(0, w)
         ax.set_ylim(h, 0)
         for k in range(1, parts):
@@ -589,31 +530,36 @@ def plot_predictions(records: Sequence[dict], predictions, data_root: str, out_p
     quick-look (:func:`~eov.modalities.browse.render_frame`: RGB for optical, dB grey for SAR, false
     colour for multispectral, first | last frame for temporal/video, optical |
     SAR for fusion), the target geometry in green (the input region of a
-    region question in cyan, dashed) and the geometry parsed from the
-    prediction by the task's head in red, drawn on every tile of the panel;
-    under it the question, the answer, the truth and a short verdict.
-    Malformed predictions are shown as they are (the heads never raise); an
-    image that cannot be read gives a panel saying why.
+    region question in cyan, dashed) and the predicted geometry in red (the
+    row's ``parsed`` objects, else the task's head's reading of its text),
+    drawn on every tile of the panel; under it the question, the answer, the
+    truth and the row's verdict (``correct``, ``iou`` ... as TaskMetric wrote
+    them; no mark without one). Malformed predictions are shown as they are
+    (the heads never raise); an image that cannot be read gives a panel
+    saying why.
 
     Args:
         records: Test records.
         predictions: ``predictions.jsonl`` rows or ``{id: row or text}``.
         data_root: Root of the records' relative image paths.
         out_png: Output file.
-        modalities: ``{name: modality config}`` (default
-            :data:`DEFAULT_MODALITIES`; a config's ``modalities`` dict).
+        modalities: ``{name: modality config}``: the config's ``modalities`` (a
+            modality it does not name is built with its defaults).
         per_cell: Examples per (modality, cell).
         max_panels: At most this many panels (the first ones in order).
-        serializer: SLIS serializer config of the heads (default
-            :data:`DEFAULT_SERIALIZER`).
+        serializer: SLIS serializer config of the heads (the config's; required).
         columns: Panels per row.
 
     Returns:
         ``{'panels', 'predictions', 'missing', 'unpredicted', 'unreadable',
-        'out'}``.
+        'out', 'marks'}``; ``marks``: per drawn record id, its mark (``True``
+        right, ``False`` wrong, ``None`` no verdict).
     """
     from matplotlib.figure import Figure
 
+    if serializer is None:
+        raise ValueError('plot_predictions needs the serializer of the config the model was '
+                         'tested with')
     helper = _Examples(data_root, modalities, serializer)
     examples, counts = select_examples(records, predictions, per_cell,
                                        modalities=list(helper.modality_cfgs))
@@ -628,8 +574,9 @@ def plot_predictions(records: Sequence[dict], predictions, data_root: str, out_p
                             left=0.01, right=0.99, bottom=0.005,
                             top=1 - 0.7 / (rows * (img_h + text_h) + 0.7),
                             wspace=0.06, hspace=0.12)
-    unreadable = 0
+    unreadable, marks = 0, {}
     for i, (modality, cell, record, pred) in enumerate(examples):
+        marks[record.get('id')] = (_verdict(pred) or ('', None))[1]
         r, c = divmod(i, cols)
         ax = fig.add_subplot(grid[2 * r, c])
         tax = fig.add_subplot(grid[2 * r + 1, c])
@@ -662,7 +609,7 @@ def plot_predictions(records: Sequence[dict], predictions, data_root: str, out_p
     fig.suptitle(head_line, fontsize=9 if cols < 3 else 10, y=0.998, va='top')
     _save(fig, out_png)
     return dict(panels=len(examples), unreadable=unreadable, not_shown=truncated,
-                out=out_png, **counts)
+                out=out_png, marks=marks, **counts)
 
 
 # ---------------------------------------------------------------------------
@@ -673,9 +620,6 @@ METRIC_TOP = {'CIDEr': 10.0}
 #: Modality rows of the grid, in this order when present (others follow, sorted).
 GRID_MODALITIES = ('optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video',
                    'fusion')
-#: Task columns of the grid, in this order (cells of other tasks follow, sorted).
-GRID_TASKS = ('classification', 'captioning', 'vqa', 'grounding', 'detection', 'region',
-              'segmentation', 'change', 'choice')
 
 
 def chance_margin(entry: Mapping) -> float | None:
@@ -722,11 +666,9 @@ def plot_scoreboard(board: Mapping, out_png: str, title: str | None = None) -> s
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
-
-    from .scoreboard import learned_summary
     modalities = _grid_order([m for m in board if isinstance(board[m], Mapping)],
                              GRID_MODALITIES)
-    columns = _grid_order([c for m in modalities for c in board[m]], GRID_TASKS)
+    columns = _grid_order([c for m in modalities for c in board[m]], task_names())
     width = max(6.0, 1.6 + 0.55 * len(columns))
     grid_h = 0.55 * max(1, len(modalities))
     label_h = 0.15 + 0.04 * max([len(c) for c in columns] + [10])   # rotated cell names
@@ -792,10 +734,8 @@ def _fmt(value) -> str:
 
 def beats_chance(value, chance, lower_is_better: bool = False) -> bool | None:
     """Whether ``value`` is better than ``chance`` (``None`` when either is missing)."""
-    value, chance = _number(value), _number(chance)
-    if value is None or chance is None:
-        return None
-    return value < chance if lower_is_better else value > chance
+    return _entry_beats_chance(dict(value=_number(value), chance=_number(chance),
+                                    lower_is_better=lower_is_better))
 
 
 def scoreboard_rows(scoreboard: dict) -> list[dict]:
@@ -820,6 +760,11 @@ def scoreboard_rows(scoreboard: dict) -> list[dict]:
     return rows
 
 
+def _read_json(path: str):
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
 def _md(text) -> str:
     return str(text).replace('|', '\\|')
 
@@ -829,8 +774,7 @@ def _scoreboard_md(work_dir: str) -> list[str]:
     metrics_path = os.path.join(work_dir, 'metrics.json')
     lines = ['## Scoreboard', '']
     if os.path.isfile(path):
-        with open(path, encoding='utf-8') as f:
-            rows = scoreboard_rows(json.load(f))
+        rows = scoreboard_rows(_read_json(path))
         baseline = any(r['baseline'] is not None for r in rows)
         with_ci = any(r['ci'] is not None for r in rows)
         lines += ['| modality | cell | metric | value | ' + ('95% CI | ' if with_ci else '')
@@ -865,8 +809,7 @@ def _scoreboard_md(work_dir: str) -> list[str]:
             lines += ['', f"{sum(r['beats'] for r in judged)} of {len(judged)} cells beat "
                           f"chance ({len(rows)} cells in all)."]
     elif os.path.isfile(metrics_path):
-        with open(metrics_path, encoding='utf-8') as f:
-            metrics = json.load(f)
+        metrics = _read_json(metrics_path)
         lines += ['No `scoreboard.json`; the flat metrics of `metrics.json`:', '',
                   '| metric | value | chance |', '|---|---:|---:|']
         for key in sorted(k for k in metrics if not k.endswith(('_chance', '_baseline'))):
@@ -919,11 +862,7 @@ def _forgetting_md(work_dir: str) -> list[str]:
     end_path = os.path.join(work_dir, 'scoreboard.json')
     if not (os.path.isfile(start_path) and os.path.isfile(end_path)):
         return []
-    with open(start_path, encoding='utf-8') as f:
-        start = json.load(f)
-    with open(end_path, encoding='utf-8') as f:
-        end = json.load(f)
-    rows = forgetting_rows(start, end)
+    rows = forgetting_rows(_read_json(start_path), _read_json(end_path))
     if not rows:
         return []
     lines = ['## Forgetting: the optical cells before and after the chain', '',
@@ -973,15 +912,19 @@ def write_report(work_dir: str, data_root: str, test_file: str = 'test.jsonl',
         work_dir: The trained and tested work dir.
         data_root: Root of the test data (the records' relative image paths).
         test_file: The test records, relative to ``data_root`` (or absolute).
-        serializer: SLIS serializer config (default :data:`DEFAULT_SERIALIZER`).
-        modalities: ``{name: modality config}`` (default :data:`DEFAULT_MODALITIES`).
+        serializer: SLIS serializer config (default: that of :func:`saved_config`).
+        modalities: ``{name: modality config}`` (default: those of :func:`saved_config`).
         per_cell: Test examples per (modality, cell) in the figure.
         max_panels: At most this many panels.
 
     Returns:
         The path of ``report.md``.
     """
-    serializer = serializer or DEFAULT_SERIALIZER
+    saved = saved_config(work_dir) if serializer is None or modalities is None else None
+    if saved is not None:
+        serializer = serializer or saved.get('serializer') or saved.get('model', {}).get(
+            'serializer')
+        modalities = saved.get('modalities') if modalities is None else modalities
     stages = read_stage_losses(work_dir)
     loss_png = plot_losses(work_dir, os.path.join(work_dir, 'loss_curves.png'))
     lines = [f'# eov report: {os.path.basename(os.path.abspath(work_dir))}', '',
@@ -990,9 +933,7 @@ def write_report(work_dir: str, data_root: str, test_file: str = 'test.jsonl',
              f'{dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.', '']
     board_path = os.path.join(work_dir, 'scoreboard.json')
     if os.path.isfile(board_path):   # the report opens with the picture of the whole board
-        with open(board_path, encoding='utf-8') as f:
-            board = json.load(f)
-        grid = plot_scoreboard(board, os.path.join(work_dir, 'scoreboard.png'),
+        grid = plot_scoreboard(_read_json(board_path), os.path.join(work_dir, 'scoreboard.png'),
                                title=f'{os.path.basename(os.path.abspath(work_dir))}: '
                                      'what the model learned')
         lines += [f'![scoreboard: modality x cell, coloured by the margin over chance]'
@@ -1009,6 +950,9 @@ def write_report(work_dir: str, data_root: str, test_file: str = 'test.jsonl',
         lines.append(f'No test file `{test_path}`: no examples drawn.')
     elif not os.path.isfile(pred_path):
         lines.append('No `predictions.jsonl` in the work dir: no examples drawn.')
+    elif serializer is None:
+        lines.append('No config saved in the work dir to take the serializer and modalities '
+                     'from (give --config): no examples drawn.')
     else:
         records, bad_records = read_jsonl(test_path)
         predictions, bad_predictions = read_jsonl(pred_path)
@@ -1032,7 +976,5 @@ def write_report(work_dir: str, data_root: str, test_file: str = 'test.jsonl',
         if bad_records or bad_predictions:
             notes.append(f'{bad_records + bad_predictions} unreadable JSON line(s) skipped')
         lines.append('; '.join(notes) + '.')
-    path = os.path.join(work_dir, 'report.md')
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines).rstrip() + '\n')
-    return path
+    return write_text_atomically(os.path.join(work_dir, 'report.md'),
+                                 '\n'.join(lines).rstrip() + '\n')

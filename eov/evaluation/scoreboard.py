@@ -11,10 +11,11 @@
                  "vqa/count": {"metric": "count_exact", ...}},
      "multispectral": {"classification/nonvisible": {...}}}
 
-using each cell's primary metric (:data:`~eov.evaluation.metrics.tasks.PRIMARY_METRICS`;
-a subset cell such as ``classification/nonvisible`` uses its parent's).
-An entry has ``"lower_is_better": true`` when that metric is one where lower
-is better (``count_mae``) and ``"baseline"`` when the metric has a
+using each cell's primary metric, as the head of the cell's task declares it
+(:func:`eov.heads.catalog.primary_metric`; a subset cell such as
+``classification/nonvisible`` uses its parent's). An entry has
+``"lower_is_better": true`` when the head says lower is better for that metric
+(``count_mae``) and ``"baseline"`` when the metric has a
 ``_baseline`` twin (the mean-training-box grounding baseline). ``"ci"`` is
 the 95% interval of the value (``<metric>_ci_low`` / ``_ci_high`` of
 TaskMetric: Wilson or bootstrap, :mod:`eov.evaluation.intervals`), and
@@ -26,9 +27,10 @@ modality is ``"all"``.
 - :func:`scoreboard_from_metrics` builds the board;
 - :func:`render_table` writes it as a plain-text table for the console,
   ending with :func:`learned_summary` (``"71 of 80 cells learned ..."``);
-- :func:`write_scoreboard` writes ``scoreboard.json`` into a folder.
+- :func:`save_scoreboard` / :func:`write_scoreboard` write it as JSON.
 
-``TaskMetric(scoreboard_file=...)`` writes the board while testing.
+``tools/test.py`` writes ``scoreboard.json`` from the metrics the test
+returned (the metric itself only returns them).
 """
 from __future__ import annotations
 
@@ -36,8 +38,10 @@ import json
 import math
 import os
 
+from eov.heads.catalog import lower_is_better, primary_metric, task_names
+from eov.utils.io import write_text_atomically
+
 from .intervals import learned
-from .metrics.tasks import TASK_CATEGORIES, lower_is_better, primary_metric
 
 #: Modality name of a board built from keys without a modality.
 ALL_MODALITIES = 'all'
@@ -79,7 +83,7 @@ def scoreboard_from_metrics(metrics: dict, primary: dict | None = None,
             or ``metrics.json`` of ``tools/test.py``).
         primary: ``{cell: metric}`` overriding the primary-metric table.
         grouped: Whether keys start with a modality (default: guessed -- they
-            do when a first component is not a task category).
+            do when a first component is not a registered task).
 
     Returns:
         The board, modalities and cells in sorted order (see the module
@@ -88,8 +92,9 @@ def scoreboard_from_metrics(metrics: dict, primary: dict | None = None,
     cells = split_cells(metrics)
     if grouped is None:
         parts = [p.split('/') for p in cells]
+        tasks = set(task_names())
         grouped = bool(parts) and all(len(p) >= 2 for p in parts) \
-            and any(p[0] not in TASK_CATEGORIES for p in parts)
+            and any(p[0] not in tasks for p in parts)
     board: dict[str, dict[str, dict]] = {}
     for prefix in sorted(cells):
         values = cells[prefix]
@@ -104,7 +109,7 @@ def scoreboard_from_metrics(metrics: dict, primary: dict | None = None,
                  'value': _number(values.get(name)) if name else None,
                  'chance': _number(values.get(f'{name}_chance')) if name else None,
                  'n': int(_number(values.get('n')) or 0)}
-        if lower_is_better(name):
+        if lower_is_better(name, cell):
             entry['lower_is_better'] = True
         if name and f'{name}_baseline' in values:
             entry['baseline'] = _number(values[f'{name}_baseline'])
@@ -202,13 +207,7 @@ def render_table(board: dict, digits: int = 4) -> str:
 def save_scoreboard(board: dict, path: str) -> str:
     """Write a board as JSON to ``path`` (folders made as needed, written whole: a
     temporary file renamed); returns ``path``."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + '.partial'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(board, f, indent=2, ensure_ascii=False)
-        f.write('\n')
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(path, json.dumps(board, indent=2, ensure_ascii=False) + '\n')
 
 
 def write_scoreboard(metrics: dict, out_dir: str, primary: dict | None = None,

@@ -14,23 +14,35 @@ A head (registered in :data:`eov.registry.HEADS` under its task name) owns
   structured prediction for the metrics. ``parse`` never raises, whatever the
   text.
 
+- **scoring** -- everything task-specific about scoring a test set: the cell
+  kind of a record, each cell's primary metric, the scorer, the verdicts, the
+  chance answers, the interval statistic (:class:`BaseTaskHead`, "scoring").
+  ``TaskMetric``, the scoreboard, the report and the inferencer ask the head
+  and name no task, so a head registered by another package is a task too.
+
 Fields of a question that come from the record's targets (the input box of a
 region question, the options of a multiple-choice question, the variant) are
 given by :meth:`BaseTaskHead.question_fields`; :meth:`BaseTaskHead.ask` phrases
 the question of a record from its targets in one call.
 
 This module also holds the helpers the heads share (target checks, list
-splitting, class-name matching, number reading).
+splitting, class-name matching, number reading, answer normalisation, caption
+metrics, region masks).
 """
 from __future__ import annotations
 
+import math
 import random
 import re
-from typing import Any, Iterable, Sequence
+from collections import Counter
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
 
 from eov.registry import SERIALIZERS, build_from_any
+from eov.scoring import caption_scores, cider_d_scores, ptb_tokenize
 from eov.slis import BaseSerializer
-from eov.slis.geometry import GEOMETRY_TYPES
+from eov.slis.geometry import GEOMETRY_TYPES, object_bounds
 
 #: Answer of a spatial head (detection, segmentation) for an image with no objects.
 EMPTY_ANSWER = 'none'
@@ -40,6 +52,8 @@ EMPTY_PHRASES = frozenset({
     'no objects detected', 'there are none', 'there are no objects', 'there is nothing',
     'there is no object', 'none found', 'none detected', 'no target', 'no targets',
 })
+#: Mask IoU at which a region answer's verdict is ``correct`` (segmentation, change regions).
+VERDICT_IOU = 0.5
 
 
 class BaseTaskHead:
@@ -58,6 +72,22 @@ class BaseTaskHead:
             fields are filled by :meth:`question`.
         variants: Other named sets of phrasings (``{name: templates}``).
         default_variant: The name of :attr:`templates` as a variant.
+        primary_metrics: The headline metric of each cell kind
+            (:meth:`record_kind`): ``{None: metric of the plain cell, kind:
+            metric of the '<task>/<kind>' cell}``.
+        lower_is_better_metrics: Metric names of this task where lower is better.
+        allows_empty_targets: Whether a record may have no targets (its
+            answer then says "nothing": no objects, no change).
+        extra_target_types: Target types this task adds to the record
+            schema's (``eov.datasets.schema.TARGET_TYPES``); records of this
+            task may hold them, and the head checks their content.
+        spatial: Whether answers may hold SLIS geometry (the inferencer then
+            decodes objects from an answer whose parse holds none).
+
+    Scoring methods take *rows*: one dict per test record with ``targets``,
+    ``image_size`` (``[W, H]``) and ``prediction`` (the model's text or
+    ``None``), and ``**options``: the metric's scoring options (``iou_thrs``,
+    the IoU thresholds of box answers); a head uses what it needs.
     """
 
     task = 'base'
@@ -67,6 +97,11 @@ class BaseTaskHead:
     variants: dict[str, tuple[str, ...]] = {}
     #: Name under which :attr:`templates` can be asked for explicitly.
     default_variant = 'default'
+    primary_metrics: dict[str | None, str] = {}
+    lower_is_better_metrics: frozenset = frozenset()
+    allows_empty_targets = False
+    extra_target_types: tuple[str, ...] = ()
+    spatial = False
 
     def __init__(self, serializer: dict | BaseSerializer | None = None):
         self.serializer = build_from_any(serializer, SERIALIZERS) if serializer else None
@@ -138,6 +173,131 @@ class BaseTaskHead:
     def parse(self, text: str, image_size: tuple[int, int]) -> dict:
         """Turn model text into a structured prediction for the metrics."""
         raise NotImplementedError
+
+    # -- scoring: what TaskMetric, the scoreboard, the report and the inferencer ask --------
+    @classmethod
+    def record_kind(cls, targets: Sequence[dict]) -> str | None:
+        """The kind of a record's answer, from its targets (known without building the head).
+
+        Returns:
+            A key of :attr:`primary_metrics`: ``None`` (the default) for the cell
+            ``<task>``, else the kind of the cell ``<task>/<kind>`` (``'multilabel'``,
+            ``'count'``, ``'obb'``, ``'caption'`` ...).
+        """
+        return None
+
+    @classmethod
+    def primary_metric(cls, kind: str | None = None) -> str | None:
+        """The headline metric of the cell of ``kind`` (``None`` when the head has none)."""
+        return cls.primary_metrics.get(kind)
+
+    @classmethod
+    def lower_is_better(cls, metric: str | None) -> bool:
+        """Whether a lower value of ``metric`` is better (:attr:`lower_is_better_metrics`)."""
+        return metric in cls.lower_is_better_metrics
+
+    def is_input(self, target: dict) -> bool:
+        """Whether a geometry target belongs to the question, not the answer (the report
+        draws it as the region asked about). The default: ``"role": "input"``."""
+        return target.get('role') == 'input'
+
+    def parse_context(self, targets: Sequence[dict]) -> dict:
+        """Keyword arguments :meth:`parse` takes from a record's targets (e.g. a choice
+        question's options); the default: none."""
+        return {}
+
+    def read(self, row: dict) -> dict:
+        """:meth:`parse` of ``row['prediction']`` with the row's :meth:`parse_context`,
+        cached on the row (``row['_parsed']``), so each answer is read once."""
+        cached = row.get('_parsed')
+        if cached is not None and cached[0] == row['prediction']:
+            return cached[1]
+        parsed = self.parse(row['prediction'] or '', tuple(row['image_size']),
+                            **self.parse_context(row['targets']))
+        row['_parsed'] = (row['prediction'], parsed)
+        return parsed
+
+    def score(self, rows: list[dict], **options) -> dict:
+        """Score the rows of one cell.
+
+        Args:
+            rows: The cell's records (class docstring).
+            **options: The metric's scoring options.
+
+        Returns:
+            ``{metric: value}`` with ``parse_rate`` and the cell's primary metric.
+        """
+        raise NotImplementedError(f'head {self.task!r} has no scorer (score)')
+
+    def verdicts(self, rows: list[dict], **options) -> list[dict]:
+        """What :meth:`score` decided about each row of one cell (``predictions.jsonl``).
+
+        Returns:
+            One dict per row: ``correct`` and the value it was judged by, if any
+            (``iou``, ``f1``, ``tp``/``fp``/``gt`` ...).
+        """
+        raise NotImplementedError(f'head {self.task!r} has no verdicts')
+
+    def chance_answers(self, rows: list[dict]) -> list[list[str]]:
+        """Candidate constant answers of a trivial model on the rows of one cell.
+
+        Returns:
+            Candidates, each one answer text per row (made with :meth:`answer_text`,
+            so they are parsed and scored like a model's answers).
+        """
+        raise NotImplementedError(f'head {self.task!r} has no chance answers')
+
+    def chance(self, rows: list[dict], primary: Callable[[dict], str | None],
+               **options) -> dict:
+        """Metrics of the trivial answer: the best of :meth:`chance_answers` by the cell's
+        primary metric (the first on ties). Override for a chance level that is no
+        constant answer.
+
+        Args:
+            rows: The cell's records.
+            primary: Gives the cell's primary metric from a dict of its metrics.
+            **options: The metric's scoring options.
+
+        Returns:
+            ``{metric: value}`` as :meth:`score` reports them.
+        """
+        best = None
+        for texts in self.chance_answers(rows):
+            metrics = self.score(with_predictions(rows, texts), **options)
+            name = primary(metrics)
+            if best is None or (name is not None and better(
+                    float(metrics[name]), float(best.get(name, math.nan)),
+                    self.lower_is_better(name))):
+                best = metrics
+        return best
+
+    def record_stat(self, metric: str, rows: list[dict], **options):
+        """What an interval of ``metric`` resamples over one cell's rows.
+
+        Returns:
+            Per-record hits (bool array: a Wilson interval), a statistic of
+            :mod:`eov.scoring.stats` (a bootstrap), or ``None`` (the default: none).
+        """
+        return None
+
+    def baseline_reference(self, records: list[dict], image_size: Callable):
+        """What a training-set baseline answers from (the default ``None``: no baseline).
+
+        Args:
+            records: The training records of this task.
+            image_size: Gives ``(W, H)`` of a record.
+        """
+        return None
+
+    def baseline_answers(self, rows: list[dict], reference) -> list[str]:
+        """The training baseline's answer to each row (``reference``: what
+        :meth:`baseline_reference` returned); scored like the chance answers."""
+        raise NotImplementedError(f'head {self.task!r} has no training baseline')
+
+    def prediction_line(self, parsed: dict | None) -> dict:
+        """Extra fields of a record's ``predictions.jsonl`` line, from its parse (``None``
+        when the parse failed); the default: none."""
+        return {}
 
     # -- helpers --------------------------------------------------------------
     def require_serializer(self) -> BaseSerializer:
@@ -315,6 +475,112 @@ def geometry_targets(targets: list[dict]) -> list[dict]:
     return [t for t in targets if t.get('type') in GEOMETRY_TYPES]
 
 
+# -- scoring helpers -------------------------------------------------------------
+def target_types(targets) -> list:
+    """The ``type`` of each dict target."""
+    return [t.get('type') for t in targets or () if isinstance(t, dict)]
+
+
+def norm_answer(text) -> str:
+    """An answer as compared: lower-cased, end period dropped, whitespace collapsed."""
+    return ' '.join(str(text or '').lower().strip().rstrip('.').split())
+
+
+def f1_score(tp: float, fp: float, fn: float) -> float:
+    """F1 of counts (1 when there is nothing to find and nothing found)."""
+    return 2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) else 1.0
+
+
+def _key_order(key) -> str:
+    return repr(sorted(key)) if isinstance(key, frozenset) else repr(key)
+
+
+def most_frequent(pairs: Iterable[tuple]):
+    """The value of the most frequent key among ``(key, value)`` pairs.
+
+    Ties go to the smallest key (so the result does not depend on record
+    order); the value is that of the key's first pair. ``None`` when empty.
+    """
+    counts, first = Counter(), {}
+    for key, value in pairs:
+        counts[key] += 1
+        first.setdefault(key, value)
+    if not counts:
+        return None
+    return first[min(counts, key=lambda k: (-counts[k], _key_order(k)))]
+
+
+def most_frequent_text(rows: list[dict]) -> str | None:
+    """The most frequent ``text`` target of the rows (a caption chance answer)."""
+    return most_frequent((norm_answer(t['text']), t['text']) for r in rows
+                         for t in r['targets'] if t.get('type') == 'text')
+
+
+def better(a: float, b: float, lower_is_better: bool = False) -> bool:
+    """Whether value ``a`` beats ``b`` (NaN never beats; anything beats NaN)."""
+    if a != a:
+        return False
+    if b != b:
+        return True
+    return a < b if lower_is_better else a > b
+
+
+def with_predictions(rows: list[dict], texts: Sequence[str]) -> list[dict]:
+    """Copies of ``rows`` answering ``texts`` (for chance answers and baselines)."""
+    return [{**{k: v for k, v in r.items() if k != '_parsed'}, 'prediction': t}
+            for r, t in zip(rows, texts)]
+
+
+def normalized_bounds(obj: dict, image_size) -> list[float]:
+    """An object's axis-aligned bounds as fractions of the image size."""
+    w, h = float(image_size[0]), float(image_size[1])
+    x1, y1, x2, y2 = object_bounds(obj)
+    return [x1 / w, y1 / h, x2 / w, y2 / h]
+
+
+def scaled_box(box: Sequence[float], image_size) -> list[float]:
+    """A box in fractions of the image size, in pixels of ``image_size``."""
+    w, h = float(image_size[0]), float(image_size[1])
+    return [box[0] * w, box[1] * h, box[2] * w, box[3] * h]
+
+
+def whole_image(image_size) -> dict:
+    """A polygon covering the whole image."""
+    w, h = image_size
+    return {'type': 'poly', 'points': [[0, 0], [w, 0], [w, h], [0, h]]}
+
+
+def region_mask(objects, image_size) -> np.ndarray:
+    """The rasterised union of ``objects`` on an image of ``image_size`` (bool ``(H, W)``)."""
+    from eov.slis.masks import polygons_to_mask
+    w, h = image_size
+    return polygons_to_mask(objects, (int(round(h)), int(round(w)))).astype(bool)
+
+
+def iou_verdict(iou) -> dict:
+    """``{'iou', 'correct'}``: correct at IoU >= :data:`VERDICT_IOU`."""
+    return {'iou': float(iou), 'correct': float(iou) >= VERDICT_IOU}
+
+
+def _caption_tokens(pairs: list[tuple[list[str], str]]):
+    refs = [[ptb_tokenize(t) for t in references] for references, _ in pairs]
+    hyps = [ptb_tokenize(answer or '') for _, answer in pairs]
+    return refs, hyps
+
+
+def caption_metrics(pairs: list[tuple[list[str], str]]) -> dict:
+    """BLEU-1..4, ROUGE_L, CIDEr (pycocoevalcap's definitions) of ``(references, answer)``
+    pairs, answers PTB-tokenised as the ``levir_cc`` scorer does."""
+    return caption_scores(*_caption_tokens(pairs))
+
+
+def caption_cider_scores(pairs: list[tuple[list[str], str]]) -> list[float]:
+    """Per-image CIDEr-D of ``(references, answer)`` pairs (their mean is the cell's CIDEr)."""
+    refs, hyps = _caption_tokens(pairs)
+    return cider_d_scores([[' '.join(r) for r in rs] for rs in refs],
+                          [' '.join(h) for h in hyps])
+
+
 class ObjectListHead(BaseTaskHead):
     """Shared logic of heads whose answer is a list of objects (detection, segmentation).
 
@@ -330,6 +596,8 @@ class ObjectListHead(BaseTaskHead):
         empty_answer: The answer for an image with no objects.
     """
 
+    allows_empty_targets = True
+    spatial = True
     #: Geometry types of the answer.
     object_types: tuple[str, ...] = ()
     #: Whether every object needs a ``label`` (when the serializer writes labels).

@@ -1,9 +1,13 @@
 """Image captioning: one or several reference captions per image."""
 from __future__ import annotations
 
-from eov.registry import HEADS
+import numpy as np
 
-from .base import BaseTaskHead, as_text, check_text
+from eov.registry import HEADS
+from eov.scoring.stats import MeanStat
+
+from .base import (BaseTaskHead, as_text, caption_cider_scores, caption_metrics, check_text,
+                   most_frequent_text, norm_answer)
 
 #: Target type of a caption.
 CAPTION_TYPES = ('text',)
@@ -28,12 +32,16 @@ class CaptioningHead(BaseTaskHead):
 
     Parsing: ``{'text': answer stripped of surrounding whitespace}``.
 
+    Scoring: ``BLEU-1``..``BLEU-4``, ``ROUGE_L``, ``CIDEr`` (as the
+    ``levir_cc`` scorer), ``exact``. Chance: the most frequent caption.
+
     Args:
         serializer: Unused (accepted so that every head takes the pipeline's
             serializer).
     """
 
     task = 'captioning'
+    primary_metrics = {None: 'CIDEr'}
     templates = (
         'Describe this image.',
         'Write a short caption for this image.',
@@ -60,3 +68,41 @@ class CaptioningHead(BaseTaskHead):
     def parse(self, text, image_size=None) -> dict:
         """``{'text': stripped text}``; never raises."""
         return {'text': as_text(text).strip()}
+
+    # -- scoring ------------------------------------------------------------------
+    def _items(self, rows):
+        """``((references, answer) pairs, exact hits)``."""
+        pairs, hits = [], []
+        for r in rows:
+            refs = [t['text'] for t in r['targets'] if t.get('type') == 'text']
+            answer = self.read(r).get('text')
+            pairs.append((refs, answer))
+            hits.append(norm_answer(answer) in {norm_answer(t) for t in refs})
+        return pairs, np.asarray(hits, dtype=bool)
+
+    def score(self, rows, **options) -> dict:
+        """``exact``, ``parse_rate`` (non-empty answers) and the caption metrics."""
+        pairs, hits = self._items(rows)
+        out = {'exact': np.mean(hits), 'parse_rate': np.mean(
+            [bool(str(r['prediction'] or '').strip()) for r in rows])}
+        out.update(caption_metrics(pairs))
+        return out
+
+    def verdicts(self, rows, **options) -> list[dict]:
+        """``{'correct'}``: the answer equals a reference."""
+        return [{'correct': bool(hit)} for hit in self._items(rows)[1]]
+
+    def chance_answers(self, rows) -> list[list[str]]:
+        """The most frequent reference caption."""
+        caption = {'type': 'text', 'text': most_frequent_text(rows)}
+        return [[self.answer_text([caption], tuple(r['image_size'])) for r in rows]]
+
+    def record_stat(self, metric, rows, **options):
+        """Per-record CIDEr-D for ``CIDEr``; hits for ``exact``."""
+        pairs, hits = self._items(rows)
+        if metric == 'CIDEr':
+            return MeanStat(caption_cider_scores(pairs))
+        if metric == 'exact':
+            return hits
+        return None
+

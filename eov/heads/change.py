@@ -1,9 +1,14 @@
 """Change detection and change captioning on bi-temporal image pairs."""
 from __future__ import annotations
 
-from eov.registry import HEADS
+import numpy as np
 
-from .base import BaseTaskHead, as_text, check_text, is_empty_answer, normalize
+from eov.registry import HEADS
+from eov.scoring.stats import MeanStat, RatioStat
+
+from .base import (BaseTaskHead, as_text, caption_cider_scores, caption_metrics, check_text,
+                   f1_score, iou_verdict, is_empty_answer, most_frequent_text, norm_answer,
+                   normalize, region_mask, target_types, whole_image)
 
 #: Geometry of changed regions.
 CHANGE_REGION_TYPES = ('poly', 'hbb', 'obb', 'quad')
@@ -50,6 +55,10 @@ class ChangeHead(BaseTaskHead):
     regions mode -- regions read or "no change"; caption mode -- non-empty
     text.
 
+    Scoring: ``f1``, ``iou`` of the changed pixels (pooled); ``change/caption``
+    cells ``exact`` and the caption metrics. Chance: the better of ``no
+    change`` and a whole-image polygon / the most frequent caption.
+
     Args:
         serializer: SLIS serializer config or object (needed for regions).
         no_change_answer: Answer when no region changed.
@@ -57,6 +66,9 @@ class ChangeHead(BaseTaskHead):
 
     task = 'change'
     default_variant = 'regions'
+    primary_metrics = {None: 'f1', 'caption': 'CIDEr'}
+    allows_empty_targets = True
+    spatial = True
     templates = (
         'Outline the regions that changed between the two images.',
         'Which areas changed between these two images? Give their polygons.',
@@ -120,3 +132,84 @@ class ChangeHead(BaseTaskHead):
         parsed = (bool(objects) or no_change) if mode == 'regions' else bool(raw.strip())
         return {'mode': mode, 'text': raw.strip(), 'objects': objects, 'changed': changed,
                 'parsed': parsed, 'errors': errors}
+
+    # -- scoring ------------------------------------------------------------------
+    @classmethod
+    def record_kind(cls, targets) -> str | None:
+        """``'caption'`` for ``text`` targets (change captioning)."""
+        return 'caption' if 'text' in target_types(targets) else None
+
+    def parse_context(self, targets) -> dict:
+        """``{'mode': 'caption' or 'regions'}`` from the record's kind."""
+        return {'mode': 'caption' if self.record_kind(targets) == 'caption' else 'regions'}
+
+    def _items(self, rows):
+        """``(pixels, text hits, parsed, caption pairs)``; ``pixels``: ``(tp, fp, fn)``
+        of the changed-region records."""
+        pixels, text_hits, parsed, pairs = [], [], [], []
+        for r in rows:
+            p = self.read(r)
+            texts = [t for t in r['targets'] if t.get('type') == 'text']
+            if texts:
+                text_hits.append(norm_answer(p.get('text'))
+                                 in {norm_answer(t['text']) for t in texts})
+                pairs.append(([t['text'] for t in texts], p.get('text')))
+                parsed.append(bool(p.get('text')))
+                continue
+            parsed.append(bool(p.get('parsed')))
+            t = region_mask(r['targets'], r['image_size'])
+            q = region_mask(p.get('objects') or [], r['image_size'])
+            pixels.append((int((t & q).sum()), int((q & ~t).sum()), int((t & ~q).sum())))
+        return np.asarray(pixels, dtype=np.float64).reshape(-1, 3), text_hits, parsed, pairs
+
+    def score(self, rows, **options) -> dict:
+        """``f1``, ``iou`` (region rows); ``exact`` and the caption metrics (caption rows);
+        ``parse_rate``."""
+        pixels, text_hits, parsed, pairs = self._items(rows)
+        tp, fp, fn = (int(v) for v in pixels.sum(0))
+        out = {'parse_rate': np.mean(parsed)}
+        if len(text_hits) < len(rows):
+            out['f1'] = f1_score(tp, fp, fn)
+            out['iou'] = tp / (tp + fp + fn) if (tp + fp + fn) else 1.0
+        if text_hits:
+            out['exact'] = np.mean(text_hits)
+            out.update(caption_metrics(pairs))
+        return out
+
+    def verdicts(self, rows, **options) -> list[dict]:
+        """``{'iou', 'correct'}`` (regions) or ``{'correct'}`` (captions) per row."""
+        out = []
+        for r in rows:
+            pixels, text_hits, _, _ = self._items([r])
+            if text_hits:
+                out.append({'correct': bool(text_hits[0])})
+            else:
+                tp, fp, fn = pixels[0]
+                out.append(iou_verdict(tp / (tp + fp + fn) if (tp + fp + fn) else 1.0))
+        return out
+
+    def chance_answers(self, rows) -> list[list[str]]:
+        """Captions: the most frequent reference caption; regions: ``no change``, and one
+        whole-image polygon."""
+        caption = most_frequent_text(rows)
+        if all(self.record_kind(r['targets']) == 'caption' for r in rows):
+            return [[self.answer_text([{'type': 'text', 'text': caption}],
+                                      tuple(r['image_size'])) for r in rows]]
+
+        def answers(regions):
+            return [self.answer_text([{'type': 'text', 'text': caption}]
+                                     if self.record_kind(r['targets']) == 'caption'
+                                     else regions(r), tuple(r['image_size'])) for r in rows]
+        return [answers(lambda r: []), answers(lambda r: [whole_image(r['image_size'])])]
+
+    def record_stat(self, metric, rows, **options):
+        """Pooled pixel F1 for ``f1``; per-record CIDEr-D / hits for caption cells."""
+        pixels, text_hits, _, pairs = self._items(rows)
+        if metric == 'f1' and not text_hits:
+            tp, fp, fn = pixels.T
+            return RatioStat(2 * tp, 2 * tp + fp + fn, empty=1.0)
+        if metric == 'CIDEr' and len(pairs) == len(rows):
+            return MeanStat(caption_cider_scores(pairs))
+        if metric == 'exact' and len(text_hits) == len(rows):
+            return np.asarray(text_hits, dtype=bool)
+        return None

@@ -5,9 +5,11 @@ import re
 import string
 from typing import Sequence
 
+import numpy as np
+
 from eov.registry import HEADS
 
-from .base import BaseTaskHead, as_text, normalize, strip_answer
+from .base import BaseTaskHead, as_text, normalize, strip_answer, with_predictions
 
 #: Target type of a multiple-choice answer.
 CHOICE_TYPES = ('choice',)
@@ -79,6 +81,9 @@ class ChoiceHead(BaseTaskHead):
     of binding it to a letter, which a small model learns far sooner; the
     parser maps the text back to its letter, so scores stay letter scores).
 
+    Scoring: ``accuracy`` of the letter (the options go to the parser).
+    Chance: a uniformly random option, as an exact expectation.
+
     Parsing: ``{'choice': 'B' or None, 'text': option text or None}``.
     Accepted: ``'B'``, ``'B.'``, ``'(B)'``, ``'B) 2'``, ``'The answer is
     B'``, ``'Answer: (B)'``, or the option's text itself (exactly, or the only
@@ -93,6 +98,7 @@ class ChoiceHead(BaseTaskHead):
     """
 
     task = 'choice'
+    primary_metrics = {None: 'accuracy'}
     templates = (
         '{question}\n{options}',
         '{question}\n{options}\nAnswer with the option\'s letter from the given choices '
@@ -234,3 +240,56 @@ class ChoiceHead(BaseTaskHead):
             index = LETTERS.index(letter)
             option = option_text(choices[index], index)
         return {'choice': letter, 'text': option}
+
+    # -- scoring ------------------------------------------------------------------
+    def parse_context(self, targets) -> dict:
+        """``{'choices': the options of the record's choice target}``."""
+        target = next((t for t in targets or () if t.get('type') == 'choice'), {})
+        return {'choices': target.get('choices')}
+
+    def _items(self, rows):
+        """``(hits, parsed)`` per record."""
+        hits, parsed = [], []
+        for r in rows:
+            p = self.read(r)
+            target = next(t for t in r['targets'] if t.get('type') == 'choice')
+            parsed.append(p.get('choice') is not None)
+            hits.append(p.get('choice') == self.answer_letter([target]))
+        return np.asarray(hits, dtype=bool), parsed
+
+    def score(self, rows, **options) -> dict:
+        """``accuracy`` and ``parse_rate`` (a letter was read)."""
+        hits, parsed = self._items(rows)
+        return {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed)}
+
+    def verdicts(self, rows, **options) -> list[dict]:
+        """``{'correct'}`` per row."""
+        return [{'correct': bool(hit)} for hit in self._items(rows)[0]]
+
+    def chance_answers(self, rows) -> list[list[str]]:
+        """Each option in turn, one candidate per option letter (:meth:`chance` averages
+        them per record instead of keeping the best)."""
+        n = max(len(next(t for t in r['targets'] if t.get('type') == 'choice')['choices'])
+                for r in rows)
+        return [[self._option_answer(r, i) for r in rows] for i in range(n)]
+
+    def _option_answer(self, r, index: int) -> str:
+        target = next(t for t in r['targets'] if t.get('type') == 'choice')
+        index = min(index, len(target['choices']) - 1)
+        return self.answer_text([{**target, 'answer': chr(ord('A') + index)}],
+                                tuple(r['image_size']))
+
+    def chance(self, rows, primary=None, **options) -> dict:
+        """``{'accuracy'}``: the exact expected accuracy of a uniformly random option,
+        each option scored through the parser and scorer."""
+        expected = []
+        for r in rows:
+            target = next(t for t in r['targets'] if t.get('type') == 'choice')
+            hits = [self.score(with_predictions([r], [self._option_answer(r, i)]))['accuracy']
+                    for i in range(len(target['choices']))]
+            expected.append(float(np.mean(hits)))
+        return {'accuracy': float(np.mean(expected))}
+
+    def record_stat(self, metric, rows, **options):
+        """Hits for ``accuracy``."""
+        return self._items(rows)[0] if metric == 'accuracy' else None

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from eov.registry import HEADS
+import numpy as np
 
-from .base import BaseTaskHead, as_text, find_classes, split_list
+from eov.registry import HEADS
+from eov.scoring.stats import MeanStat
+
+from .base import (BaseTaskHead, as_text, f1_score, find_classes, most_frequent, norm_answer,
+                   split_list, target_types)
 
 #: Target types a classification answer is made of.
 CLASSIFICATION_TYPES = ('label', 'labels')
@@ -40,6 +44,9 @@ class ClassificationHead(BaseTaskHead):
     (:func:`~eov.heads.base.split_list`). ``parsed`` is true when at least
     one label was read.
 
+    Scoring: ``accuracy``; ``classification/multilabel`` cells ``micro_f1``,
+    ``macro_f1``, ``sample_f1``. Chance: the majority class / label set.
+
     Args:
         serializer: Unused (accepted so that every head takes the pipeline's
             serializer).
@@ -49,6 +56,7 @@ class ClassificationHead(BaseTaskHead):
 
     task = 'classification'
     default_variant = 'single'
+    primary_metrics = {None: 'accuracy', 'multilabel': 'sample_f1'}
     templates = (
         'What is the scene category of this image?',
         'Classify this image.',
@@ -147,3 +155,96 @@ class ClassificationHead(BaseTaskHead):
         text = as_text(text)
         labels = find_classes(text, classes) if classes else split_list(text)
         return {'labels': labels, 'parsed': bool(labels)}
+
+    # -- scoring ------------------------------------------------------------------
+    @classmethod
+    def record_kind(cls, targets) -> str | None:
+        """``'multilabel'`` for a ``labels`` target or several ``label`` targets."""
+        types = target_types(targets)
+        return 'multilabel' if 'labels' in types or types.count('label') > 1 else None
+
+    @staticmethod
+    def truth_labels(targets) -> list[str]:
+        """The class names of the targets, unchecked, in order."""
+        names = []
+        for t in targets:
+            if t.get('type') == 'labels':
+                names += list(t.get('labels') or [])
+            elif t.get('type') == 'label':
+                names.append(t.get('label'))
+        return names
+
+    def _items(self, rows):
+        """``(single, multi)``: ``(truth, predicted, parsed)`` label sets per record."""
+        single, multi = [], []
+        for r in rows:
+            p = self.read(r)
+            truth = {norm_answer(x) for x in self.truth_labels(r['targets'])}
+            (multi if self.record_kind(r['targets']) == 'multilabel' else single).append(
+                (truth, {norm_answer(x) for x in p.get('labels') or []},
+                 bool(p.get('parsed', p.get('labels')))))
+        return single, multi
+
+    @staticmethod
+    def _single_hits(single) -> np.ndarray:
+        return np.asarray([len(pred) == 1 and pred == truth for truth, pred, _ in single],
+                          dtype=bool)
+
+    @staticmethod
+    def _sample_f1s(multi) -> np.ndarray:
+        return np.asarray([f1_score(len(t & p), len(p - t), len(t - p)) for t, p, _ in multi])
+
+    def score(self, rows, **options) -> dict:
+        """``accuracy`` (single-label rows), ``micro_f1`` / ``macro_f1`` / ``sample_f1``
+        (multi-label rows) and ``parse_rate``."""
+        single, multi = self._items(rows)
+        out = {'parse_rate': np.mean([s[2] for s in single + multi])}
+        if single:
+            out['accuracy'] = np.mean(self._single_hits(single))
+        if multi:
+            tp = sum(len(t & p) for t, p, _ in multi)
+            fp = sum(len(p - t) for t, p, _ in multi)
+            fn = sum(len(t - p) for t, p, _ in multi)
+            out['micro_f1'] = f1_score(tp, fp, fn)
+            classes = sorted(set().union(*[t | p for t, p, _ in multi]))
+            out['macro_f1'] = np.mean([f1_score(
+                sum(c in t and c in p for t, p, _ in multi),
+                sum(c in p and c not in t for t, p, _ in multi),
+                sum(c in t and c not in p for t, p, _ in multi))
+                for c in classes]) if classes else 1.0
+            out['sample_f1'] = np.mean(self._sample_f1s(multi))
+        return out
+
+    def verdicts(self, rows, **options) -> list[dict]:
+        """``{'correct'}`` (single-label) or ``{'f1', 'correct': f1 == 1}`` per row."""
+        out = []
+        for r in rows:
+            single, multi = self._items([r])
+            if single:
+                out.append({'correct': bool(self._single_hits(single)[0])})
+            else:
+                f1 = float(self._sample_f1s(multi)[0])
+                out.append({'f1': f1, 'correct': f1 == 1.0})
+        return out
+
+    def chance_answers(self, rows) -> list[list[str]]:
+        """The majority class (multi-label rows: the most frequent label set)."""
+        def multi(r):
+            return self.record_kind(r['targets']) == 'multilabel'
+        single = most_frequent((norm_answer(self.truth_labels(r['targets'])[0]),
+                                self.truth_labels(r['targets'])[0])
+                               for r in rows if not multi(r))
+        labels = most_frequent((frozenset(norm_answer(x) for x in self.truth_labels(
+            r['targets'])), self.truth_labels(r['targets'])) for r in rows if multi(r))
+        return [[self.answer_text([{'type': 'labels', 'labels': labels}] if multi(r)
+                                  else [{'type': 'label', 'label': single}],
+                                  tuple(r['image_size'])) for r in rows]]
+
+    def record_stat(self, metric, rows, **options):
+        """Hits for ``accuracy``; per-record F1 for ``sample_f1``."""
+        single, multi = self._items(rows)
+        if metric == 'accuracy' and single:
+            return self._single_hits(single)
+        if metric == 'sample_f1' and multi:
+            return MeanStat(self._sample_f1s(multi))
+        return None

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 from eov.registry import HEADS
+from eov.scoring.stats import MeanStat
 from eov.slis.geometry import GEOMETRY_TYPES
 
-from .base import BaseTaskHead, as_text, check_text, find_classes, strip_answer
+from .base import (BaseTaskHead, as_text, caption_cider_scores, caption_metrics, check_text,
+                   find_classes, most_frequent, norm_answer, strip_answer, target_types)
 
 #: Target types that describe the answer of a region question.
 REGION_ANSWER_TYPES = ('text', 'label')
@@ -44,6 +48,9 @@ class RegionHead(BaseTaskHead):
     case-insensitive) or, without ``classes``, the text without end
     punctuation (``None`` when empty).
 
+    Scoring: ``accuracy`` (class, or exact caption); ``region/caption`` cells
+    also the caption metrics. Chance: the majority class / caption.
+
     Args:
         serializer: SLIS serializer config or object (required).
         classes: Class names of region classification (optional).
@@ -51,6 +58,8 @@ class RegionHead(BaseTaskHead):
 
     task = 'region'
     default_variant = 'caption'
+    primary_metrics = {None: 'accuracy', 'caption': 'CIDEr'}
+    spatial = True
     templates = (
         'Describe the region {region}.',
         'What is in the area {region}?',
@@ -131,3 +140,66 @@ class RegionHead(BaseTaskHead):
         else:
             label = strip_answer(text) or None
         return {'text': text, 'label': label}
+
+    # -- scoring ------------------------------------------------------------------
+    @classmethod
+    def record_kind(cls, targets) -> str | None:
+        """``'caption'`` for ``text`` answers."""
+        return 'caption' if 'text' in target_types(targets) else None
+
+    def is_input(self, target) -> bool:
+        """Every geometry target of a region record is the region asked about."""
+        return True
+
+    def _items(self, rows):
+        """``(hits, parsed, (references, answer) pairs of caption records)``."""
+        hits, parsed, pairs = [], [], []
+        for r in rows:
+            p = self.read(r)
+            answers = [t for t in r['targets'] if t.get('type') in REGION_ANSWER_TYPES]
+            if answers[0]['type'] == 'label':
+                truth, got = {norm_answer(answers[0].get('label'))}, norm_answer(p.get('label'))
+            else:
+                refs = [t.get('text') for t in answers if t['type'] == 'text']
+                truth, got = {norm_answer(t) for t in refs}, norm_answer(p.get('text'))
+                pairs.append((refs, p.get('text')))
+            parsed.append(bool(got))
+            hits.append(got in truth)
+        return np.asarray(hits, dtype=bool), parsed, pairs
+
+    def score(self, rows, **options) -> dict:
+        """``accuracy``, ``parse_rate``; with captions BLEU-1..4, ROUGE_L, CIDEr."""
+        hits, parsed, pairs = self._items(rows)
+        out = {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed)}
+        if pairs:
+            out.update(caption_metrics(pairs))
+        return out
+
+    def verdicts(self, rows, **options) -> list[dict]:
+        """``{'correct'}`` per row."""
+        return [{'correct': bool(hit)} for hit in self._items(rows)[0]]
+
+    def chance_answers(self, rows) -> list[list[str]]:
+        """The majority class (caption rows: the most frequent reference caption)."""
+        answers = [[t for t in r['targets'] if t.get('type') in REGION_ANSWER_TYPES]
+                   for r in rows]
+        label = most_frequent((norm_answer(a[0]['label']), a[0]['label']) for a in answers
+                              if a[0]['type'] == 'label')
+        caption = most_frequent((norm_answer(t['text']), t['text']) for a in answers
+                                for t in a if t['type'] == 'text')
+        texts = []
+        for r, a in zip(rows, answers):
+            region = [t for t in r['targets'] if t.get('type') not in REGION_ANSWER_TYPES]
+            const = ({'type': 'label', 'label': label} if a[0]['type'] == 'label'
+                     else {'type': 'text', 'text': caption})
+            texts.append(self.answer_text(region + [const], tuple(r['image_size'])))
+        return [texts]
+
+    def record_stat(self, metric, rows, **options):
+        """Hits for ``accuracy``; per-record CIDEr-D for ``CIDEr`` (caption cells)."""
+        hits, _, pairs = self._items(rows)
+        if metric == 'accuracy':
+            return hits
+        if metric == 'CIDEr' and len(pairs) == len(rows):
+            return MeanStat(caption_cider_scores(pairs))
+        return None

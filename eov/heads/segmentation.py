@@ -1,9 +1,12 @@
 """Segmentation as polygons (instance or semantic regions)."""
 from __future__ import annotations
 
-from eov.registry import HEADS
+import numpy as np
 
-from .base import EMPTY_ANSWER, ObjectListHead
+from eov.registry import HEADS
+from eov.scoring.stats import MeanStat
+
+from .base import EMPTY_ANSWER, ObjectListHead, iou_verdict, norm_answer, region_mask, whole_image
 
 #: Target type of a segmentation answer.
 SEGMENTATION_TYPES = ('poly',)
@@ -31,12 +34,16 @@ class SegmentationHead(ObjectListHead):
     as :class:`~eov.heads.detection.DetectionHead` (other geometry is left
     out and reported).
 
+    Scoring: ``mIoU`` of the rasterised polygons, mean over images. Chance:
+    the better of ``none`` and one whole-image polygon.
+
     Args:
         serializer: SLIS serializer config or object (required).
         empty_answer: Answer for an image with no regions (default ``'none'``).
     """
 
     task = 'segmentation'
+    primary_metrics = {None: 'mIoU'}
     object_types = SEGMENTATION_TYPES
     require_labels = False
     templates = (
@@ -54,3 +61,34 @@ class SegmentationHead(ObjectListHead):
 
     def __init__(self, serializer, empty_answer: str = EMPTY_ANSWER):
         super().__init__(serializer, empty_answer=empty_answer)
+
+    # -- scoring ------------------------------------------------------------------
+    def _items(self, rows):
+        """``(IoU per image, parsed)``."""
+        ious, parsed = [], []
+        for r in rows:
+            p = self.read(r)
+            parsed.append(bool(p.get('parsed')) or norm_answer(r['prediction']) == 'none')
+            t = region_mask(r['targets'], r['image_size'])
+            q = region_mask(p.get('objects') or [], r['image_size'])
+            union = (t | q).sum()
+            ious.append((t & q).sum() / union if union else 1.0)
+        return np.asarray(ious, dtype=np.float64), parsed
+
+    def score(self, rows, **options) -> dict:
+        """``mIoU`` and ``parse_rate``."""
+        ious, parsed = self._items(rows)
+        return {'mIoU': np.mean(ious), 'parse_rate': np.mean(parsed)}
+
+    def verdicts(self, rows, **options) -> list[dict]:
+        """``{'iou', 'correct'}`` per row."""
+        return [iou_verdict(iou) for iou in self._items(rows)[0]]
+
+    def chance_answers(self, rows) -> list[list[str]]:
+        """``none``, and one whole-image polygon."""
+        return [[self.answer_text(objects(r), tuple(r['image_size'])) for r in rows]
+                for objects in (lambda r: [], lambda r: [whole_image(r['image_size'])])]
+
+    def record_stat(self, metric, rows, **options):
+        """Per-image IoU for ``mIoU``."""
+        return MeanStat(self._items(rows)[0]) if metric == 'mIoU' else None

@@ -1,11 +1,15 @@
 """Visual question answering, counting included."""
 from __future__ import annotations
 
+import math
 import numbers
 
-from eov.registry import HEADS
+import numpy as np
 
-from .base import BaseTaskHead, as_text, check_text, first_number
+from eov.registry import HEADS
+from eov.scoring.stats import RatioStat
+
+from .base import BaseTaskHead, as_text, check_text, first_number, most_frequent, norm_answer
 
 #: Target types a VQA answer is made of.
 VQA_TYPES = ('text', 'count')
@@ -40,12 +44,18 @@ class VQAHead(BaseTaskHead):
     ``number`` is the first integer in the text, written as digits or as a
     word ``zero`` .. ``twenty`` (:func:`~eov.heads.base.first_number`).
 
+    Scoring: ``accuracy`` (exact, lower-cased); ``vqa/count`` cells
+    ``count_exact``, ``count_mae`` (lower is better), ``count_parse_rate``.
+    Chance: the most frequent answer / count.
+
     Args:
         serializer: Unused (accepted so that every head takes the pipeline's
             serializer).
     """
 
     task = 'vqa'
+    primary_metrics = {None: 'accuracy', 'count': 'count_exact'}
+    lower_is_better_metrics = frozenset({'count_mae'})
     templates = (
         '{question}',
         '{question}\nAnswer the question using a single word or phrase.',
@@ -85,3 +95,78 @@ class VQAHead(BaseTaskHead):
         """``{'text': ..., 'number': ...}``; never raises."""
         text = as_text(text).strip()
         return {'text': text, 'number': first_number(text)}
+
+    # -- scoring ------------------------------------------------------------------
+    @classmethod
+    def record_kind(cls, targets) -> str | None:
+        """``'count'`` for a ``count`` target."""
+        return 'count' if any(isinstance(t, dict) and t.get('type') == 'count'
+                              for t in targets or ()) else None
+
+    @staticmethod
+    def _target(r) -> dict:
+        return next(t for t in r['targets'] if t.get('type') in VQA_TYPES)
+
+    def _items(self, rows):
+        """``(text hits, (true count, predicted count or None) pairs, parsed flags)``."""
+        text, counts, parsed = [], [], []
+        for r in rows:
+            p = self.read(r)
+            t = self._target(r)
+            parsed.append(bool(str(r['prediction'] or '').strip()))
+            if t['type'] == 'count':
+                counts.append((int(t['count']), p.get('number')))
+            else:
+                text.append(norm_answer(t.get('text')) == norm_answer(p.get('text')))
+        return np.asarray(text, dtype=bool), counts, parsed
+
+    def score(self, rows, **options) -> dict:
+        """``accuracy`` (text rows); ``count_exact``, ``count_mae``, ``count_parse_rate``
+        (count rows); ``parse_rate`` (non-empty answers)."""
+        text, counts, parsed = self._items(rows)
+        out = {'parse_rate': np.mean(parsed)}
+        if len(text):
+            out['accuracy'] = np.mean(text)
+        if counts:
+            out['count_exact'] = np.mean([p is not None and p == t for t, p in counts])
+            got = [(t, p) for t, p in counts if p is not None]
+            out['count_mae'] = np.mean([abs(t - p) for t, p in got]) if got else float('nan')
+            out['count_parse_rate'] = len(got) / len(counts)
+        return out
+
+    def verdicts(self, rows, **options) -> list[dict]:
+        """``{'correct'}`` per row: the exact answer, or the exact count."""
+        out = []
+        for r in rows:
+            text, counts, _ = self._items([r])
+            if len(text):
+                out.append({'correct': bool(text[0])})
+            else:
+                truth, got = counts[0]
+                out.append({'correct': got is not None and got == truth})
+        return out
+
+    def chance_answers(self, rows) -> list[list[str]]:
+        """The most frequent answer (count rows: the most frequent count)."""
+        targets = [self._target(r) for r in rows]
+        text = most_frequent((norm_answer(t['text']), t['text']) for t in targets
+                             if t['type'] == 'text')
+        count = most_frequent((int(t['count']), int(t['count'])) for t in targets
+                              if t['type'] == 'count')
+        return [[self.answer_text([{'type': 'count', 'count': count}] if t['type'] == 'count'
+                                  else [{'type': 'text', 'text': text}], tuple(r['image_size']))
+                 for t, r in zip(targets, rows)]]
+
+    def record_stat(self, metric, rows, **options):
+        """Hits for ``accuracy`` / ``count_exact``; the error over the read counts for
+        ``count_mae``."""
+        text, counts, _ = self._items(rows)
+        if metric == 'accuracy' and len(text):
+            return text
+        if metric == 'count_exact' and counts:
+            return np.asarray([p is not None and p == t for t, p in counts], dtype=bool)
+        if metric == 'count_mae' and counts:
+            got = np.asarray([p is not None for _, p in counts], dtype=np.float64)
+            err = np.asarray([abs(t - p) if p is not None else 0.0 for t, p in counts])
+            return RatioStat(err, got, empty=math.nan)
+        return None

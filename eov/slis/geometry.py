@@ -1,4 +1,4 @@
-"""The object schema shared by all serializers, and geometry helpers.
+"""The object schema shared by all serializers, and the one home of object geometry.
 
 Objects are dicts in pixel coordinates of the image the model sees (origin
 top-left, x right, y down):
@@ -13,6 +13,12 @@ top-left, x right, y down):
 - ``{'type': 'point', 'point': [x, y]}``.
 
 Any object may carry ``label`` (class name or referring phrase) and ``score``.
+
+Areas (shoelace), box IoU and clipping to the image are written here once;
+shapely does the general polygon work (:func:`object_polygon`,
+:func:`shape_iou`; imported on first use). The DOTA devkit's hand-written
+polygon IoU, which official scores must match bit for bit, is the one
+exception: it lives in :mod:`eov.scoring.polyiou`.
 """
 from __future__ import annotations
 
@@ -181,10 +187,7 @@ def object_area(obj: dict) -> float:
         return 0.0
     if kind == 'obb':
         return obj['obb'][2] * obj['obb'][3]
-    pts = object_points(obj)
-    twice = sum(pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
-                for i in range(len(pts)))
-    return abs(twice) / 2
+    return polygon_area(object_points(obj))
 
 
 def sort_objects(objects: list[dict], order: str) -> list[dict]:
@@ -266,3 +269,147 @@ def fit_to_image(obj: dict, image_size: Sequence[float]) -> tuple[dict, str]:
     if object_area(out) <= 0:
         raise ValueError(f'{kind} has zero area inside the {w:g}x{h:g} image once clipped')
     return out, FIT_CLIPPED
+
+
+# -- areas, boxes, clipping -------------------------------------------------------
+def signed_area(points: Sequence[Sequence[float]]) -> float:
+    """Signed area of a polygon (shoelace formula): one winding positive, the other negative.
+
+    0 for fewer than 3 points.
+    """
+    pts = [(float(x), float(y)) for x, y in points]
+    n = len(pts)
+    twice = 0.0
+    for i in range(n):
+        (x, y), (nx, ny) = pts[i], pts[(i + 1) % n]
+        twice += x * ny - nx * y
+    return twice / 2
+
+
+def polygon_area(points: Sequence[Sequence[float]]) -> float:
+    """Unsigned area of a simple polygon (:func:`signed_area`; 0 below 3 points)."""
+    return abs(signed_area(points))
+
+
+def box_iou(a, b) -> float:
+    """IoU of two ``[x1, y1, x2, y2]`` boxes (0 when the union is empty)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def clip_box(box, width: float, height: float) -> list[float]:
+    """Clamp a box to the image ``[0, W] x [0, H]``."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = float(width), float(height)
+    return [min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h)]
+
+
+def clip_polygon(points: Sequence[Sequence[float]], width: float,
+                 height: float) -> list[tuple[float, float]]:
+    """The part of a polygon inside the image ``[0, W] x [0, H]`` (Sutherland-Hodgman).
+
+    Returns the clipped polygon's points, without repeats (empty when
+    nothing is inside). Hand-written rather than shapely's ``clip_by_rect``:
+    eov's grounding IoU sums over these points in this order, and scores must
+    not move by a rounding when shapely changes.
+    """
+    pts = [(float(x), float(y)) for x, y in points]
+    # (axis, limit, keep the side where coordinate >= limit?)
+    for axis, limit, above in ((0, 0.0, True), (0, float(width), False),
+                               (1, 0.0, True), (1, float(height), False)):
+        if not pts:
+            break
+
+        def inside(p, axis=axis, limit=limit, above=above):
+            return p[axis] >= limit if above else p[axis] <= limit
+
+        def cross(p, q, axis=axis, limit=limit):
+            t = (limit - p[axis]) / (q[axis] - p[axis])
+            other = 1 - axis
+            point = [0.0, 0.0]
+            point[axis] = limit
+            point[other] = p[other] + t * (q[other] - p[other])
+            return tuple(point)
+
+        out = []
+        for i, cur in enumerate(pts):
+            prev = pts[i - 1]
+            if inside(cur):
+                if not inside(prev):
+                    out.append(cross(prev, cur))
+                out.append(cur)
+            elif inside(prev):
+                out.append(cross(prev, cur))
+        # drop repeated points (a corner on the clipping line is met twice)
+        pts = [p for i, p in enumerate(out) if i == 0 or p != out[i - 1]]
+        while len(pts) > 1 and pts[-1] == pts[0]:
+            pts.pop()
+    return pts
+
+
+# -- shapely -------------------------------------------------------------------
+def largest_polygon(geom):
+    """The largest polygon of any shapely geometry (an empty Polygon if none)."""
+    from shapely.geometry import Polygon
+    if geom is None or geom.is_empty:
+        return Polygon()
+    if geom.geom_type == 'Polygon':
+        return geom
+    polys = []
+    for g in getattr(geom, 'geoms', []):
+        if g.geom_type == 'Polygon':
+            polys.append(g)
+        elif g.geom_type in ('MultiPolygon', 'GeometryCollection'):
+            polys.append(largest_polygon(g))
+    polys = [p for p in polys if not p.is_empty]
+    return max(polys, key=lambda p: p.area) if polys else Polygon()
+
+
+def object_polygon(obj: dict):
+    """The shapely polygon of an object.
+
+    ``hbb``/``obb``/``quad``/``poly`` give a Polygon (a self-intersecting ring
+    is repaired with ``shapely.make_valid`` and its largest part kept; a
+    degenerate one gives an empty Polygon). A ``point`` has no area and gives
+    ``None``.
+
+    Args:
+        obj: An object of the schema.
+
+    Returns:
+        ``shapely.geometry.Polygon`` or ``None`` for points.
+    """
+    import shapely
+    from shapely.geometry import Polygon
+    kind = obj.get('type')
+    if kind == 'point':
+        return None
+    if kind not in GEOMETRY_TYPES:
+        raise ValueError(f'object type {kind!r} is not one of {", ".join(GEOMETRY_TYPES)}')
+    pts = [(float(x), float(y)) for x, y in object_points(obj)]
+    if len(pts) < 3:
+        raise ValueError(f'a {kind!r} object needs at least 3 points, got {len(pts)}')
+    poly = Polygon(pts)
+    if not poly.is_valid:
+        poly = largest_polygon(shapely.make_valid(poly))
+    return poly
+
+
+def shape_iou(a, b) -> float:
+    """Intersection over union of two shapely polygons (0 when either is missing or empty)."""
+    if a is None or b is None or a.is_empty or b.is_empty:
+        return 0.0
+    inter = a.intersection(b).area
+    union = a.area + b.area - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def overlap_of_smaller(a, b) -> float:
+    """Intersection of two shapely polygons over the smaller one's area (0 when empty)."""
+    if a is None or b is None or a.is_empty or b.is_empty:
+        return 0.0
+    smaller = min(a.area, b.area)
+    return float(a.intersection(b).area / smaller) if smaller > 0 else 0.0

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .geometry import object_points, polygon_area
+
 #: Identity affine transform (pixel coordinates) as rasterio's Affine arguments.
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
@@ -110,7 +112,7 @@ def mask_to_polygons(mask, max_vertices: int = 64, min_area: float = 1.0,
         for geom, _ in features.shapes(fg.astype(np.uint8), mask=fg,
                                        connectivity=connectivity, transform=identity):
             outer = np.asarray(geom['coordinates'][0][:-1], dtype=float)
-            area = abs(_signed_area(outer))
+            area = polygon_area(outer)
             if area >= min_area:
                 rings.append((area, outer))
     rings.sort(key=lambda r: -r[0])
@@ -135,11 +137,6 @@ def mask_to_polygons(mask, max_vertices: int = 64, min_area: float = 1.0,
     return out
 
 
-def _signed_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
-
-
 def polygons_to_mask(objects: list[dict], shape: tuple[int, int]) -> np.ndarray:
     """Rasterize ``poly`` (and ``hbb``/``quad``/``obb``) objects into a mask.
 
@@ -150,7 +147,6 @@ def polygons_to_mask(objects: list[dict], shape: tuple[int, int]) -> np.ndarray:
     Returns:
         ``uint8`` array, 1 where a pixel centre falls inside any object.
     """
-    from .geometry import object_points
     features, identity = _rasterio_features()
     geoms = []
     for obj in objects:

@@ -24,6 +24,7 @@ def _question(rec):
     return rec['conversations'][0]['value']
 
 
+@pytest.mark.slow
 def test_memorised_boxes_come_back_in_pixels(inferencer, grounding_checkpoint):
     _, records = grounding_checkpoint
     preds = inferencer.predict_many([dict(images=r['images'][0]['path'], prompt=_question(r),
@@ -172,6 +173,7 @@ def test_overlapping_tiles_merge_the_same_object(inferencer, grounding_checkpoin
             assert len(hits) <= 1, hits
 
 
+@pytest.mark.slow
 def test_an_exported_directory_answers_like_the_checkpoint(inferencer, grounding_checkpoint,
                                                            tmp_path):
     """tools/export_hf.py's directory is a model the inferencer (and tools/infer.py) take."""

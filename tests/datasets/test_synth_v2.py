@@ -10,13 +10,15 @@ import pytest
 rasterio = pytest.importorskip('rasterio')
 cv2 = pytest.importorskip('cv2')
 
-from eov.datasets.schema import TASKS, validate_record  # noqa: E402
+from eov.datasets.schema import validate_record  # noqa: E402
+from eov.heads.catalog import BUILTIN_TASKS as TASKS  # noqa: E402
 from eov.datasets.transforms import BuildConversation  # noqa: E402
 from eov.datasets.synth import (GSD, MODALITY_ORDER, generate_v2, main,  # noqa: E402
                                 matrix_markdown, task_matrix)
 from eov.datasets.synth import scenes as S  # noqa: E402
 from eov.datasets.synth.multimodal import cell_sequence  # noqa: E402
 from eov.registry import HEADS, MODALITIES  # noqa: E402
+from eov.modalities.sensors import S2_L2A_BANDS  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 64
@@ -87,7 +89,7 @@ def test_files_and_config(synth2):
     assert config['seed'] == 0 and config['splits'] == {'train': 2 * CYCLE, 'test': CYCLE}
     assert config['matrix'] == task_matrix()
     assert config['records']['train'] == len(splits['train']) == 2 * CYCLE
-    assert not any(name.endswith('.tmp') for name in os.listdir(out))
+    assert not any(name.endswith(('.tmp', '.partial')) for name in os.listdir(out))
     for modality in MODALITY_ORDER:
         assert os.path.isdir(os.path.join(out, modality, 'train'))
 
@@ -212,7 +214,7 @@ def test_stored_units_per_sensor(synth2, records):
                 assert (ds.dtypes[0], ds.count) == expected[entry['sensor']]
                 if entry['sensor'] == 'sentinel2_l2a':
                     assert ds.nodata == 0 and ds.read().min() >= 1    # never nodata
-                    assert ds.descriptions == S.S2_L2A_BANDS
+                    assert ds.descriptions == S2_L2A_BANDS
 
 
 def test_temporal_series(synth2, records):
@@ -277,7 +279,7 @@ def _region_pixels(points, size=SIZE, erode=2):
 
 def test_multispectral_lookalikes_differ_only_outside_the_visible(synth2, records):
     out, _ = synth2
-    band = {b: i for i, b in enumerate(S.S2_L2A_BANDS)}
+    band = {b: i for i, b in enumerate(S2_L2A_BANDS)}
     sums = collections.defaultdict(lambda: np.zeros(12))
     counts = collections.Counter()
     nonvisible = 0

@@ -8,10 +8,10 @@ from eov.evaluation.benchmarks import (DOTA_V1_CLASSES, BenchmarkDataError, Opti
                                        PredictionError, evaluate, load_records)
 import numpy as np
 
-from eov.evaluation.benchmarks.dota import (class_ap, parse_label_file, poly_iou, rank_detections,
-                                            read_image_size, voc_ap)
+from eov.evaluation.benchmarks.dota import parse_label_file, rank_detections, read_image_size
 from eov.heads import DetectionHead
 from eov.registry import BENCHMARKS
+from eov.scoring import class_ap, poly_iou, voc_ap
 
 from .benchmark_fixtures import DOTA_FILES, write_dota, write_jsonl
 

@@ -7,9 +7,9 @@ import pytest
 
 from eov.datasets.schema import validate_record
 from eov.evaluation.benchmarks import BenchmarkDataError, evaluate, levircc, load_records
-from eov.evaluation.benchmarks.levircc import (bleu, caption_scores, cider_d, load_word_map,
-                                               ptb_tokenize, rouge_l)
+from eov.evaluation.benchmarks.levircc import load_word_map
 from eov.registry import BENCHMARKS, MODALITIES
+from eov.scoring import bleu, caption_scores, cider_d, ptb_tokenize, rouge_l
 
 from .benchmark_fixtures import LEVIRCC_IMAGES, write_jsonl, write_levircc
 

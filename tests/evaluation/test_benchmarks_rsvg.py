@@ -136,7 +136,7 @@ def test_converter_errors_name_the_file(tmp_path, breakage, message):
     with pytest.raises(BenchmarkDataError, match=message):
         BENCHMARKS.build(dict(type='dior_rsvg')).convert(str(root), str(out), split='test',
                                                         progress=False)
-    assert not out.exists() and not (tmp_path / 'out.jsonl.tmp').exists()
+    assert not out.exists() and not (tmp_path / 'out.jsonl.partial').exists()
 
 
 def _predictions():

@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from eov.evaluation import box_iou, clip_box, clip_polygon, polygon_iou
 from eov.evaluation.metrics import GroundingMetric, TaskMetric, mean_normalized_box
 from eov.registry import METRICS
+from eov.scoring import polygon_iou
+from eov.slis.geometry import box_iou, clip_box, clip_polygon
 
 SER = dict(type='LocTokenSerializer', bins=10)
 

@@ -4,11 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from eov.evaluation.benchmarks.levircc import cider_d, cider_d_scores
-from eov.evaluation.intervals import (APStat, MeanStat, RatioStat, bootstrap_interval,
-                                      is_proportion, learned, wilson_interval)
+from eov.evaluation.intervals import bootstrap_interval, is_proportion, learned, wilson_interval
 from eov.evaluation.metrics import TaskMetric
-from eov.evaluation.metrics.tasks import detection_ap_stat, detection_map
+from eov.heads.detection import detection_ap_stat, detection_map
+from eov.scoring import cider_d, cider_d_scores
+from eov.scoring.stats import APStat, MeanStat, RatioStat
 
 from .test_task_metric import LOC
 

@@ -9,14 +9,29 @@ import numpy as np
 import pytest
 
 from eov.datasets.synth import SynthConfig, generate
-from eov.evaluation.report import (DEFAULT_SERIALIZER, beats_chance, chance_margin,
-                                   plot_predictions, plot_scoreboard, read_stage_losses,
-                                   write_report)
+from eov.evaluation.metrics import TaskMetric
+from eov.evaluation.report import (beats_chance, chance_margin, plot_predictions,
+                                   plot_scoreboard, read_stage_losses, saved_config, write_report)
 from eov.registry import HEADS
+from eov.slis.geometry import box_iou, object_bounds
 
 from ..conftest import ROOT
 from ..helpers import load_tool
 
+#: The serializer and modalities of the tiny demo (64-px images): the config the fixture's
+#: run "saved" in its work dir.
+SERIALIZER = dict(type='LocTokenSerializer', bins=32)
+MODALITIES = dict(
+    optical=dict(type='optical', image_size=64),
+    sar=dict(type='sar', sensor='sentinel1_grd', units='linear', image_size=64),
+    infrared=dict(type='infrared', sensor='thermal', image_size=64),
+    multispectral=dict(type='multispectral', sensor='sentinel2_l2a', image_size=64),
+    temporal=dict(type='temporal', num_frames=4, image_size=64),
+    video=dict(type='video', num_frames=4, image_size=64),
+    fusion=dict(type='fusion', image_size=64,
+                members=dict(optical=dict(type='optical'),
+                             sar=dict(type='sar', sensor='sentinel1_grd', units='linear'))),
+)
 S2_L2A = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B11', 'B12')
 
 
@@ -113,14 +128,14 @@ def demo(tmp_path_factory):
     with open(os.path.join(root, 'test.jsonl'), 'w') as f:
         f.writelines(json.dumps(r) + '\n' for r in records)
 
-    head = HEADS.build(dict(type='grounding', serializer=DEFAULT_SERIALIZER))
+    head = HEADS.build(dict(type='grounding', serializer=SERIALIZER))
     opt = records[:3]
     right = head.answer_text(opt[0]['targets'], (64, 64))
     x1, y1, x2, y2 = opt[2]['targets'][0]['bbox']
     shifted = head.answer_text([dict(type='hbb', bbox=[x1 + 9, y1 + 6, x2 + 9, y2 + 6])],
                                (64, 64))
     sar_box = head.answer_text([dict(type='hbb', bbox=[10.0, 22.0, 30.0, 40.0])], (64, 64))
-    change = HEADS.build(dict(type='change', serializer=DEFAULT_SERIALIZER))
+    change = HEADS.build(dict(type='change', serializer=SERIALIZER))
     change_text = change.answer_text([dict(type='poly', points=[[38.0, 14.0], [56.0, 14.0],
                                                                 [56.0, 34.0], [38.0, 34.0]])],
                                      (64, 64))
@@ -142,6 +157,8 @@ def demo(tmp_path_factory):
              prediction='yes'),                                         # id missing
     ]
     work = str(tmp_path_factory.mktemp('work'))
+    with open(os.path.join(work, 'eov_tiny_demo.py'), 'w') as f:   # as MMEngine saves it
+        f.write(f'serializer = {SERIALIZER!r}\nmodalities = {MODALITIES!r}\n')
     with open(os.path.join(work, 'predictions.jsonl'), 'w') as f:
         f.writelines(json.dumps(p) + '\n' for p in preds)
     scoreboard = {
@@ -210,6 +227,8 @@ def _png_size(path):
 
 
 def test_write_report(demo):
+    """Modalities and serializer from the config saved in the work dir."""
+    assert saved_config(demo['work'])['serializer'] == SERIALIZER
     path = write_report(demo['work'], demo['root'], per_cell=2)
     assert path == os.path.join(demo['work'], 'report.md')
     text = open(path, encoding='utf-8').read()
@@ -241,7 +260,8 @@ def test_plot_predictions_survives_bad_predictions_and_images(demo, tmp_path):
     preds = {r['id']: dict(prediction=junk[i % len(junk)], cell=r['task'])
              for i, r in enumerate(records)}
     preds['nowhere'] = 'text'
-    out = plot_predictions(records, preds, demo['root'], str(tmp_path / 'p.png'), per_cell=5)
+    out = plot_predictions(records, preds, demo['root'], str(tmp_path / 'p.png'), per_cell=5,
+                           serializer=SERIALIZER, modalities=MODALITIES)
     assert out['missing'] == 1 and out['unreadable'] == 1
     assert out['panels'] == len(records)
     _png_size(str(tmp_path / 'p.png'))
@@ -258,7 +278,8 @@ def test_single_run_work_dir_without_scoreboard(demo, tmp_path):
         for p in demo['preds'][:3]:
             f.write(json.dumps(dict(id=p['id'], task=p['task'], prediction=p['prediction']))
                     + '\n')
-    text = open(write_report(work, demo['root']), encoding='utf-8').read()
+    text = open(write_report(work, demo['root'], serializer=SERIALIZER, modalities=MODALITIES),
+                encoding='utf-8').read()
     assert '| grounding/Acc@0.5 | 0.5000 | 0.1250 |' in text
     assert '| 1 | train | 30 |' in text
     assert list(read_stage_losses(work)) == ['train']
@@ -361,3 +382,42 @@ def test_report_compares_the_optical_cells_with_the_starting_model(tmp_path):
     assert '## Forgetting' in text and '2 of 3 optical cells kept.' in text
     assert '| grounding/hbb | Acc@0.5 | 0.700 [0.60, 0.80] | 0.660 [0.50, 0.75] | -0.040 | yes |' \
         in text
+
+
+def test_without_a_config_no_examples_are_drawn(demo, tmp_path):
+    """No --config and no config saved in the work dir: the report says so, draws none."""
+    with open(tmp_path / 'predictions.jsonl', 'w') as f:
+        f.writelines(json.dumps(p) + '\n' for p in demo['preds'][:2])
+    text = open(write_report(str(tmp_path), demo['root']), encoding='utf-8').read()
+    assert 'No config saved in the work dir' in text
+    assert not (tmp_path / 'predictions.png').exists()
+
+
+def test_marks_are_the_verdicts_of_the_metric(demo, tmp_path):
+    """Every drawn mark is the verdict TaskMetric wrote into predictions.jsonl. An answer
+    that matches the bounds of a thin oriented target is wrong by the metric's polygon IoU,
+    though its bounds' IoU is near 1 (the rule the report used to judge by)."""
+    thin = dict(type='obb', obb=[32.0, 32.0, 40.0, 8.0, 45.0])
+    record = _record('thin-0', 'grounding', 'optical', demo['records'][0]['images'],
+                     'Where is the jetty?', [thin])
+    head = HEADS.build(dict(type='grounding', serializer=SERIALIZER))
+    answer = head.answer_text([dict(type='hbb', bbox=list(object_bounds(thin)))], (64, 64))
+    records = demo['records'] + [record]
+    preds = {p['id']: p['prediction'] for p in demo['preds']}
+    preds['thin-0'] = answer
+    path = tmp_path / 'predictions.jsonl'
+    metric = TaskMetric(serializer=SERIALIZER, group_by='modality', predictions_file=str(path))
+    metric.process(None, [dict(id=r['id'], task=r['task'], modality=r['modality'],
+                               targets=r['targets'], image_size=(64, 64), meta={},
+                               prediction=preds[r['id']]) for r in records])
+    metric.compute_metrics(metric.results)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    verdicts = {r['id']: r['correct'] for r in rows}
+    assert set(verdicts.values()) == {True, False}
+    thin_row = next(r for r in rows if r['id'] == 'thin-0')
+    assert thin_row['iou'] < 0.5 and thin_row['correct'] is False
+    assert box_iou(thin_row['box'], list(object_bounds(thin))) > 0.9
+    out = plot_predictions(records, rows, demo['root'], str(tmp_path / 'p.png'), per_cell=9,
+                           serializer=SERIALIZER, modalities=MODALITIES)
+    assert out['marks'] == {i: verdicts[i] for i in out['marks']}
+    assert len(out['marks']) == len(records) and out['marks']['thin-0'] is False

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from eov.evaluation import render_table, scoreboard_from_metrics, write_scoreboard
+from eov.evaluation import (render_table, save_scoreboard, scoreboard_from_metrics,
+                            write_scoreboard)
 from eov.evaluation.metrics import TaskMetric
 from eov.evaluation.scoreboard import beats_chance, split_cells
 
@@ -135,12 +136,15 @@ def test_write_scoreboard(tmp_path):
     assert board == scoreboard_from_metrics(FLAT)
 
 
-def test_task_metric_writes_the_scoreboard(tmp_path):
+def test_the_scoreboard_of_task_metric_output(tmp_path):
+    """The metric returns its metrics and writes no board; save_scoreboard writes it
+    (as tools/test.py does)."""
     path = tmp_path / 'board' / 'scoreboard.json'
-    metric = TaskMetric(serializer=LOC, group_by='modality', chance=True,
-                        scoreboard_file=str(path))
+    metric = TaskMetric(serializer=LOC, group_by='modality', chance=True)
     metric.process(None, mixed_samples())
     out = metric.compute_metrics(metric.results)
+    assert not list(tmp_path.iterdir())
+    save_scoreboard(scoreboard_from_metrics(out, grouped=True), str(path))
     board = json.loads(path.read_text())
     assert board == scoreboard_from_metrics(out)
     assert sorted(board) == ['infrared', 'multispectral', 'optical', 'sar', 'temporal']

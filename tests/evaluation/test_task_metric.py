@@ -4,8 +4,7 @@ import math
 
 import pytest
 
-from eov.evaluation.benchmarks.dota import poly_iou, voc_ap
-from eov.evaluation.box_ops import clipped_iou
+from eov.scoring import clipped_iou, poly_iou, voc_ap
 from eov.evaluation.metrics import (TaskMetric, cell_of, detection_map, lower_is_better,
                                     primary_metric)
 from eov.slis import obb_to_quad

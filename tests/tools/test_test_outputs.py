@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ..conftest import ROOT, TINY_CONFIG
-from ..helpers import run_tool
+from ..helpers import load_tool, run_tool
 
 RESULTS = ('metrics.json', 'predictions.jsonl', 'scoreboard.json')
 
@@ -27,8 +27,7 @@ def checkpoint(tmp_path_factory):
     import torch
     from mmengine.registry import init_default_scope
 
-    from eov.engine.config import load_config
-    from eov.engine.eov_runner import config_text
+    from eov.engine.config import config_text, load_config
     from eov.registry import MODELS
     init_default_scope('eov')
     cfg = load_config(TINY_CONFIG)
@@ -52,6 +51,7 @@ def finished_eval(synth_data, checkpoint, tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_mid_test_leaves_no_earlier_metrics(synth_data, checkpoint,
                                                             finished_eval, tmp_path):
     """Record 6 of the test split names a missing image: the run stops after five
@@ -110,3 +110,36 @@ def test_sigkill_mid_test_leaves_no_earlier_metrics(synth_data, checkpoint,
     for name in RESULTS:
         assert not (work / name).exists(), name
     assert not list(work.glob('*.partial'))
+
+
+@pytest.mark.slow
+def test_the_tool_writes_the_scoreboard_of_a_per_modality_metric(synth_data, checkpoint,
+                                                                  tmp_path):
+    """tools/test.py (not the metric) writes scoreboard.json from the metrics the test
+    returned, and predictions.jsonl carries each record's verdict."""
+    from eov.evaluation import scoreboard_from_metrics
+    work = tmp_path / 'work'
+    proc = run_tool(['tools/test.py', TINY_CONFIG, checkpoint, '--work-dir', str(work),
+                     *_options(synth_data, **{'test_evaluator.group_by': 'modality'})])
+    metrics = json.loads((work / 'metrics.json').read_text())
+    board = json.loads((work / 'scoreboard.json').read_text())
+    assert board == scoreboard_from_metrics(metrics) and list(board) == ['optical']
+    assert f"scoreboard written to {work / 'scoreboard.json'}" in proc.stdout
+    lines = [json.loads(line) for line in (work / 'predictions.jsonl').read_text().splitlines()]
+    assert all(isinstance(line['correct'], bool) and 'iou' in line for line in lines)
+    hits = [line['correct'] for line in lines if line['cell'] == 'grounding']
+    assert sum(hits) / len(hits) == pytest.approx(metrics['optical/grounding/Acc@0.5'])
+
+
+def test_a_scoreboard_file_in_the_config_names_where_the_board_goes(tmp_path):
+    """A metric's `scoreboard_file` and its key prefix are honoured by the tool."""
+    from types import SimpleNamespace
+    tool = load_tool('test')
+    metric = SimpleNamespace(prefix='tm', primary_metrics={}, group_by='modality')
+    flat = {'tm/sar/vqa/accuracy': 0.5, 'tm/sar/vqa/n': 4.0, 'tm/sar/vqa/parse_rate': 1.0,
+            'other/x': 1.0}
+    path = tmp_path / 'boards' / 'tm.json'
+    tool.write_scoreboards(flat, [str(path), None], [metric, SimpleNamespace(prefix=None)])
+    assert json.loads(path.read_text()) == {
+        'sar': {'vqa': dict(metric='accuracy', value=0.5, chance=None, n=4)}}
+    assert os.listdir(tmp_path) == ['boards']

@@ -29,7 +29,9 @@ from typing import Callable, Iterable
 import numpy as np
 
 from eov.heads.choice import ChoiceHead
+from eov.modalities.sensors import S2_L2A_BANDS
 from eov.slis.geometry import normalize_obb
+from eov.utils.io import atomic_write, write_json_atomically
 
 from . import scenes as S
 from .render import (CRS_EPSG, render_multispectral, render_optical, render_sar, render_thermal,
@@ -117,12 +119,12 @@ def cell_task(cell: str) -> tuple[str, str | None]:
 
 def matrix_markdown() -> str:
     """The modality x task table of ``docs/eov_synth.md`` (variants and weights per cell)."""
-    from eov.datasets.schema import TASKS
-    lines = ['| modality | ' + ' | '.join(TASKS) + ' |',
-             '|---|' + '---|' * len(TASKS)]
+    from eov.heads.catalog import BUILTIN_TASKS
+    lines = ['| modality | ' + ' | '.join(BUILTIN_TASKS) + ' |',
+             '|---|' + '---|' * len(BUILTIN_TASKS)]
     for modality in MODALITY_ORDER:
         row = []
-        for task in TASKS:
+        for task in BUILTIN_TASKS:
             cells = [(cell_task(c)[1], w) for c, w in WEIGHTS[modality].items()
                      if cell_task(c)[0] == task]
             row.append(', '.join(f'{v or "✓"} ({w})' for v, w in cells) if cells else '')
@@ -237,7 +239,7 @@ class _Ctx:
         if modality == 'multispectral':
             data = render_multispectral(scene, rng)
             return dict(path=self.tif('multispectral', data, GSD['multispectral'], nodata=0,
-                                      band_names=S.S2_L2A_BANDS), sensor='sentinel2_l2a')
+                                      band_names=S2_L2A_BANDS), sensor='sentinel2_l2a')
         raise ValueError(modality)
 
 
@@ -1378,12 +1380,12 @@ def build_heads(choice_answer: str = 'letter') -> dict:
         choice_answer: ``'letter'`` or ``'option'``: the choice head's answer style,
             which picks its question phrasings (no letter instruction for ``'option'``).
     """
-    from eov.datasets.schema import TASKS
+    from eov.heads.catalog import BUILTIN_TASKS
     from eov.registry import HEADS
     extra = {'choice': dict(answer=check_choice_answer(choice_answer))}
     return {t: HEADS.build(dict(type=t, serializer=dict(type='LocTokenSerializer'),
                                 **extra.get(t, {})))
-            for t in TASKS}
+            for t in BUILTIN_TASKS}
 
 
 def make_record_v2(index: int, split: str, seed: int, out_dir: str, image_size: int = 64,
@@ -1617,7 +1619,6 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
         for split, count in [*splits.items(), *per_cell.items()]:
             balanced = split in per_cell
             path = os.path.join(out_dir, f'{split}.jsonl')
-            tmp = path + '.tmp'
             if balanced:   # round 0: N of every cell, interleaved
                 jobs = [(split, i, cell) for i, cell in enumerate(
                     cell for _ in range(count) for cell in cells)]
@@ -1626,7 +1627,8 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
             bar = progress_bar(split, len(jobs))
             n = 0
             scored, made, sources = Counter(), Counter(), defaultdict(Counter)
-            with open(tmp, 'w', encoding='utf-8') as f:
+            # a half-written split never looks complete
+            with atomic_write(path) as f:
                 short: set = set()
                 for round_ in range(MAX_TOPUP_ROUNDS + 1):
                     for job, record_lines in zip(jobs, build(jobs, bar)):
@@ -1657,7 +1659,6 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
                                        f'records after {MAX_TOPUP_ROUNDS} rounds: {short}')
             if bar is not None:
                 bar.close()
-            os.replace(tmp, path)  # a half-written split never looks complete
             paths[split] = path
             counts[split] = n
     finally:
@@ -1670,8 +1671,5 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
                   per_cell=per_cell, choice_answer=choice_answer, records=counts,
                   matrix={m: list(weights[m]) for m in weights}, weights=weights, gsd=GSD,
                   video_format=video_format()[0], crs=f'EPSG:{CRS_EPSG}')
-    tmp = os.path.join(out_dir, 'synth_config.json.tmp')
-    with open(tmp, 'w') as f:
-        json.dump(config, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, 'synth_config.json'))
+    write_json_atomically(os.path.join(out_dir, 'synth_config.json'), config, indent=1)
     return paths

@@ -22,7 +22,10 @@ import json
 import os
 from typing import Any, Callable, Iterable, Iterator
 
-from eov.datasets.schema import IMAGE_PLACEHOLDER, RecordError, iter_jsonl, validate_record
+from eov.datasets.schema import validate_record
+from eov.utils.constants import IMAGE_PLACEHOLDER
+from eov.utils.errors import RecordError
+from eov.utils.io import atomic_write, iter_jsonl
 
 
 class BenchmarkDataError(ValueError):
@@ -102,28 +105,21 @@ class BaseBenchmark:
         self.notes = []
         self._out_dir = os.path.dirname(os.path.abspath(out_jsonl))
         self._progress = progress
-        self._image_first = _as_bool(options.pop('image_first', False), 'image_first')
-        self._check_images = _as_bool(options.pop('check_images', True), 'check_images')
-        os.makedirs(self._out_dir, exist_ok=True)
-        tmp = f'{out_jsonl}.tmp'
+        self._image_first = as_bool(options.pop('image_first', False), 'image_first')
+        self._check_images = as_bool(options.pop('check_images', True), 'check_images')
         count = 0
-        try:
-            with open(tmp, 'w', encoding='utf-8') as f:
-                for record in self.iter_records(src, split=split, **options):
-                    source = (record.get('meta') or {}).get('source', src)
-                    try:
-                        validate_record(record, f'{self.name} record {count} from {source}')
-                    except RecordError as err:
-                        raise BenchmarkDataError(str(err)) from None
-                    f.write(json.dumps(record, ensure_ascii=False) + '\n')
-                    count += 1
+        with atomic_write(out_jsonl) as f:   # a failed conversion leaves no partial file
+            for record in self.iter_records(src, split=split, **options):
+                source = (record.get('meta') or {}).get('source', src)
+                try:
+                    validate_record(record, f'{self.name} record {count} from {source}')
+                except RecordError as err:
+                    raise BenchmarkDataError(str(err)) from None
+                f.write(json.dumps(record, ensure_ascii=False) + '\n')
+                count += 1
             if count == 0:
                 raise BenchmarkDataError(f'{self.name}: no records found in {src}'
                                          + (f' for split {split!r}' if split else ''))
-            os.replace(tmp, out_jsonl)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return count
 
     def iter_records(self, src: str, split: str | None = None, **options) -> Iterator[dict]:
@@ -266,9 +262,7 @@ def load_records(path: str) -> dict[str, dict]:
         raise FileNotFoundError(f'data file not found: {path}')
     records: dict[str, dict] = {}
     lines: dict[str, int] = {}
-    for lineno, rec in iter_jsonl(path):
-        if isinstance(rec, Exception):
-            raise rec
+    for lineno, rec in iter_jsonl(path, error=RecordError, objects=False):
         validate_record(rec, f'{path}:{lineno}')
         rid = rec['id']
         if rid in records:
@@ -294,39 +288,32 @@ def load_predictions(path: str) -> dict[str, dict]:
         raise FileNotFoundError(f'predictions file not found: {path}')
     out: dict[str, dict] = {}
     lines: dict[str, int] = {}
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f'{path}:{lineno}'
-            try:
-                pred = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PredictionError(f'{where}: invalid JSON ({err.msg})') from None
-            if not isinstance(pred, dict):
-                raise PredictionError(f'{where}: a prediction must be a JSON object, '
-                                      f'got {type(pred).__name__}')
-            rid = pred.get('id')
-            if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == '':
-                raise PredictionError(f'{where}: missing or invalid "id" ({rid!r})')
-            rid = str(rid)
-            kinds = [k for k in ('prediction', 'objects', 'labels') if k in pred]
-            if not kinds:
-                raise PredictionError(f'{where} (id {rid}): needs "prediction" (text), '
-                                      '"objects" (list) or "labels" (list)')
-            if 'prediction' in pred and pred['prediction'] is not None \
-                    and not isinstance(pred['prediction'], str):
-                raise PredictionError(f'{where} (id {rid}): "prediction" must be text or '
-                                      f'null, got {type(pred["prediction"]).__name__}')
-            for key in ('objects', 'labels'):
-                if key in pred and not isinstance(pred[key], list):
-                    raise PredictionError(f'{where} (id {rid}): "{key}" must be a list')
-            if 'labels' in pred and not all(isinstance(v, str) for v in pred['labels']):
-                raise PredictionError(f'{where} (id {rid}): "labels" must hold strings')
-            if rid in out:
-                raise PredictionError(f'{where}: id {rid!r} repeats line {lines[rid]}')
-            out[rid] = pred
-            lines[rid] = lineno
+    for lineno, pred in iter_jsonl(path, error=PredictionError, objects=False):
+        where = f'{path}:{lineno}'
+        if not isinstance(pred, dict):
+            raise PredictionError(f'{where}: a prediction must be a JSON object, '
+                                  f'got {type(pred).__name__}')
+        rid = pred.get('id')
+        if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == '':
+            raise PredictionError(f'{where}: missing or invalid "id" ({rid!r})')
+        rid = str(rid)
+        kinds = [k for k in ('prediction', 'objects', 'labels') if k in pred]
+        if not kinds:
+            raise PredictionError(f'{where} (id {rid}): needs "prediction" (text), '
+                                  '"objects" (list) or "labels" (list)')
+        if 'prediction' in pred and pred['prediction'] is not None \
+                and not isinstance(pred['prediction'], str):
+            raise PredictionError(f'{where} (id {rid}): "prediction" must be text or '
+                                  f'null, got {type(pred["prediction"]).__name__}')
+        for key in ('objects', 'labels'):
+            if key in pred and not isinstance(pred[key], list):
+                raise PredictionError(f'{where} (id {rid}): "{key}" must be a list')
+        if 'labels' in pred and not all(isinstance(v, str) for v in pred['labels']):
+            raise PredictionError(f'{where} (id {rid}): "labels" must hold strings')
+        if rid in out:
+            raise PredictionError(f'{where}: id {rid!r} repeats line {lines[rid]}')
+        out[rid] = pred
+        lines[rid] = lineno
     return out
 
 
@@ -365,7 +352,8 @@ def load_callable(spec: str) -> Callable:
     return obj
 
 
-def _as_bool(value, name: str) -> bool:
+def as_bool(value, name: str) -> bool:
+    """A boolean option (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
     if isinstance(value, str):
         if value.strip().lower() in ('1', 'true', 'yes', 'on'):
             return True

@@ -41,10 +41,11 @@ import numpy as np
 
 from eov.heads.detection import DETECTION_TYPES, DetectionHead
 from eov.registry import BENCHMARKS
+from eov.scoring import class_ap
 from eov.slis.geometry import check_object, object_points
 
 from .base import (BaseBenchmark, BenchmarkDataError, OptionError, PredictionError,
-                   _as_bool, build_serializer, count_missing)
+                   as_bool, build_serializer, count_missing)
 
 #: The 15 classes of DOTA v1.0, in the devkit's order.
 DOTA_V1_CLASSES = ('plane', 'baseball-diamond', 'bridge', 'ground-track-field', 'small-vehicle',
@@ -61,200 +62,6 @@ LABEL_DIRS = ('labelTxt', os.path.join('labelTxt-v1.0', 'labelTxt'), 'labelTxt-v
 #: inside the image folder (an ``images.zip`` / ``part1.zip`` unpacked in place).
 IMAGE_DIRS = ('images', os.path.join('images', 'images'))
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
-
-
-# -- polygon IoU: a line-by-line port of the devkit's polyiou.cpp ---------------------
-_EPS = 1e-8
-
-
-def _sig(d: float) -> int:
-    return (d > _EPS) - (d < -_EPS)
-
-
-def _cross(o, a, b) -> float:
-    return (a[0] - o[0]) * (b[1] - o[1]) - (b[0] - o[0]) * (a[1] - o[1])
-
-
-def _signed_area(ps: list) -> float:
-    n = len(ps)
-    res = 0.0
-    for i in range(n):
-        q = ps[i + 1] if i + 1 < n else ps[0]
-        res += ps[i][0] * q[1] - ps[i][1] * q[0]
-    return res / 2.0
-
-
-def _same_point(p, q) -> bool:
-    return _sig(p[0] - q[0]) == 0 and _sig(p[1] - q[1]) == 0
-
-
-def _polygon_cut(p: list, a, b) -> list:
-    """Keep the part of ``p`` left of the directed line ``a -> b`` (``polygon_cut``)."""
-    n = len(p)
-    pp = []
-    for i in range(n):
-        cur, nxt = p[i], p[i + 1] if i + 1 < n else p[0]
-        s_cur, s_nxt = _sig(_cross(a, b, cur)), _sig(_cross(a, b, nxt))
-        if s_cur > 0:
-            pp.append(cur)
-        if s_cur != s_nxt:
-            # lineCross(a, b, cur, nxt)
-            s1, s2 = _cross(a, b, cur), _cross(a, b, nxt)
-            if _sig(s2 - s1) == 0:
-                # the C++ code leaves this slot as it was (stale memory); the two points
-                # lie within 1e-8 of the line, so either one is the crossing
-                pp.append(cur)
-            else:
-                pp.append(((cur[0] * s2 - nxt[0] * s1) / (s2 - s1),
-                           (cur[1] * s2 - nxt[1] * s1) / (s2 - s1)))
-    out = []
-    for i, q in enumerate(pp):
-        if i == 0 or not _same_point(q, pp[i - 1]):
-            out.append(q)
-    while len(out) > 1 and _same_point(out[-1], out[0]):
-        out.pop()
-    return out
-
-
-def _triangle_intersection(a, b, c, d) -> float:
-    """Signed intersection area of triangles (O, a, b) and (O, c, d), O the origin."""
-    o = (0.0, 0.0)
-    s1 = _sig(_cross(o, a, b))
-    s2 = _sig(_cross(o, c, d))
-    if s1 == 0 or s2 == 0:
-        return 0.0
-    if s1 == -1:
-        a, b = b, a
-    if s2 == -1:
-        c, d = d, c
-    p = [o, a, b]
-    p = _polygon_cut(p, o, c)
-    p = _polygon_cut(p, c, d)
-    p = _polygon_cut(p, d, o)
-    res = abs(_signed_area(p))
-    return -res if s1 * s2 == -1 else res
-
-
-def poly_iou(p, q) -> float:
-    """IoU of two quadrilaterals exactly as the DOTA devkit's ``polyiou.iou_poly``.
-
-    Args:
-        p, q: Eight numbers ``x1, y1, ..., x4, y4`` (or four ``[x, y]`` pairs).
-
-    The intersection is the sum of signed intersections of the triangles
-    that fan out from the coordinate origin (exact for any simple polygon,
-    convex or not); ``iou = inter / (|area p| + |area q| - inter)`` in
-    double precision, with no epsilon (``nan`` for two degenerate quads).
-    """
-    ps1 = _as_points(p)
-    ps2 = _as_points(q)
-    if _signed_area(ps1) < 0:
-        ps1.reverse()
-    if _signed_area(ps2) < 0:
-        ps2.reverse()
-    inter = 0.0
-    for i in range(4):
-        for j in range(4):
-            inter += _triangle_intersection(ps1[i], ps1[(i + 1) % 4], ps2[j], ps2[(j + 1) % 4])
-    union = abs(_signed_area(ps1)) + abs(_signed_area(ps2)) - inter
-    if union == 0:
-        return math.nan if inter == 0 else math.copysign(math.inf, inter)
-    return inter / union
-
-
-def _as_points(values) -> list:
-    values = list(values)
-    if len(values) == 4 and all(isinstance(v, (list, tuple)) for v in values):
-        return [(float(x), float(y)) for x, y in values]
-    if len(values) != 8:
-        raise ValueError(f'a quadrilateral needs 8 numbers or 4 [x, y] pairs, got {values!r}')
-    return [(float(values[2 * i]), float(values[2 * i + 1])) for i in range(4)]
-
-
-# -- AP -----------------------------------------------------------------------
-def voc_ap(rec, prec, use_07_metric: bool = False) -> float:
-    """VOC average precision of a recall/precision curve (the devkit's ``voc_ap``)."""
-    rec = np.asarray(rec, dtype=np.float64)
-    prec = np.asarray(prec, dtype=np.float64)
-    if use_07_metric:
-        ap = 0.
-        for t in np.arange(0., 1.1, 0.1):
-            p = 0 if np.sum(rec >= t) == 0 else np.max(prec[rec >= t])
-            ap = ap + p / 11.
-        return float(ap)
-    mrec = np.concatenate(([0.], rec, [1.]))
-    mpre = np.concatenate(([0.], prec, [0.]))
-    for i in range(mpre.size - 1, 0, -1):
-        mpre[i - 1] = np.maximum(mpre[i - 1], mpre[i])
-    i = np.where(mrec[1:] != mrec[:-1])[0]
-    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
-
-
-def class_ap(gts: list[list[tuple]], dets: list[tuple], ovthresh: float = 0.5,
-             use_07_metric: bool = True) -> dict:
-    """One class's AP as the devkit's ``voc_eval``.
-
-    Args:
-        gts: Per image, its ground truths of the class: ``(quad8, difficult)``.
-        dets: Detections ``(image index, quad8)`` already in ranking order
-            (highest confidence first).
-        ovthresh: A match needs IoU **>** this.
-        use_07_metric: 11-point interpolation (the devkit's ``main()``) or the
-            all-point area.
-
-    Returns:
-        ``{'ap', 'tp', 'fp', 'npos', 'rec', 'prec', 'tp_flags', 'fp_flags'}`` (the
-        flags: per detection, whether it counted as a true / false positive). A class without
-        non-difficult ground truth gets AP 0 (the 11-point rule gives 0 there;
-        the all-point rule would give ``nan`` when such a class has detections).
-    """
-    boxes = [np.array([g[0] for g in img], dtype=np.float64).reshape(-1, 8) for img in gts]
-    difficult = [np.array([bool(g[1]) for g in img], dtype=bool) for img in gts]
-    taken = [[False] * len(img) for img in gts]
-    npos = int(sum(int((~d).sum()) for d in difficult))
-    nd = len(dets)
-    tp = np.zeros(nd)
-    fp = np.zeros(nd)
-    for k, (img, quad) in enumerate(dets):
-        bb = np.asarray(quad, dtype=np.float64)
-        bbgt = boxes[img]
-        ovmax = -np.inf
-        jmax = -1
-        if bbgt.size > 0:
-            # 1. axis-aligned pre-filter with the devkit's +1 pixel convention
-            gx1, gy1 = bbgt[:, 0::2].min(1), bbgt[:, 1::2].min(1)
-            gx2, gy2 = bbgt[:, 0::2].max(1), bbgt[:, 1::2].max(1)
-            bx1, by1, bx2, by2 = bb[0::2].min(), bb[1::2].min(), bb[0::2].max(), bb[1::2].max()
-            iw = np.maximum(np.minimum(gx2, bx2) - np.maximum(gx1, bx1) + 1., 0.)
-            ih = np.maximum(np.minimum(gy2, by2) - np.maximum(gy1, by1) + 1., 0.)
-            inters = iw * ih
-            uni = ((bx2 - bx1 + 1.) * (by2 - by1 + 1.) + (gx2 - gx1 + 1.) * (gy2 - gy1 + 1.)
-                   - inters)
-            keep = np.where(inters / uni > 0)[0]
-            # 2. polygon IoU with the ground truths that remain
-            if len(keep) > 0:
-                overlaps = [poly_iou(bbgt[j], bb) for j in keep]
-                ovmax = np.max(overlaps)
-                jmax = int(keep[int(np.argmax(overlaps))])
-        if ovmax > ovthresh:
-            if not difficult[img][jmax]:
-                if not taken[img][jmax]:
-                    tp[k] = 1.
-                    taken[img][jmax] = True
-                else:
-                    fp[k] = 1.
-        else:
-            fp[k] = 1.
-    fp_c = np.cumsum(fp)
-    tp_c = np.cumsum(tp)
-    flags = {'tp_flags': tp, 'fp_flags': fp}   # per detection, for bootstrap intervals
-    if npos == 0:
-        return {'ap': 0.0, 'tp': int(tp.sum()), 'fp': int(fp.sum()), 'npos': 0,
-                'rec': np.zeros(nd), 'prec': tp_c / np.maximum(tp_c + fp_c, 1e-300), **flags}
-    rec = tp_c / float(npos)
-    prec = tp_c / np.maximum(tp_c + fp_c, np.finfo(np.float64).eps)
-    return {'ap': voc_ap(rec, prec, use_07_metric), 'tp': int(tp.sum()), 'fp': int(fp.sum()),
-            'npos': npos, 'rec': rec, 'prec': prec, **flags}
 
 
 #: ``tie_order`` values: ``numpy`` -- the devkit's ``np.argsort(-confidence)``; ``stable`` --
@@ -564,7 +371,7 @@ class DOTA(BaseBenchmark):
     def score(self, records, predictions, serializer=None, use_07_metric=True, iou_thr=0.5,
               classes=None, tie_order='numpy', label_match='loose'):
         """DOTA Task-1 mAP; see the module docstring."""
-        use_07_metric = _as_bool(use_07_metric, 'use_07_metric')
+        use_07_metric = as_bool(use_07_metric, 'use_07_metric')
         if tie_order not in TIE_ORDERS:
             raise OptionError(f'option tie_order must be one of {", ".join(TIE_ORDERS)}, '
                               f'got {tie_order!r}')

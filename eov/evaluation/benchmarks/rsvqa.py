@@ -27,7 +27,7 @@ from collections import defaultdict
 from eov.heads.vqa import VQAHead
 from eov.registry import BENCHMARKS
 
-from .base import BaseBenchmark, BenchmarkDataError, _as_bool, read_json
+from .base import BaseBenchmark, BenchmarkDataError, as_bool, read_json
 
 
 def _entries(path: str, key: str) -> dict:
@@ -93,7 +93,7 @@ class RSVQABenchmark(BaseBenchmark):
     def iter_records(self, src, split=None, images=None, prefix=None, extension='.tif',
                      skip_inactive=False):
         """Yield one VQA record per question of the active images (see the module docstring)."""
-        skip_inactive = _as_bool(skip_inactive, 'skip_inactive')
+        skip_inactive = as_bool(skip_inactive, 'skip_inactive')
         if not os.path.isdir(src):
             raise BenchmarkDataError(f'{self.name}: SRC must be the dataset folder, got {src}')
         base = self._prefix(src, split, prefix)
@@ -165,7 +165,7 @@ class RSVQABenchmark(BaseBenchmark):
     def score(self, records, predictions, serializer=None, exclude_types=None,
               skip_inactive=False):
         """Exact match per question type; see the class docstring for the keys."""
-        skip_inactive = _as_bool(skip_inactive, 'skip_inactive')
+        skip_inactive = as_bool(skip_inactive, 'skip_inactive')
         if isinstance(exclude_types, str):
             exclude_types = [t for t in exclude_types.split(',') if t.strip()]
         excluded = {t.strip() for t in exclude_types or ()}

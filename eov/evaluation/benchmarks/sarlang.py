@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections import defaultdict
 from typing import Callable
 
 from eov.heads.vqa import VQAHead
 from eov.registry import BENCHMARKS
+from eov.utils.io import iter_jsonl
 
 from .base import BaseBenchmark, BenchmarkDataError, OptionError, count_missing, read_json
 
@@ -201,16 +201,8 @@ class SarlangVQA(BaseBenchmark):
             except csv.Error as err:
                 raise BenchmarkDataError(f'{path}: malformed CSV ({err})') from None
         if path.lower().endswith('.jsonl'):
-            rows = []
-            with open(path, encoding='utf-8') as f:
-                for lineno, line in enumerate(f, 1):
-                    if line.strip():
-                        try:
-                            rows.append((f'{path}:{lineno}', json.loads(line)))
-                        except json.JSONDecodeError as err:
-                            raise BenchmarkDataError(f'{path}:{lineno}: invalid JSON '
-                                                     f'({err.msg})') from None
-            return rows
+            return [(f'{path}:{lineno}', row) for lineno, row in
+                    iter_jsonl(path, error=BenchmarkDataError, objects=False)]
         data = read_json(path)
         if isinstance(data, dict):
             for key in ('data', 'questions', 'annotations', 'items'):

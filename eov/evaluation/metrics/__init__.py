@@ -1,9 +1,9 @@
-"""Metrics (MMEngine ``BaseMetric``s): :class:`TaskMetric` scores every task category."""
-from .grounding import GroundingMetric
-from .tasks import (LOWER_IS_BETTER, PRIMARY_METRICS, TASK_CATEGORIES, TaskMetric, cell_of,
-                    detection_map, lower_is_better, mean_normalized_box, primary_metric,
-                    record_kind)
+"""Metrics (MMEngine ``BaseMetric``s): :class:`TaskMetric` scores every task through its head."""
+from eov.heads.catalog import cell_of, lower_is_better, primary_metric, record_kind
+from eov.heads.detection import detection_map
 
-__all__ = ['GroundingMetric', 'LOWER_IS_BETTER', 'PRIMARY_METRICS', 'TASK_CATEGORIES',
-           'TaskMetric', 'cell_of', 'detection_map', 'lower_is_better', 'mean_normalized_box',
-           'primary_metric', 'record_kind']
+from .grounding import GroundingMetric, mean_normalized_box
+from .tasks import TaskMetric
+
+__all__ = ['GroundingMetric', 'TaskMetric', 'cell_of', 'detection_map', 'lower_is_better',
+           'mean_normalized_box', 'primary_metric', 'record_kind']

@@ -1,4 +1,4 @@
-"""The PTB tokenizer of the LEVIR-CC scorer: eov's Python rendering against the Java program.
+"""The PTB tokenizer of the caption metrics (LEVIR-CC, TaskMetric): eov's Python rendering against the Java program.
 
 pycocoevalcap 1.2 tokenises captions with Stanford CoreNLP 3.4.1's Java
 ``PTBTokenizer`` (``-preserveLines -lowerCase``) and drops its ``PUNCTUATIONS``.
@@ -12,9 +12,9 @@ import random
 
 import pytest
 
-from eov.evaluation.benchmarks import levircc
-from eov.evaluation.benchmarks.levircc import (PTB_PUNCTUATIONS, ptb_java_unavailable, ptb_lex,
-                                               ptb_tokenize, ptb_tokenize_batch)
+from eov.scoring import ptb
+from eov.scoring.ptb import (PTB_PUNCTUATIONS, ptb_java_unavailable, ptb_lex, ptb_tokenize,
+                             ptb_tokenize_batch)
 
 # (caption, tokens) -- tokens as printed by the Java PTBTokenizer (see the module docstring)
 JAVA_TOKENS = [
@@ -153,7 +153,7 @@ def test_captions_are_tokenised_as_lines_of_one_text():
 
 
 def test_backend_choice(monkeypatch):
-    monkeypatch.setattr(levircc.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(ptb.shutil, 'which', lambda name: None)
     assert ptb_java_unavailable() == 'no java on PATH'
     with pytest.raises(RuntimeError, match='Java PTBTokenizer cannot run: no java on PATH'):
         ptb_tokenize_batch(['a b'], backend='java')
