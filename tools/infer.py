@@ -87,31 +87,11 @@ def fail(message: str):
 
 def _read_quicklook(pred, entry: dict, max_size: int = 1024):
     """A stretched RGB quick-look of the image, read decimated, and its scale to scene pixels."""
-    import numpy as np
-
-    from eov.apis.geo import quicklook
-    from eov.modalities.io import PIL_EXTENSIONS
-    paths = entry['path'] if isinstance(entry['path'], list) else [entry['path']]
+    from eov.apis.geo import quicklook, read_quicklook
     width, height = pred.image_size
     scale = min(1.0, max_size / max(width, height))
     shape = (max(1, round(height * scale)), max(1, round(width * scale)))
-    if len(paths) == 1 and os.path.splitext(paths[0])[1].lower() in PIL_EXTENSIONS:
-        from PIL import Image
-        with Image.open(paths[0]) as img:
-            data = np.asarray(img.convert('RGB').resize(shape[::-1])).transpose(2, 0, 1)
-    else:
-        import rasterio
-        from rasterio.enums import Resampling
-        bands = []
-        for path in paths[:3]:
-            with rasterio.open(path) as src:
-                count = min(src.count, 3) if len(paths) == 1 else 1
-                bands.append(src.read(list(range(1, count + 1)), out_shape=(count, *shape),
-                                      resampling=Resampling.average).astype(np.float32))
-        data = np.concatenate(bands)
-    if data.shape[0] < 3:
-        data = np.repeat(data[:1], 3, axis=0)
-    image, _ = quicklook(data.astype(np.float32), max_size=max_size)
+    image, _ = quicklook(read_quicklook(entry['path'], shape=shape), max_size=max_size)
     return image, image.shape[1] / width
 
 

@@ -35,8 +35,11 @@ from eov.slis.geometry import (GEOMETRY_TYPES, largest_polygon, object_area, obj
 __all__ = [
     'tile_windows', 'offset_object', 'object_polygon', 'merge_objects',
     'as_affine', 'object_to_geometry', 'crs_member', 'to_feature_collection', 'write_geojson',
-    'draw_objects', 'quicklook', 'label_color',
+    'draw_objects', 'quicklook', 'read_quicklook', 'label_color',
 ]
+
+#: Image formats read with PIL for quick-looks (everything else through rasterio).
+QUICKLOOK_PIL_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
 
 #: Intersection over the smaller area above which two objects from different
 #: tiles are the same object (one of them cut by a tile border).
@@ -523,6 +526,62 @@ def draw_objects(image: np.ndarray, objects: Iterable[dict], scale: float = 1.0,
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         img.save(path)
     return img
+
+
+def read_quicklook(paths: str | os.PathLike | Sequence[str], shape: Sequence[int] | None = None,
+                   max_size: int = 1024) -> np.ndarray:
+    """Read the bands a quick-look shows, decimated on read (the one quick-look reader).
+
+    One file: its first three bands (one band: grey). Several files (one band
+    each, as a per-band Sentinel-2 / Landsat scene): the first band of each of
+    the first three, in the order given (``B04, B03, B02`` is true colour).
+    Masked / nodata pixels are ``NaN``; complex samples become amplitudes.
+
+    Args:
+        paths: One path or a list of per-band paths.
+        shape: ``(h, w)`` to read onto (e.g. the scene grid scaled for display);
+            default: the first file's size, decimated so the longest side is at
+            most ``max_size``.
+        max_size: Longest side when ``shape`` is not given.
+
+    Returns:
+        ``(C, h, w)`` float32 with ``C`` 3 or 1, for :func:`quicklook`.
+    """
+    paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else \
+        [os.fspath(p) for p in paths]
+    if not paths:
+        raise ValueError('read_quicklook: no image path')
+    if len(paths) == 1 and os.path.splitext(paths[0])[1].lower() in QUICKLOOK_PIL_EXTENSIONS:
+        with Image.open(paths[0]) as img:
+            if img.mode not in ('I', 'I;16', 'I;16B', 'I;16L', 'F', 'L'):
+                img = img.convert('RGB')
+            if shape is not None:
+                img = img.resize((int(shape[1]), int(shape[0])))
+            arr = np.asarray(img)
+        return (arr[None] if arr.ndim == 2 else np.moveaxis(arr, 2, 0)).astype(np.float32)
+    import warnings
+
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import NotGeoreferencedWarning
+    bands = []
+    for path in paths[:3]:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
+            if shape is None:
+                factor = max(1, math.ceil(max(src.width, src.height) / float(max_size)))
+                shape = (max(1, math.ceil(src.height / factor)),
+                         max(1, math.ceil(src.width / factor)))
+            indexes = ([1, 2, 3] if src.count >= 3 else [1]) if len(paths) == 1 else [1]
+            data = src.read(indexes, out_shape=(len(indexes), *shape), masked=True,
+                            resampling=Resampling.average)
+        if np.iscomplexobj(data):
+            data = np.ma.abs(data)
+        bands.append(np.ma.filled(data.astype(np.float32), np.nan))
+    data = np.concatenate(bands)
+    return data if data.shape[0] == 3 else data[:1]
 
 
 def quicklook(rgb: np.ndarray, max_size: int = 1024) -> tuple[np.ndarray, float]:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from eov.apis.geo import (as_affine, draw_objects, merge_objects, object_polygon,
-                          object_to_geometry, offset_object, quicklook, tile_windows,
-                          to_feature_collection, write_geojson)
+                          object_to_geometry, offset_object, quicklook, read_quicklook,
+                          tile_windows, to_feature_collection, write_geojson)
 
 # --------------------------------------------------------------------------- tiling
 
@@ -328,3 +328,40 @@ def test_quicklook():
     assert 100 < img.mean() < 155
     hwc, s = quicklook(np.moveaxis(big, 0, -1)[:50, :80], max_size=1024)
     assert hwc.shape == (50, 80, 3) and s == 1.0
+
+
+@pytest.mark.filterwarnings('ignore::rasterio.errors.NotGeoreferencedWarning')
+def test_read_quicklook_of_per_band_files_and_of_one_file(tmp_path):
+    import rasterio
+    from PIL import Image
+
+    def tif(name, data, nodata=None):
+        path = str(tmp_path / name)
+        with rasterio.open(path, 'w', driver='GTiff', width=data.shape[-1],
+                           height=data.shape[-2], count=data.shape[0], dtype=data.dtype,
+                           nodata=nodata) as dst:
+            dst.write(data)
+        return path
+
+    # per-band files (B04, B03, B02 of a scene): one band each, in the order given (the web
+    # page drew only the first file, grey)
+    values = (300, 200, 100)
+    bands = [tif(f'B0{4 - i}.tif', np.full((1, 40, 60), v, np.uint16))
+             for i, v in enumerate(values)]
+    data = read_quicklook(bands, shape=(20, 30))
+    assert data.shape == (3, 20, 30) and data.dtype == np.float32
+    assert [float(b.mean()) for b in data] == list(values)
+    # one file: its first three bands; nodata -> NaN; decimated to max_size
+    many = np.arange(4 * 100 * 50, dtype=np.int16).reshape(4, 100, 50)
+    many[:, :2, :2] = -1                                  # one whole output pixel
+    data = read_quicklook(tif('four.tif', many, nodata=-1), max_size=50)
+    assert data.shape == (3, 50, 25) and np.isnan(data[:, 0, 0]).all()
+    assert np.isfinite(data[:, 1:, 1:]).all()
+    grey = read_quicklook(tif('one.tif', many[:1]), max_size=50)
+    assert grey.shape == (1, 50, 25)
+    path = str(tmp_path / 'rgb.png')
+    Image.fromarray(np.dstack([np.full((8, 12), v, np.uint8) for v in (10, 20, 30)])).save(path)
+    png = read_quicklook(path, shape=(4, 6))
+    assert png.shape == (3, 4, 6) and [float(b.mean()) for b in png] == [10, 20, 30]
+    with pytest.raises(ValueError, match='no image path'):
+        read_quicklook([])

@@ -31,7 +31,6 @@ import base64
 import html
 import io
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -48,7 +47,6 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 BUNDLED_EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'examples')
 #: File types the page takes (PIL images, GeoTIFF, JPEG 2000 and other rasters).
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.jp2', '.img', '.vrt')
-_PIL_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
 #: Quick-looks smaller than this (longest side) are enlarged (nearest) so outlines show.
 MIN_OVERLAY_SIZE = 512
 MAX_OVERLAY_SIZE = 1024
@@ -82,40 +80,15 @@ def list_examples(examples_dir: str | None) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- quick-look
-def read_preview(path: str, max_size: int = MAX_OVERLAY_SIZE) -> np.ndarray:
-    """A raster's first 3 bands (or its first band, grey) as ``(C, h, w)``, decimated
-    on read so that the longest side is about ``max_size`` (nodata/masked -> NaN)."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext in _PIL_EXTENSIONS:
-        from PIL import Image
-        with Image.open(path) as img:
-            if img.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'F', 'L'):
-                arr = np.asarray(img)
-                return arr[None] if arr.ndim == 2 else np.moveaxis(arr, 2, 0)
-            return np.moveaxis(np.asarray(img.convert('RGB')), 2, 0)
-    import warnings
-
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', NotGeoreferencedWarning)
-        src = rasterio.open(path)
-    with src:
-        indexes = [1, 2, 3] if src.count >= 3 else [1]
-        factor = max(1, math.ceil(max(src.width, src.height) / float(max_size)))
-        shape = (len(indexes), max(1, math.ceil(src.height / factor)),
-                 max(1, math.ceil(src.width / factor)))
-        data = src.read(indexes, out_shape=shape, masked=True)
-    if np.iscomplexobj(data):
-        data = np.abs(data)
-    return np.ma.filled(data.astype(np.float32), np.nan)
-
-
-def overlay_png(path: str, objects: Sequence[dict], image_size: Sequence[int]
+def overlay_png(path: str | Sequence[str], objects: Sequence[dict], image_size: Sequence[int]
                 ) -> tuple[str, float]:
-    """``(data URL of a PNG quick-look with ``objects`` drawn, object->PNG scale)``."""
-    from eov.apis.geo import draw_objects, quicklook
-    img, _ = quicklook(read_preview(path), max_size=MAX_OVERLAY_SIZE)
+    """``(data URL of a PNG quick-look with ``objects`` drawn, object->PNG scale)``.
+
+    ``path`` is the image's file, or its per-band files (true colour when given
+    as red, green, blue).
+    """
+    from eov.apis.geo import draw_objects, quicklook, read_quicklook
+    img, _ = quicklook(read_quicklook(path, max_size=MAX_OVERLAY_SIZE), max_size=MAX_OVERLAY_SIZE)
     h, w = img.shape[:2]
     if max(h, w) < MIN_OVERLAY_SIZE:
         k = MIN_OVERLAY_SIZE // max(h, w)
@@ -284,7 +257,9 @@ def create_app(inferencer, examples_dir: str | None = None, max_upload_mb: float
                                       properties={'source': source})
             overlay, scale = None, None
             try:
-                overlay, scale = overlay_png(paths[0], pred.objects, pred.image_size)
+                first = inferencer.image_entries(paths, modality, sensor.strip() or None,
+                                                 band_list)[0]   # all bands of one image
+                overlay, scale = overlay_png(first['path'], pred.objects, pred.image_size)
             except Exception as err:   # the answer stands without a picture
                 logger.warning('no quick-look of %s: %s', source, message(err))
                 notes.append(f'no quick-look of the image: {message(err)}')
