@@ -30,7 +30,8 @@ def main(argv=None) -> int:
                                             '(default: the JSONL file\'s folder)')
     args = parser.parse_args(argv)
 
-    from eov.datasets.schema import RecordError, iter_jsonl, validate_record
+    from eov.datasets.schema import RecordError, validate_record
+    from eov.utils.io import scan_jsonl
     from eov.modalities.browse import describe, render
     from eov.modalities.io import RasterReadError
     modalities = None
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
         modalities = load_config(args.config).get('modalities', {})
     record = None
     try:
-        for i, (lineno, rec) in enumerate(iter_jsonl(args.data)):
+        for i, (lineno, rec) in enumerate(scan_jsonl(args.data)):
             if i == args.index:
                 if isinstance(rec, Exception):
                     raise rec

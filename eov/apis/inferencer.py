@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from eov.evaluation.metrics.tasks import jsonable
+from eov.utils.io import jsonable
 
 
 class InferenceError(ValueError):
@@ -454,14 +454,15 @@ class EOVInferencer:
         """
         from tqdm import tqdm
 
-        from eov.datasets.schema import RecordError, iter_jsonl, validate_record
+        from eov.datasets.schema import RecordError, validate_record
+        from eov.utils.io import scan_jsonl
         if isinstance(records, (str, os.PathLike)):
             path = os.fspath(records)
             if not os.path.isfile(path):
                 raise FileNotFoundError(f'records file not found: {path}')
             data_root = data_root if data_root is not None else os.path.dirname(path)
             items = []
-            for lineno, rec in iter_jsonl(path):
+            for lineno, rec in scan_jsonl(path):
                 if isinstance(rec, Exception):
                     raise rec
                 items.append((f'{path}:{lineno}', rec))

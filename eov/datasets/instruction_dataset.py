@@ -10,7 +10,9 @@ from mmengine.logging import print_log
 from eov.modalities.io import RasterReadError
 from eov.registry import DATASETS
 
-from .schema import RecordError, iter_jsonl, validate_record
+from eov.utils.io import scan_jsonl
+
+from .schema import RecordError, validate_record
 
 
 @DATASETS.register_module()
@@ -60,7 +62,7 @@ class InstructionDataset(BaseDataset):
             raise FileNotFoundError(f'annotation file not found: {self.ann_file}')
         records = []
         seen: dict[str, str] = {}
-        for lineno, rec in iter_jsonl(self.ann_file):
+        for lineno, rec in scan_jsonl(self.ann_file):
             where = f'{self.ann_file}:{lineno}'
             try:
                 if isinstance(rec, Exception):

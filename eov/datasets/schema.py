@@ -16,16 +16,10 @@ the nine built-in ones, and those of packages loaded with ``custom_imports``).
 from __future__ import annotations
 
 from eov.heads.catalog import find_head, task_names
+from eov.registry import MODALITIES as MODALITY_TYPES
 from eov.slis.geometry import GEOMETRY_TYPES, check_object
 from eov.utils.constants import IMAGE_PLACEHOLDER
 from eov.utils.errors import RecordError  # noqa: F401 (re-exported)
-# the one JSONL reader; datasets, the inferencer and tools read records through it
-from eov.utils.io import scan_jsonl
-
-iter_jsonl = scan_jsonl   # the name callers outside eov.utils used before
-
-#: Built-in modalities (plugins may add more; a dataset checks against its own list).
-MODALITIES = ('optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion')
 #: Structured target types.
 TARGET_TYPES = ('hbb', 'obb', 'quad', 'poly', 'point', 'mask', 'label', 'labels', 'count',
                 'text', 'choice')
@@ -72,7 +66,8 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
     Args:
         record: The parsed JSON object.
         where: ``'file:line'`` used in error messages.
-        modalities: Modality names accepted (default: the built-in ones).
+        modalities: Modality entry names accepted (a config's ``modalities`` keys;
+            default: the registered modality types).
 
     Returns:
         The record, unchanged.
@@ -93,7 +88,8 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
         _fail(where, f"task {record['task']!r} is not one of the registered tasks "
               f"({', '.join(task_names())}); a task from another package must be imported "
               "first, e.g. custom_imports=dict(imports=['my_package']) in the config")
-    allowed = tuple(modalities) if modalities is not None else MODALITIES
+    allowed = tuple(modalities) if modalities is not None else tuple(
+        MODALITY_TYPES.own_names())
     if record['modality'] not in allowed:
         _fail(where, f"modality {record['modality']!r} is not one of {', '.join(allowed)}")
     images = record['images']

@@ -1,4 +1,4 @@
-"""File I/O every room shares: atomic writes and the one line-numbered JSONL reader.
+"""File I/O every room shares: atomic writes, the one line-numbered JSONL reader, jsonable.
 
 A file eov writes (checkpoint, split, scoreboard, predictions, manifest) is
 either the old one or the complete new one, never half-written: it is written
@@ -11,6 +11,8 @@ import json
 import os
 import re
 from typing import IO, Iterator
+
+import numpy as np
 
 from .errors import RecordError
 
@@ -57,6 +59,19 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> str:
     with atomic_write(path) as f:
         f.write(text)
     return os.fspath(path)
+
+
+def jsonable(value):
+    """``value`` with numpy scalars and torch tensors turned into plain Python (for JSON)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if type(value).__module__ == 'torch' and hasattr(value, 'tolist'):   # a tensor
+        return value.tolist()
+    return value
 
 
 def write_json_atomically(path: str | os.PathLike, obj, indent: int | None = 2) -> str:

@@ -5,7 +5,8 @@ import shutil
 import pytest
 from mmengine.registry import init_default_scope
 
-from eov.datasets.schema import RecordError, iter_jsonl
+from eov.datasets.schema import RecordError
+from eov.utils.io import scan_jsonl
 from eov.registry import DATASETS
 
 
@@ -54,7 +55,7 @@ def test_bad_bytes_and_a_lone_surrogate_are_skippable_bad_records(tiny_cfg, tmp_
         _build(tiny_cfg, data, max_bad_records=1)
 
 
-def test_iter_jsonl_names_the_line_and_the_key(tmp_path):
+def test_scan_jsonl_names_the_line_and_the_key(tmp_path):
     path = tmp_path / 'r.jsonl'
     path.write_bytes(b'{"id": "a", "x": "ok \\ud83d\\ude00"}\r\n'   # a valid pair: one character
                      b'\n'
@@ -62,7 +63,7 @@ def test_iter_jsonl_names_the_line_and_the_key(tmp_path):
                      b'{"id": "c", "targets": [{"type": "text", "text": "\\udc00"}]}\n'
                      b'{"id": "d", "meta": {"k\\udfff": 1}}\n'
                      + '{"id": "é"}\n'.encode())
-    got = list(iter_jsonl(str(path)))
+    got = list(scan_jsonl(str(path)))
     assert [n for n, _ in got] == [1, 3, 4, 5, 6]
     assert got[0][1] == {'id': 'a', 'x': 'ok \U0001f600'}
     assert str(got[1][1]) == f'{path}:3: not UTF-8 at byte offset 9 of the line (0xff); ' \

@@ -7,12 +7,13 @@ from ..helpers import run_tool
 
 
 def test_tile_records_are_valid_and_deterministic(tmp_path):
-    from eov.datasets.schema import iter_jsonl, validate_record
+    from eov.datasets.schema import validate_record
+    from eov.utils.io import scan_jsonl
     a, b = tmp_path / 'a.jsonl', tmp_path / 'b.jsonl'
     write_tile_records(str(a), 5, 128, seed=3)
     write_tile_records(str(b), 5, 128, seed=3)
     assert a.read_text() == b.read_text()
-    for lineno, rec in iter_jsonl(str(a)):
+    for lineno, rec in scan_jsonl(str(a)):
         validate_record(rec, f'a:{lineno}')
         col, row, w, h = rec['images'][0]['window']
         assert w == h == 128 and col + w <= 1933 and row + h <= 1947

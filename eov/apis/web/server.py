@@ -119,7 +119,7 @@ def create_app(inferencer, examples_dir: str | None = None, max_upload_mb: float
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from eov.apis.inferencer import jsonable
+    from eov.utils.io import jsonable
 
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     examples_dir = os.path.abspath(examples_dir) if examples_dir else None

@@ -55,7 +55,7 @@ from mmengine.evaluator import BaseMetric
 from eov.heads.base import with_predictions
 from eov.heads.catalog import cell_of, find_head, primary_metric, task_names
 from eov.registry import HEADS, METRICS
-from eov.utils.io import atomic_write, scan_jsonl
+from eov.utils.io import atomic_write, jsonable, scan_jsonl
 
 #: Metrics that get no ``_chance`` / ``_baseline`` twin.
 _NO_TWIN = frozenset({'n', 'parse_rate', 'count_parse_rate'})
@@ -107,19 +107,6 @@ def training_baselines(ann_file: str, head) -> dict:
         raise ValueError(f'{ann_file}: no records to compute a baseline from (grounding '
                          'boxes, or the records of another task whose head has a baseline)')
     return out
-
-
-def jsonable(value):
-    """``value`` with numpy scalars and torch tensors turned into plain Python (for JSON)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if type(value).__module__ == 'torch' and hasattr(value, 'tolist'):   # a tensor
-        return value.tolist()
-    return value
 
 
 @METRICS.register_module()
