@@ -2,13 +2,9 @@
 
 The pure scoring functions both use live below, in :mod:`eov.scoring`.
 """
-from eov.scoring import clipped_iou, polygon_iou
-from eov.slis.geometry import box_iou, clip_box, clip_polygon
-
 from .metrics import GroundingMetric, TaskMetric
 from .scoreboard import render_table, save_scoreboard, scoreboard_from_metrics, write_scoreboard
 from . import benchmarks  # noqa: F401  (registers BENCHMARKS)
 
-__all__ = ['GroundingMetric', 'TaskMetric', 'box_iou', 'clip_box', 'clip_polygon',
-           'clipped_iou', 'polygon_iou', 'render_table', 'save_scoreboard',
+__all__ = ['GroundingMetric', 'TaskMetric', 'render_table', 'save_scoreboard',
            'scoreboard_from_metrics', 'write_scoreboard']

@@ -9,7 +9,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from eov.apis import EOVInferencer, InferenceError
-from eov.evaluation import box_iou
+from eov.slis.geometry import box_iou
 
 from ..conftest import TINY_CONFIG
 

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from eov.evaluation.metrics import GroundingMetric, TaskMetric, mean_normalized_box
+from eov.evaluation.metrics import GroundingMetric, TaskMetric
+from eov.evaluation.metrics.tasks import training_baselines
 from eov.registry import METRICS
 from eov.scoring import polygon_iou
 from eov.slis.geometry import box_iou, clip_box, clip_polygon
@@ -83,8 +84,9 @@ def test_baseline_from_training_file(tmp_path):
     recs = [dict(task='grounding', images=[{'path': 'x'}], meta=dict(image_size=[100, 200]),
                  targets=[{'type': 'hbb', 'bbox': b}]) for b in ([0, 0, 50, 100], [50, 100, 100, 200])]
     ann.write_text('\n'.join(json.dumps(r) for r in recs))
-    assert mean_normalized_box(str(ann)) == pytest.approx([0.25, 0.25, 0.75, 0.75])
     metric = GroundingMetric(serializer=SER, baseline_ann_file=str(ann))
+    assert training_baselines(str(ann), metric.head)['grounding'] == pytest.approx(
+        [0.25, 0.25, 0.75, 0.75])
     metric.process({}, [_sample(0, '', [25, 25, 75, 75]), _sample(1, '', [0, 0, 10, 10])])
     out = metric.compute_metrics(metric.results)
     # the mean box [25, 25, 75, 75] goes through the serializer like an answer (exact here)

@@ -4,7 +4,7 @@ import torch
 from mmengine.registry import init_default_scope
 
 from eov.datasets import instruction_collate
-from eov.evaluation import box_iou
+from eov.slis.geometry import box_iou
 from eov.registry import DATASETS, MODELS
 
 

@@ -2,8 +2,8 @@
 from eov.heads.catalog import cell_of, lower_is_better, primary_metric, record_kind
 from eov.heads.detection import detection_map
 
-from .grounding import GroundingMetric, mean_normalized_box
+from .grounding import GroundingMetric
 from .tasks import TaskMetric
 
 __all__ = ['GroundingMetric', 'TaskMetric', 'cell_of', 'detection_map', 'lower_is_better',
-           'mean_normalized_box', 'primary_metric', 'record_kind']
+           'primary_metric', 'record_kind']

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from eov.heads.grounding import mean_box
 from eov.registry import METRICS
-from eov.utils.io import scan_jsonl
 
-from .tasks import TaskMetric, image_size_reader
+from .tasks import TaskMetric
 
-__all__ = ['GroundingMetric', 'mean_normalized_box']
+__all__ = ['GroundingMetric']
 
 
 @METRICS.register_module()
@@ -46,22 +44,3 @@ class GroundingMetric(TaskMetric):
         super().__init__(serializer=serializer, iou_thrs=iou_thrs,
                          baseline_ann_file=baseline_ann_file,
                          predictions_file=predictions_file, **kwargs)
-
-
-def mean_normalized_box(ann_file: str) -> list[float]:
-    """Mean grounding target of a JSONL file, as fractions of the image size.
-
-    The bounds of each grounding record's first box (``hbb``, ``obb`` or
-    ``quad``; :func:`eov.heads.grounding.mean_box`): the baseline "always
-    answer the mean training box". Image sizes come from ``meta.image_size``
-    when records carry it, else from reading each image's header.
-
-    Raises:
-        ValueError: when the file holds no grounding box.
-    """
-    records = [rec for _, rec in scan_jsonl(ann_file)
-               if isinstance(rec, dict) and rec.get('task') == 'grounding']
-    box = mean_box(records, image_size_reader(ann_file))
-    if box is None:
-        raise ValueError(f'{ann_file}: no grounding boxes to compute a baseline from')
-    return box
