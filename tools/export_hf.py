@@ -8,6 +8,7 @@ The model is rebuilt from the config saved in the checkpoint (so a run trained w
 OUT_DIR gets model.safetensors, config.json, generation_config.json, the tokenizer files,
 processor_config.json (with the specs of the sensors the modalities use) and README.md.
 Load it back with ``EarthOneVision.from_pretrained(OUT_DIR)``. See docs/hf_export.md.
+Bad input exits with status 2 and one ``error:`` line naming the file.
 """
 import argparse
 import os
@@ -44,35 +45,41 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.registry import init_default_scope
 
+    from eov.apis.checks import fail, path_problem
     from eov.engine.config import config_for_checkpoint
     from eov.models.hf_format import save_pretrained
     from eov.models.weights import CheckpointError, load_weights, read_checkpoint
     from eov.registry import MODELS
-    if not os.path.isfile(args.config):
-        raise SystemExit(f'error: config file not found: {args.config}')
+    problem = (path_problem(args.config, 'config file', 'a Python config file')
+               or path_problem(args.checkpoint, 'checkpoint', 'a checkpoint file (.pth) written '
+                               'by training'))
+    if problem:
+        fail(problem)
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        fail(f'output {args.out_dir} is a file: give a directory to write the export into')
     try:
         ckpt = read_checkpoint(args.checkpoint)   # read once: config and weights
         cfg, source = config_for_checkpoint(args.config, args.checkpoint, args.cfg_options,
                                             use_saved=not args.model_from_config, loaded=ckpt)
     except (FileNotFoundError, CheckpointError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        raise SystemExit(f'error: {message}') from None
+        fail(f'{message}')
     print('model settings from ' + (f'the config saved in {args.checkpoint}'
                                     if source == 'checkpoint' else args.config))
     init_default_scope('eov')
     try:
         model = MODELS.build(cfg.model)
     except (FileNotFoundError, KeyError, ValueError) as err:
-        raise SystemExit(f'error: cannot build the model of {args.config}: {err}') from None
+        fail(f'cannot build the model of {args.config}: {err}')
     try:
         load_weights(model, ckpt, args.checkpoint, cfg=cfg)   # strict
     except CheckpointError as err:
-        raise SystemExit(f'error: {err}') from None
+        fail(f'{err}')
     model.eval()
     try:
         save_pretrained(model, cfg, args.out_dir, dtype=args.dtype)
     except (TypeError, ValueError, OSError) as err:
-        raise SystemExit(f'error: cannot export to {args.out_dir}: {err}') from None
+        fail(f'cannot export to {args.out_dir}: {err}')
 
     total = 0
     print(f'wrote {args.out_dir}:')

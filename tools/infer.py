@@ -19,9 +19,11 @@ Batch mode over eov records (e.g. a benchmark written by tools/convert_dataset.p
         --out predictions.jsonl
     python tools/evaluate.py NAME --data test.jsonl --predictions predictions.jsonl
 
-CONFIG may also be a directory written by tools/export_hf.py (then no CHECKPOINT). The
+CONFIG may also be a directory written by tools/export_hf.py (then no CHECKPOINT); a
+config without a checkpoint is refused (its model would answer with random weights). The
 model is rebuilt from the config saved in the checkpoint (--model-from-config: from CONFIG).
-Bad input exits with status 2 and one line naming the problem.
+Bad input exits with status 2 and one line naming the problem; arguments and files are
+checked before the model is loaded.
 """
 import argparse
 import json
@@ -46,11 +48,14 @@ def parse_args(argv=None):
     src.add_argument('--sensor', help="sensor of the files when not the configured one, e.g. "
                      "sentinel2_l2a (its R/G/B bands read by an optical model: true colour)")
     src.add_argument('--bands', nargs='+', help='band names, one per --image file')
-    src.add_argument('--tile', type=int, help='answer the scene in tiles of N x N pixels')
+    src.add_argument('--tile', type=int, help='answer the scene in tiles of N x N pixels '
+                     '(N > 0; without --tile the image is answered whole)')
     src.add_argument('--overlap', type=int, default=None,
-                     help='pixels shared by neighbouring tiles (default tile/8)')
-    src.add_argument('--iou-thr', type=float, default=0.5,
-                     help='IoU above which objects of overlapping tiles merge')
+                     help='pixels shared by neighbouring tiles, 0 <= K < N (default N/8; '
+                     'needs --tile)')
+    src.add_argument('--iou-thr', type=float, default=None,
+                     help='IoU from which objects of overlapping tiles merge (default 0.5; '
+                     'needs --tile)')
     out = p.add_argument_group('outputs')
     out.add_argument('--geojson', help="write the objects as GeoJSON in the raster's CRS")
     out.add_argument('--geojson-wgs84', help='write the objects as GeoJSON in WGS84 lon/lat')
@@ -85,6 +90,51 @@ def fail(message: str):
     raise SystemExit(2)
 
 
+def check_args(args) -> None:
+    """One ``error:`` line for bad arguments and files, before the model is loaded."""
+    from eov.apis.checks import IMAGE_EXPECTED, model_problem, path_problem
+    problem = model_problem(args.model, args.checkpoint, 'tools/infer.py')
+    if problem:
+        fail(problem)
+    if args.records is not None:
+        scene_only = [f'--{name.replace("_", "-")}' for name in
+                      ('prompt', 'task', 'sensor', 'bands', 'tile', 'overlap', 'iou_thr',
+                       'geojson', 'geojson_wgs84', 'out_png', 'json')
+                      if getattr(args, name) is not None]
+        if scene_only:
+            fail(f'{", ".join(scene_only)} appl{"ies" if len(scene_only) == 1 else "y"} to '
+                 'one scene (--image); with --records each record gives its own question, '
+                 'task, images and bands')
+        problem = path_problem(args.records, 'records file', 'a JSONL file of eov records')
+        if problem:
+            fail(problem)
+        if args.data_root is not None and not os.path.isdir(args.data_root):
+            fail(f'--data-root {args.data_root} is not a directory')
+    if args.image and not args.prompt.strip():
+        fail('the prompt is empty: ask a question (--prompt)')
+    for path in args.image or ():
+        problem = path_problem(path, 'image file', IMAGE_EXPECTED)
+        if problem:
+            fail(problem)
+    if args.tile is not None and args.tile <= 0:
+        fail(f'--tile must be a tile size in pixels > 0, got {args.tile} (leave --tile out '
+             'to answer the whole image at once)')
+    if args.tile is None:
+        given = [f'--{n}' for n in ('overlap', 'iou_thr') if getattr(args, n) is not None]
+        if given:
+            fail(f'{" and ".join(given).replace("_", "-")} only appl'
+                 f'{"ies" if len(given) == 1 else "y"} to tiled inference: give --tile N as '
+                 'well')
+    elif args.overlap is not None and not 0 <= args.overlap < args.tile:
+        fail(f'--overlap must be 0 <= K < --tile ({args.tile}), got {args.overlap}')
+    if args.iou_thr is not None and not 0 < args.iou_thr <= 1:
+        fail(f'--iou-thr must be in (0, 1], got {args.iou_thr}')
+    if args.batch_size <= 0:
+        fail(f'--batch-size must be > 0, got {args.batch_size}')
+    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
+        fail(f'--max-new-tokens must be > 0, got {args.max_new_tokens}')
+
+
 def _read_quicklook(pred, entry: dict, max_size: int = 1024):
     """A stretched RGB quick-look of the image, read decimated, and its scale to scene pixels."""
     from eov.apis.geo import quicklook, read_quicklook
@@ -95,20 +145,40 @@ def _read_quicklook(pred, entry: dict, max_size: int = 1024):
     return image, image.shape[1] / width
 
 
+def check_bands(inf, args) -> None:
+    """``--image`` and ``--bands`` counts, in the terms of the command line."""
+    from eov.apis.checks import plural
+    plugin = inf._modality(args.modality)   # an unknown modality: named with the model's
+    if not args.bands or plugin.multi_image:
+        return
+    files, bands = len(args.image), len(args.bands)
+    if files > 1 and files != bands:
+        fail(f'--image gives {plural(files, "file")} but --bands names {bands}: name one band '
+             'per file (or give one file that holds all the bands, with --bands naming them '
+             'in file order)')
+
+
 def run_scene(inf, args) -> dict:
+    from eov.apis.checks import plural
     from eov.apis.geo import draw_objects, write_geojson
+    check_bands(inf, args)
     kwargs = dict(modality=args.modality, task=args.task, sensor=args.sensor, bands=args.bands,
                   max_new_tokens=args.max_new_tokens)
     if args.tile:
         overlap = args.overlap if args.overlap is not None else args.tile // 8
+        iou_thr = args.iou_thr if args.iou_thr is not None else 0.5
         pred = inf.predict_scene(args.image, args.prompt, tile=args.tile, overlap=overlap,
-                                 iou_thr=args.iou_thr, progress=not args.no_progress, **kwargs)
+                                 iou_thr=iou_thr, progress=not args.no_progress, **kwargs)
     else:
         pred = inf.predict(args.image, args.prompt, **kwargs)
     georef = pred.crs is not None and pred.transform is not None
-    if pred.tiles:
-        print(f'{len(pred.tiles)} tiles of {args.tile} px; {len(pred.objects)} objects after '
-              'merging')
+    objects = plural(len(pred.objects), 'object')
+    if len(pred.tiles) == 1:
+        width, height = pred.image_size
+        print(f'the scene ({width} x {height} px) fits in one tile of {args.tile} px: '
+              f'answered whole; {objects}')
+    elif pred.tiles:
+        print(f'{len(pred.tiles)} tiles of {args.tile} px; {objects} after merging')
     else:
         print(f'answer: {pred.text}')
     for obj in pred.objects[:20]:
@@ -120,7 +190,8 @@ def run_scene(inf, args) -> dict:
         write_geojson(pred.to_geojson(), args.geojson)
         where = f'map coordinates ({pred.crs})' if georef else \
             'PIXEL coordinates: the raster has no georeferencing'
-        print(f'GeoJSON ({len(pred.objects)} features, {where}) written to {args.geojson}')
+        print(f'GeoJSON ({plural(len(pred.objects), "feature")}, {where}) written to '
+              f'{args.geojson}')
     if args.geojson_wgs84:
         if not georef:
             fail(f'{args.image[0]} has no georeferencing: --geojson-wgs84 needs a CRS and a '
@@ -131,7 +202,7 @@ def run_scene(inf, args) -> dict:
         entry = inf.image_entries(args.image, args.modality, args.sensor, args.bands)[0]
         image, scale = _read_quicklook(pred, entry)
         draw_objects(image, pred.objects, scale=scale, path=args.out_png)
-        print(f'quick-look with {len(pred.objects)} objects written to {args.out_png}')
+        print(f'quick-look with {objects} written to {args.out_png}')
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w', encoding='utf-8') as f:
@@ -141,12 +212,13 @@ def run_scene(inf, args) -> dict:
 
 
 def run_records(inf, args) -> list:
+    from eov.apis.checks import plural
     lines = inf.predict_records(args.records, data_root=args.data_root, out_file=args.out,
                                 progress=not args.no_progress,
                                 max_new_tokens=args.max_new_tokens)
     errors = [line for line in lines if line.get('error')]
-    print(f'{len(lines) - len(errors)} of {len(lines)} records answered; predictions written '
-          f'to {args.out}')
+    print(f'{len(lines) - len(errors)} of {plural(len(lines), "record")} answered; '
+          f'predictions written to {args.out}')
     if errors:
         for line in errors[:10]:
             print(f"  {line['error']}", file=sys.stderr)
@@ -157,6 +229,7 @@ def run_records(inf, args) -> list:
 
 def main(argv=None):
     args = parse_args(argv)
+    check_args(args)
     from eov.apis import EOVInferencer, InferenceError
     from eov.datasets.schema import RecordError
     from eov.models.weights import CheckpointError

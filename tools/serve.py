@@ -8,7 +8,8 @@ Open the printed address in a browser: upload an image (or pick one of the bundl
 examples, or of --examples DIR), choose the modality and task, ask; the page shows the answer,
 the objects drawn on a quick-look of the image, and a GeoJSON download. The
 page loads nothing from the internet. Needs ``pip install -e '.[serve]'``.
-See docs/web_demo.md.
+See docs/web_demo.md. Bad arguments exit with status 2 and one ``error:`` line, checked
+before the model is loaded (as tools/infer.py).
 """
 import argparse
 import os
@@ -41,33 +42,34 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def fail(message: str):
+    """Exit with status 2 and one line (no traceback), as tools/infer.py does."""
+    print(f'error: {message}', file=sys.stderr)
+    raise SystemExit(2)
+
+
 def check_args(args) -> None:
     """One-line errors for what is missing, before anything heavy is loaded."""
-    from eov.models.hf_format import is_export_dir
-    if is_export_dir(args.model):
-        if args.checkpoint is not None:
-            raise SystemExit(f'error: {args.model} is an exported model directory: it holds '
-                             'its weights, give no checkpoint')
-    elif os.path.isdir(args.model):
-        raise SystemExit(f'error: {args.model} is a directory but not an exported model '
-                         '(no eov config.json); give CONFIG CHECKPOINT or an export '
-                         'directory from tools/export_hf.py')
-    elif not os.path.isfile(args.model):
-        raise SystemExit(f'error: config not found: {args.model}')
-    elif args.checkpoint is None:
-        raise SystemExit(f'error: give the checkpoint of {args.model} '
-                         '(python tools/serve.py CONFIG CHECKPOINT)')
-    elif not os.path.isfile(args.checkpoint):
-        raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
+    from eov.apis.checks import model_problem
+    problem = model_problem(args.model, args.checkpoint, 'tools/serve.py')
+    if problem:
+        fail(problem)
     if args.examples is None:
         from eov.apis.web.server import BUNDLED_EXAMPLES
         args.examples = BUNDLED_EXAMPLES
     elif args.examples.lower() == 'none':
         args.examples = None
     if args.examples is not None and not os.path.isdir(args.examples):
-        raise SystemExit(f'error: examples folder not found: {args.examples}')
+        fail(f'examples folder not found: {args.examples}' if not os.path.exists(args.examples)
+             else f'--examples {args.examples} is not a directory: give a folder of images')
     if not 0 < args.port < 65536:
-        raise SystemExit(f'error: --port must be 1-65535, got {args.port}')
+        fail(f'--port must be 1-65535, got {args.port}')
+    if args.batch_size <= 0:
+        fail(f'--batch-size must be > 0, got {args.batch_size}')
+    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
+        fail(f'--max-new-tokens must be > 0, got {args.max_new_tokens}')
+    if not args.max_upload_mb > 0:
+        fail(f'--max-upload-mb must be > 0, got {args.max_upload_mb}')
 
 
 def main(argv=None):
@@ -78,8 +80,8 @@ def main(argv=None):
 
         from eov.apis.web import create_app
     except ImportError as err:
-        raise SystemExit(f'error: the web demo needs fastapi, uvicorn and python-multipart '
-                         f"(pip install -e '.[serve]'): {err}")
+        fail(f"the web demo needs fastapi, uvicorn and python-multipart (pip install -e "
+             f"'.[serve]'): {err}")
     from eov.apis import EOVInferencer, InferenceError
     from eov.models.weights import CheckpointError
     try:
@@ -88,10 +90,10 @@ def main(argv=None):
                                    batch_size=args.batch_size,
                                    max_new_tokens=args.max_new_tokens)
     except (CheckpointError, InferenceError, FileNotFoundError, OSError) as err:
-        raise SystemExit(f'error: cannot load the model: {err}')
+        fail(f'cannot load the model: {err}')
     except RuntimeError as err:   # e.g. a device that is not there
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SystemExit(f'error: cannot load the model on {args.device}: {first}')
+        fail(f'cannot load the model on {args.device}: {first}')
     name = os.path.basename(os.path.normpath(args.model))
     if args.checkpoint:
         name += f' ({os.path.basename(args.checkpoint)})'

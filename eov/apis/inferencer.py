@@ -15,6 +15,7 @@ modality plugins and its processor, exactly as in training.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -24,9 +25,7 @@ import torch
 
 from eov.utils.io import jsonable
 
-
-class InferenceError(ValueError):
-    """A request the inferencer cannot answer (names what is wrong)."""
+from .checks import IMAGE_EXPECTED, InferenceError, check_file, plural
 
 
 @dataclass
@@ -124,6 +123,10 @@ def load_model(model: str, checkpoint: str | None = None, device: str = 'cpu',
     net = MODELS.build(cfg.model)
     if ckpt is not None:
         load_weights(net, ckpt, checkpoint, cfg=cfg)   # strict; a mismatch is counted and named
+    elif model is not None:
+        from mmengine.logging import print_log
+        print_log(f'{model}: no checkpoint, the model keeps its random initial weights (its '
+                  'answers mean nothing)', logger='current', level=logging.WARNING)
     return net.to(device).eval(), cfg
 
 
@@ -149,6 +152,8 @@ class EOVInferencer:
         self.batch_size = max(1, int(batch_size))
         self.max_new_tokens = max_new_tokens
         self.processor = self.model.processor
+        floating = [p.dtype for p in self.model.parameters() if p.is_floating_point()]
+        self.dtype = max(set(floating), key=floating.count) if floating else torch.float32
         from eov.datasets.transforms import BuildConversation
         tasks = self.cfg.get('tasks')
         if not tasks:
@@ -206,6 +211,11 @@ class EOVInferencer:
             if bands and len(paths) > 1 and len(paths) == len(bands) \
                     and not multi_image:
                 return [dict(path=paths, **extra)]
+            if bands and len(paths) > 1 and not multi_image:
+                raise InferenceError(
+                    f'{plural(len(paths), "image file")} but {plural(len(bands), "band name")} '
+                    f'for one {modality} image: name one band per file (--bands / bands=[...]),'
+                    ' or give one file that holds all the bands')
             if len(paths) > 1 and not multi_image and not bands:
                 raise InferenceError(
                     f'{len(paths)} files for one {modality} image: name one band per file '
@@ -218,8 +228,13 @@ class EOVInferencer:
         raise InferenceError('images must be paths, arrays or entry dicts (not a mix): got '
                              f'{[type(i).__name__ for i in images]}')
 
-    def load_images(self, images, modality: str, sensor=None, bands=None, window=None) -> dict:
-        """Read and normalise a request's images with the model's modality plugin."""
+    def load_images(self, images, modality: str, sensor=None, bands=None, window=None,
+                    from_record: bool = False) -> dict:
+        """Read and normalise a request's images with the model's modality plugin.
+
+        ``from_record``: the images are a JSONL record's entries (errors then speak of
+        the record, else of the request's arguments).
+        """
         plugin = self._modality(modality)
         entries = self.image_entries(images, modality, sensor, bands)
         if isinstance(entries[0], np.ndarray):
@@ -228,13 +243,13 @@ class EOVInferencer:
             entries = [dict(e, window=list(window)) for e in entries]
         for entry in entries:
             for path in entry['path'] if isinstance(entry['path'], list) else [entry['path']]:
-                if not os.path.isfile(path):
-                    raise InferenceError(f'image file not found: {path}')
+                check_file(path, 'image file', IMAGE_EXPECTED)
         from eov.modalities import RasterReadError
         try:
             loaded = plugin.load(entries)
         except (RasterReadError, ValueError) as err:
-            raise InferenceError(str(err)) from None
+            raise InferenceError(str(err) if from_record else
+                                 _request_terms(str(err), plugin, modality)) from None
         loaded['modality'] = modality
         return loaded
 
@@ -298,6 +313,24 @@ class EOVInferencer:
         return dict(inputs=dict(input_ids=encoded['input_ids'], labels=encoded['labels'],
                                 images=[image]), data_sample=sample)
 
+    def _to_model_dtype(self, inputs: dict) -> dict:
+        """Pixels (and adapter extras) in the model's floating dtype.
+
+        Images are read as float32; a reduced-precision model (a ``bfloat16``
+        or ``float16`` export) takes its inputs in its own dtype.
+        """
+        if self.dtype == torch.float32:
+            return inputs
+
+        def cast(value):
+            if isinstance(value, torch.Tensor):
+                return value.to(self.dtype) if value.is_floating_point() else value
+            if isinstance(value, dict):
+                return {k: cast(v) for k, v in value.items()}
+            return value
+        return dict(inputs, **{k: cast(inputs[k]) for k in ('pixel_values', 'image_extras')
+                               if k in inputs})
+
     @torch.no_grad()
     def _generate(self, samples: list[dict], max_new_tokens: int | None = None) -> list[str]:
         from eov.datasets.collate import instruction_collate
@@ -306,6 +339,7 @@ class EOVInferencer:
             chunk = samples[start:start + self.batch_size]
             batch = self.model.data_preprocessor(
                 instruction_collate(chunk, padding_side='left'), False)
+            batch['inputs'] = self._to_model_dtype(batch['inputs'])
             texts += self.model.generate(batch['inputs'],
                                          max_new_tokens=max_new_tokens or self.max_new_tokens)
         return texts
@@ -381,8 +415,10 @@ class EOVInferencer:
         Each ``tile`` x ``tile`` window (``overlap`` pixels shared with its
         neighbours) is read on its own (window reads: the scene is never in
         memory whole), answered, and its objects moved into scene pixels;
-        objects found in several tiles are merged (class-aware NMS, rotated
-        for oriented boxes, polygons unioned: :func:`eov.apis.geo.merge_objects`).
+        objects found in several tiles are merged (class-aware NMS at
+        ``iou_thr``, rotated for oriented boxes, plus the tile-border rule;
+        duplicate polygons are unioned, polygons below both thresholds stay
+        apart: :func:`eov.apis.geo.merge_objects`). ``tile`` must be > 0.
 
         Returns:
             A :class:`Prediction` whose objects are in scene pixels (each with
@@ -528,7 +564,8 @@ class EOVInferencer:
     def _record_messages(self, rec: dict, where: str, data_root) -> dict:
         loaded = self.load_images([dict(e) for e in rec['images']] if data_root is None else
                                   [dict(e, path=_join(data_root, e['path']))
-                                   for e in rec['images']], rec['modality'])
+                                   for e in rec['images']], rec['modality'],
+                                  from_record=True)
         results = dict(rec, source=where, images=[loaded], image_size=tuple(loaded['size']))
         return self._conversation.transform(results)
 
@@ -547,6 +584,33 @@ class EOVInferencer:
         return None
 
 
+def _request_terms(message: str, plugin, modality: str) -> str:
+    """A modality plugin's message in the terms of a request (not of a JSONL record).
+
+    Plugins speak of records (``"bands" in the record``); a request names its bands with
+    ``bands=[...]`` (``--bands``). SAR with a single polarisation gets what the model
+    needs and how a single-polarisation model is configured.
+    """
+    import re
+    message = re.sub(r'\b1 bands\b', '1 band', message)
+    message = message.replace('with "bands" in the record', 'with bands=[...] (--bands)')
+    message = message.replace('bands but the record names', 'bands but the request names')
+    message = message.replace(
+        'takes exactly one image per record', 'takes exactly one image per request')
+    message = message.replace('give them as one entry, "path": [...] with "bands"',
+                              'name one band per file with bands=[...] (--bands)')
+    from eov.modalities.sar import SARModality
+    bands = tuple(getattr(plugin, 'bands', None) or ())
+    if isinstance(plugin, SARModality) and len(bands) > 1 and 'bands' in message:
+        message += (f'; this model\'s {modality!r} entry reads dual-polarisation SAR '
+                    f'({" + ".join(bands)}): give {"both" if len(bands) == 2 else "all"} '
+                    f'polarisations (one '
+                    f'{len(bands)}-band file, or one file per polarisation with bands '
+                    f'{" ".join(bands)}); a single-polarisation (e.g. VV-only) model needs '
+                    f"a config entry dict(type='sar', bands=['VV']), trained that way")
+    return message
+
+
 def _join(root: str, path):
     if isinstance(path, list):
         return [_join(root, p) for p in path]
@@ -562,8 +626,7 @@ def scene_size(entry: dict, plugin) -> tuple[int, int]:
     from eov.modalities.io import PIL_EXTENSIONS, RasterReadError, open_raster
     paths = entry['path'] if isinstance(entry['path'], list) else [entry['path']]
     for p in paths:
-        if not os.path.isfile(p):
-            raise InferenceError(f'image file not found: {p}')
+        check_file(p, 'image file', IMAGE_EXPECTED)
     if len(paths) == 1 and os.path.splitext(paths[0])[1].lower() in PIL_EXTENSIONS:
         from PIL import Image, UnidentifiedImageError
         try:

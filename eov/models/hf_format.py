@@ -423,14 +423,5 @@ def _cast_weights(model, dtype: torch.dtype) -> None:
                 module._buffers[name] = buf.to(dtype)
 
 
-def is_export_dir(path) -> bool:
-    """True for a directory holding an eov ``config.json`` (cheap check for tools)."""
-    try:
-        with open(os.path.join(os.fspath(path), CONFIG_NAME), encoding='utf-8') as f:
-            return json.load(f).get('model_type') == MODEL_TYPE
-    except (OSError, ValueError, AttributeError, TypeError):
-        return False
-
-
-__all__ = ['export_config', 'is_export_dir', 'load_pretrained', 'read_export_config',
+__all__ = ['export_config', 'load_pretrained', 'read_export_config',
            'register_saved_sensors', 'save_pretrained', 'sensor_specs']

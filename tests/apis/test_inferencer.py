@@ -248,3 +248,69 @@ def test_multi_image_entries_are_known_by_type_not_name(tmp_path):
                               tile=32)
     with pytest.raises(InferenceError, match='2 files for one optical image'):
         inf.image_entries(files, 'optical')
+
+
+@pytest.mark.slow
+def test_reduced_precision_exports_answer_on_cpu(grounding_checkpoint, tmp_path):
+    """A bfloat16 / float16 export answers: through the inferencer, tools/infer.py and the
+    web demo's API (pixels are read as float32 and cast to the model's dtype)."""
+    import torch
+    from fastapi.testclient import TestClient
+
+    from eov.apis.web import create_app
+    from eov.models.hf_format import save_pretrained
+
+    from ..helpers import run_tool
+    path, records = grounding_checkpoint
+    image, prompt = records[0]['images'][0]['path'], _question(records[0])
+    bf16 = tmp_path / 'bf16'
+    run_tool(['tools/export_hf.py', TINY_CONFIG, path, str(bf16), '--dtype', 'bfloat16'])
+    inf = EOVInferencer(str(bf16), batch_size=4)
+    assert inf.dtype == torch.bfloat16 and next(inf.model.parameters()).dtype == torch.bfloat16
+    pred = inf.predict(image, prompt, task='grounding', max_new_tokens=8)
+    assert isinstance(pred.text, str)
+    scene = inf.predict_scene(image, prompt, task='grounding', tile=32, overlap=0,
+                              max_new_tokens=8, progress=False)
+    assert len(scene.tiles) == 4
+    with TestClient(create_app(inf)) as client:
+        with open(image, 'rb') as f:
+            reply = client.post('/api/predict', data=dict(prompt=prompt, task='grounding'),
+                                files=[('file', ('x.png', f.read(), 'image/png'))])
+    assert reply.status_code == 200, reply.text
+    assert reply.json()['text'] == pred.text
+    proc = run_tool(['tools/infer.py', str(bf16), '--image', image, '--prompt', prompt,
+                     '--task', 'grounding', '--max-new-tokens', '8'])
+    assert f'answer: {pred.text}' in proc.stdout
+    fp16 = save_pretrained(inf.model.float(), inf.cfg, str(tmp_path / 'fp16'), dtype='float16')
+    half = EOVInferencer(fp16)
+    assert half.dtype == torch.float16
+    assert isinstance(half.predict(image, prompt, max_new_tokens=8).text, str)
+
+
+def test_band_and_polarisation_errors_say_what_to_give(tmp_path):
+    """Files vs band names, and single-polarisation SAR for a dual-pol model: said in the
+    terms of a request, with what to give and how a VV-only model is configured."""
+    inf = EOVInferencer(os.path.join(os.path.dirname(TINY_CONFIG), 'eov_tiny_multitask.py'),
+                        max_new_tokens=2)
+    files = []
+    for pol in ('VV', 'VH'):
+        path = str(tmp_path / f's1_{pol}.tif')
+        with rasterio.open(path, 'w', driver='GTiff', width=64, height=64, count=1,
+                           dtype='float32', crs='EPSG:32631',
+                           transform=from_origin(500000, 4000000, 10, 10)) as dst:
+            dst.write(np.random.default_rng(0).uniform(0.001, 0.3, (1, 64, 64))
+                      .astype('float32'))
+        files.append(path)
+    hint = (r"dual-polarisation SAR \(VV \+ VH\): give both polarisations .*; a "
+            r"single-polarisation \(e\.g\. VV-only\) model needs a config entry "
+            r"dict\(type='sar', bands=\['VV'\]\)")
+    with pytest.raises(InferenceError, match=r's1_VV.tif: 1 band, but .*' + hint):
+        inf.predict(files[0], 'Describe the image.', modality='sar')
+    with pytest.raises(InferenceError, match=r"bands \['VH'\] needed .*" + hint):
+        inf.predict(files[0], 'Describe the image.', modality='sar', bands=['VV'])
+    # both polarisations, one file each: answered
+    pred = inf.predict(files, 'Describe the image.', modality='sar', bands=['VV', 'VH'])
+    assert pred.crs == 'EPSG:32631'
+    with pytest.raises(InferenceError, match='2 image files but 3 band names for one optical '
+                       r'image: name one band per file \(--bands'):
+        inf.predict(files, 'Q', sensor='sentinel2_l2a', bands=['B04', 'B03', 'B02'])

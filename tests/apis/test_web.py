@@ -24,7 +24,7 @@ from PIL import Image
 
 from eov.apis import EOVInferencer
 from eov.apis.web import create_app
-from eov.apis.web.server import STATIC_DIR
+from eov.apis.web.server import STATIC_DIR, describe_object
 from tests.conftest import ROOT, TINY_CONFIG
 from tests.helpers import load_tool
 
@@ -243,6 +243,8 @@ def test_upload_ask_and_see_the_answer_drawn(server, browser, inferencer, memori
     assert outline > 0.9, outline           # the box is drawn where the answer says
     assert elsewhere < 0.2, elsewhere        # and the rest is the image (label text aside)
     assert browser.find_element('id', 'overlay').is_displayed()
+    cells = browser.find_elements('css selector', '#objects tbody tr:first-child td')
+    assert cells[3].text == describe_object(expected.objects[0])   # in words, not a list
 
     link = browser.find_element('id', 'geojson')
     assert link.get_attribute('download') == 'answer.geojson'
@@ -335,6 +337,7 @@ def test_json_api_on_the_live_server(server, inferencer, memorised, examples_dir
     assert ok.status_code == 200, ok.text
     body = ok.json()
     assert body['text'] == pred.text and body['objects'] == pred.to_dict()['objects']
+    assert body['object_texts'] == [describe_object(o) for o in pred.objects]
     assert body['image_size'] == [64, 64] and body['crs'] is None
     assert body['georeferenced'] is False and 'pixel' in body['note']
     assert body['geojson']['type'] == 'FeatureCollection' and body['geojson']['features']
@@ -433,25 +436,46 @@ def test_a_16_bit_single_band_quicklook_is_grey(tmp_path):
     assert (img[:10, :10, 0] == img[:10, :10, 1]).all()        # grey where nothing is drawn
 
 
+def test_objects_are_described_in_words():
+    """The page's table says what the numbers are (an oriented box was bare numbers)."""
+    assert describe_object({'type': 'obb', 'obb': [13, 16, 8.33, 7.4, 71.62]}) == \
+        'centre (13, 16), 8.3 × 7.4 px, rotated 71.6°'
+    assert describe_object({'type': 'hbb', 'bbox': [1, 2.25, 30, 40]}) == \
+        'x 1–30, y 2.2–40 (top-left to bottom-right)'
+    assert describe_object({'type': 'point', 'point': [5, 6.5]}) == '(5, 6.5)'
+    quad = describe_object({'type': 'quad', 'points': [[0, 0], [4, 0], [4, 3], [0, 3]]})
+    assert quad == 'corners (0, 0) (4, 0) (4, 3) (0, 3)'
+    poly = describe_object({'type': 'poly', 'points': [[i, i] for i in range(9)]})
+    assert poly.endswith('… (9 corners)')
+
+
 # ----------------------------------------------------------------------------- the command line
 
-def test_serve_cli_errors_are_one_line(tmp_path, grounding_checkpoint):
+def test_serve_cli_errors_are_one_line(tmp_path, grounding_checkpoint, capsys):
+    """Bad arguments: status 2 (as tools/infer.py) and one ``error:`` line naming the file."""
     serve = load_tool('serve')
     ckpt, _ = grounding_checkpoint
     bad = tmp_path / 'bad.pth'
     bad.write_text('not a checkpoint')
+    (tmp_path / 'ckpt_dir').mkdir()
     cases = [
         ([str(tmp_path / 'nope.py'), ckpt], 'config not found'),
         ([TINY_CONFIG, str(tmp_path / 'nope.pth')], 'checkpoint not found'),
-        ([TINY_CONFIG], 'give the checkpoint'),
+        ([TINY_CONFIG], 'a trained checkpoint is needed'),
+        ([TINY_CONFIG, str(tmp_path / 'ckpt_dir')], 'ckpt_dir is a directory: expected a '
+         'checkpoint file'),
         ([str(tmp_path)], 'not an exported model'),
         ([TINY_CONFIG, ckpt, '--examples', str(tmp_path / 'none')], 'examples folder'),
+        ([TINY_CONFIG, ckpt, '--examples', str(bad)], 'is not a directory'),
+        ([TINY_CONFIG, ckpt, '--port', '0'], '--port must be'),
         ([TINY_CONFIG, str(bad)], 'cannot load the model'),
     ]
     for argv, words in cases:
+        capsys.readouterr()
         with pytest.raises(SystemExit) as info:
             serve.main(argv)
-        message = str(info.value.code)
+        assert info.value.code == 2, (argv, info.value.code)
+        message = capsys.readouterr().err.strip()
         assert message.startswith('error: ') and words in message, (argv, message)
         assert '\n' not in message and 'Traceback' not in message
 

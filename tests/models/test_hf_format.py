@@ -202,6 +202,17 @@ def test_export_tool_uses_the_checkpoint_config(depth2_checkpoint, tmp_path, cap
         tool.main([TINY_CONFIG, str(tmp_path / 'none.pth'), str(tmp_path / 'z')])
     with pytest.raises(SystemExit, match='config file not found'):
         tool.main([str(tmp_path / 'none.py'), ckpt, str(tmp_path / 'z')])
+    # a directory where a file belongs is said to be one; status 2, as tools/infer.py
+    (tmp_path / 'a_dir').mkdir()
+    with pytest.raises(SystemExit, match='checkpoint .*a_dir is a directory: expected a '
+                       'checkpoint file') as info:
+        tool.main([TINY_CONFIG, str(tmp_path / 'a_dir'), str(tmp_path / 'z')])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit, match='config file .*a_dir is a directory') as info:
+        tool.main([str(tmp_path / 'a_dir'), ckpt, str(tmp_path / 'z')])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit, match='output .*cut.pth is a file: give a directory'):
+        tool.main([TINY_CONFIG, ckpt, str(bad)])
     assert not any(os.path.exists(tmp_path / d) for d in ('x', 'y', 'z'))
 
 

@@ -107,6 +107,8 @@ def test_bad_input_exits_with_one_clear_line(grounding_checkpoint, tmp_path, cap
         (['--image', str(text), '--prompt', 'Where?'], 'notes.tif'),
         (['--image', *s2, '--sensor', 'sentinel2_l2a', '--bands', 'B04', 'B03', '--prompt', 'Q'],
          "gives 2 bands, but modality 'optical' takes 3"),
+        (['--image', *s2, '--sensor', 'sentinel2_l2a', '--bands', 'B04', 'B03', 'B02',
+          '--prompt', 'Q'], '--image gives 2 files but --bands names 3: name one band per file'),
         (['--image', png, '--modality', 'lidar', '--prompt', 'Where?'],
          "unknown modality 'lidar'"),
         (['--image', png, '--prompt', ' '], 'prompt is empty'),
@@ -166,3 +168,105 @@ def test_converted_benchmark_goes_records_infer_evaluate(grounding_checkpoint, t
     metrics = json.load(open(out))
     assert (metrics['n'], metrics['n_missing'], metrics['n_unknown']) == (4, 0, 0)
     assert 0.0 <= metrics['Pr@0.5'] <= 1.0
+
+
+def test_arguments_and_files_are_checked_before_the_model_loads(tmp_path, monkeypatch,
+                                                                 capsys):
+    """A config without checkpoint, a missing / directory / FIFO / looped image, tiling
+    options that do not fit: one ``error:`` line, status 2, and no model is built."""
+    from eov.apis.inferencer import EOVInferencer
+
+    def no_model(*args, **kwargs):
+        raise AssertionError('the model was loaded before the arguments were checked')
+    monkeypatch.setattr(EOVInferencer, '__init__', no_model)
+    png = tmp_path / 'scene.png'
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(png)
+    png = str(png)
+    ckpt = tmp_path / 'model.pth'
+    ckpt.write_bytes(b'never read: the arguments fail first')
+    ckpt = str(ckpt)
+    (tmp_path / 'a_dir').mkdir()
+    os.mkfifo(tmp_path / 'fifo.tif')
+    os.symlink(tmp_path / 'loop.tif', tmp_path / 'loop.tif')
+    os.symlink(tmp_path / 'gone.tif', tmp_path / 'dangling.tif')
+    export = tmp_path / 'export'
+    export.mkdir()
+    (export / 'config.json').write_text(json.dumps({'model_type': 'earth_one_vision'}))
+    records = tmp_path / 'test.jsonl'
+    records.write_text('')
+    scene = ['--image', png, '--prompt', 'Where?']
+    cases = [
+        # item: a config without checkpoint would answer with random weights
+        ([TINY_CONFIG, *scene], 'is a config: a trained checkpoint is needed'),
+        ([str(tmp_path / 'nope.py'), ckpt, *scene], 'config not found: .*nope.py'),
+        ([str(tmp_path / 'a_dir'), *scene], 'a_dir is a directory but not an exported model'),
+        ([str(export), ckpt, *scene], 'exported model directory: it holds its weights'),
+        ([TINY_CONFIG, str(tmp_path / 'a_dir'), *scene],
+         'checkpoint .*a_dir is a directory: expected a checkpoint file'),
+        ([TINY_CONFIG, str(tmp_path / 'none.pth'), *scene], 'checkpoint not found: .*none.pth'),
+        # images: not there, a directory, not a regular file, a link loop, a dangling link
+        ([TINY_CONFIG, ckpt, '--image', str(tmp_path / 'nope.tif'), '--prompt', 'Q'],
+         'image file not found: .*nope.tif'),
+        ([TINY_CONFIG, ckpt, '--image', str(tmp_path / 'a_dir'), '--prompt', 'Q'],
+         'image file .*a_dir is a directory: expected an image file'),
+        ([TINY_CONFIG, ckpt, '--image', str(tmp_path / 'fifo.tif'), '--prompt', 'Q'],
+         'fifo.tif is not a regular file'),
+        ([TINY_CONFIG, ckpt, '--image', str(tmp_path / 'loop.tif'), '--prompt', 'Q'],
+         'loop.tif is a symbolic link loop'),
+        ([TINY_CONFIG, ckpt, '--image', str(tmp_path / 'dangling.tif'), '--prompt', 'Q'],
+         'dangling.tif is a symbolic link to .*gone.tif, which is not there'),
+        ([TINY_CONFIG, ckpt, '--image', png, '--prompt', ' '], 'prompt is empty'),
+        # tiling: N > 0 (no --tile: the image is answered whole); options need --tile
+        ([TINY_CONFIG, ckpt, *scene, '--tile', '0'], r'--tile must be .*> 0, got 0'),
+        ([TINY_CONFIG, ckpt, *scene, '--tile', '-5'], r'--tile must be .*> 0, got -5'),
+        ([TINY_CONFIG, ckpt, *scene, '--overlap', '8'],
+         '--overlap only applies to tiled inference: give --tile'),
+        ([TINY_CONFIG, ckpt, *scene, '--iou-thr', '0.3'], '--iou-thr only applies'),
+        ([TINY_CONFIG, ckpt, *scene, '--tile', '32', '--overlap', '32'],
+         r'--overlap must be 0 <= K < --tile \(32\), got 32'),
+        ([TINY_CONFIG, ckpt, *scene, '--batch-size', '0'], '--batch-size must be > 0'),
+        # batch mode
+        ([TINY_CONFIG, ckpt, '--records', str(tmp_path / 'a_dir'), '--out', 'p.jsonl'],
+         'records file .*a_dir is a directory'),
+        ([TINY_CONFIG, ckpt, '--records', str(records), '--out', 'p.jsonl', '--tile', '64'],
+         '--tile applies to one scene'),
+    ]
+    import re
+    infer = load_tool('infer')
+    for argv, pattern in cases:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            infer.main(argv)
+        assert info.value.code == 2, (argv, info.value.code)
+        message = capsys.readouterr().err.strip()
+        assert message.startswith('error: ') and len(message.splitlines()) == 1, message
+        assert re.search(pattern, message), (pattern, message)
+    # as a process: a config alone is refused at once, without importing torch
+    proc = subprocess.run([sys.executable, '-X', 'importtime', 'tools/infer.py', TINY_CONFIG,
+                           *scene], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 2
+    message = [line for line in proc.stderr.splitlines() if not line.startswith('import time')]
+    assert message == [f'error: {TINY_CONFIG} is a config: a trained checkpoint is needed, '
+                       'or the model would answer with random weights (python tools/infer.py '
+                       'CONFIG CHECKPOINT ..., or an export directory)'], proc.stderr
+    assert not re.search(r'\|\s+torch$', proc.stderr, re.M), 'torch was imported'
+
+
+@pytest.mark.slow
+def test_a_scene_smaller_than_the_tile_is_one_tile(grounding_checkpoint, tmp_path, capsys):
+    """--tile larger than the scene: said so (not "1 tiles"); counts in singular/plural."""
+    import re
+    ckpt, records = grounding_checkpoint
+    rec = records[0]
+    infer = load_tool('infer')
+    infer.main([TINY_CONFIG, ckpt, '--image', rec['images'][0]['path'], '--task', 'grounding',
+                '--prompt', rec['conversations'][0]['value'], '--tile', '100000',
+                '--geojson', str(tmp_path / 'g.geojson'), '--no-progress'])
+    out = capsys.readouterr().out
+    n = len(json.load(open(tmp_path / 'g.geojson'))['features'])
+    objects = '1 object' if n == 1 else f'{n} objects'
+    assert f'the scene (64 x 64 px) fits in one tile of 100000 px: answered whole; {objects}' \
+        in out, out
+    assert f'GeoJSON ({n} feature{"" if n == 1 else "s"}, PIXEL coordinates' in out, out
+    assert not re.search(r'\b1 (tiles|objects|features)\b', out), out

@@ -16,7 +16,8 @@ Endpoints (all answers are JSON, except ``/`` and the example files):
   ``sensor``, ``bands`` (comma separated), ``wgs84`` (``true``: GeoJSON in
   lon/lat when the image is georeferenced). Answers ``text``, ``objects``
   (pixels of the image), ``task``, ``parsed``, ``modality``, ``image_size``,
-  ``crs``, ``transform``, ``georeferenced``, ``note``, ``geojson``
+  ``crs``, ``transform``, ``object_texts`` (each object's geometry in words),
+  ``georeferenced``, ``note``, ``geojson``
   (FeatureCollection), ``overlay`` (PNG data URL of a quick-look with the
   objects drawn, or ``null``) and ``overlay_scale`` (object pixels ->
   overlay pixels).
@@ -52,6 +53,34 @@ MIN_OVERLAY_SIZE = 512
 MAX_OVERLAY_SIZE = 1024
 PIXEL_NOTE = ('the image has no georeferencing: coordinates are pixels of the image '
               '(x to the right, y down from its top-left corner)')
+
+
+def _num(value: float) -> str:
+    """A coordinate for people: whole numbers bare, else one decimal."""
+    value = round(float(value), 1)
+    return str(int(value)) if value == int(value) else f'{value:.1f}'
+
+
+def describe_object(obj: dict) -> str:
+    """An object's pixel geometry in words (the page's table), e.g. for an oriented box
+    ``centre (13, 16), 8.3 x 7.4 px, rotated 71.6°`` rather than ``[13,16,8.3,7.4,71.6]``."""
+    kind = obj.get('type')
+    if kind == 'hbb' and obj.get('bbox') is not None:
+        x1, y1, x2, y2 = obj['bbox']
+        return f'x {_num(x1)}–{_num(x2)}, y {_num(y1)}–{_num(y2)} (top-left to bottom-right)'
+    if kind == 'obb' and obj.get('obb') is not None:
+        cx, cy, w, h, angle = obj['obb']
+        return f'centre ({_num(cx)}, {_num(cy)}), {_num(w)} × {_num(h)} px, rotated ' \
+               f'{_num(angle)}°'
+    if kind == 'point' and obj.get('point') is not None:
+        x, y = obj['point']
+        return f'({_num(x)}, {_num(y)})'
+    if kind in ('quad', 'poly') and obj.get('points') is not None:
+        points = [f'({_num(x)}, {_num(y)})' for x, y in obj['points']]
+        shown = ' '.join(points[:6]) + (f' … ({len(points)} corners)' if len(points) > 6 else '')
+        return f'corners {shown}'
+    rest = {k: v for k, v in obj.items() if k not in ('type', 'label', 'score', 'tile')}
+    return ', '.join(f'{k} {v}' for k, v in rest.items())
 
 
 class BadRequest(Exception):
@@ -264,7 +293,8 @@ def create_app(inferencer, examples_dir: str | None = None, max_upload_mb: float
                 logger.warning('no quick-look of %s: %s', source, message(err))
                 notes.append(f'no quick-look of the image: {message(err)}')
             out = pred.to_dict()
-            out.update(georeferenced=georef, note='; '.join(notes) or None, geojson=geojson,
+            out.update(object_texts=[describe_object(o) for o in pred.objects],
+                       georeferenced=georef, note='; '.join(notes) or None, geojson=geojson,
                        overlay=overlay, overlay_scale=scale, source=source)
             return JSONResponse(jsonable(out))
         except BadRequest as err:

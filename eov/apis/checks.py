@@ -1,0 +1,128 @@
+"""Cheap checks of what a user names on the command line, before a model is loaded.
+
+Each returns (or raises as :class:`~eov.apis.inferencer.InferenceError`) one line that
+names the file or argument and says what is expected: a directory is "a directory", a
+FIFO is "not a regular file", a dangling link or a symlink loop says so, and only a path
+that is not there is "not found".
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+
+
+class ToolExit(SystemExit):
+    """Exit status 2 whose ``str()`` is the message (already printed by :func:`fail`)."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def fail(message: str):
+    """Print ``error: MESSAGE`` (one line) on stderr and exit with status 2."""
+    import sys
+    line = f'error: {message}'
+    print(line, file=sys.stderr)
+    raise ToolExit(line)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``'1 tile'``, ``'2 tiles'`` (``words``: an irregular plural)."""
+    return f'{n} {word if n == 1 else (words or word + "s")}'
+
+
+def path_problem(path, what: str, expected: str) -> str | None:
+    """Why ``path`` cannot be read as a ``what`` (``None``: a readable regular file).
+
+    Args:
+        path: The path given.
+        what: What it was given as, e.g. ``'image file'``, ``'checkpoint'``.
+        expected: What should be there, e.g. ``'a .pth file'``.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f'{what} {path} is a symbolic link to {os.readlink(path)}, which is not there'
+        return f'{what} not found: {path}'
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return f'{what} {path} is a symbolic link loop: expected {expected}'
+        return f'{what} {path} cannot be opened: {err.strerror or err}'
+    if stat.S_ISDIR(st.st_mode):
+        return f'{what} {path} is a directory: expected {expected}'
+    if not stat.S_ISREG(st.st_mode):
+        return f'{what} {path} is not a regular file (a FIFO, socket or device): ' \
+               f'expected {expected}'
+    try:
+        with open(path, 'rb'):
+            pass
+    except OSError as err:
+        return f'{what} {path} cannot be read: {err.strerror or err}'
+    return None
+
+
+class InferenceError(ValueError):
+    """A request the inferencer cannot answer (names what is wrong)."""
+
+
+def check_file(path, what: str, expected: str) -> None:
+    """Raise :class:`InferenceError` with :func:`path_problem`'s line, if any."""
+    problem = path_problem(path, what, expected)
+    if problem:
+        raise InferenceError(problem)
+
+
+#: What an image path should name.
+IMAGE_EXPECTED = 'an image file (GeoTIFF, JP2, PNG, JPEG ...)'
+
+
+def is_export_dir(path) -> bool:
+    """True for a directory holding an eov ``config.json`` written by ``tools/export_hf.py``
+    (a cheap check for tools: no torch import)."""
+    try:
+        with open(os.path.join(os.fspath(path), 'config.json'), encoding='utf-8') as f:
+            return json.load(f).get('model_type') == 'earth_one_vision'
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+
+
+def model_problem(model, checkpoint, tool: str) -> str | None:
+    """Why ``CONFIG CHECKPOINT`` / ``EXPORT_DIR`` cannot give a trained model (or ``None``).
+
+    A config without a checkpoint is refused: its model would answer with random weights.
+
+    Args:
+        model: A config file or a directory written by ``tools/export_hf.py``.
+        checkpoint: The checkpoint given with a config (``None``: none).
+        tool: The tool's name for the usage hint, e.g. ``'tools/infer.py'``.
+    """
+    if os.path.isdir(model):
+        if not is_export_dir(model):
+            return (f'{model} is a directory but not an exported model (no eov config.json): '
+                    f'give CONFIG CHECKPOINT or a directory written by tools/export_hf.py')
+        if checkpoint is not None:
+            return f'{model} is an exported model directory: it holds its weights, give no ' \
+                   'checkpoint'
+        return None
+    problem = path_problem(model, 'config', 'a Python config file (or an exported model '
+                           'directory)')
+    if problem:
+        return problem
+    if checkpoint is None:
+        return (f'{model} is a config: a trained checkpoint is needed, or the model would '
+                f'answer with random weights (python {tool} CONFIG CHECKPOINT ..., or an '
+                'export directory)')
+    return path_problem(checkpoint, 'checkpoint', 'a checkpoint file (.pth) written by '
+                        'training')
+
+
+__all__ = ['IMAGE_EXPECTED', 'InferenceError', 'ToolExit', 'check_file', 'fail', 'is_export_dir',
+           'model_problem', 'path_problem', 'plural']
