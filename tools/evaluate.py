@@ -13,6 +13,13 @@ in pixels of the original image. Missing predictions count as wrong (n_missing);
 predictions for ids not in the data are ignored and counted (n_unknown). Prints
 and writes a flat JSON object; a WARNING on stderr when most answers could not
 be read, or when location tokens look like another bin count.
+
+    python tools/evaluate.py tasks --data data/eov_synth_v2/test.jsonl --predictions PRED.jsonl
+        [--config CFG | --serializer ...] [--out metrics.json]
+
+scores eov's own instruction records with their task heads (TaskMetric: the scorers of
+tools/test.py and the scoreboard), keys <modality>/<cell>/<metric>; the records are
+checked as a test split is (a grounding record needs its targets).
 """
 import argparse
 import json
@@ -30,13 +37,17 @@ MIN_PARSE_RATE = 0.5
 #: Warn when every location token is below bins / this (and enough answers have some).
 LOC_SPAN_FRACTION = 8
 LOC_MIN_ANSWERS = 3
+#: The name that scores eov's own instruction records with their task heads.
+TASKS = 'tasks'
 _LOC = re.compile(r'<loc_(\d+)>')
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Score predictions with a benchmark\'s official '
                                 'protocol.')
-    p.add_argument('name', help='benchmark name (tools/convert_dataset.py --list)')
+    p.add_argument('name', help='benchmark name (tools/convert_dataset.py --list), or '
+                   f"'{TASKS}': eov instruction records (e.g. EOV-Synth's test.jsonl) scored "
+                   "by their task heads, as tools/test.py scores them")
     p.add_argument('--data', required=True, help='JSONL written by tools/convert_dataset.py')
     p.add_argument('--predictions', required=True, help='predictions JSONL')
     src = p.add_mutually_exclusive_group()
@@ -143,14 +154,10 @@ def answer_warnings(metrics: dict, records: dict, predictions: dict, serializer,
     return out
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from eov.datasets.schema import RecordError
-    from eov.evaluation.benchmarks import (OptionError, PredictionError, evaluate,
-                                           load_predictions, load_records)
-    from eov.evaluation.benchmarks.base import build_serializer, load_callable
+def serializer_from_args(args):
+    """``(built serializer, where it came from)`` of --config / --serializer / the default."""
+    from eov.evaluation.benchmarks.base import build_serializer
     try:
-        bench = BENCHMARKS.build(dict(type=args.name))
         if args.config:
             spec, source = config_serializer(args.config), f'from {args.config}'
         elif args.serializer:
@@ -158,9 +165,69 @@ def main(argv=None):
             spec, source = (json.loads(text) if text.startswith('{') else text), '--serializer'
         else:
             spec, source = None, 'the default; see --config'
-        serializer = build_serializer(spec)
+        return build_serializer(spec), source
     except (UnknownPluginError, json.JSONDecodeError, TypeError, ValueError, KeyError) as err:
         raise SystemExit(f'error: {err}') from None
+
+
+def score_tasks(args):
+    """``tools/evaluate.py tasks``: eov instruction records scored by their task heads
+    (TaskMetric, as ``tools/test.py`` and the scoreboard), keys
+    ``<modality>/<cell>/<metric>``."""
+    from eov.datasets import InstructionDataset
+    from eov.datasets.schema import RecordError
+    from eov.evaluation.benchmarks import PredictionError, load_predictions
+    from eov.evaluation.metrics.tasks import image_size_reader, score_records
+    if args.judge or args.score_option:
+        raise SystemExit(f'error: --judge and -s apply to benchmarks, not to {TASKS} (the task '
+                         "heads' own scorers)")
+    serializer, _ = serializer_from_args(args)
+    try:
+        if not os.path.isfile(args.data):
+            raise FileNotFoundError(f'data file not found: {args.data}')
+        data = InstructionDataset(ann_file=os.path.abspath(args.data), test_mode=True)
+        records = [data.get_data_info(i) for i in range(len(data))]
+        predictions = load_predictions(args.predictions)
+        metrics = score_records(records, predictions, serializer,
+                                image_size=image_size_reader(args.data))
+    except (FileNotFoundError, RecordError, PredictionError) as err:
+        raise SystemExit(f'error: {err}') from None
+    text = json.dumps(metrics, indent=2, sort_keys=True)
+    print(text)
+    if metrics['n_missing']:
+        print(f"WARNING: {int(metrics['n_missing'])} of the {len(records)} records have no "
+              'prediction (scored as empty answers)', file=sys.stderr)
+    if args.out:
+        from eov.utils.io import write_text_atomically
+        write_text_atomically(args.out, text + '\n')
+        print(f'metrics written to {args.out}', file=sys.stderr)
+    return metrics
+
+
+def main(argv=None):
+    """Score; a user's mistake (bad file, record, option) is one ``error:`` line, exit 2."""
+    try:
+        return score(argv)
+    except SystemExit as exit_:
+        if isinstance(exit_.code, str) and exit_.code.startswith('error: '):
+            print(exit_.code, file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
+
+
+def score(argv=None):
+    args = parse_args(argv)
+    from eov.datasets.schema import RecordError
+    from eov.evaluation.benchmarks import (OptionError, PredictionError, evaluate,
+                                           load_predictions, load_records)
+    from eov.evaluation.benchmarks.base import load_callable
+    if args.name == TASKS:
+        return score_tasks(args)
+    try:
+        bench = BENCHMARKS.build(dict(type=args.name))
+    except (UnknownPluginError, TypeError, ValueError, KeyError) as err:
+        raise SystemExit(f'error: {err}') from None
+    serializer, source = serializer_from_args(args)
     options = dict(args.score_option)
     if args.judge:
         try:

@@ -45,13 +45,11 @@ def main(argv=None):
 
 
 def evaluate(args):
-    from eov.models.weights import CheckpointError
-    try:
-        cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,
-                             checkpoint=args.checkpoint,
-                             use_saved_config=not args.model_from_config)
-    except (FileNotFoundError, CheckpointError) as err:
-        raise SystemExit(f'error: {err}') from None
+    # a missing or unreadable checkpoint (FileNotFoundError, CheckpointError) is one
+    # error line with exit status 2, as every other bad input (clear_errors)
+    cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher,
+                         checkpoint=args.checkpoint,
+                         use_saved_config=not args.model_from_config)
     evaluator = cfg.test_evaluator
     # (scoreboard.json is printed below whenever present: an earlier run's goes too)
     outputs = [os.path.join(cfg.work_dir, name) for name in ('metrics.json', 'scoreboard.json')]

@@ -44,15 +44,34 @@ class InstructionDataset(BaseDataset):
         self.max_records = max_records
         self.only_modalities = None if only_modalities is None else tuple(only_modalities)
         self.bad_records: list[str] = []
+        self._bad_keys: set[str] = set()
+        self._bad_samples: set[str] = set()   # records whose sample failed (training)
+        self._bad_at_load = 0
         super().__init__(ann_file=ann_file, data_root=data_root, pipeline=list(pipeline),
                          **kwargs)
 
-    def _bad(self, message: str) -> None:
+    def _bad(self, message: str, key: str | None = None, total: int | None = None) -> None:
+        """Count one bad record (once per ``key``: a record drawn again counts once);
+        raise when there are more than ``max_bad_records``.
+
+        Args:
+            message: What is wrong, naming the file and line.
+            key: The record (its source); ``None``: the message itself.
+            total: Records in the file (``None`` while it is being read).
+        """
+        key = message if key is None else key
+        if key in self._bad_keys:
+            return
+        self._bad_keys.add(key)
         self.bad_records.append(message)
-        if len(self.bad_records) > self.max_bad_records:
-            raise RecordError(message if self.max_bad_records == 0 else
-                              f'{message} (more than max_bad_records='
-                              f'{self.max_bad_records} bad records)')
+        n = len(self.bad_records)
+        if n > self.max_bad_records:
+            if self.max_bad_records == 0:
+                raise RecordError(message)
+            among = (f'among the {total} records read from {self.ann_file}'
+                     if total is not None else f'so far while reading {self.ann_file}')
+            raise RecordError(f'{message} ({n} bad records {among}: more than '
+                              f'max_bad_records={self.max_bad_records})')
         print_log(f'skipping bad record: {message}', logger='current',
                   level=logging.WARNING)
 
@@ -67,7 +86,7 @@ class InstructionDataset(BaseDataset):
             try:
                 if isinstance(rec, Exception):
                     raise rec
-                validate_record(rec, where, self.modalities)
+                validate_record(rec, where, self.modalities, test=self.test_mode)
             except RecordError as err:
                 self._bad(str(err))
                 continue
@@ -86,16 +105,33 @@ class InstructionDataset(BaseDataset):
             which = (f' of modality {", ".join(self.only_modalities)}'
                      if self.only_modalities is not None else '')
             raise RecordError(f'{self.ann_file}: no valid records{which}')
+        self._bad_at_load = len(self.bad_records)
         if self.bad_records:
             print_log(f'{self.ann_file}: skipped {len(self.bad_records)} bad records',
                       logger='current', level=logging.WARNING)
         return records
 
     def prepare_data(self, idx: int):
-        """Run the pipeline on record ``idx``; a broken image is skipped or raised."""
+        """Run the pipeline on record ``idx``; a broken image is skipped or raised.
+
+        A test record is never skipped (it would be missing from the scores without a
+        word): its error is raised, naming the file. A training record is skipped and
+        counted once (however often it is drawn) up to ``max_bad_records``; when every
+        record is bad the error says so (instead of MMEngine's endless redraws).
+        """
         try:
             return super().prepare_data(idx)
         except (RasterReadError, RecordError) as err:
             info = self.get_data_info(idx)
-            self._bad(f"{info.get('source', idx)}: {err}")
+            source = str(info.get('source', idx))
+            message = str(err) if str(err).startswith(source) else f'{source}: {err}'
+            if self.test_mode:
+                raise RecordError(f'{message} (a test record is not skipped: it would be '
+                                  'missing from the scores; fix the record or remove it '
+                                  'from the test split)') from err
+            self._bad_samples.add(source)
+            self._bad(message, key=source, total=len(self) + self._bad_at_load)
+            if len(self._bad_samples) >= len(self):
+                raise RecordError(f'{self.ann_file}: every one of its {len(self)} records '
+                                  f'is bad (first: {self.bad_records[0]})') from err
             return None  # BaseDataset.__getitem__ then draws another sample

@@ -60,7 +60,7 @@ def validate_target(target: dict, where: str, extra_types=()) -> None:
         _fail(where, f"a 'mask' target needs a 'path' to a single-band raster, got {target!r}")
 
 
-def validate_record(record: dict, where: str, modalities=None) -> dict:
+def validate_record(record: dict, where: str, modalities=None, test: bool = False) -> dict:
     """Validate one instruction record.
 
     Args:
@@ -68,6 +68,9 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
         where: ``'file:line'`` used in error messages.
         modalities: Modality entry names accepted (a config's ``modalities`` keys;
             default: the registered modality types).
+        test: The record is to be scored (a test split): a record of a task scored
+            against its ``targets`` (grounding) must have them -- without, it would
+            be scored 0 whatever the model answers.
 
     Returns:
         The record, unchanged.
@@ -130,6 +133,11 @@ def validate_record(record: dict, where: str, modalities=None) -> dict:
     # head says whether its task allows that
     if needs_targets and not targets and not head.allows_empty_targets:
         _fail(where, "an assistant turn is null but the record has no 'targets' to answer from")
+    if test and not targets and getattr(head, 'scored_from_targets', False):
+        _fail(where, f"a {record['task']} test record needs 'targets': it is scored against "
+              "them (its reference answer text is not read), so without them every "
+              'prediction would score 0; add the targets or leave the record out of the '
+              'test split')
     return record
 
 

@@ -174,7 +174,13 @@ class BuildConversation(BaseTransform):
                 continue
             text = turn.get('value')
             if text is None:
-                text = head.answer_text(results.get('targets', []), results['image_size'])
+                try:
+                    text = head.answer_text(results.get('targets', []), results['image_size'])
+                except ValueError as err:   # a target the serializer cannot write (a label
+                    # with markup, a bad box...): the record's fault, named by file and line
+                    raise RecordError(f"{results.get('source')} (id {results.get('id')}): "
+                                      f"cannot write the {task} answer from 'targets': "
+                                      f'{err}') from err
             messages.append(('assistant', text))
         results['messages'] = messages
         results['head'] = task

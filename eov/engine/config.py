@@ -29,8 +29,8 @@ def _lookup(cfg: Config, dotted: str, where: str) -> Any:
         if isinstance(node, dict) and part in node:
             node = node[part]
         else:
-            raise KeyError(f'config reference ${{{dotted}}} at {where}: {dotted!r} is not '
-                           'a key of the config')
+            raise ConfigKeyError(f'config reference ${{{dotted}}} at {where}: {dotted!r} '
+                                 'is not a key of the config')
     return node
 
 
@@ -60,7 +60,8 @@ def resolve_references(cfg: Config) -> Config:
                     lambda e: str(resolve(value[e.start():e.end()], where, stack)), value)
             name = m.group(1)
             if name in stack:
-                raise KeyError(f'config reference cycle: {" -> ".join(stack + (name,))}')
+                raise ConfigKeyError(
+                    f'config reference cycle: {" -> ".join(stack + (name,))}')
             return resolve(copy.deepcopy(_lookup(cfg, name, where)), where, stack + (name,))
         if isinstance(value, dict):
             return type(value)({k: resolve(v, f'{where}.{k}', stack) for k, v in value.items()})
@@ -271,6 +272,100 @@ def apply_overrides(cfg: Config, cfg_options: dict | None, source: str = 'config
     return cfg
 
 
+def _config_bases(name: str, tree) -> list[str]:
+    """The ``_base_`` files a parsed config file names (paths relative to its folder)."""
+    import ast
+    import os
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return []
+            values = [value] if isinstance(value, str) else list(value)
+            return [os.path.join(os.path.dirname(name), v) for v in values
+                    if isinstance(v, str)]
+    return []
+
+
+def _syntax_error_where(path: str, err: SyntaxError) -> str:
+    """``file:line: message`` for a syntax error MMEngine raised while parsing ``path``
+    or one of its ``_base_`` files (its own message names neither, or only the file)."""
+    import ast
+    import os
+    m = re.match(r'There are syntax errors in config file (.+?): ', str(err.msg or err))
+    todo = [n for n in (err.filename, m.group(1) if m else None) if n] + [path]
+    seen = set()
+    while todo:
+        name = todo.pop(0)
+        if name in seen or not os.path.isfile(name):
+            continue
+        seen.add(name)
+        try:
+            with open(name, encoding='utf-8') as f:
+                tree = ast.parse(f.read(), filename=name)
+        except SyntaxError as found:
+            text = (found.text or '').strip()
+            return (f'{name}:{found.lineno}: syntax error ({found.msg})'
+                    + (f': {text}' if text else ''))
+        except (OSError, UnicodeDecodeError):
+            continue
+        todo += _config_bases(name, tree)
+    return f'{path}: syntax error ({err})'
+
+
+def read_config_file(path: str) -> Config:
+    """``Config.fromfile(path)``, with a broken config file as one :class:`ConfigError`.
+
+    A syntax error names the file (``path`` or the ``_base_`` file it is in) and
+    line; an error raised while the config's Python runs names ``path``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ConfigError: the file cannot be parsed or run.
+    """
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError:
+        raise
+    except SyntaxError as err:
+        raise ConfigError(_syntax_error_where(path, err)) from err
+    except Exception as err:   # a config is Python: any error while running it is the file's
+        raise ConfigError(f'{path}: cannot load the config '
+                          f'({type(err).__name__}: {err})') from err
+
+
+#: ``(section, key, least value)`` of the run settings a runner needs as whole numbers.
+RUN_SETTINGS = (('train_cfg', 'max_iters', 1), ('train_cfg', 'max_epochs', 1),
+                ('train_cfg', 'val_interval', 1),
+                *((f'{split}_dataloader', key, least)
+                  for split in ('train', 'val', 'test')
+                  for key, least in (('batch_size', 1), ('num_workers', 0))))
+
+
+def check_run_settings(cfg: Config, source: str = 'config',
+                       cfg_options: dict | None = None) -> None:
+    """The iteration counts, batch sizes and worker counts a run uses are whole numbers
+    in range (``train_cfg.max_iters=abc`` or ``=0``, ``batch_size=0`` would otherwise
+    end deep inside PyTorch or MMEngine).
+
+    Raises:
+        ConfigError: naming the key, its value, and whether ``--cfg-options`` set it.
+    """
+    for section, key, least in RUN_SETTINGS:
+        node = cfg.get(section)
+        if not isinstance(node, dict) or key not in node or node[key] is None:
+            continue
+        value = node[key]
+        if isinstance(value, int) and not isinstance(value, bool) and value >= least:
+            continue
+        name = f'{section}.{key}'
+        where = f'--cfg-options {name}' if name in (cfg_options or {}) else f'{source}: {name}'
+        need = 'a positive whole number' if least == 1 else f'a whole number >= {least}'
+        raise ConfigError(f'{where}={value!r}: must be {need}')
+
+
 def load_config(path: str, cfg_options: dict | None = None) -> Config:
     """Load a config file, apply ``--cfg-options`` overrides, resolve references.
 
@@ -286,7 +381,7 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
             that cannot take effect (:func:`check_override_effects`).
         ConfigError: for image sizes the model cannot take (:func:`check_image_sizes`).
     """
-    cfg = apply_overrides(Config.fromfile(path), cfg_options, path)
+    cfg = apply_overrides(read_config_file(path), cfg_options, path)
     resolve_references(cfg)
     check_image_sizes(cfg, cfg_options, path)
     return cfg
@@ -357,7 +452,7 @@ def config_for_checkpoint(config: str | None, checkpoint: str | None,
         raise ValueError(f'{checkpoint}: the checkpoint holds no config; give the config file')
     if saved is not None:
         saved_cfg = Config.fromstring(saved, '.py')
-    cfg = Config.fromfile(config) if config is not None else saved_cfg
+    cfg = read_config_file(config) if config is not None else saved_cfg
     if saved is not None and config is not None:
         for key in MODEL_KEYS:
             if key in saved_cfg:

@@ -42,23 +42,59 @@ def _pipelines(dataloader_cfgs):
                 yield ds, ds.get('pipeline') or []
 
 
-def fill_image_tokens(dataloader_cfgs, counts: dict[str, int]) -> int:
+def _explicit_mismatch(value, counts: dict[str, int], modalities) -> str | None:
+    """Why an explicit ``image_tokens`` cannot match the model's ``counts`` (or ``None``)."""
+    names = [m for m in (modalities or counts) if m in counts] or list(counts)
+    if isinstance(value, bool) or not isinstance(value, (int, dict)):
+        return f"must be 'auto', a whole number or {{modality: tokens}}, got {value!r}"
+    if isinstance(value, int):
+        wrong = {m: counts[m] for m in names if counts[m] != value}
+    else:
+        wrong = {m: counts[m] for m, n in value.items() if m in counts and n != counts[m]}
+    if not wrong:
+        return None
+    return (f'{value!r} cannot match the model, which makes {dict(counts)} visual tokens '
+            f'per sample (differing: {wrong})')
+
+
+def fill_image_tokens(dataloader_cfgs, counts: dict[str, int], names=DATALOADER_KEYS) -> int:
     """Write ``counts`` into every ``TokenizeConversation`` whose ``image_tokens`` is ``'auto'``.
+
+    An explicit count (an override such as ``...pipeline.2.image_tokens=10``) must be the
+    model's own: otherwise every batch would fail in the model's forward.
 
     Args:
         dataloader_cfgs: Dataloader configs (dicts; others are skipped).
         counts: ``{modality: tokens}`` (see :func:`model_image_tokens`).
+        names: The config key of each dataloader (for the error message).
 
     Returns:
         How many transforms were filled in.
+
+    Raises:
+        ConfigError: an explicit count the model cannot make, naming its key.
     """
+    from .config import ConfigError
     filled = 0
-    for _, pipeline in _pipelines(dataloader_cfgs):
-        for t in pipeline:
-            if isinstance(t, dict) and t.get('type') == 'TokenizeConversation' \
-                    and t.get('image_tokens', AUTO) == AUTO:
-                t['image_tokens'] = dict(counts)
-                filled += 1
+    for k, loader in enumerate(dataloader_cfgs):
+        if not isinstance(loader, dict):
+            continue
+        name = names[k] if k < len(names) else f'dataloader {k}'
+        for ds, pipeline in _pipelines([loader]):
+            for i, t in enumerate(pipeline):
+                if not (isinstance(t, dict) and t.get('type') == 'TokenizeConversation'):
+                    continue
+                value = t.get('image_tokens', AUTO)
+                if value == AUTO:
+                    t['image_tokens'] = dict(counts)
+                    filled += 1
+                    continue
+                why = _explicit_mismatch(value, counts, ds.get('modalities'))
+                if why:
+                    raise ConfigError(
+                        f'{name} ({ds.get("ann_file")}): pipeline[{i}] TokenizeConversation '
+                        f"image_tokens={why}; leave it 'auto' and eov's runner fills in the "
+                        "model's counts")
     return filled
 
 
@@ -66,9 +102,10 @@ def check_pipeline_modalities(dataloader_cfgs, model_modalities: list[str]) -> N
     """Every modality the data may hold must be one the model has an adapter for.
 
     Raises:
-        ValueError: naming the modality, where it is configured, and the
-            model's modalities.
+        ConfigError: (a ``ValueError``) naming the modality, where it is configured,
+            and the model's modalities.
     """
+    from .config import ConfigError
     have = set(model_modalities)
     for ds, pipeline in _pipelines(dataloader_cfgs):
         named = [('the dataset', m) for m in ds.get('modalities') or []]
@@ -77,7 +114,7 @@ def check_pipeline_modalities(dataloader_cfgs, model_modalities: list[str]) -> N
                 named += [('LoadImages', m) for m in (t.get('modalities') or {})]
         for where, name in named:
             if name not in have:
-                raise ValueError(f'modality {name!r} of {where} ({ds.get("ann_file")}) has no '
+                raise ConfigError(f'modality {name!r} of {where} ({ds.get("ann_file")}) has no '
                                  f'input adapter in the model (model modalities: '
                                  f'{", ".join(sorted(have))})')
 

@@ -14,16 +14,31 @@ import os.path as osp
 import torch
 from mmengine.config import Config, DictAction
 
-from .config import config_for_checkpoint, load_config
+from .config import check_run_settings, config_for_checkpoint, load_config
 
 __all__ = ['add_runner_arguments', 'build_runner', 'clear_errors', 'parse_runner_args',
            'prepare_config']
 
 
+class OverrideAction(DictAction):
+    """MMEngine's ``--cfg-options`` parsing, with an item that is not ``KEY=VALUE`` (or has
+    an empty key) refused in one ``error:`` line (exit 2) instead of a traceback."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for kv in values or ():
+            key = kv.split('=', 1)[0].strip()
+            if '=' not in kv or not key:
+                import sys
+                print(f'error: {option_string or "--cfg-options"} {kv}: expected KEY=VALUE '
+                      f'(e.g. {key or "train_cfg.max_iters"}=4)', file=sys.stderr)
+                raise SystemExit(2)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_runner_arguments(parser, work_dir_help: str) -> None:
     """Add the options every runner tool shares (work dir, overrides, launcher)."""
     parser.add_argument('--work-dir', help=work_dir_help)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', action=OverrideAction, default={},
                         help='override config keys, e.g. train_cfg.max_iters=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help="'pytorch' when started by torchrun")
@@ -68,6 +83,7 @@ def prepare_config(config: str, work_dir: str | None = None, cfg_options: dict |
             print_log(f'model settings from the config saved in {checkpoint}', logger='current')
     else:
         cfg = load_config(config, cfg_options)
+    check_run_settings(cfg, config, cfg_options)
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(config))[0])
@@ -127,6 +143,7 @@ def _eov_errors() -> tuple:
     """Exceptions that describe bad input (named file / record / key), not eov bugs."""
     from eov.datasets.schema import RecordError
     from eov.modalities.io import RasterReadError
+    from eov.models.attention import AttentionUnavailableError
     from eov.models.weights import CheckpointError
     from eov.registry import UnknownPluginError
 
@@ -134,7 +151,8 @@ def _eov_errors() -> tuple:
     from .resume import ResumeError
     from .strategies import StrategyError
     return (StrategyError, RecordError, RasterReadError, UnknownPluginError, ConfigKeyError,
-            CheckpointError, ResumeError, ConfigError, FileNotFoundError)
+            CheckpointError, ResumeError, ConfigError, FileNotFoundError,
+            AttentionUnavailableError)
 
 
 #: ``errno`` values of a full or unwritable disk: the user's to fix, not an eov bug.

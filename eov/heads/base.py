@@ -83,6 +83,10 @@ class BaseTaskHead:
             task may hold them, and the head checks their content.
         spatial: Whether answers may hold SLIS geometry (the inferencer then
             decodes objects from an answer whose parse holds none).
+        scored_from_targets: Whether a test record is scored against its
+            ``targets`` alone (not its reference answer text): a test record of
+            this task without targets cannot be scored, and the test dataset
+            refuses it (:func:`eov.datasets.schema.validate_record`, ``test=True``).
 
     Scoring methods take *rows*: one dict per test record with ``targets``,
     ``image_size`` (``[W, H]``) and ``prediction`` (the model's text or
@@ -102,6 +106,7 @@ class BaseTaskHead:
     allows_empty_targets = False
     extra_target_types: tuple[str, ...] = ()
     spatial = False
+    scored_from_targets = False
 
     def __init__(self, serializer: dict | BaseSerializer | None = None):
         self.serializer = build_from_any(serializer, SERIALIZERS) if serializer else None

@@ -33,6 +33,7 @@ class GroundingHead(BaseTaskHead):
     task = 'grounding'
     primary_metrics = {None: 'Acc@0.5', 'obb': 'Acc@0.5'}
     spatial = True
+    scored_from_targets = True   # IoU against the target box; the answer text is not read
     # Every phrasing ends with the phrase, so the phrase keeps one distance to
     # the image and the answer when the image follows the question.
     templates = (

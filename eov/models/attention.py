@@ -153,6 +153,11 @@ def register_packed(name: str, fn) -> str:
     return name
 
 
+class AttentionUnavailableError(RuntimeError):
+    """The configured attention backend cannot run on this device / dtype (a setting
+    of the config, not an eov bug: the tools print it as one error line)."""
+
+
 class AttentionBackend:
     """Base class of attention backends.
 
@@ -183,7 +188,10 @@ class AttentionBackend:
             checked[key] = self.available(*key)
         ok, reason = checked[key]
         if not ok:
-            raise RuntimeError(f'attention backend {self.name!r} cannot run here: {reason}')
+            raise AttentionUnavailableError(
+                f'attention backend {self.name!r} cannot run here: {reason} (the config\'s '
+                f"model.attention={self.name!r}; 'auto' picks the fastest backend that runs "
+                "here, 'sdpa' runs everywhere)")
         return register_packed(f'eov_{self.name}', self.packed_fn)
 
 

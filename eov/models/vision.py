@@ -17,10 +17,25 @@ def load_local_state_dict(path: str) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint file not found: {path} (eov loads weights '
                                 'only from local paths)')
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        return load_file(path)
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    from .weights import CheckpointError
+    try:
+        if path.endswith('.safetensors'):
+            from safetensors.torch import load_file
+            return load_file(path)
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:   # a pure read failed: the file is unusable (or unsafe)
+        if isinstance(err, (MemoryError, KeyboardInterrupt)):
+            raise
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        unsafe = [line for line in lines if 'GLOBAL' in line or 'global' in line.lower()
+                  and 'unsupported' in line.lower()]
+        if unsafe:
+            raise CheckpointError(
+                f'{path}: refused: the file holds Python objects, not only weights, and '
+                f'loading it would run code ({unsafe[0]}); eov loads weights only '
+                '(weights_only=True). Use a plain state dict or a .safetensors file') from err
+        raise CheckpointError(f'{path}: not a readable weights file (truncated or '
+                              f'corrupt?): {lines[0] if lines else type(err).__name__}') from err
     for key in ('state_dict', 'model'):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]

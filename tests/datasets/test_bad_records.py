@@ -46,3 +46,48 @@ def test_several_images_for_a_one_image_modality_is_a_skippable_bad_record(tiny_
     assert sample['data_sample']['id'] != 'synth-train-0'
     assert len(ds.bad_records) == 1
     assert "takes exactly one image per record, got 2" in ds.bad_records[0]
+
+
+def _missing_images(n):
+    def edit(records):
+        for rec in records[:n]:
+            rec['images'][0]['path'] = 'images/missing.png'
+        return records
+    return edit
+
+
+def test_bad_samples_are_counted_once_and_the_message_says_of_how_many(tiny_cfg, tmp_path):
+    """It said "more than max_bad_records=100 bad records" for a file of 8 records."""
+    keep = (lambda records: records[:8])
+    ds = _dataset(tiny_cfg, tmp_path / 'all', lambda r: _missing_images(8)(keep(r)),
+                  max_bad_records=100)
+    np.random.seed(0)
+    with pytest.raises(RecordError, match=r'train.jsonl: every one of its 8 records is bad '
+                       r'\(first: .*train.jsonl:\d.*missing.png'):
+        ds[0]
+    assert len(ds.bad_records) == 8       # each record once, however often it was drawn
+    ds = _dataset(tiny_cfg, tmp_path / 'some', lambda r: _missing_images(3)(keep(r)),
+                  max_bad_records=2)
+    np.random.seed(0)
+    with pytest.raises(RecordError, match=r'\(3 bad records among the 8 records read from '
+                       r'.*train.jsonl: more than max_bad_records=2\)'):
+        for i in range(3):
+            ds[i]
+
+
+def test_a_test_record_with_a_missing_image_is_refused_by_name(tiny_cfg, tmp_path):
+    """It ended in MMEngine's "Test time pipline should not get None data_sample"."""
+    data = tmp_path / 'data'
+    shutil.copytree(tiny_cfg.data_root, data)
+    lines = (data / 'test.jsonl').read_text().splitlines()
+    rec = json.loads(lines[1])
+    rec['images'][0]['path'] = 'images/missing.png'
+    lines[1] = json.dumps(rec)
+    (data / 'test.jsonl').write_text('\n'.join(lines) + '\n')
+    init_default_scope('eov')
+    cfg = tiny_cfg.test_dataloader.dataset
+    cfg.data_root, cfg.ann_file, cfg.max_bad_records = str(data), 'test.jsonl', 5
+    ds = DATASETS.build(cfg)
+    with pytest.raises(RecordError, match=r'test.jsonl:2.*missing.png.*a test record is not '
+                       'skipped'):
+        ds[1]

@@ -55,3 +55,24 @@ def test_collate_pads_and_groups_images(tiny_cfg):
     for i, n in enumerate(lengths):
         assert torch.equal(left['input_ids'][i, -n:], batch[i]['inputs']['input_ids'])
         assert int(left['attention_mask'][i].sum()) == n
+
+
+def test_a_label_the_serializer_cannot_write_names_the_record():
+    """A label with markup used to fail inside LocTokenSerializer with no file or line."""
+    import pytest
+
+    from eov.datasets.schema import RecordError
+    from eov.registry import TRANSFORMS
+    init_default_scope('eov')
+    rec = {'id': 'r7', 'task': 'detection', 'modality': 'optical', 'source': 'train.jsonl:2',
+           'images': [{'path': 'a.png', 'sensor': 'rgb'}], 'image_size': (64, 64),
+           'conversations': [{'from': 'human', 'value': '<image>\nFind every car.'},
+                             {'from': 'assistant', 'value': None}],
+           'targets': [{'type': 'hbb', 'bbox': [1, 2, 30, 40], 'label': 'car<script>'}]}
+    build = TRANSFORMS.build(dict(type='BuildConversation', heads=[dict(type='detection')],
+                                  serializer=dict(type='LocTokenSerializer', bins=32)))
+    # a RecordError: InstructionDataset skips and counts it (max_bad_records) or the tools
+    # print it as one error line
+    with pytest.raises(RecordError, match=r"train.jsonl:2 \(id r7\): cannot write the detection "
+                       r"answer from 'targets': .*label 'car<script>' contains markup"):
+        build.transform(rec)

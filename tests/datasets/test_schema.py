@@ -78,3 +78,23 @@ def test_detection_records_may_have_no_objects():
     assert validate_record(rec, 'x.jsonl:1') is rec
     with pytest.raises(RecordError, match="no 'targets' to answer from"):
         validate_record(dict(GOOD, task='vqa', targets=[]), 'x.jsonl:2')
+
+
+def test_a_grounding_test_record_without_targets_is_refused(tmp_path):
+    """It used to be scored IoU 0 without a word, even for a perfect prediction."""
+    answered = _with(id='r2', targets=[], conversations=[
+        {'from': 'human', 'value': '<image>\nWhere is the red circle?'},
+        {'from': 'assistant', 'value': '<box><loc_1><loc_2><loc_3><loc_4></box>'}])
+    validate_record(copy.deepcopy(answered), 'f.jsonl:2')            # fine to train on
+    with pytest.raises(RecordError, match=r"f.jsonl:2 \(id r2\): a grounding test record "
+                       r"needs 'targets'"):
+        validate_record(copy.deepcopy(answered), 'f.jsonl:2', test=True)
+    ann = tmp_path / 'test.jsonl'
+    ann.write_text(json.dumps(GOOD) + '\n' + json.dumps(answered) + '\n')
+    assert len(InstructionDataset(ann_file=str(ann))) == 2          # a training split
+    with pytest.raises(RecordError, match=r"test.jsonl:2 \(id r2\): a grounding test record "
+                       r"needs 'targets'.*every prediction would score 0"):
+        InstructionDataset(ann_file=str(ann), test_mode=True)
+    # skipped and counted like any bad record when the config tolerates some
+    ds = InstructionDataset(ann_file=str(ann), test_mode=True, max_bad_records=1)
+    assert len(ds) == 1 and 'test.jsonl:2' in ds.bad_records[0]

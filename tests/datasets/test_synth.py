@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 from PIL import Image
+import pytest
 
 from eov.datasets import validate_record
 from eov.datasets.synth import COLORS, SynthConfig, generate, main, make_scene
@@ -61,3 +62,20 @@ def test_cli_writes_geotiff(tmp_path):
     assert recs[0]['images'][0]['path'].endswith('.tif')
     assert os.path.isfile(tmp_path / recs[0]['images'][0]['path'])
     assert len(_read(tmp_path / 'test.jsonl')) == 1
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--train', '-5', '--test', '2'], '--train -5: a record count must be >= 0'),
+    (['--train', '2', '--test', '-1'], '--test -1: a record count must be >= 0'),
+    (['--suite', 'grounding', '--train', '2', '--val', '-3'], '--val -3: a record count'),
+    (['--train', '0', '--test', '0'], 'nothing to write'),
+    (['--suite', 'grounding', '--train', '0', '--test', '0'], 'nothing to write'),
+])
+def test_cli_refuses_negative_counts(tmp_path, capsys, argv, message):
+    """``--train -5`` used to write no train split and exit 0."""
+    out = tmp_path / 'out'
+    with pytest.raises(SystemExit) as info:
+        main([str(out), *argv])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

@@ -185,8 +185,15 @@ def test_evaluate_config_errors(tmp_path):
 
 
 def _exit_message(main, argv):
-    with pytest.raises(SystemExit) as info:
+    """The ``error:`` line of a tool's exit: printed with status 2 (tools/evaluate.py) or
+    as the exit message (status 1)."""
+    import contextlib
+    import io
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as info, contextlib.redirect_stderr(err):
         main(argv)
+    if info.value.code == 2 and err.getvalue().startswith('error: '):
+        return err.getvalue().strip().splitlines()[0]
     return str(info.value.code)
 
 

@@ -46,6 +46,8 @@ def main(argv=None) -> dict[str, str]:
     args = p.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         p.error('--workers must be >= 1')
+    grounding.check_counts(p, train=args.train, val=args.val, test=args.test,
+                           test_per_cell=args.test_per_cell)
     if args.suite == 'grounding':
         args.train = 8000 if args.train is None else args.train
         args.test = 400 if args.test is None else args.test
@@ -71,6 +73,8 @@ def main(argv=None) -> dict[str, str]:
     per_cell = {}
     if args.test_per_cell is not None:
         test, per_cell = 0, {'test': args.test_per_cell}
+    if not (train or args.val or test or per_cell):
+        p.error(f'nothing to write: --train {train} --val {args.val} --test {test}')
     splits = {k: v for k, v in (('train', train), ('val', args.val), ('test', test)) if v > 0}
     paths = generate_v2(args.out_dir, splits, seed=args.seed, image_size=args.image_size,
                         progress=not args.no_progress, workers=args.workers,

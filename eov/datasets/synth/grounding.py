@@ -218,8 +218,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='let distractors share the target colour (grounding suite; harder)')
 
 
+def check_counts(p: argparse.ArgumentParser, **counts) -> None:
+    """Refuse a negative record count (``--train -5`` would write no train split and exit
+    0) with ``p.error`` (one line, exit 2); 0 stays allowed (no such split)."""
+    for name, n in counts.items():
+        if n is not None and n < 0:
+            p.error(f'--{name.replace("_", "-")} {n}: a record count must be >= 0 '
+                    '(0 writes no such split)')
+
+
 def run(args: argparse.Namespace, p: argparse.ArgumentParser) -> dict[str, str]:
     """Generate the grounding suite from parsed :func:`add_arguments` flags."""
+    check_counts(p, train=args.train, val=args.val, test=args.test)
+    if not (args.train or args.val or args.test):
+        p.error(f'nothing to write: --train {args.train} --val {args.val} --test {args.test}')
+    if args.image_size < 1:
+        p.error(f'--image-size {args.image_size}: must be >= 1')
     if not 1 <= args.min_objects <= args.max_objects:
         p.error('need 1 <= --min-objects <= --max-objects')
     cfg = SynthConfig(image_size=args.image_size, min_objects=args.min_objects,

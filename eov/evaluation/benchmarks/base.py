@@ -333,7 +333,15 @@ def evaluate(benchmark: BaseBenchmark, records: dict[str, dict], predictions: di
             raise OptionError(f'{benchmark.name}: unknown scoring option(s) '
                               f'{", ".join(unknown)}; accepted: {", ".join(accepted) or "none"}')
     known = {rid: p for rid, p in predictions.items() if rid in records}
-    metrics = benchmark.score(records, known, serializer=serializer, **kwargs)
+    try:
+        metrics = benchmark.score(records, known, serializer=serializer, **kwargs)
+    except (RecordError, PredictionError):
+        raise
+    except (ValueError, KeyError) as err:   # records of another kind than its converter's
+        text = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise RecordError(f'{benchmark.name} cannot score these records: {text} (it scores '
+                          f'the records tools/convert_dataset.py {benchmark.name} writes)') \
+            from err
     metrics['n_unknown'] = len(predictions) - len(known)
     return metrics
 

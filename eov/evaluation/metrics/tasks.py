@@ -319,3 +319,43 @@ class TaskMetric(BaseMetric):
         if isinstance(stat, np.ndarray):
             return wilson_interval(float(stat.sum()), len(stat))
         return bootstrap_interval(stat, n_boot=self.n_boot)
+
+
+def score_records(records: Sequence[dict], predictions: dict[str, dict], serializer,
+                  image_size=None, group_by: str | None = 'modality',
+                  chance: bool = False) -> dict[str, float]:
+    """Score eov instruction records offline with :class:`TaskMetric`'s task scorers.
+
+    What ``tools/test.py`` computes from a run, from a predictions file instead
+    (``tools/evaluate.py tasks --data test.jsonl --predictions pred.jsonl``).
+
+    Args:
+        records: Validated records (e.g. an ``InstructionDataset`` in test mode).
+        predictions: ``{id: {"prediction": text, ...}}``; a record without one
+            is scored as an empty answer and counted in ``n_missing``.
+        serializer: SLIS serializer (config or object) spatial answers are read with.
+        image_size: ``record -> (W, H)``; default: its ``meta.image_size``.
+        group_by: As :class:`TaskMetric` (keys ``<modality>/<cell>/<metric>``).
+        chance: Also report ``<metric>_chance``.
+
+    Returns:
+        The flat metrics, with ``n_missing`` and ``n_unknown`` (predictions
+        for ids not in ``records``).
+    """
+    metric = TaskMetric(serializer=serializer, group_by=group_by, chance=chance)
+    ids = set()
+    samples = []
+    missing = 0
+    for rec in records:
+        rid = str(rec['id'])
+        ids.add(rid)
+        pred = predictions.get(rid)
+        text = pred.get('prediction') if isinstance(pred, dict) else None
+        missing += pred is None
+        size = image_size(rec) if image_size else (rec.get('meta') or {}).get('image_size')
+        samples.append({**rec, 'image_size': list(size), 'prediction': text})
+    metric.process(None, samples)
+    out = metric.compute_metrics(metric.results)
+    out['n_missing'] = float(missing)
+    out['n_unknown'] = float(len(set(predictions) - ids))
+    return out
