@@ -420,6 +420,38 @@ def test_a_georeferenced_geotiff_answers_in_map_coordinates(inferencer, memorise
         assert 14 < lon < 16 and 41 < lat < 42       # UTM 33N, 500 km E, 4600 km N
 
 
+def test_a_per_band_upload_is_drawn_in_colour_like_the_one_file_upload(inferencer, memorised,
+                                                                      tmp_path):
+    """Three single-band files (R, G, B) are one image: the quick-look uses all three (it drew
+    the first file alone, grey), so it equals the quick-look of the same bands in one file."""
+    import rasterio
+    from fastapi.testclient import TestClient
+    from rasterio.transform import from_origin
+    rec, _ = memorised[0]
+    rgb = np.asarray(Image.open(rec['images'][0]['path']).convert('RGB')).transpose(2, 0, 1)
+
+    def tif(name, data):
+        path = tmp_path / name
+        with rasterio.open(path, 'w', driver='GTiff', width=data.shape[2],
+                           height=data.shape[1], count=data.shape[0], dtype='uint8',
+                           crs='EPSG:32633', transform=from_origin(5e5, 4.6e6, 10, 10)) as dst:
+            dst.write(data)
+        return path.read_bytes()
+
+    client = TestClient(create_app(inferencer))
+    form = dict(prompt=_typed(_question(rec)), task='grounding')
+    one = client.post('/api/predict', data=form,
+                      files={'file': ('scene.tif', tif('scene.tif', rgb), 'image/tiff')})
+    per_band = client.post('/api/predict', data=dict(form, bands='R,G,B'), files=[
+        ('file', (f'{b}.tif', tif(f'{b}.tif', rgb[k:k + 1]), 'image/tiff'))
+        for k, b in enumerate('RGB')])
+    assert one.status_code == 200 and per_band.status_code == 200, per_band.text
+    a, b = _decode_png(one.json()['overlay']), _decode_png(per_band.json()['overlay'])
+    assert per_band.json()['text'] == one.json()['text']
+    assert a.shape == b.shape and (a == b).all()
+    assert not (b[..., 0] == b[..., 2]).all()                    # colour, not grey
+
+
 @pytest.mark.filterwarnings('ignore::rasterio.errors.NotGeoreferencedWarning')
 def test_a_16_bit_single_band_quicklook_is_grey(tmp_path):
     import rasterio
