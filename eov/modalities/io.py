@@ -270,6 +270,9 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
         ref = min(sources, key=lambda s: abs(s.res[0]))
         gsd_x, gsd_y = (float(target_gsd),) * 2 if target_gsd else map(float, ref.res)
         left, top = ref.transform.c, ref.transform.f
+        # rows run south (north-up, y falls) in georeferenced files; a file without
+        # georeferencing has rasterio's identity transform, whose rows run towards +y
+        down = -1.0 if ref.transform.e < 0 else 1.0
         # whole output pixels inside the finest file's extent
         full_w = max(1, int(np.floor(ref.width * ref.res[0] / gsd_x + 1e-6)))
         full_h = max(1, int(np.floor(ref.height * ref.res[1] / gsd_y + 1e-6)))
@@ -279,7 +282,7 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
                 or row + height > full_h:
             raise RasterReadError(f'{ref.name}: window {tuple(window)} is outside the '
                                   f'{full_w}x{full_h} grid')
-        w_left, w_top = left + col * gsd_x, top - row * gsd_y
+        w_left, w_top = left + col * gsd_x, top + down * row * gsd_y
         n_bands = sum(s.count for s in sources)
         file_dtype = np.result_type(*[d for s in sources for d in s.dtypes])
         # before anything of the window's size is allocated (a header may claim 2**31 pixels)
@@ -288,7 +291,7 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
         for src in sources:
             t = src.transform
             fc = _sample_axis(w_left, gsd_x, width, t.c, t.a)
-            fr = _sample_axis(-w_top, gsd_y, height, -t.f, -t.e)
+            fr = _sample_axis(w_top, down * gsd_y, height, t.f, t.e)
             # the block of the file the samples need (bilinear needs one more pixel)
             c0 = int(np.clip(np.floor(fc.min()), 0, src.width - 1))
             c1 = int(np.clip(np.floor(fc.max()) + 2, c0 + 1, src.width))
@@ -316,7 +319,7 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
         dtype = np.result_type(*[b.dtype for b in bands])
         data = np.concatenate([b.astype(dtype, copy=False) for b in bands], axis=0)
         from affine import Affine
-        transform = Affine(gsd_x, 0.0, w_left, 0.0, -gsd_y, w_top)
+        transform = Affine(gsd_x, 0.0, w_left, 0.0, down * gsd_y, w_top)
         raster = Raster(data=data, path=paths[0] if len(paths) == 1 else ','.join(paths),
                         nodata=sources[0].nodata, crs=crs.to_string() if crs else None,
                         transform=tuple(transform.to_gdal()))

@@ -206,3 +206,28 @@ def test_grey_rgb_quicklooks_become_one_band_and_colour_is_refused(tmp_path):
     Image.fromarray(colour).save(tmp_path / 'colour.png')
     with pytest.raises(RasterReadError, match="colour.png: a colour image, but sensor 'thermal'"):
         build(dict(type='infrared')).load([dict(path=str(tmp_path / 'colour.png'))])
+
+
+@pytest.mark.filterwarnings('ignore::rasterio.errors.NotGeoreferencedWarning')
+def test_per_band_files_without_georeferencing_stack_in_pixel_space(tmp_path):
+    # rasterio gives such files the identity transform (rows towards +y): the stack was
+    # placed north-up at y < 0, outside every file, and every pixel came out "nodata"
+    import rasterio
+
+    from eov.modalities.io import read_stack
+    paths = []
+    for k, band in enumerate('RGB'):
+        path = str(tmp_path / f'{band}.tif')
+        data = (np.arange(64 * 48, dtype=np.uint16).reshape(1, 48, 64) + 1000 * k)
+        with rasterio.open(path, 'w', driver='GTiff', width=64, height=48, count=1,
+                           dtype='uint16') as dst:
+            dst.write(data)
+        paths.append(path)
+    raster, valid = read_stack(paths)
+    assert raster.data.shape == (3, 48, 64) and valid.all()
+    assert (raster.data[2] - raster.data[0] == 2000).all()
+    assert raster.data[0, 5, 7] == 5 * 64 + 7               # row 5 is the file's row 5
+    assert raster.transform == (0.0, 1.0, 0.0, 0.0, 0.0, 1.0) and raster.crs is None
+    window, valid = read_stack(paths, window=(8, 16, 20, 10))
+    assert valid.all() and window.data[0, 0, 0] == 16 * 64 + 8
+    assert window.transform == (8.0, 1.0, 0.0, 16.0, 0.0, 1.0)
