@@ -45,7 +45,8 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.registry import init_default_scope
 
-    from eov.apis.checks import fail, path_problem
+    from eov.apis.checks import fail
+    from eov.utils.io import path_problem
     from eov.engine.config import config_for_checkpoint
     from eov.models.hf_format import save_pretrained
     from eov.models.weights import CheckpointError, load_weights, read_checkpoint

@@ -92,7 +92,9 @@ def fail(message: str):
 
 def check_args(args) -> None:
     """One ``error:`` line for bad arguments and files, before the model is loaded."""
-    from eov.apis.checks import IMAGE_EXPECTED, model_problem, path_problem
+    from eov.apis.checks import model_problem
+    from eov.utils.constants import IMAGE_EXPECTED
+    from eov.utils.io import path_problem
     problem = model_problem(args.model, args.checkpoint, 'tools/infer.py')
     if problem:
         fail(problem)

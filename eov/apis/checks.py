@@ -7,10 +7,10 @@ that is not there is "not found".
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
-import stat
+
+from eov.utils.io import path_problem
 
 
 class ToolExit(SystemExit):
@@ -37,38 +37,6 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f'{n} {word if n == 1 else (words or word + "s")}'
 
 
-def path_problem(path, what: str, expected: str) -> str | None:
-    """Why ``path`` cannot be read as a ``what`` (``None``: a readable regular file).
-
-    Args:
-        path: The path given.
-        what: What it was given as, e.g. ``'image file'``, ``'checkpoint'``.
-        expected: What should be there, e.g. ``'a .pth file'``.
-    """
-    path = os.fspath(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        if os.path.islink(path):
-            return f'{what} {path} is a symbolic link to {os.readlink(path)}, which is not there'
-        return f'{what} not found: {path}'
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            return f'{what} {path} is a symbolic link loop: expected {expected}'
-        return f'{what} {path} cannot be opened: {err.strerror or err}'
-    if stat.S_ISDIR(st.st_mode):
-        return f'{what} {path} is a directory: expected {expected}'
-    if not stat.S_ISREG(st.st_mode):
-        return f'{what} {path} is not a regular file (a FIFO, socket or device): ' \
-               f'expected {expected}'
-    try:
-        with open(path, 'rb'):
-            pass
-    except OSError as err:
-        return f'{what} {path} cannot be read: {err.strerror or err}'
-    return None
-
-
 class InferenceError(ValueError):
     """A request the inferencer cannot answer (names what is wrong)."""
 
@@ -80,8 +48,6 @@ def check_file(path, what: str, expected: str) -> None:
         raise InferenceError(problem)
 
 
-#: What an image path should name.
-IMAGE_EXPECTED = 'an image file (GeoTIFF, JP2, PNG, JPEG ...)'
 
 
 def is_export_dir(path) -> bool:
@@ -124,5 +90,5 @@ def model_problem(model, checkpoint, tool: str) -> str | None:
                         'training')
 
 
-__all__ = ['IMAGE_EXPECTED', 'InferenceError', 'ToolExit', 'check_file', 'fail', 'is_export_dir',
-           'model_problem', 'path_problem', 'plural']
+__all__ = ['InferenceError', 'ToolExit', 'check_file', 'fail', 'is_export_dir',
+           'model_problem', 'plural']

@@ -23,9 +23,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from eov.utils.constants import IMAGE_EXPECTED
 from eov.utils.io import jsonable
 
-from .checks import IMAGE_EXPECTED, InferenceError, check_file, plural
+from .checks import InferenceError, check_file, plural
 
 
 @dataclass

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from eov.utils.constants import IMAGE_EXPECTED
+from eov.utils.io import path_problem
+
 #: Extensions read with Pillow; everything else goes to rasterio.
 PIL_EXTENSIONS = {'.png', '.jpg', '.jpeg', '.bmp'}
 #: Default limit of the read guard in bytes (2 GiB); see :func:`max_raster_bytes`.
@@ -121,8 +124,9 @@ def read_raster(path: str, max_bytes: int | None = None) -> Raster:
         RasterReadError: if the file is missing, unreadable or empty, or
             larger than the read guard allows (a decompression bomb).
     """
-    if not os.path.isfile(path):
-        raise RasterReadError(f'image file not found: {path}')
+    problem = path_problem(path, 'image file', IMAGE_EXPECTED)
+    if problem:   # a directory, FIFO or link loop is said as such, not "not found"
+        raise RasterReadError(problem)
     ext = os.path.splitext(path)[1].lower()
     if ext in PIL_EXTENSIONS:
         return _read_with_pillow(path, max_bytes)
@@ -184,8 +188,9 @@ def open_raster(path: str):
     """Open a raster with rasterio; a missing or unreadable file is a :class:`RasterReadError`."""
     import rasterio
     from rasterio.errors import RasterioError
-    if not os.path.isfile(path):
-        raise RasterReadError(f'image file not found: {path}')
+    problem = path_problem(path, 'image file', IMAGE_EXPECTED)
+    if problem:
+        raise RasterReadError(problem)
     try:
         return rasterio.open(path)
     except (RasterioError, OSError) as err:

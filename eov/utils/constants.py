@@ -4,3 +4,5 @@
 IMAGE_PLACEHOLDER = '<image>'
 #: Label of tokens that carry no loss (prompt, padding).
 IGNORE_INDEX = -100
+#: What an image path should name (the wording of errors about one).
+IMAGE_EXPECTED = 'an image file (GeoTIFF, JP2, PNG, JPEG ...)'

@@ -7,9 +7,11 @@ to ``PATH.partial``, flushed to disk, then renamed over ``PATH`` in one step.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import stat
 from typing import IO, Iterator
 
 import numpy as np
@@ -52,6 +54,38 @@ def atomic_write(path: str | os.PathLike, mode: str = 'w',
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def path_problem(path, what: str, expected: str) -> str | None:
+    """Why ``path`` cannot be read as a ``what`` (``None``: a readable regular file).
+
+    Args:
+        path: The path given.
+        what: What it was given as, e.g. ``'image file'``, ``'checkpoint'``.
+        expected: What should be there, e.g. ``'a .pth file'``.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f'{what} {path} is a symbolic link to {os.readlink(path)}, which is not there'
+        return f'{what} not found: {path}'
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return f'{what} {path} is a symbolic link loop: expected {expected}'
+        return f'{what} {path} cannot be opened: {err.strerror or err}'
+    if stat.S_ISDIR(st.st_mode):
+        return f'{what} {path} is a directory: expected {expected}'
+    if not stat.S_ISREG(st.st_mode):
+        return f'{what} {path} is not a regular file (a FIFO, socket or device): ' \
+               f'expected {expected}'
+    try:
+        with open(path, 'rb'):
+            pass
+    except OSError as err:
+        return f'{what} {path} cannot be read: {err.strerror or err}'
+    return None
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> str:

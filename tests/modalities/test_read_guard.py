@@ -141,3 +141,22 @@ def test_tiled_inference_sizes_a_huge_geotiff_but_names_a_png_bomb(tmp_path):
     with pytest.raises(InferenceError, match=f'^cannot read image {png}: Image size '
                        r'\(10000000000 pixels\) exceeds limit'):
         scene_size({'path': png}, None)
+
+
+def test_an_image_path_that_is_a_directory_or_a_fifo_is_said_so(tmp_path):
+    # training and test read images through the same reader: only a path that is not
+    # there is "not found"
+    folder = tmp_path / 'scene.tif'
+    folder.mkdir()
+    with pytest.raises(RasterReadError, match=r'scene.tif is a directory: expected an image'):
+        read_raster(str(folder))
+    fifo = str(tmp_path / 'pipe.tif')
+    os.mkfifo(fifo)
+    with pytest.raises(RasterReadError, match=r'pipe.tif is not a regular file'):
+        read_raster(fifo)
+    loop = str(tmp_path / 'loop.tif')
+    os.symlink(loop, loop)
+    with pytest.raises(RasterReadError, match=r'loop.tif is a symbolic link loop'):
+        read_raster(loop)
+    with pytest.raises(RasterReadError, match=r'image file not found: .*nope.tif'):
+        read_raster(str(tmp_path / 'nope.tif'))
