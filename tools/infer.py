@@ -32,6 +32,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from eov.apis.checks import fail  # noqa: E402  (exit 2 with one error line)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Answer questions about a scene with an eov model; '
@@ -82,12 +84,6 @@ def parse_args(argv=None):
     if args.image and args.prompt is None:
         p.error('--image needs --prompt')
     return args
-
-
-def fail(message: str):
-    """Exit with status 2 and one line (no traceback)."""
-    print(f'error: {message}', file=sys.stderr)
-    raise SystemExit(2)
 
 
 def check_args(args) -> None:

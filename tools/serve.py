@@ -17,6 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from eov.apis.checks import fail  # noqa: E402  (exit 2 with one error line)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Serve a local web demo of an eov model.')
@@ -40,12 +42,6 @@ def parse_args(argv=None):
                    help='build the model from CONFIG even when the checkpoint carries the '
                    'config it was trained with')
     return p.parse_args(argv)
-
-
-def fail(message: str):
-    """Exit with status 2 and one line (no traceback), as tools/infer.py does."""
-    print(f'error: {message}', file=sys.stderr)
-    raise SystemExit(2)
 
 
 def check_args(args) -> None:
