@@ -171,20 +171,20 @@ class WavelengthPatchEmbed(BaseAdapter):
     def backbone_kernels(self, vision, wavelengths: torch.Tensor):
         """``(weight (D, C, p, p), bias (D,))`` of the backbone's patch embedding for these
         bands: a band's kernel is that of the backbone channel at its wavelength, else 0."""
-        proj = vision.vit.patch_embed.proj
-        base = proj.weight.new_zeros((proj.weight.shape[0], wavelengths.numel(),
-                                      *proj.weight.shape[2:]))
-        if len(self.backbone_wavelengths) != proj.weight.shape[1]:
+        proj_weight, proj_bias = vision.patch_projection()
+        base = proj_weight.new_zeros((proj_weight.shape[0], wavelengths.numel(),
+                                      *proj_weight.shape[2:]))
+        if len(self.backbone_wavelengths) != proj_weight.shape[1]:
             raise ValueError(f'wavelength_patch_embed: {len(self.backbone_wavelengths)} '
-                             f'backbone_wavelengths for a backbone of {proj.weight.shape[1]} '
+                             f'backbone_wavelengths for a backbone of {proj_weight.shape[1]} '
                              'input channels')
         ref = torch.tensor(self.backbone_wavelengths, device=wavelengths.device)
         dist = (wavelengths[:, None].float() - ref[None]).abs()
         nearest = dist.argmin(1)
         for band, channel in enumerate(nearest.tolist()):
             if float(dist[band, channel]) <= self.tolerance:
-                base[:, band] = proj.weight[:, channel]
-        bias = proj.bias if proj.bias is not None else base.new_zeros(base.shape[0])
+                base[:, band] = proj_weight[:, channel]
+        bias = proj_bias if proj_bias is not None else base.new_zeros(base.shape[0])
         return base, bias
 
     #: Serves a modality entry of several sensors (kernels come from each batch's wavelengths).
@@ -210,7 +210,7 @@ class WavelengthPatchEmbed(BaseAdapter):
             weight, bias = weight + base, bias + base_bias
         tokens = F.conv2d(pixels, weight.to(pixels.dtype), bias.to(pixels.dtype),
                           stride=self.patch_size)
-        return vision.forward_tokens(tokens.flatten(2).transpose(1, 2))
+        return vision.forward_tokens(tokens.flatten(2).transpose(1, 2), grid=tokens.shape[-2:])
 
 
 @ADAPTERS.register_module(name='pseudo_rgb_groups')

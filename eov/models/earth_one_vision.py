@@ -215,19 +215,12 @@ class EarthOneVision(BaseModel):
         return active[sample].float()
 
     def _check_image_sizes(self) -> None:
-        """A modality's ``image_size`` must be one the ViT takes (named in the error)."""
-        vit = getattr(self.vision, 'vit', None)
-        embed = getattr(vit, 'patch_embed', None)
-        vit_size = tuple(getattr(embed, 'img_size', None) or ())
-        if not vit_size or getattr(vit, 'dynamic_img_size', False):
-            return
+        """A modality's ``image_size`` must be one the backbone takes (named in the error)."""
         for name, modality in self.modalities.items():
             size = getattr(modality, 'image_size', None)
-            if size is not None and tuple(size) != vit_size:
-                raise ValueError(
-                    f'modality {name!r} has image_size={tuple(size)} but the vision backbone '
-                    f'takes img_size={vit_size}: set the modality\'s image_size to '
-                    f'{vit_size[0]}, or build the ViT with dynamic_img_size=True')
+            problem = None if size is None else self.vision.image_size_problem(tuple(size))
+            if problem:
+                raise ValueError(f'modality {name!r} has image_size={tuple(size)} but {problem}')
 
     def _resolve_max_new_tokens(self, max_new_tokens, max_objects: int) -> int:
         """``'auto'``: tokens of ``max_objects`` image-spanning boxes, their
@@ -246,7 +239,7 @@ class EarthOneVision(BaseModel):
             raise ValueError(f"loc_embed_init='sincos' needs a serializer with location "
                              f'tokens; {type(self.serializer).__name__} has none')
         from .pos_embed import location_codes
-        grid = max(self.vision.vit.patch_embed.grid_size)
+        grid = max(self.vision.native_grid)
         tables = [self.lm.get_input_embeddings().weight]
         out = self.lm.get_output_embeddings()
         if out is not None and out.weight is not tables[0]:

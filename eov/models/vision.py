@@ -120,16 +120,36 @@ class TimmViT(nn.Module):
         """Side of a patch in pixels."""
         return self.vit.patch_embed.patch_size[0]
 
+    @property
+    def native_grid(self) -> tuple[int, int]:
+        """Patch grid of the position embedding the ViT was built with."""
+        return tuple(self.vit.patch_embed.grid_size)
+
     def grid_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """Patch grid ``(h, w)`` for an input of ``(H, W)`` pixels."""
         return image_size[0] // self.patch_size, image_size[1] // self.patch_size
 
-    def forward_tokens(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+    def image_size_problem(self, image_size) -> str | None:
+        """Why the ViT cannot take ``(H, W)`` pixels, or ``None``."""
+        vit_size = tuple(self.vit.patch_embed.img_size or ())
+        if not vit_size or getattr(self.vit, 'dynamic_img_size', False) or \
+                tuple(image_size) == vit_size:
+            return None
+        return (f'the vision backbone takes img_size={vit_size}: set the modality\'s image_size '
+                f'to {vit_size[0]}, or build the ViT with dynamic_img_size=True')
+
+    def patch_projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The patch embedding: ``(weight (D, C, p, p), bias (D,) or None)``."""
+        proj = self.vit.patch_embed.proj
+        return proj.weight, proj.bias
+
+    def forward_tokens(self, tokens: torch.Tensor, grid=None) -> list[torch.Tensor]:
         """Run the blocks on patch tokens made elsewhere (e.g. a wavelength-aware embedding).
 
         Args:
             tokens: ``(B, h*w, D)`` patch tokens in row-major grid order, as the
                 backbone's own patch embedding would give.
+            grid: ``(h, w)`` (unused: timm's position embedding knows its grid).
 
         Returns:
             The same levels as :meth:`forward`.
