@@ -1,4 +1,4 @@
-"""Vision backbone: a Hugging Face ``transformers`` vision tower (SigLIP, SigLIP-2, CLIP).
+"""Vision backbone: a Hugging Face ``transformers`` vision tower (SigLIP, SigLIP-2, CLIP, InternViT).
 
 The tower is built by ``transformers`` itself from a local model directory (or a config dict
 for a random tower) and its own modules run every step; eov only reads features from several
@@ -16,7 +16,32 @@ from eov.registry import MODELS
 #: ``model_type`` of a two-tower / vision-only config -> the vision config's ``model_type``.
 _TOWERS = {'siglip': 'siglip_vision_model', 'siglip_vision_model': 'siglip_vision_model',
            'siglip2': 'siglip2_vision_model', 'siglip2_vision_model': 'siglip2_vision_model',
-           'clip': 'clip_vision_model', 'clip_vision_model': 'clip_vision_model'}
+           'clip': 'clip_vision_model', 'clip_vision_model': 'clip_vision_model',
+           'internvl': 'internvl_vision', 'internvl_vision': 'internvl_vision'}
+#: Where each family keeps its parts (``transformers`` module paths inside the tower).
+_LAYOUT = {
+    'siglip_vision_model': dict(layers='encoder.layers', patch='embeddings.patch_embedding',
+                                unused=('post_layernorm', 'head')),
+    'siglip2_vision_model': dict(layers='encoder.layers', patch='embeddings.patch_embedding',
+                                 unused=('post_layernorm', 'head')),
+    'clip_vision_model': dict(layers='encoder.layers', patch='embeddings.patch_embedding',
+                              unused=('post_layernorm',)),
+    # InternViT: HF's last_hidden_state is the last layer through `layernorm` (an identity
+    # with mean pooling): kept for the last layer only
+    'internvl_vision': dict(layers='encoder.layer', patch='embeddings.patch_embeddings.projection',
+                            unused=()),
+}
+
+
+def _part(module: nn.Module, path: str):
+    for name in path.split('.'):
+        module = getattr(module, name)
+    return module
+
+
+def _side(value) -> int:
+    """A square size given as an int or an ``(h, w)`` pair."""
+    return int(value[0] if isinstance(value, (list, tuple)) else value)
 
 
 def tower_config(config):
@@ -32,7 +57,7 @@ def tower_config(config):
     if model_type not in _TOWERS:
         raise ValueError(f'HFVisionTower: model_type {model_type!r} is not supported; '
                          f'supported: {", ".join(sorted(_TOWERS))}')
-    if not model_type.endswith('_vision_model'):
+    if _TOWERS[model_type] != model_type:
         config = config.vision_config
     return config
 
@@ -42,8 +67,9 @@ class HFVisionTower(nn.Module):
     """A ``transformers`` vision tower returning patch tokens of several layers.
 
     Args:
-        path: Local model directory (``config.json`` + safetensors) of the tower alone or
-            of a two-tower model (SigLIP / CLIP), whose vision half is taken.
+        path: Local model directory (``config.json`` + safetensors) of the tower alone, of
+            a two-tower model (SigLIP / CLIP) or of a whole VLM (InternVL), whose vision
+            tower is taken.
         config: Instead of ``path``: a ``transformers`` config dict (``model_type`` plus its
             fields) for a randomly initialised tower (tests, tiny models).
         out_indices: Encoder layers whose outputs are returned (negative counts from the
@@ -70,16 +96,23 @@ class HFVisionTower(nn.Module):
                                  f'supported: {", ".join(sorted(_TOWERS))}')
             cfg = tower_config(AutoConfig.for_model(model_type, **config))
         self.model_type = cfg.model_type
+        self.layout = _LAYOUT[cfg.model_type]
         self.tower = AutoModel.from_config(cfg)
-        layers = self.tower.encoder.layers
+        parent, _, attr = self.layout['layers'].rpartition('.')
+        layers = _part(self.tower, self.layout['layers'])
         depth = len(layers)
         self.out_indices = [i % depth for i in out_indices]
         # layers after the deepest requested level, the post-norm and the pooling head are
         # never used: drop them (no wasted compute; DDP sees no parameter without gradient)
-        self.tower.encoder.layers = layers[:max(self.out_indices) + 1]
-        for unused in ('post_layernorm', 'head'):
-            if hasattr(self.tower, unused):
-                delattr(self.tower, unused)
+        setattr(_part(self.tower, parent), attr, layers[:max(self.out_indices) + 1])
+        self.final_norm = self.model_type == 'internvl_vision' and \
+            depth - 1 in self.out_indices
+        unused = self.layout['unused'] + (() if self.final_norm or
+                                          self.model_type != 'internvl_vision'
+                                          else ('layernorm',))
+        for name in unused:
+            if hasattr(self.tower, name):
+                delattr(self.tower, name)
         if path is not None:
             self._load(path)
         self.grad_checkpointing = grad_checkpointing
@@ -89,7 +122,7 @@ class HFVisionTower(nn.Module):
     def _load(self, path: str) -> None:
         from .hf_local import read_weights, strip_prefix
         own = self.tower.state_dict()
-        anchor = 'embeddings.patch_embedding.weight'
+        anchor = self.layout['patch'] + '.weight'
         state = strip_prefix(read_weights(path), anchor, path)
         missing = [k for k in own if k not in state]
         if missing:
@@ -119,12 +152,15 @@ class HFVisionTower(nn.Module):
     @property
     def patch_size(self) -> int:
         """Side of a patch in pixels."""
-        return self.config.patch_size
+        return _side(self.config.patch_size)
 
     @property
     def native_grid(self) -> tuple[int, int]:
         """Patch grid of the position table the tower was trained with."""
-        side = int(round(self.tower.embeddings.position_embedding.weight.shape[0] ** 0.5))
+        if self.model_type == 'siglip2_vision_model':
+            side = int(round(self.config.num_patches ** 0.5))
+        else:
+            side = _side(self.config.image_size) // self.patch_size
         return side, side
 
     def grid_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
@@ -146,7 +182,7 @@ class HFVisionTower(nn.Module):
         SigLIP-2 embeds patches flattened as (row, column, channel) with a linear layer;
         its weight is returned in the same convolution layout.
         """
-        proj = self.tower.embeddings.patch_embedding
+        proj = _part(self.tower, self.layout['patch'])
         if isinstance(proj, nn.Linear):
             p, c = self.patch_size, self.in_chans
             return proj.weight.view(-1, p, p, c).permute(0, 3, 1, 2), proj.bias
@@ -183,23 +219,31 @@ class HFVisionTower(nn.Module):
             table = emb.position_embedding.weight.reshape(side, side, -1)
             shapes = torch.tensor([[h, w]], device=tokens.device).expand(tokens.shape[0], 2)
             x = tokens + emb.resize_positional_embeddings(table, shapes, max_length=n)
-        elif self.model_type == 'clip_vision_model':
-            cls = emb.class_embedding.to(tokens.dtype).expand(tokens.shape[0], 1, -1)
-            x = torch.cat([cls, tokens], dim=1)
-            x = x + emb.interpolate_pos_encoding(x, h * self.patch_size, w * self.patch_size)
-            x = self.tower.pre_layrnorm(x)
+        elif self.model_type in ('clip_vision_model', 'internvl_vision'):
+            cls = emb.class_embedding.expand(tokens.shape[0], 1, -1) \
+                if self.model_type == 'clip_vision_model' \
+                else emb.cls_token.expand(tokens.shape[0], -1, -1)
+            x = torch.cat([cls.to(tokens.dtype), tokens], dim=1)
+            if self.model_type == 'clip_vision_model' or emb.position_embeddings is not None:
+                x = x + emb.interpolate_pos_encoding(x, h * self.patch_size, w * self.patch_size)
+            if self.model_type == 'clip_vision_model':
+                x = self.tower.pre_layrnorm(x)
             prefix = 1
         else:
             x = tokens + emb.interpolate_pos_encoding(tokens, h * self.patch_size,
                                                       w * self.patch_size)
+        # InternViT layers take no attention mask
+        args = () if self.model_type == 'internvl_vision' else (None,)
+        layers = _part(self.tower, self.layout['layers'])
         outs = []
-        for i, layer in enumerate(self.tower.encoder.layers):
+        for i, layer in enumerate(layers):
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-                x = torch.utils.checkpoint.checkpoint(layer, x, None, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(layer, x, *args, use_reentrant=False)
             else:
-                x = layer(x, None)
+                x = layer(x, *args)
             if isinstance(x, tuple):   # transformers 4.x layers return a tuple
                 x = x[0]
             if i in self.out_indices:
-                outs.append(x[:, prefix:])
+                last = self.final_norm and i == len(layers) - 1
+                outs.append((self.tower.layernorm(x) if last else x)[:, prefix:])
         return outs

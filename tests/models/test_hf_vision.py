@@ -21,7 +21,8 @@ TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_atte
              patch_size=8)
 FAMILIES = {'siglip_vision_model': dict(image_size=32),
             'clip_vision_model': dict(image_size=32),
-            'siglip2_vision_model': dict(num_patches=16)}
+            'siglip2_vision_model': dict(num_patches=16),
+            'internvl_vision': dict(image_size=32, use_mean_pooling=False)}
 SIGLIP_CONFIG = os.path.join(ROOT, 'configs', 'towers', 'eov_tiny_siglip.py')
 
 
@@ -48,8 +49,11 @@ def reference_levels(model, model_type, pixels, grid):
         else:
             out = model(pixel_values=pixels, interpolate_pos_encoding=True,
                         output_hidden_states=True)
-    prefix = 1 if model_type == 'clip_vision_model' else 0
-    return [h[:, prefix:] for h in out.hidden_states[1:]]
+    prefix = 1 if model_type in ('clip_vision_model', 'internvl_vision') else 0
+    levels = list(out.hidden_states[1:])
+    if model_type == 'internvl_vision':      # its last level is HF's last_hidden_state
+        levels[-1] = out.last_hidden_state
+    return [h[:, prefix:] for h in levels]
 
 
 @pytest.mark.parametrize('model_type', sorted(FAMILIES))
@@ -123,7 +127,7 @@ def test_bad_towers_are_named(tmp_path):
     with pytest.raises(ValueError, match='exactly one of path='):
         HFVisionTower()
     with pytest.raises(ValueError, match=r"model_type 'vit' is not supported; supported: "
-                                         r'clip, clip_vision_model, siglip'):
+                                         r'clip, clip_vision_model, internvl, '):
         HFVisionTower(config=dict(model_type='vit'))
     with pytest.raises(FileNotFoundError, match='not a directory'):
         HFVisionTower(path=str(tmp_path / 'nope'))

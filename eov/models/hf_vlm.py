@@ -1,0 +1,159 @@
+"""Import a whole open VLM in Hugging Face format as an :class:`EarthOneVision`.
+
+The source's vision tower becomes an :class:`~eov.models.hf_vision.HFVisionTower`, its projector
+an FGVLA aligner, its LM eov's LM and its tokenizer eov's tokenizer; eov's control and location
+tokens are added to that tokenizer. The imported model gives the source's logits on the same
+image and text (tested against the ``transformers`` classes on tiny random instances).
+
+Families: InternVL (``transformers``-native ``InternVLForConditionalGeneration``:
+InternViT, 2x2 pixel shuffle + LayerNorm/MLP projector, Qwen2 / LLaMA LM). The Qwen-VL and
+LLaVA-OneVision families are not imported yet.
+
+New embedding rows (eov's ``<image>``, chat and location tokens the source's tokenizer lacks)
+start at the mean of the source's rows, in the input and the output table: a new token is
+predicted with an average logit until PCMA teaches it.
+"""
+from __future__ import annotations
+
+#: Families :func:`import_hf_vlm` converts (``model_type`` of the source's ``config.json``).
+SUPPORTED = ('internvl',)
+
+# source weight prefix -> eov prefix, per family; both key layouts transformers has written
+# (5.x ``model.language_model.*``, 4.x ``language_model.model.*``)
+_INTERNVL_KEYS = (
+    ('model.vision_tower.', 'vision.tower.'), ('vision_tower.', 'vision.tower.'),
+    ('model.multi_modal_projector.layer_norm.', 'aligner.norm.'),
+    ('multi_modal_projector.layer_norm.', 'aligner.norm.'),
+    ('model.multi_modal_projector.linear_1.', 'aligner.mlp.0.'),
+    ('multi_modal_projector.linear_1.', 'aligner.mlp.0.'),
+    ('model.multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
+    ('multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
+    ('model.language_model.', 'lm.model.'), ('language_model.model.', 'lm.model.'),
+    ('language_model.lm_head.', 'lm.lm_head.'), ('lm_head.', 'lm.lm_head.'),
+)
+
+
+def _plain_config(config) -> dict:
+    """A ``transformers`` config as the keyword arguments that rebuild it."""
+    out = config.to_diff_dict()
+    for key in ('transformers_version', 'architectures', '_name_or_path', 'dtype',
+                'torch_dtype'):
+        out.pop(key, None)
+    out['model_type'] = config.model_type
+    return out
+
+
+def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> dict:
+    """The eov ``model`` config of an InternVL checkpoint.
+
+    Args:
+        config: The source's ``InternVLConfig``.
+        source: The source directory (its tokenizer becomes eov's).
+        serializer: SLIS serializer config.
+        tied: Whether the source ties its output layer to the input embeddings.
+
+    Returns:
+        A config dict for ``MODELS.build``.
+    """
+    where = f'{source}/config.json'
+    if config.vision_feature_select_strategy != 'default':
+        raise ValueError(f'{where}: vision_feature_select_strategy='
+                         f'{config.vision_feature_select_strategy!r} (eov drops the class '
+                         "token: 'default')")
+    if config.downsample_ratio != 0.5 or config.projector_hidden_act != 'gelu':
+        raise ValueError(f'{where}: downsample_ratio={config.downsample_ratio}, '
+                         f'projector_hidden_act={config.projector_hidden_act!r}: eov imports '
+                         "the InternVL projector with 0.5 and 'gelu'")
+    layer = config.vision_feature_layer
+    if not isinstance(layer, int):
+        raise ValueError(f'{where}: vision_feature_layer={layer!r}: one layer expected')
+    vision = _plain_config(config.vision_config)
+    side = vision.get('image_size', config.vision_config.image_size)
+    side = int(side[0] if isinstance(side, (list, tuple)) else side)
+    language = _plain_config(config.text_config)
+    language['tie_word_embeddings'] = tied
+    return dict(
+        type='EarthOneVision',
+        data_preprocessor=dict(type='BaseDataPreprocessor'),
+        vision=dict(type='HFVisionTower', config=vision, out_indices=(layer,)),
+        aligner=dict(type='MLPLastLayer', norm=True,
+                     compress=dict(type='pixel_shuffle', factor=2)),
+        language=dict(config=language),
+        modalities=dict(optical=dict(type='optical', image_size=side)),
+        serializer=serializer, tokenizer=source, attention='sdpa',
+        resize_embeddings='grow', max_new_tokens='auto')
+
+
+def _map_keys(state: dict, rules, where: str) -> dict:
+    out = {}
+    for key, value in state.items():
+        for src, dst in rules:
+            if key.startswith(src):
+                out[dst + key[len(src):]] = value
+                break
+    if not out:
+        raise KeyError(f'{where}: none of its weights has a name this importer knows '
+                       f'(e.g. {next(iter(state), None)!r})')
+    return out
+
+
+def import_hf_vlm(source: str, out_dir: str | None = None, serializer: dict | None = None,
+                  dtype=None):
+    """Convert a local Hugging Face VLM directory into an eov model (and export).
+
+    Args:
+        source: Local directory (``config.json``, safetensors, tokenizer files).
+        out_dir: Where to write the eov export (``EarthOneVision.from_pretrained``,
+            ``tools/infer.py`` and ``tools/serve.py`` take it); ``None`` writes nothing.
+        serializer: SLIS serializer config (default ``LocTokenSerializer(bins=1000)``).
+        dtype: Stored weight dtype of the export (``'bfloat16'``, ...).
+
+    Returns:
+        ``(model, cfg)``: the model (eval mode, fp32) and the config dict it was built from.
+    """
+    from mmengine.registry import init_default_scope
+
+    from eov.registry import MODELS
+    from .hf_local import load_local_config, read_weights
+    from .weights import CheckpointError
+    config = load_local_config(source)
+    if config.model_type not in SUPPORTED:
+        raise ValueError(f'{source}/config.json: model_type {config.model_type!r} cannot be '
+                         f'imported; supported: {", ".join(SUPPORTED)}')
+    state = _map_keys(read_weights(source), _INTERNVL_KEYS, source)
+    tied = 'lm.lm_head.weight' not in state
+    serializer = serializer or dict(type='LocTokenSerializer', bins=1000)
+    model_cfg = internvl_model_config(config, source, serializer, tied)
+    init_default_scope('eov')
+    model = MODELS.build(model_cfg)
+    from transformers import AutoTokenizer
+    original = len(AutoTokenizer.from_pretrained(source, local_files_only=True))
+    own = model.state_dict()
+    tables = {'lm.model.embed_tokens.weight'} | (set() if tied else {'lm.lm_head.weight'})
+    filled = {}
+    for key, target in own.items():
+        if key not in state:
+            continue
+        value = state[key]
+        if key in tables:
+            table = target.clone()
+            table[:value.shape[0]] = value[:table.shape[0]]
+            # eov's new tokens (ids from the source tokenizer's length on, possibly inside
+            # the source's padded rows) start at the mean of the source's token rows
+            table[original:len(model.tokenizer)] = value[:original].float().mean(0).to(
+                table.dtype)
+            value = table
+        if tuple(value.shape) != tuple(target.shape):
+            raise CheckpointError(f'{source}: {key} has shape {tuple(value.shape)} but the '
+                                  f'imported model needs {tuple(target.shape)}')
+        filled[key] = value
+    missing = [k for k in own if k not in filled and not (tied and k == 'lm.lm_head.weight')]
+    if missing:
+        raise CheckpointError(f'{source}: {len(missing)} weights of the imported model are '
+                              f'not in the checkpoint, e.g. {missing[:3]}')
+    model.load_state_dict(filled, strict=not tied)
+    model.eval()
+    cfg = dict(model=model_cfg, modalities=model_cfg['modalities'], serializer=serializer)
+    if out_dir is not None:
+        model.save_pretrained(out_dir, cfg, dtype=dtype)
+    return model, cfg

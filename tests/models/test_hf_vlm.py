@@ -1,0 +1,158 @@
+"""Importing a whole open VLM (InternVL) as an EarthOneVision: the ``transformers`` model is
+the reference (a tiny random instance written with ``save_pretrained``; nothing downloaded)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import (InternVLConfig, InternVLForConditionalGeneration,
+                          PreTrainedTokenizerFast)
+
+from eov.models import EarthOneVision
+from eov.models.hf_vlm import import_hf_vlm
+from eov.processing.tokenizer import DEFAULT_TOKENIZER_DIR
+
+from ..conftest import ROOT
+
+PATCHES = 4                      # a 32-px image, 8-px patches, 2x2 pixel shuffle
+
+
+@pytest.fixture(scope='module')
+def source(tmp_path_factory):
+    """A tiny random InternVL (untied output layer, padded vocabulary) and its tokenizer."""
+    directory = tmp_path_factory.mktemp('internvl')
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=os.path.join(DEFAULT_TOKENIZER_DIR, 'tokenizer.json'),
+        eos_token='<|im_end|>', pad_token='<|endoftext|>')
+    tok.add_special_tokens({'additional_special_tokens': [
+        '<|im_start|>', '<|im_end|>', '<img>', '</img>', '<IMG_CONTEXT>']})
+    tok.save_pretrained(str(directory))
+    torch.manual_seed(0)
+    config = InternVLConfig(
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, image_size=32, patch_size=8,
+                           use_mean_pooling=False),
+        text_config=dict(model_type='qwen2', vocab_size=len(tok) + 6, hidden_size=64,
+                         intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=False),
+        image_token_id=tok.convert_tokens_to_ids('<IMG_CONTEXT>'), image_seq_length=PATCHES,
+        tie_word_embeddings=False)
+    model = InternVLForConditionalGeneration(config).eval()
+    model.save_pretrained(str(directory))
+    return str(directory), model, tok
+
+
+@pytest.fixture(scope='module')
+def imported(source):
+    model, cfg = import_hf_vlm(source[0])
+    return model, cfg
+
+
+def prompt_ids(tok, question):
+    """InternVL's prompt of one image: ``<img>`` + image tokens + ``</img>`` + question."""
+    image = tok.convert_tokens_to_ids('<IMG_CONTEXT>')
+    head = tok('<|im_start|>user\n<img>', add_special_tokens=False)['input_ids']
+    tail = tok(f'</img>\n{question}<|im_end|>\n<|im_start|>assistant\n',
+               add_special_tokens=False)['input_ids']
+    return torch.tensor([head + [image] * PATCHES + tail])
+
+
+def eov_inputs(model, tok, ids, pixels):
+    """The same tokens for eov: the image slots hold eov's image token."""
+    ids = ids.clone()
+    ids[ids == tok.convert_tokens_to_ids('<IMG_CONTEXT>')] = model.image_token_id
+    return dict(input_ids=ids, pixel_values={'optical': pixels},
+                image_order=[('optical', i) for i in range(pixels.shape[0])],
+                attention_mask=torch.ones_like(ids))
+
+
+def test_the_imported_model_gives_the_source_logits(source, imported):
+    _, reference, tok = source
+    model, _ = imported
+    torch.manual_seed(1)
+    pixels = torch.randn(1, 3, 32, 32)
+    ids = prompt_ids(tok, 'What is here?')
+    with torch.no_grad():
+        want = reference(input_ids=ids, pixel_values=pixels).logits
+        got = model(eov_inputs(model, tok, ids, pixels), mode='tensor')
+    n = len(tok)             # the source's tokens (eov's own come after them)
+    assert got.shape[-1] == len(model.tokenizer) > n
+    assert float((got[..., :n] - want[..., :n]).abs().max()) <= 1e-4
+    # the same greedy answer
+    with torch.no_grad():
+        hf = reference.generate(input_ids=ids, pixel_values=pixels, max_new_tokens=6,
+                                do_sample=False, eos_token_id=None,
+                                pad_token_id=0)[0, ids.shape[1]:]
+        embeds = model.embed(eov_inputs(model, tok, ids, pixels))
+        ours = model.greedy(embeds, torch.ones(ids.shape, dtype=torch.long), 6)[0]
+    assert ours.tolist() == hf.tolist()
+
+
+def test_two_packed_samples_equal_two_separate_forwards(source, imported):
+    _, reference, tok = source
+    model, _ = imported
+    torch.manual_seed(2)
+    pixels = torch.randn(2, 3, 32, 32)
+    first, second = prompt_ids(tok, 'What is here?'), prompt_ids(tok, 'Count the ships.')
+    packed = eov_inputs(model, tok, torch.cat([first, second], 1), pixels)
+    a, b = first.shape[1], second.shape[1]
+    packed.update(cu_seqlens=torch.tensor([0, a, a + b], dtype=torch.int32), max_seqlen=max(a, b),
+                  position_ids=torch.cat([torch.arange(a), torch.arange(b)])[None])
+    packed.pop('attention_mask')
+    n = len(tok)
+    with torch.no_grad():
+        got = model(packed, mode='tensor')[0, :, :n]
+        want = [reference(input_ids=ids, pixel_values=pixels[i:i + 1]).logits[0, :, :n]
+                for i, ids in enumerate((first, second))]
+    assert float((got[:a] - want[0]).abs().max()) <= 1e-4
+    assert float((got[a:] - want[1]).abs().max()) <= 1e-4
+
+
+def test_new_token_rows_start_at_the_mean_of_the_source_rows(source, imported):
+    _, reference, tok = source
+    model, _ = imported
+    n, added = len(tok), len(model.tokenizer)
+    for table, ref in ((model.lm.get_input_embeddings().weight,
+                        reference.get_input_embeddings().weight),
+                       (model.lm.get_output_embeddings().weight,
+                        reference.get_output_embeddings().weight)):
+        torch.testing.assert_close(table[:n], ref[:n])
+        torch.testing.assert_close(table[n:added], ref[:n].mean(0).expand(added - n, -1))
+
+
+@pytest.mark.slow
+def test_the_converter_writes_an_export_that_answers_the_same(source, tmp_path):
+    """The command line, offline (a dead proxy: any download attempt would fail)."""
+    directory, reference, tok = source
+    out = tmp_path / 'eov'
+    env = dict(os.environ, PYTHONPATH=ROOT, HTTPS_PROXY='http://127.0.0.1:9',
+               HTTP_PROXY='http://127.0.0.1:9', HF_HUB_OFFLINE='0')
+    proc = subprocess.run([sys.executable, 'tools/model_converters/hf_vlm_to_eov.py',
+                           directory, str(out), '--bins', '100'], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f'-> {out}' in proc.stdout
+    config = json.loads((out / 'config.json').read_text())
+    assert config['eov']['model']['vision']['type'] == 'HFVisionTower'
+    assert config['eov']['serializer'] == dict(type='LocTokenSerializer', bins=100)
+    model = EarthOneVision.from_pretrained(str(out))
+    torch.manual_seed(3)
+    pixels = torch.randn(1, 3, 32, 32)
+    ids = prompt_ids(tok, 'Where is the bridge?')
+    with torch.no_grad():
+        want = reference(input_ids=ids, pixel_values=pixels).logits[..., :len(tok)]
+        got = model(eov_inputs(model, tok, ids, pixels), mode='tensor')[..., :len(tok)]
+    assert float((got - want).abs().max()) <= 1e-4
+    # a source that is not a supported VLM: one line naming the supported families
+    lm_only = tmp_path / 'lm'
+    reference.model.language_model.config.save_pretrained(str(lm_only))
+    bad = subprocess.run([sys.executable, 'tools/model_converters/hf_vlm_to_eov.py',
+                          str(lm_only), str(tmp_path / 'x')], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        f"error: {lm_only}/config.json: model_type 'qwen2' cannot be imported; "
+        'supported: internvl']
