@@ -11,6 +11,8 @@
 #                    HF-style baseline on variable-length samples (128-2048 tokens), 16k
 #                    tokens per step: tokens/s, MFU, peak memory
 #   4. 2b_fixed      the same on fixed-length samples (2048 tokens)
+#   4b. eov2b_step   one packed train step of configs/eov_2b_siglip2_qwen3.py (SigLIP-2 +
+#                    Qwen3-1.7B, Earth-OneVision's reported shape), 8k tokens
 #   5. fsdp_step     2 iterations of the tiny config under strategy.type=fsdp, bf16
 #   6. deepspeed     2 iterations of the tiny config under ZeRO-2 (skipped, and said so,
 #                    when DeepSpeed is not installed)
@@ -19,7 +21,8 @@
 # data, >= 40% MFU on fixed-length data, no OOM at 16k tokens per step.
 #
 # --dry-run (any machine, CPU only, about a minute): prints the plan, checks the 8-GPU
-# strategy configs, builds configs/eov_2b.py on the meta device, collects the GPU tests,
+# strategy configs, builds configs/eov_2b.py and configs/eov_2b_siglip2_qwen3.py on the
+# meta device, collects the GPU tests,
 # and runs one tiny train-step benchmark on the CPU -- the commands are the GPU run's.
 set -u
 cd "$(dirname "$0")/.."
@@ -111,6 +114,18 @@ with torch.device('meta'):
 print(json.dumps(dict(config='configs/eov_2b.py', parameters=sum(p.numel() for p in model.parameters()),
                       image_tokens=model.num_image_tokens(modality='optical'))))
 EOF
+    run_step eov2b_meta 300 "$PY" - <<'EOF'
+import json, torch
+from mmengine.registry import init_default_scope
+from eov.engine.config import load_config
+from eov.registry import MODELS
+init_default_scope('eov')
+with torch.device('meta'):
+    model = MODELS.build(load_config('configs/eov_2b_siglip2_qwen3.py').model)
+print(json.dumps(dict(config='configs/eov_2b_siglip2_qwen3.py',
+                      parameters=sum(p.numel() for p in model.parameters()),
+                      image_tokens=model.num_image_tokens(modality='optical'))))
+EOF
     run_step packing_collect 120 "$PY" -m pytest tests/models/test_packing_gpu.py --collect-only -q
     run_step tiny_train_step 300 "$PY" tools/benchmark.py train-step \
         --config configs/eov_tiny_synth.py --device cpu --steps 1 --warmup 0 \
@@ -129,6 +144,9 @@ else
     run_step 2b_fixed 180 "$PY" tools/benchmark.py train-step --config configs/eov_2b.py \
         --device cuda --min-len 2048 --max-len 2048 --tokens-per-step 16384 --steps 5 \
         --warmup 2 --out "$OUT/train_step_fixed.jsonl"
+    run_step eov2b_step 180 "$PY" tools/benchmark.py train-step \
+        --config configs/eov_2b_siglip2_qwen3.py --device cuda --min-len 512 --max-len 1024 \
+        --tokens-per-step 8192 --steps 1 --warmup 1 --out "$OUT/train_step_eov2b.jsonl"
     run_step fsdp_step 180 "$PY" -m torch.distributed.run --nproc-per-node 1 \
         --master-port 29611 tools/train.py configs/eov_tiny_synth.py --launcher pytorch \
         --work-dir "$OUT/fsdp" "${TINY_OPTS[@]}" strategy.type=fsdp strategy.precision=bf16

@@ -1,9 +1,10 @@
 # The tiny multitask model with a Hugging Face SigLIP vision tower (`HFVisionTower`) in place
 # of the timm ViT: the tower is built by `transformers` and runs its own modules; eov reads
 # layers 2 and 4 for FGVLA. Image and patch size come from the tower's config.
-# A real tower is a local directory (`save_pretrained` layout, never downloaded):
+# A real tower is a local directory (`save_pretrained` layout, never downloaded; `path`
+# takes precedence over `config`):
 #   python tools/train.py configs/towers/eov_tiny_siglip.py --cfg-options \
-#       model.vision.path=/models/siglip-so400m-patch14-384 model.vision.config=None \
+#       model.vision.path=/models/siglip-so400m-patch14-384 \
 #       image_size=378 model.vision.out_indices=[-2]
 # (SigLIP, SigLIP-2 and CLIP towers, alone or as the vision half of a two-tower
 # checkpoint; the modalities' image_size must be a multiple of the tower's patch size).

@@ -69,9 +69,11 @@ class HFVisionTower(nn.Module):
     Args:
         path: Local model directory (``config.json`` + safetensors) of the tower alone, of
             a two-tower model (SigLIP / CLIP) or of a whole VLM (InternVL), whose vision
-            tower is taken.
-        config: Instead of ``path``: a ``transformers`` config dict (``model_type`` plus its
-            fields) for a randomly initialised tower (tests, tiny models).
+            tower is taken. Takes precedence over ``config`` (as ``language.pretrained``
+            over ``language.config``), so a config can name the architecture and a run
+            the weights.
+        config: Without ``path``: a ``transformers`` config dict (``model_type`` plus its
+            fields) for a randomly initialised tower (tests, tiny models, meta builds).
         out_indices: Encoder layers whose outputs are returned (negative counts from the
             end), fine to coarse. LLaVA-style models use the penultimate layer, ``(-2,)``.
         frozen: Freeze every tower parameter.
@@ -82,9 +84,9 @@ class HFVisionTower(nn.Module):
                  out_indices=(-1,), frozen: bool = False, grad_checkpointing: bool = False):
         super().__init__()
         from transformers import AutoConfig, AutoModel
-        if (path is None) == (config is None):
-            raise ValueError('HFVisionTower needs exactly one of path= (a local model '
-                             'directory) and config= (a transformers config dict)')
+        if path is None and config is None:
+            raise ValueError('HFVisionTower needs path= (a local model directory) or '
+                             'config= (a transformers config dict)')
         if path is not None:
             from .hf_local import load_local_config
             cfg = tower_config(load_local_config(path))

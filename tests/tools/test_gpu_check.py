@@ -19,7 +19,7 @@ def test_gpu_check_dry_run_builds_the_plan(tmp_path):
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['dry_run'] is True and summary['ok'] is True
     assert set(summary['steps']) == {'env', 'synth_data', 'strategies', '2b_meta',
-                                     'packing_collect', 'tiny_train_step'}
+                                     'eov2b_meta', 'packing_collect', 'tiny_train_step'}
     plans = [json.loads(line) for line in (out / 'strategies.log').read_text().splitlines()]
     fsdp = next(p for p in plans if p['config'].endswith('eov_2b_fsdp_8gpu.py'))
     # 8 GPUs x 4 samples x 8 accumulation = the configs' global batch of 256
@@ -27,6 +27,8 @@ def test_gpu_check_dry_run_builds_the_plan(tmp_path):
             fsdp['accumulation']) == ('fsdp', 8, 4, 8)
     meta = json.loads((out / '2b_meta.log').read_text().splitlines()[-1])
     assert 1.8e9 < meta['parameters'] < 2.0e9
+    eov2b = json.loads((out / 'eov2b_meta.log').read_text().splitlines()[-1])
+    assert 2.1e9 < eov2b['parameters'] < 2.25e9 and eov2b['image_tokens'] == 256
     rows = [json.loads(line) for line in (out / 'train_step.jsonl').read_text().splitlines()]
     assert {r['impl'] for r in rows} == {'packed', 'padded'}
     assert 'plan on a GPU:' in proc.stdout
