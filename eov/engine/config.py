@@ -382,8 +382,50 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
         ConfigError: for image sizes the model cannot take (:func:`check_image_sizes`).
     """
     cfg = apply_overrides(read_config_file(path), cfg_options, path)
+    expand_pretrained_model(cfg, path)
     resolve_references(cfg)
     check_image_sizes(cfg, cfg_options, path)
+    return cfg
+
+
+def expand_pretrained_model(cfg: Config, source: str) -> Config:
+    """``model = dict(from_pretrained=DIR, **overrides)``: the model of an eov export.
+
+    ``DIR`` is an eov export (``tools/export_hf.py``) or an imported VLM
+    (``tools/model_converters/hf_vlm_to_eov.py``). Its saved model config replaces the
+    key, the other keys of ``model`` override it (``modalities`` to add sensors, say),
+    and the top-level ``tokenizer`` / ``serializer`` become the export's, so the data
+    pipeline tokenizes as the model does. Weights are not loaded here: set
+    ``load_from='DIR/model.safetensors'`` (with ``load_from_partial`` for new adapters).
+
+    Args:
+        cfg: The config (``${...}`` references not yet resolved).
+        source: The config file (for errors).
+
+    Returns:
+        ``cfg``, changed in place.
+    """
+    model = cfg.get('model')
+    if not isinstance(model, dict) or 'from_pretrained' not in model:
+        return cfg
+    directory = model['from_pretrained']
+    ref = _REF.match(directory) if isinstance(directory, str) else None
+    if ref:
+        directory = _lookup(cfg, ref.group(1), f'{source}: model.from_pretrained')
+    if not isinstance(directory, str) or not directory:
+        raise ConfigError(f'{source}: model.from_pretrained must be the directory of an eov '
+                          f'export, got {directory!r}')
+    from eov.models.hf_format import read_export_config
+    try:
+        exported = read_export_config(directory)['eov']
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(f'{source}: model.from_pretrained: {err}') from err
+    expanded = dict(exported['model'], tokenizer=directory)
+    expanded.update({k: v for k, v in model.items() if k != 'from_pretrained'})
+    cfg.model = ConfigDict(expanded)
+    cfg.tokenizer = directory
+    if exported.get('serializer') is not None:
+        cfg.serializer = ConfigDict(exported['serializer'])
     return cfg
 
 

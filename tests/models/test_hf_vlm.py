@@ -7,41 +7,19 @@ import sys
 
 import pytest
 import torch
-from transformers import (InternVLConfig, InternVLForConditionalGeneration,
-                          PreTrainedTokenizerFast)
 
 from eov.models import EarthOneVision
 from eov.models.hf_vlm import import_hf_vlm
-from eov.processing.tokenizer import DEFAULT_TOKENIZER_DIR
 
 from ..conftest import ROOT
-
-PATCHES = 4                      # a 32-px image, 8-px patches, 2x2 pixel shuffle
+from .vlm_fixtures import PATCHES, write_tiny_internvl
 
 
 @pytest.fixture(scope='module')
 def source(tmp_path_factory):
     """A tiny random InternVL (untied output layer, padded vocabulary) and its tokenizer."""
     directory = tmp_path_factory.mktemp('internvl')
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=os.path.join(DEFAULT_TOKENIZER_DIR, 'tokenizer.json'),
-        eos_token='<|im_end|>', pad_token='<|endoftext|>')
-    tok.add_special_tokens({'additional_special_tokens': [
-        '<|im_start|>', '<|im_end|>', '<img>', '</img>', '<IMG_CONTEXT>']})
-    tok.save_pretrained(str(directory))
-    torch.manual_seed(0)
-    config = InternVLConfig(
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, image_size=32, patch_size=8,
-                           use_mean_pooling=False),
-        text_config=dict(model_type='qwen2', vocab_size=len(tok) + 6, hidden_size=64,
-                         intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=False),
-        image_token_id=tok.convert_tokens_to_ids('<IMG_CONTEXT>'), image_seq_length=PATCHES,
-        tie_word_embeddings=False)
-    model = InternVLForConditionalGeneration(config).eval()
-    model.save_pretrained(str(directory))
+    model, tok = write_tiny_internvl(directory)
     return str(directory), model, tok
 
 

@@ -1,0 +1,39 @@
+"""A tiny random InternVL written as a local Hugging Face directory (nothing downloaded)."""
+import os
+
+import torch
+from transformers import (InternVLConfig, InternVLForConditionalGeneration,
+                          PreTrainedTokenizerFast)
+
+from eov.processing.tokenizer import DEFAULT_TOKENIZER_DIR
+
+#: Image tokens of one 32-px image: 8-px patches, 2x2 pixel shuffle.
+PATCHES = 4
+
+
+def write_tiny_internvl(directory):
+    """Save a tiny InternVL (untied output layer, padded vocabulary) and its tokenizer.
+
+    Returns:
+        ``(model, tokenizer)``, the model in eval mode.
+    """
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=os.path.join(DEFAULT_TOKENIZER_DIR, 'tokenizer.json'),
+        eos_token='<|im_end|>', pad_token='<|endoftext|>')
+    tok.add_special_tokens({'additional_special_tokens': [
+        '<|im_start|>', '<|im_end|>', '<img>', '</img>', '<IMG_CONTEXT>']})
+    tok.save_pretrained(str(directory))
+    torch.manual_seed(0)
+    config = InternVLConfig(
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, image_size=32, patch_size=8,
+                           use_mean_pooling=False),
+        text_config=dict(model_type='qwen2', vocab_size=len(tok) + 6, hidden_size=64,
+                         intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=1024,
+                         tie_word_embeddings=False),
+        image_token_id=tok.convert_tokens_to_ids('<IMG_CONTEXT>'), image_seq_length=PATCHES,
+        tie_word_embeddings=False)
+    model = InternVLForConditionalGeneration(config).eval()
+    model.save_pretrained(str(directory))
+    return model, tok
