@@ -19,14 +19,30 @@ def test_there_are_configs():
     assert any(p.endswith('eov_tiny_synth.py') for p in CONFIGS)
 
 
+@pytest.fixture(scope='module')
+def tiny_vlm_export(tmp_path_factory):
+    """A tiny imported InternVL: what configs/vlm/ start from (their `vlm_dir`)."""
+    from eov.models.hf_vlm import import_hf_vlm
+
+    from ..models.vlm_fixtures import write_tiny_internvl
+    source = tmp_path_factory.mktemp('internvl')
+    write_tiny_internvl(source)
+    out = str(tmp_path_factory.mktemp('vlm') / 'eov')
+    import_hf_vlm(str(source), out, serializer=dict(type='LocTokenSerializer', bins=32))
+    return out
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
-def test_config_dump_reload_and_build(path, tmp_path):
+def test_config_dump_reload_and_build(path, tmp_path, request):
     raw = Config.fromfile(path)
     dumped = tmp_path / 'dumped.py'
     raw.dump(str(dumped))
     again = Config.fromfile(str(dumped))
     assert again.to_dict() == raw.to_dict()
-    cfg = load_config(str(dumped))
+    # configs/vlm/ start from an imported model named by `vlm_dir`
+    options = {'vlm_dir': request.getfixturevalue('tiny_vlm_export'), 'image_size': 32} \
+        if 'vlm_dir' in raw else None
+    cfg = load_config(str(dumped), options)
     text = cfg.pretty_text
     assert '${' not in text  # every reference resolved
     init_default_scope('eov')
