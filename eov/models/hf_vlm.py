@@ -120,14 +120,23 @@ def import_hf_vlm(source: str, out_dir: str | None = None, serializer: dict | No
     if config.model_type not in SUPPORTED:
         raise ValueError(f'{source}/config.json: model_type {config.model_type!r} cannot be '
                          f'imported; supported: {", ".join(SUPPORTED)}')
+    from transformers import AutoTokenizer
+    try:
+        original = len(AutoTokenizer.from_pretrained(source, local_files_only=True))
+    except (OSError, ValueError) as err:
+        raise FileNotFoundError(f'{source}: no usable tokenizer files beside the model '
+                                f'({str(err).splitlines()[0]})') from err
+    vocab = config.text_config.vocab_size
+    if original > vocab:
+        raise ValueError(f'{source}: its tokenizer has {original} tokens but the LM\'s '
+                         f'embedding table {vocab} rows (text_config.vocab_size): they do not '
+                         'belong together')
     state = _map_keys(read_weights(source), _INTERNVL_KEYS, source)
     tied = 'lm.lm_head.weight' not in state
     serializer = serializer or dict(type='LocTokenSerializer', bins=1000)
     model_cfg = internvl_model_config(config, source, serializer, tied)
     init_default_scope('eov')
     model = MODELS.build(model_cfg)
-    from transformers import AutoTokenizer
-    original = len(AutoTokenizer.from_pretrained(source, local_files_only=True))
     own = model.state_dict()
     tables = {'lm.model.embed_tokens.weight'} | (set() if tied else {'lm.lm_head.weight'})
     filled = {}

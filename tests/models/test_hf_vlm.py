@@ -134,3 +134,16 @@ def test_the_converter_writes_an_export_that_answers_the_same(source, tmp_path):
     assert bad.stderr.strip().splitlines() == [
         f"error: {lm_only}/config.json: model_type 'qwen2' cannot be imported; "
         'supported: internvl']
+
+
+def test_a_tokenizer_larger_than_the_embedding_table_is_named(source, tmp_path):
+    import shutil
+    directory, reference, _ = source
+    bad = tmp_path / 'bad'
+    shutil.copytree(directory, bad)
+    config = json.loads((bad / 'config.json').read_text())
+    config['text_config']['vocab_size'] = 100
+    (bad / 'config.json').write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r'its tokenizer has \d+ tokens but the LM\'s embedding '
+                                         r'table 100 rows \(text_config.vocab_size\)'):
+        import_hf_vlm(str(bad))
