@@ -6,8 +6,9 @@ tokens are added to that tokenizer. The imported model gives the source's logits
 image and text (tested against the ``transformers`` classes on tiny random instances).
 
 Families: InternVL (``transformers``-native ``InternVLForConditionalGeneration``:
-InternViT, 2x2 pixel shuffle + LayerNorm/MLP projector, Qwen2 / LLaMA LM). The Qwen-VL and
-LLaVA-OneVision families are not imported yet.
+InternViT, 2x2 pixel shuffle + LayerNorm/MLP projector, Qwen2 / LLaMA LM) and LLaVA-OneVision
+(``LlavaOnevisionForConditionalGeneration``: SigLIP, MLP projector with the base-image and
+newline-closed tile layout of one tile, Qwen2 LM). The Qwen-VL family is not imported yet.
 
 New embedding rows (eov's ``<image>``, chat and location tokens the source's tokenizer lacks)
 start at the mean of the source's rows, in the input and the output table: a new token is
@@ -15,8 +16,6 @@ predicted with an average logit until PCMA teaches it.
 """
 from __future__ import annotations
 
-#: Families :func:`import_hf_vlm` converts (``model_type`` of the source's ``config.json``).
-SUPPORTED = ('internvl',)
 
 # source weight prefix -> eov prefix, per family; both key layouts transformers has written
 # (5.x ``model.language_model.*``, 4.x ``language_model.model.*``)
@@ -31,6 +30,15 @@ _INTERNVL_KEYS = (
     ('model.language_model.', 'lm.model.'), ('language_model.model.', 'lm.model.'),
     ('language_model.lm_head.', 'lm.lm_head.'), ('lm_head.', 'lm.lm_head.'),
 )
+_LLAVA_OV_KEYS = (
+    ('model.vision_tower.vision_model.', 'vision.tower.'), ('model.vision_tower.', 'vision.tower.'),
+    ('vision_tower.vision_model.', 'vision.tower.'), ('vision_tower.', 'vision.tower.'),
+    ('model.multi_modal_projector.linear_1.', 'aligner.mlp.0.'),
+    ('multi_modal_projector.linear_1.', 'aligner.mlp.0.'),
+    ('model.multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
+    ('multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
+    ('model.image_newline', 'aligner.image_newline'), ('image_newline', 'aligner.image_newline'),
+) + _INTERNVL_KEYS[-4:]
 
 
 def _plain_config(config) -> dict:
@@ -84,6 +92,43 @@ def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> 
         resize_embeddings='grow', max_new_tokens='auto')
 
 
+def llava_onevision_model_config(config, source: str, serializer: dict, tied: bool) -> dict:
+    """The eov ``model`` config of a LLaVA-OneVision checkpoint (arguments as
+    :func:`internvl_model_config`)."""
+    where = f'{source}/config.json'
+    side = config.vision_config.image_size
+    if config.vision_feature_select_strategy != 'full' or \
+            not isinstance(config.vision_feature_layer, int):
+        raise ValueError(f'{where}: vision_feature_select_strategy='
+                         f'{config.vision_feature_select_strategy!r}, vision_feature_layer='
+                         f"{config.vision_feature_layer!r}: eov imports 'full' and one layer")
+    if config.projector_hidden_act != 'gelu' or \
+            not str(config.vision_aspect_ratio).startswith('anyres_max_') or \
+            [side, side] not in [list(p) for p in config.image_grid_pinpoints]:
+        raise ValueError(f'{where}: eov lays out one image of the tower\'s {side} px as one '
+                         f"tile ('gelu' projector, anyres_max_*, [{side}, {side}] among the "
+                         'image_grid_pinpoints)')
+    language = _plain_config(config.text_config)
+    language['tie_word_embeddings'] = tied
+    return dict(
+        type='EarthOneVision',
+        data_preprocessor=dict(type='BaseDataPreprocessor'),
+        vision=dict(type='HFVisionTower', config=_plain_config(config.vision_config),
+                    out_indices=(config.vision_feature_layer,)),
+        aligner=dict(type='LLaVAOneVisionMLP', bias=config.multimodal_projector_bias),
+        language=dict(config=language),
+        modalities=dict(optical=dict(type='optical', image_size=side)),
+        serializer=serializer, tokenizer=source, attention='sdpa',
+        resize_embeddings='grow', max_new_tokens='auto')
+
+
+#: Families :func:`import_hf_vlm` converts (``model_type`` of the source's ``config.json``):
+#: how their weights are named and how their config becomes eov's.
+FAMILIES = {'internvl': (_INTERNVL_KEYS, internvl_model_config),
+            'llava_onevision': (_LLAVA_OV_KEYS, llava_onevision_model_config)}
+SUPPORTED = tuple(FAMILIES)
+
+
 def _map_keys(state: dict, rules, where: str) -> dict:
     out = {}
     for key, value in state.items():
@@ -131,10 +176,11 @@ def import_hf_vlm(source: str, out_dir: str | None = None, serializer: dict | No
         raise ValueError(f'{source}: its tokenizer has {original} tokens but the LM\'s '
                          f'embedding table {vocab} rows (text_config.vocab_size): they do not '
                          'belong together')
-    state = _map_keys(read_weights(source), _INTERNVL_KEYS, source)
+    rules, family_config = FAMILIES[config.model_type]
+    state = _map_keys(read_weights(source), rules, source)
     tied = 'lm.lm_head.weight' not in state
     serializer = serializer or dict(type='LocTokenSerializer', bins=1000)
-    model_cfg = internvl_model_config(config, source, serializer, tied)
+    model_cfg = family_config(config, source, serializer, tied)
     init_default_scope('eov')
     model = MODELS.build(model_cfg)
     own = model.state_dict()

@@ -265,3 +265,27 @@ def test_ablation_configs_match_their_token_counts():
         n = model.num_image_tokens(modality='optical')
         assert image_tokens == [{'optical': n}] and counts == {'optical': n}, name
         assert n == {'resampler': 8, 'pixel_shuffle': 4}.get(name, 16), name
+
+
+def test_llava_onevision_layout_per_grid():
+    """Each grid: its h*w tokens, then h rows of w tokens closed by the newline token."""
+    torch.manual_seed(0)
+    aligner = ALIGNERS.build(dict(type='LLaVAOneVisionMLP', in_dim=8, num_levels=2, out_dim=6))
+    with torch.no_grad():
+        aligner.image_newline.normal_()
+    h, w, frames = 2, 3, 2
+    levels = [torch.randn(1, frames * h * w, 8) for _ in range(2)]
+    out = aligner(levels, grid=(h, w))
+    per = h * w + h * (w + 1)
+    assert aligner.num_tokens((h, w)) == per == 14
+    assert out.shape == (1, aligner.num_tokens_for(frames * h * w, (h, w)), 6) == (1, 28, 6)
+    projected = aligner.mlp(levels[-1])                       # only the last level is used
+    for f in range(frames):
+        grid = projected[0, f * h * w:(f + 1) * h * w]
+        block = out[0, f * per:(f + 1) * per]
+        torch.testing.assert_close(block[:h * w], grid)
+        rows = block[h * w:].reshape(h, w + 1, 6)
+        torch.testing.assert_close(rows[:, :w].reshape(-1, 6), grid)
+        torch.testing.assert_close(rows[:, w], aligner.image_newline.expand(h, 6))
+    with pytest.raises(ValueError, match='not a whole number of 2x3 patch grids'):
+        aligner.num_tokens_for(7, (h, w))

@@ -1,5 +1,6 @@
-"""Importing a whole open VLM (InternVL) as an EarthOneVision: the ``transformers`` model is
-the reference (a tiny random instance written with ``save_pretrained``; nothing downloaded)."""
+"""Importing a whole open VLM (InternVL, LLaVA-OneVision) as an EarthOneVision: the
+``transformers`` model is the reference (tiny random instances written with
+``save_pretrained``; nothing downloaded)."""
 import json
 import os
 import subprocess
@@ -12,7 +13,8 @@ from eov.models import EarthOneVision
 from eov.models.hf_vlm import import_hf_vlm
 
 from ..conftest import ROOT
-from .vlm_fixtures import PATCHES, write_tiny_internvl
+from .vlm_fixtures import (LLAVA_TOKENS, PATCHES, write_tiny_internvl,
+                           write_tiny_llava_onevision)
 
 
 @pytest.fixture(scope='module')
@@ -133,7 +135,7 @@ def test_the_converter_writes_an_export_that_answers_the_same(source, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
         f"error: {lm_only}/config.json: model_type 'qwen2' cannot be imported; "
-        'supported: internvl']
+        'supported: internvl, llava_onevision']
 
 
 def test_a_tokenizer_larger_than_the_embedding_table_is_named(source, tmp_path):
@@ -147,3 +149,53 @@ def test_a_tokenizer_larger_than_the_embedding_table_is_named(source, tmp_path):
     with pytest.raises(ValueError, match=r'its tokenizer has \d+ tokens but the LM\'s embedding '
                                          r'table 100 rows \(text_config.vocab_size\)'):
         import_hf_vlm(str(bad))
+
+
+@pytest.fixture(scope='module')
+def llava(tmp_path_factory):
+    directory = tmp_path_factory.mktemp('llava_onevision')
+    reference, tok = write_tiny_llava_onevision(directory)
+    model, _ = import_hf_vlm(str(directory))
+    return str(directory), reference, tok, model
+
+
+def test_llava_onevision_gives_the_source_logits_and_answer(llava):
+    """One image at the tower's size: the base tokens, then one tile's rows, each closed by
+    the newline token (LLaVA-OneVision's anyres layout with one tile)."""
+    _, reference, tok, model = llava
+    assert model.num_image_tokens(modality='optical') == LLAVA_TOKENS
+    image = tok.convert_tokens_to_ids('<image>')
+    assert model.image_token_id == image          # the source's <image> is eov's
+    ids = torch.tensor([tok('<|im_start|>user\n', add_special_tokens=False)['input_ids'] +
+                        [image] * LLAVA_TOKENS +
+                        tok('\nWhat is here?<|im_end|>\n<|im_start|>assistant\n',
+                            add_special_tokens=False)['input_ids']])
+    torch.manual_seed(4)
+    pixels = torch.randn(1, 3, 32, 32)
+    tiles = pixels[:, None].expand(1, 2, 3, 32, 32).contiguous()   # base image + one tile
+    n = len(tok)
+    inputs = dict(input_ids=ids, pixel_values={'optical': pixels},
+                  image_order=[('optical', 0)], attention_mask=torch.ones_like(ids))
+    with torch.no_grad():
+        want = reference(input_ids=ids, pixel_values=tiles,
+                         image_sizes=torch.tensor([[32, 32]])).logits
+        got = model(inputs, mode='tensor')
+        assert float((got[..., :n] - want[..., :n]).abs().max()) <= 1e-4
+        hf = reference.generate(input_ids=ids, pixel_values=tiles,
+                                image_sizes=torch.tensor([[32, 32]]), max_new_tokens=6,
+                                do_sample=False, eos_token_id=None,
+                                pad_token_id=0)[0, ids.shape[1]:]
+        ours = model.greedy(model.embed(inputs), torch.ones_like(ids), 6)[0]
+    assert ours.tolist() == hf.tolist()
+
+
+def test_llava_onevision_layouts_eov_cannot_reproduce_are_named(llava, tmp_path):
+    import shutil
+    directory = tmp_path / 'bad'
+    shutil.copytree(llava[0], directory)
+    config = json.loads((directory / 'config.json').read_text())
+    config['image_grid_pinpoints'] = [[64, 64]]
+    (directory / 'config.json').write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"one image of the tower's 32 px as one tile .*"
+                                         r'\[32, 32\] among the image_grid_pinpoints'):
+        import_hf_vlm(str(directory))

@@ -8,8 +8,9 @@ factor=f)`` shrinks each image's grid by ``f x f`` before the projection.
 """
 from .base import BaseAligner, TokenCompressor
 from .gated import MultiLevelGated
+from .llava_onevision import LLaVAOneVisionMLP
 from .multi_level import MLPLastLayer, MultiLevelConcat
 from .resampler import LevelResampler
 
-__all__ = ['BaseAligner', 'TokenCompressor', 'MLPLastLayer', 'MultiLevelConcat',
-           'MultiLevelGated', 'LevelResampler']
+__all__ = ['BaseAligner', 'TokenCompressor', 'LLaVAOneVisionMLP', 'MLPLastLayer',
+           'MultiLevelConcat', 'MultiLevelGated', 'LevelResampler']
