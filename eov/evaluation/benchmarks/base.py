@@ -176,6 +176,14 @@ class BaseBenchmark:
         """A one-turn conversation answered from the record's targets."""
         return [{'from': 'human', 'value': prompt}, {'from': 'assistant', 'value': None}]
 
+    def record(self, rid: str, modality: str, images: list[dict], question: str,
+               targets: list[dict], meta: dict) -> dict:
+        """A record of :attr:`task`: one human turn (:meth:`prompt` of ``question``)
+        answered from ``targets``."""
+        return {'id': rid, 'task': self.task, 'modality': modality, 'images': images,
+                'conversations': self.conversation(self.prompt(question)),
+                'targets': targets, 'meta': meta}
+
     def progress(self, iterable: Iterable, desc: str, total: int | None = None) -> Iterable:
         """Wrap ``iterable`` in a tqdm bar when progress is on."""
         if not self._progress:

@@ -294,14 +294,10 @@ class BigEarthNetV1(BaseBenchmark):
         bands = [self.image_path(os.path.join(folder, f'{patch}_{b}.tif'))
                  for b in BIGEARTHNET_BANDS]
         question = head.question(seed=sum(patch.encode()), variant='multi')
-        return {
-            'id': patch, 'task': 'classification', 'modality': 'multispectral',
-            'images': [{'path': bands, 'bands': list(BIGEARTHNET_BANDS),
-                        'sensor': 'sentinel2_l2a'}],
-            'conversations': self.conversation(self.prompt(question)),
-            'targets': [{'type': 'labels', 'labels': classes}],
-            'meta': meta,
-        }
+        return self.record(patch, 'multispectral',
+                           [{'path': bands, 'bands': list(BIGEARTHNET_BANDS),
+                             'sensor': 'sentinel2_l2a'}], question,
+                           [{'type': 'labels', 'labels': classes}], meta)
 
     def iter_records(self, src, split=None, splits=None, split_file=None):
         """Yield one classification record per patch."""

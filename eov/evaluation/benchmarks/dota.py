@@ -332,13 +332,8 @@ class DOTA(BaseBenchmark):
             if size:
                 meta['image_size'] = size
             meta.update({k: header[k] for k in ('gsd', 'imagesource') if k in header})
-            yield {
-                'id': name, 'task': 'detection', 'modality': 'optical',
-                'images': [{'path': self.image_path(image), 'sensor': 'rgb'}],
-                'conversations': self.conversation(self.prompt(question)),
-                'targets': [{'type': 'quad', **obj} for obj in objects],
-                'meta': meta,
-            }
+            yield self.record(name, 'optical', [{'path': self.image_path(image), 'sensor': 'rgb'}],
+                              question, [{'type': 'quad', **obj} for obj in objects], meta)
         if unknown:
             listed = ', '.join(f'{k} ({v})' for k, v in sorted(unknown.items()))
             self.note(f'labels outside the 15 DOTA v1.0 classes kept in the records but not '

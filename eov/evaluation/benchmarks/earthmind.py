@@ -152,18 +152,13 @@ class EarthMindBench(BaseBenchmark):
                 meta = {'file': stem, 'task_type': item.get('task_type'), 'source': where}
                 if not isinstance(answer, str):
                     meta['answer_raw'] = answer
-                yield {
-                    'id': f'{stem}-{k}', 'task': 'choice', 'modality': 'fusion',
-                    'images': [
-                        {'path': self.image_path(os.path.join(root, rgb_dir, name)),
-                         'sensor': 'rgb', 'modality': 'optical'},
-                        {'path': self.image_path(os.path.join(root, sar_dir, name)),
-                         'sensor': sar_sensor, 'modality': 'sar'}],
-                    'conversations': self.conversation(self.prompt(question)),
-                    'targets': [{'type': 'choice', 'choices': list(options),
-                                 'answer': str(answer)}],
-                    'meta': meta,
-                }
+                yield self.record(
+                    f'{stem}-{k}', 'fusion',
+                    [{'path': self.image_path(os.path.join(root, rgb_dir, name)),
+                      'sensor': 'rgb', 'modality': 'optical'},
+                     {'path': self.image_path(os.path.join(root, sar_dir, name)),
+                      'sensor': sar_sensor, 'modality': 'sar'}], question,
+                    [{'type': 'choice', 'choices': list(options), 'answer': str(answer)}], meta)
         if no_options:
             self.note(f'skipped {sum(no_options.values())} entries without "candidate" options '
                       '(open-ended questions): '

@@ -197,17 +197,13 @@ class LevirCC(BaseBenchmark):
             short += len(texts) < RSICC_CAPTIONS_PER_IMAGE
             # create_input_files.py: os.path.join(image_folder, img['split'], 'A'|'B', filename)
             pair = [os.path.join(img_root, entry_split, part, filename) for part in ('A', 'B')]
-            yield {
-                'id': rid, 'task': 'change', 'modality': 'temporal',
-                'images': [{'path': self.image_path(pair[0]), 'sensor': 'rgb',
-                            'time': '2000-01-01'},
-                           {'path': self.image_path(pair[1]), 'sensor': 'rgb',
-                            'time': '2000-01-02'}],
-                'conversations': self.conversation(self.prompt(question)),
-                'targets': [{'type': 'text', 'text': t} for t in texts],
-                'meta': {'tokens': tokens, 'split': entry_split, 'imgid': entry.get('imgid'),
-                         'source': f'{os.path.basename(path)}#images[{k}]'},
-            }
+            yield self.record(
+                rid, 'temporal',
+                [{'path': self.image_path(p), 'sensor': 'rgb', 'time': time}
+                 for p, time in zip(pair, ('2000-01-01', '2000-01-02'))],
+                question, [{'type': 'text', 'text': t} for t in texts],
+                {'tokens': tokens, 'split': entry_split, 'imgid': entry.get('imgid'),
+                 'source': f'{os.path.basename(path)}#images[{k}]'})
         if dropped:
             self.note(f'dropped {dropped} references longer than {max_len} tokens (RSICCformer\'s '
                       'max_len; -o max_len=0 keeps them)')

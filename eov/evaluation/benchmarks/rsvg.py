@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections import namedtuple
 
 import numpy as np
 
@@ -125,14 +126,8 @@ def grounding_phrase(description: str) -> str:
     return phrase
 
 
-class _XmlObject:
-    __slots__ = ('xml', 'index_in_file', 'element', 'root')
-
-    def __init__(self, xml, index_in_file, element, root):
-        self.xml = xml
-        self.index_in_file = index_in_file
-        self.element = element
-        self.root = root
+#: One ``<object>`` of an XML file: the file, its index there, the element, the file's root.
+_XmlObject = namedtuple('_XmlObject', 'xml index_in_file element root')
 
 
 def _text(element, path: str, where: str) -> str:
@@ -259,18 +254,13 @@ class RSVGBenchmark(BaseBenchmark):
                 int(height) if height.is_integer() else height]
         # the head's canonical phrasing (seed None), as every converter asks it
         question = head.question(phrase=grounding_phrase(description))
-        return {
-            'id': str(index),
-            'task': 'grounding',
-            'modality': 'optical',
-            'images': [{'path': self.image_path(os.path.join(img_dir, filename)),
-                        'sensor': 'rgb'}],
-            'conversations': self.conversation(self.prompt(question)),
-            'targets': [{'type': 'hbb', 'bbox': box, 'label': description}],
-            'meta': {'image_size': size,
-                     'class': name.text.strip() if name is not None and name.text else None,
-                     'source': f'{os.path.basename(obj.xml)}#object{obj.index_in_file}'},
-        }
+        return self.record(
+            str(index), 'optical',
+            [{'path': self.image_path(os.path.join(img_dir, filename)), 'sensor': 'rgb'}],
+            question, [{'type': 'hbb', 'bbox': box, 'label': description}],
+            {'image_size': size,
+             'class': name.text.strip() if name is not None and name.text else None,
+             'source': f'{os.path.basename(obj.xml)}#object{obj.index_in_file}'})
 
     # -- scoring --------------------------------------------------------------
     @staticmethod

@@ -147,14 +147,10 @@ class RSVQABenchmark(BaseBenchmark):
                         'source': f"{os.path.basename(paths['questions'])}#{qid}"}
                 if inactive:
                     meta['inactive'] = inactive
-                yield {
-                    'id': str(qid), 'task': 'vqa', 'modality': 'optical',
-                    'images': [{'path': self.image_path(path), 'sensor': 'rgb'}],
-                    'conversations': self.conversation(
-                        self.prompt(head.question(question=str(q['question'])))),
-                    'targets': [{'type': 'text', 'text': str(ans['answer'])}],
-                    'meta': meta,
-                }
+                yield self.record(str(qid), 'optical',
+                                  [{'path': self.image_path(path), 'sensor': 'rgb'}],
+                                  head.question(question=str(q['question'])),
+                                  [{'type': 'text', 'text': str(ans['answer'])}], meta)
         if counts['question']:
             self.note(f"skipped {counts['question']} questions marked inactive on active "
                       'images (skip_inactive)')

@@ -22,7 +22,6 @@ TYPE_KEYS = ('type', 'question_type', 'qtype', 'category', 'task_type', 'answer_
 ID_KEYS = ('id', 'question_id', 'qid')
 #: Ground truths the official script compares by exact equality.
 CLOSED_ANSWERS = frozenset(['yes', 'no'] + [str(i) for i in range(100)])
-_EXTENSIONS = ('.csv', '.json', '.jsonl')
 
 
 def _truthy(verdict) -> bool:
@@ -294,17 +293,12 @@ class SarlangVQA(BaseBenchmark):
                     meta = {'source': where}
                     if qtype is not None:
                         meta['question_type'] = str(qtype)
-                    yield {
-                        'id': rid, 'task': 'vqa', 'modality': 'sar',
-                        'images': [{'path': image_path, 'sensor': sensor}],
-                        # the vqa head's canonical phrasing is the question itself,
-                        # so the judge sees SARLANG's own question
-                        'conversations': self.conversation(
-                            self.prompt(head.question(question=question))),
-                        # the answer as stored: Evaluate_VQA.py lower-cases it, nothing else
-                        'targets': [{'type': 'text', 'text': answer}],
-                        'meta': meta,
-                    }
+                    # the vqa head's canonical phrasing is the question itself, so the
+                    # judge sees SARLANG's own question; the answer as stored:
+                    # Evaluate_VQA.py lower-cases it, nothing else
+                    yield self.record(rid, 'sar', [{'path': image_path, 'sensor': sensor}],
+                                      head.question(question=question),
+                                      [{'type': 'text', 'text': answer}], meta)
         if repeated:
             self.note(f'{repeated} rows repeat an id seen before; they were given the id '
                       "with '#2', '#3', ... appended")
