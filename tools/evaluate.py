@@ -78,11 +78,9 @@ def config_serializer(path: str) -> dict:
     if os.path.isdir(path):
         from eov.models.hf_format import read_export_config
         try:
-            eov_cfg = read_export_config(path)['eov']
+            cfg = read_export_config(path)['eov']
         except (FileNotFoundError, ValueError) as err:
             raise SystemExit(f'error: --config {err}') from None
-        model = eov_cfg.get('model') or {}
-        spec = model.get('serializer') or eov_cfg.get('serializer')
     else:
         if not os.path.isfile(path):
             raise SystemExit(f'error: --config {path}: no such file (give the model\'s config '
@@ -93,9 +91,8 @@ def config_serializer(path: str) -> dict:
         except Exception as err:   # a config is Python: any error is the config's
             raise SystemExit(f'error: --config {path}: cannot load it '
                              f'({type(err).__name__}: {err})') from None
-        model = cfg.get('model')
-        spec = (model.get('serializer') if isinstance(model, dict) else None) \
-            or cfg.get('serializer')
+    model = cfg.get('model')
+    spec = (model.get('serializer') if isinstance(model, dict) else None) or cfg.get('serializer')
     if not spec:
         raise SystemExit(f'error: --config {path} names no serializer (neither '
                          'model.serializer nor a top-level serializer)')
@@ -192,15 +189,25 @@ def score_tasks(args):
                                 image_size=image_size_reader(args.data))
     except (FileNotFoundError, RecordError, PredictionError) as err:
         raise SystemExit(f'error: {err}') from None
-    text = json.dumps(metrics, indent=2, sort_keys=True)
+    warnings = [f"WARNING: {int(metrics['n_missing'])} of the {len(records)} records have no "
+                'prediction (scored as empty answers)'] if metrics['n_missing'] else []
+    return show(metrics, args.out, warnings, sort_keys=True)
+
+
+def show(metrics: dict, out: str | None, messages, sort_keys: bool = False) -> dict:
+    """Print ``metrics`` as JSON, then ``messages`` (stderr); write the JSON to ``out`` if given.
+
+    Returns:
+        ``metrics``.
+    """
+    text = json.dumps(metrics, indent=2, sort_keys=sort_keys)
     print(text)
-    if metrics['n_missing']:
-        print(f"WARNING: {int(metrics['n_missing'])} of the {len(records)} records have no "
-              'prediction (scored as empty answers)', file=sys.stderr)
-    if args.out:
+    for message in messages:
+        print(message, file=sys.stderr)
+    if out:
         from eov.utils.io import write_text_atomically
-        write_text_atomically(args.out, text + '\n')
-        print(f'metrics written to {args.out}', file=sys.stderr)
+        write_text_atomically(out, text + '\n')
+        print(f'metrics written to {out}', file=sys.stderr)
     return metrics
 
 
@@ -240,17 +247,8 @@ def score(argv=None):
         metrics = evaluate(bench, records, predictions, serializer=serializer, **options)
     except (FileNotFoundError, RecordError, PredictionError, OptionError) as err:
         raise SystemExit(f'error: {err}') from None
-    text = json.dumps(metrics, indent=2)
-    print(text)
-    for note in bench.notes:
-        print(note, file=sys.stderr)
-    for warning in answer_warnings(metrics, records, predictions, serializer, source):
-        print(warning, file=sys.stderr)
-    if args.out:
-        from eov.utils.io import write_text_atomically
-        write_text_atomically(args.out, text + '\n')
-        print(f'metrics written to {args.out}', file=sys.stderr)
-    return metrics
+    return show(metrics, args.out,
+                bench.notes + answer_warnings(metrics, records, predictions, serializer, source))
 
 
 if __name__ == '__main__':

@@ -147,6 +147,25 @@ class BaseBenchmark:
         candidate = os.path.join(base, value)
         return candidate if os.path.isdir(candidate) or not os.path.isdir(value) else value
 
+    def find_file(self, src: str, value: str | None, names, what: str) -> str:
+        """The ``what`` file: the option ``value`` (as given, else in SRC's folder), SRC if it
+        is a file, else the first of ``names`` in SRC that exists (the first if none does).
+
+        Raises:
+            BenchmarkDataError: the file does not exist.
+        """
+        base = src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))
+        if value:
+            path = value if os.path.isfile(value) else os.path.join(base, value)
+        elif os.path.isfile(src):
+            path = src
+        else:
+            path = next((os.path.join(src, n) for n in names
+                         if os.path.isfile(os.path.join(src, n))), os.path.join(src, names[0]))
+        if not os.path.isfile(path):
+            raise BenchmarkDataError(f'{self.name}: {what} file not found: {path}')
+        return path
+
     def find_folder(self, src: str, value: str | None, candidates, what: str) -> str:
         """The ``what`` folder: the ``--what`` option if given, else the first candidate in SRC.
 

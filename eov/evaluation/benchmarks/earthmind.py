@@ -159,14 +159,12 @@ class EarthMindBench(BaseBenchmark):
                      {'path': self.image_path(os.path.join(root, sar_dir, name)),
                       'sensor': sar_sensor, 'modality': 'sar'}], question,
                     [{'type': 'choice', 'choices': list(options), 'answer': str(answer)}], meta)
-        if no_options:
-            self.note(f'skipped {sum(no_options.values())} entries without "candidate" options '
-                      '(open-ended questions): '
-                      + ', '.join(f'{s} {c}' for s, c in sorted(no_options.items())))
-        if null_answers:
-            self.note(f'skipped {sum(null_answers.values())} entries whose answer is null '
-                      '(the official loop never scores them): '
-                      + ', '.join(f'{s} {c}' for s, c in sorted(null_answers.items())))
+        for counts, why in ((no_options, 'without "candidate" options (open-ended questions)'),
+                            (null_answers, 'whose answer is null (the official loop never '
+                                           'scores them)')):
+            if counts:
+                self.note(f'skipped {sum(counts.values())} entries {why}: '
+                          + ', '.join(f'{s} {c}' for s, c in sorted(counts.items())))
 
     def score(self, records, predictions, serializer=None):
         """The official loop of ``evaluate_earthmindbench_mcq.py``; keys in the class docstring."""

@@ -133,15 +133,8 @@ class LevirCC(BaseBenchmark):
     def iter_records(self, src, split=None, captions=None, images=None, max_len=RSICC_MAX_LEN):
         """Yield one change-captioning record per image pair."""
         max_len = _max_len(max_len)
+        path = self.find_file(src, captions, ('LevirCCcaptions.json',), 'captions')
         base = src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))
-        if captions:
-            path = captions if os.path.isfile(captions) else os.path.join(base, captions)
-        elif os.path.isfile(src):
-            path = src
-        else:
-            path = os.path.join(src, 'LevirCCcaptions.json')
-        if not os.path.isfile(path):
-            raise BenchmarkDataError(f'{self.name}: captions file not found: {path}')
         img_root = self.resolve_dir(src, images) if images else os.path.join(base, 'images')
         data = read_json(path)
         entries = data.get('images') if isinstance(data, dict) else None

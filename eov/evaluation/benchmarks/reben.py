@@ -156,20 +156,6 @@ class BigEarthNetV2(BigEarthNetV1):
         'images': 'folder of the tile folders (default: SRC/BigEarthNet-S2)',
     }
 
-    def _metadata_path(self, src: str, metadata: str | None) -> str:
-        base = src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))
-        if metadata:
-            path = metadata if os.path.isfile(metadata) else os.path.join(base, metadata)
-        elif os.path.isfile(src):
-            path = src
-        else:
-            path = next((os.path.join(src, n) for n in ('metadata.parquet', 'metadata.csv')
-                         if os.path.isfile(os.path.join(src, n))),
-                        os.path.join(src, 'metadata.parquet'))
-        if not os.path.isfile(path):
-            raise BenchmarkDataError(f'{self.name}: metadata file not found: {path}')
-        return path
-
     def _image_root(self, src: str, images: str | None) -> str:
         base = src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))
         if images:
@@ -191,7 +177,7 @@ class BigEarthNetV2(BigEarthNetV1):
 
     def iter_records(self, src, split=None, metadata=None, images=None):
         """Yield one classification record per metadata row of the split."""
-        path = self._metadata_path(src, metadata)
+        path = self.find_file(src, metadata, ('metadata.parquet', 'metadata.csv'), 'metadata')
         root = self._image_root(src, images)
         rows = read_metadata(path)
         wanted = SPLIT_ALIASES.get(split, split) if split is not None else None

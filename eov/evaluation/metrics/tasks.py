@@ -225,7 +225,8 @@ class TaskMetric(BaseMetric):
 
     # -- aggregation --------------------------------------------------------------
     def cells(self, results: list) -> dict:
-        """``{(group, cell): rows}``: each row in its cell and its subset / split cells."""
+        """``{(group, cell): rows}`` in that order: each row in its cell and its subset / split
+        cells."""
         cells = defaultdict(list)
         for r in results:
             group = r.get('group')
@@ -234,7 +235,7 @@ class TaskMetric(BaseMetric):
                 names = [r['cell'], *names, *(f"{r['cell']}/{s}" for s in r.get('splits', []))]
             for name in dict.fromkeys(names):
                 cells[(group, name)].append(r)
-        return cells
+        return dict(sorted(cells.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])))
 
     def score_cell(self, cell: str, rows: list) -> dict:
         """All metrics of one cell (with ``n``, and chance / baseline twins when on)."""
@@ -260,8 +261,7 @@ class TaskMetric(BaseMetric):
     def compute_metrics(self, results: list) -> dict:
         """Per-cell metrics, keys ``[<group>/]<cell>/<metric>``."""
         out: dict[str, float] = {}
-        for (group, cell), rows in sorted(self.cells(results).items(),
-                                          key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        for (group, cell), rows in self.cells(results).items():
             prefix = f'{group}/{cell}' if self.group_by else cell
             for key, value in self.score_cell(cell, rows).items():
                 out[f'{prefix}/{key}'] = float(value)
@@ -271,10 +271,10 @@ class TaskMetric(BaseMetric):
 
     def _write_predictions(self, results: list) -> None:
         verdicts: dict[int, dict] = {}   # id(row) -> verdict, from its own cell (listed first)
-        for _, rows in sorted(self.cells(results).items(),
-                              key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        for rows in self.cells(results).values():
             if any(id(r) not in verdicts for r in rows):
-                for r, verdict in zip(rows, self.verdicts(rows[0]['task'], rows)):
+                found = self.head(rows[0]['task']).verdicts(rows, **self.options)
+                for r, verdict in zip(rows, found):
                     verdicts.setdefault(id(r), verdict)
         # written whole or not at all (a kill mid-write leaves no half file)
         with atomic_write(self.predictions_file) as f:
@@ -295,25 +295,16 @@ class TaskMetric(BaseMetric):
                 line.update(verdicts.get(id(r), {}))
                 f.write(json.dumps(jsonable(line), default=str) + '\n')
 
-    def verdicts(self, task: str, rows: list) -> list[dict]:
-        """What the head of ``task`` decided about each row of one cell (``correct`` and,
-        by task, ``iou``, ``f1`` or ``tp`` / ``fp`` / ``gt``)."""
-        return self.head(task).verdicts(rows, **self.options)
-
     # -- intervals ----------------------------------------------------------------
-    def record_stat(self, task: str, metric: str, rows: list):
-        """What an interval of ``metric`` resamples: the head's ``record_stat`` (hits: a
-        Wilson interval; a statistic: a bootstrap; ``None``: no interval)."""
-        return self.head(task).record_stat(metric, rows, **self.options)
-
     def interval(self, task: str, metric: str, rows: list) -> tuple[float, float] | None:
         """95% interval of ``metric`` over ``rows`` (``None``: the metric gets none).
 
-        Wilson for a share of records, else a bootstrap over records
-        (:mod:`eov.evaluation.intervals`; deterministic: seed 0).
+        What it resamples is the head's ``record_stat``: hits get a Wilson interval, a
+        statistic a bootstrap over records (:mod:`eov.evaluation.intervals`; deterministic:
+        seed 0), ``None`` no interval.
         """
         from ..intervals import bootstrap_interval, wilson_interval
-        stat = self.record_stat(task, metric, rows)
+        stat = self.head(task).record_stat(metric, rows, **self.options)
         if stat is None:
             return None
         if isinstance(stat, np.ndarray):
