@@ -22,6 +22,7 @@ tools/test.py and the scoreboard), keys <modality>/<cell>/<metric>; the records 
 checked as a test split is (a grounding record needs its targets).
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -40,6 +41,15 @@ LOC_MIN_ANSWERS = 3
 #: The name that scores eov's own instruction records with their task heads.
 TASKS = 'tasks'
 _LOC = re.compile(r'<loc_(\d+)>')
+
+
+@contextlib.contextmanager
+def user_errors(*types, prefix: str = ''):
+    """Turn an exception of ``types`` into the exit ``error: <prefix><message>``."""
+    try:
+        yield
+    except types as err:
+        raise SystemExit(f'error: {prefix}{err}') from None
 
 
 def parse_args(argv=None):
@@ -77,10 +87,8 @@ def config_serializer(path: str) -> dict:
     """
     if os.path.isdir(path):
         from eov.models.hf_format import read_export_config
-        try:
+        with user_errors(FileNotFoundError, ValueError, prefix='--config '):
             cfg = read_export_config(path)['eov']
-        except (FileNotFoundError, ValueError) as err:
-            raise SystemExit(f'error: --config {err}') from None
     else:
         if not os.path.isfile(path):
             raise SystemExit(f'error: --config {path}: no such file (give the model\'s config '
@@ -154,7 +162,7 @@ def answer_warnings(metrics: dict, records: dict, predictions: dict, serializer,
 def serializer_from_args(args):
     """``(built serializer, where it came from)`` of --config / --serializer / the default."""
     from eov.evaluation.benchmarks.base import build_serializer
-    try:
+    with user_errors(UnknownPluginError, json.JSONDecodeError, TypeError, ValueError, KeyError):
         if args.config:
             spec, source = config_serializer(args.config), f'from {args.config}'
         elif args.serializer:
@@ -163,8 +171,6 @@ def serializer_from_args(args):
         else:
             spec, source = None, 'the default; see --config'
         return build_serializer(spec), source
-    except (UnknownPluginError, json.JSONDecodeError, TypeError, ValueError, KeyError) as err:
-        raise SystemExit(f'error: {err}') from None
 
 
 def score_tasks(args):
@@ -179,7 +185,7 @@ def score_tasks(args):
         raise SystemExit(f'error: --judge and -s apply to benchmarks, not to {TASKS} (the task '
                          "heads' own scorers)")
     serializer, _ = serializer_from_args(args)
-    try:
+    with user_errors(FileNotFoundError, RecordError, PredictionError):
         if not os.path.isfile(args.data):
             raise FileNotFoundError(f'data file not found: {args.data}')
         data = InstructionDataset(ann_file=os.path.abspath(args.data), test_mode=True)
@@ -187,8 +193,6 @@ def score_tasks(args):
         predictions = load_predictions(args.predictions)
         metrics = score_records(records, predictions, serializer,
                                 image_size=image_size_reader(args.data))
-    except (FileNotFoundError, RecordError, PredictionError) as err:
-        raise SystemExit(f'error: {err}') from None
     warnings = [f"WARNING: {int(metrics['n_missing'])} of the {len(records)} records have no "
                 'prediction (scored as empty answers)'] if metrics['n_missing'] else []
     return show(metrics, args.out, warnings, sort_keys=True)
@@ -230,23 +234,17 @@ def score(argv=None):
     from eov.evaluation.benchmarks.base import load_callable
     if args.name == TASKS:
         return score_tasks(args)
-    try:
+    with user_errors(UnknownPluginError, TypeError, ValueError, KeyError):
         bench = BENCHMARKS.build(dict(type=args.name))
-    except (UnknownPluginError, TypeError, ValueError, KeyError) as err:
-        raise SystemExit(f'error: {err}') from None
     serializer, source = serializer_from_args(args)
     options = dict(args.score_option)
     if args.judge:
-        try:
+        with user_errors(ImportError, AttributeError, ValueError, prefix=f'--judge {args.judge}: '):
             options['judge'] = load_callable(args.judge)
-        except (ImportError, AttributeError, ValueError) as err:
-            raise SystemExit(f'error: --judge {args.judge}: {err}') from None
-    try:
+    with user_errors(FileNotFoundError, RecordError, PredictionError, OptionError):
         records = load_records(args.data)
         predictions = load_predictions(args.predictions)
         metrics = evaluate(bench, records, predictions, serializer=serializer, **options)
-    except (FileNotFoundError, RecordError, PredictionError, OptionError) as err:
-        raise SystemExit(f'error: {err}') from None
     return show(metrics, args.out,
                 bench.notes + answer_warnings(metrics, records, predictions, serializer, source))
 

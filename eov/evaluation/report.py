@@ -170,13 +170,12 @@ def plot_losses(work_dir: str, out_png: str) -> str:
             xs = [r['global_step'] for r in rows]
             ys = [_number(r.get('loss')) for r in rows]
             losses += [y for y in ys if y is not None and y > 0]
-            ax_loss.plot(xs, [np.nan if y is None else y for y in ys], color=colour, lw=1.4,
-                         label=label, marker='.' if len(rows) < 30 else None)
+            style = dict(color=colour, lw=1.4, marker='.' if len(rows) < 30 else None)
+            ax_loss.plot(xs, [np.nan if y is None else y for y in ys], label=label, **style)
             acc = [_number(r.get('token_acc')) for r in rows]
             if any(a is not None for a in acc):
                 any_acc = True
-                ax_acc.plot(xs, [np.nan if a is None else a for a in acc], color=colour,
-                            lw=1.4, marker='.' if len(rows) < 30 else None)
+                ax_acc.plot(xs, [np.nan if a is None else a for a in acc], **style)
             end = rows[-1]['global_step']
         else:
             end = start
@@ -445,11 +444,11 @@ def _draw_panel(fig, ax, tax, helper: _Examples, record: dict, pred: dict) -> bo
                 parsed = _parse(head, text, size, record)
             targets = _geometry(record.get('targets'))
             inputs = [t for t in targets if head.is_input(t)]
-            answers = [t for t in targets if t not in inputs]
-            _draw_objects(ax, answers, sx, sy, parts, part_w, TRUTH_COLOR)
-            _draw_objects(ax, inputs, sx, sy, parts, part_w, INPUT_COLOR, style='--')
-            predicted = _geometry(parsed.get('objects'))
-            _draw_objects(ax, predicted, sx, sy, parts, part_w, PRED_COLOR)
+            for objects, colour, style in (
+                    ([t for t in targets if t not in inputs], TRUTH_COLOR, '-'),
+                    (inputs, INPUT_COLOR, '--'),
+                    (_geometry(parsed.get('objects')), PRED_COLOR, '-')):
+                _draw_objects(ax, objects, sx, sy, parts, part_w, colour, style)
         ax.set_xlim(0, w)
         ax.set_ylim(h, 0)
         for k in range(1, parts):
@@ -965,14 +964,11 @@ def write_report(work_dir: str, data_root: str, test_file: str = 'test.jsonl',
                   'per (modality, cell); green = truth, red = prediction.', '',
                   f'![test examples]({name})', '']
         notes = [f"{out['predictions']} predictions for {len(records)} test records"]
-        if out['missing']:
-            notes.append(f"{out['missing']} prediction id(s) not in the test file, skipped")
-        if out['unpredicted']:
-            notes.append(f"{out['unpredicted']} test record(s) without a prediction")
-        if out['unreadable']:
-            notes.append(f"{out['unreadable']} example image(s) could not be read")
-        if out['not_shown']:
-            notes.append(f"{out['not_shown']} more example(s) not shown")
+        notes += [f'{out[key]} {what}' for key, what in (
+            ('missing', 'prediction id(s) not in the test file, skipped'),
+            ('unpredicted', 'test record(s) without a prediction'),
+            ('unreadable', 'example image(s) could not be read'),
+            ('not_shown', 'more example(s) not shown')) if out[key]]
         if bad_records or bad_predictions:
             notes.append(f'{bad_records + bad_predictions} unreadable JSON line(s) skipped')
         lines.append('; '.join(notes) + '.')

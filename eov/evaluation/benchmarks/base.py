@@ -245,6 +245,19 @@ def prediction_text(pred: dict | None) -> str | None:
     return text if isinstance(text, str) else None
 
 
+def checked_objects(objects: list, types) -> list[dict]:
+    """The objects of ``types`` in a prediction's ``objects`` list, checked (others skipped)."""
+    from eov.slis.geometry import check_object
+    out = []
+    for obj in objects:
+        if isinstance(obj, dict) and obj.get('type') in types:
+            try:
+                out.append(check_object(obj))
+            except ValueError:
+                continue
+    return out
+
+
 def count_missing(records: dict, predictions: dict) -> int:
     """Records that have no prediction line."""
     return sum(1 for rid in records if rid not in predictions)

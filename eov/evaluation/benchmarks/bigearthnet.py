@@ -99,17 +99,24 @@ _SPLIT_HEADERS = ('name', 'patch', 'patch_name', 'patch_id', 's2_name', 'patch_s
 _WORD_RE = re.compile(r'[a-z]+')
 
 
-def to_19_classes(labels_43: list[str], where: str = '') -> list[str]:
+def to_19_classes(labels_43: list[str], where: str = '', names_19: bool = False) -> list[str]:
     """Map 43-class CORINE names to BigEarthNet-19 names (official order, no repeats).
 
+    With ``names_19`` (reBEN's labels) a 19-class name stands for itself, and a run of
+    whitespace in a name counts as one space.
+
     Raises:
-        BenchmarkDataError: for a name that is not one of the 43.
+        BenchmarkDataError: for a name that is not one of the 43 (nor of the 19).
     """
     out = set()
     for label in labels_43:
-        if label not in BEN43_TO_19:
+        if names_19:
+            label = ' '.join(str(label).split())
+        if names_19 and label in BEN19_CLASSES:
+            out.add(label)
+        elif label not in BEN43_TO_19:
             raise BenchmarkDataError(f'{where}: unknown BigEarthNet label {label!r}')
-        if BEN43_TO_19[label] is not None:
+        elif BEN43_TO_19[label] is not None:
             out.add(BEN43_TO_19[label])
     return [c for c in BEN19_CLASSES if c in out]
 

@@ -45,7 +45,7 @@ from eov.scoring import class_ap
 from eov.slis.geometry import check_object, object_points
 
 from .base import (BaseBenchmark, BenchmarkDataError, OptionError, PredictionError,
-                   as_bool, build_serializer, count_missing)
+                   as_bool, build_serializer, checked_objects, count_missing)
 
 #: The 15 classes of DOTA v1.0, in the devkit's order.
 DOTA_V1_CLASSES = ('plane', 'baseball-diamond', 'bridge', 'ground-track-field', 'small-vehicle',
@@ -295,15 +295,11 @@ class DOTA(BaseBenchmark):
         fallback_size = self._parse_size(image_size)
         root = self._root(src, split)
         label_dir = self._label_dir(root, annotations)
-        if images:
+        if images or self._check_images:
             img_dir = self.find_folder(root, images, IMAGE_DIRS, 'images')
         else:
             img_dir = next((os.path.join(root, d) for d in IMAGE_DIRS
-                            if os.path.isdir(os.path.join(root, d))), None)
-            if img_dir is None:
-                if self._check_images:
-                    self.find_folder(root, None, IMAGE_DIRS, 'images')   # raises
-                img_dir = os.path.join(root, 'images')
+                            if os.path.isdir(os.path.join(root, d))), os.path.join(root, 'images'))
         img_dirs = [img_dir] + ([os.path.join(img_dir, 'images')]
                                 if os.path.isdir(os.path.join(img_dir, 'images')) else [])
         head = DetectionHead(serializer=build_serializer())
@@ -345,14 +341,7 @@ class DOTA(BaseBenchmark):
         if pred is None:
             return [], False
         if isinstance(pred.get('objects'), list):
-            out = []
-            for obj in pred['objects']:
-                if isinstance(obj, dict) and obj.get('type') in DETECTION_TYPES:
-                    try:
-                        out.append(check_object(obj))
-                    except ValueError:
-                        continue
-            return out, True
+            return checked_objects(pred['objects'], DETECTION_TYPES), True
         text = pred.get('prediction')
         if not isinstance(text, str):
             return [], False

@@ -22,7 +22,7 @@ from eov.heads.classification import ClassificationHead
 from eov.registry import BENCHMARKS
 
 from .base import BenchmarkDataError
-from .bigearthnet import BEN19_CLASSES, BEN43_TO_19, BigEarthNetV1
+from .bigearthnet import BEN19_CLASSES, BEN43_TO_19, BigEarthNetV1, to_19_classes
 
 #: ``--split`` names accepted for reBEN's ``validation`` split.
 SPLIT_ALIASES = {'val': 'validation', 'valid': 'validation'}
@@ -68,17 +68,7 @@ def parse_labels(value, where: str = '') -> list[str]:
 
 def to_19(labels: list[str], where: str = '') -> list[str]:
     """reBEN labels (19-class names; 43-class names are mapped) in official order."""
-    out = set()
-    for label in labels:
-        label = ' '.join(str(label).split())
-        if label in BEN19_CLASSES:
-            out.add(label)
-        elif label in BEN43_TO_19:
-            if BEN43_TO_19[label] is not None:
-                out.add(BEN43_TO_19[label])
-        else:
-            raise BenchmarkDataError(f'{where}: unknown BigEarthNet label {label!r}')
-    return [c for c in BEN19_CLASSES if c in out]
+    return to_19_classes(labels, where, names_19=True)
 
 
 def read_metadata(path: str) -> list[dict]:

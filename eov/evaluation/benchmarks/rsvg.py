@@ -34,9 +34,10 @@ import numpy as np
 
 from eov.heads.grounding import GROUNDING_TYPES, GroundingHead
 from eov.registry import BENCHMARKS
-from eov.slis.geometry import check_object, object_bounds
+from eov.slis.geometry import object_bounds
 
-from .base import BaseBenchmark, BenchmarkDataError, build_serializer, count_missing
+from .base import (BaseBenchmark, BenchmarkDataError, build_serializer, checked_objects,
+                   count_missing)
 
 #: IoU thresholds both protocols report.
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -274,13 +275,8 @@ class RSVGBenchmark(BaseBenchmark):
         if pred is None:
             return None
         if isinstance(pred.get('objects'), list):
-            for obj in pred['objects']:
-                if isinstance(obj, dict) and obj.get('type') in GROUNDING_TYPES:
-                    try:
-                        return list(object_bounds(check_object(obj)))
-                    except ValueError:
-                        continue
-            return None
+            found = checked_objects(pred['objects'], GROUNDING_TYPES)
+            return list(object_bounds(found[0])) if found else None
         text = pred.get('prediction')
         if not isinstance(text, str):
             return None
