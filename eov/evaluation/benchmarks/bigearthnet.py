@@ -306,13 +306,23 @@ class BigEarthNetV1(BaseBenchmark):
                              'sensor': 'sentinel2_l2a'}], question,
                            [{'type': 'labels', 'labels': classes}], meta)
 
-    def iter_records(self, src, split=None, splits=None, split_file=None):
-        """Yield one classification record per patch."""
+    def iter_records(self, src, split=None, **options):
+        """Yield one classification record per patch of :meth:`patches` with a 19-class label."""
+        head = ClassificationHead(classes=BEN19_CLASSES)
+        empty = 0
+        for folder, patch, classes, meta in self.patches(src, split, **options):
+            if not classes:
+                empty += 1
+                continue
+            yield self.patch_record(head, folder, patch, classes, meta)
+        if empty:
+            self.note(f'skipped {empty} patches with no label in the 19-class nomenclature')
+
+    def patches(self, src, split=None, splits=None, split_file=None):
+        """Yield ``(folder, patch, 19-class labels, meta)`` of every patch of the split."""
         if not os.path.isdir(src):
             raise BenchmarkDataError(f'{self.name}: SRC must be the folder of patch folders, '
                                      f'got {src}')
-        empty = 0
-        head = ClassificationHead(classes=BEN19_CLASSES)
         root = self.patch_root(src)
         for patch, listed in self.progress(self._patches(src, split, splits, split_file),
                                            'patches'):
@@ -324,14 +334,8 @@ class BigEarthNetV1(BaseBenchmark):
             labels = meta.get('labels') if isinstance(meta, dict) else None
             if not isinstance(labels, list):
                 raise BenchmarkDataError(f'{meta_path}: no "labels" list')
-            classes = to_19_classes(labels, meta_path)
-            if not classes:
-                empty += 1
-                continue
-            yield self.patch_record(head, folder, patch, classes,
-                                    {'labels_43': list(labels), 'source': listed})
-        if empty:
-            self.note(f'skipped {empty} patches with no label in the 19-class nomenclature')
+            yield folder, patch, to_19_classes(labels, meta_path), {'labels_43': list(labels),
+                                                                    'source': listed}
 
     def score(self, records, predictions, serializer=None):
         """Token recall and multi-label metrics; see the class docstring."""

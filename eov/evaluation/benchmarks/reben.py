@@ -18,7 +18,6 @@ import csv
 import os
 import re
 
-from eov.heads.classification import ClassificationHead
 from eov.registry import BENCHMARKS
 
 from .base import BenchmarkDataError
@@ -165,8 +164,8 @@ class BigEarthNetV2(BigEarthNetV1):
         flat = os.path.join(root, patch_id)
         return flat if not os.path.isdir(nested) and os.path.isdir(flat) else nested
 
-    def iter_records(self, src, split=None, metadata=None, images=None):
-        """Yield one classification record per metadata row of the split."""
+    def patches(self, src, split=None, metadata=None, images=None):
+        """Yield ``(folder, patch, 19-class labels, meta)`` of every metadata row of the split."""
         path = self.find_file(src, metadata, ('metadata.parquet', 'metadata.csv'), 'metadata')
         root = self._image_root(src, images)
         rows = read_metadata(path)
@@ -174,8 +173,9 @@ class BigEarthNetV2(BigEarthNetV1):
         if wanted is not None and 'split' not in rows[0]:
             raise BenchmarkDataError(f'{path}: no "split" column to select split {split!r}')
         splits = sorted({str(r.get('split')) for r in rows})
-        head = ClassificationHead(classes=BEN19_CLASSES)
-        empty = count = 0
+        if wanted is not None and wanted not in splits:
+            raise BenchmarkDataError(f'{path}: no rows with split {wanted!r} (splits: '
+                                     f'{", ".join(splits)})')
         for k, row in enumerate(self.progress(rows, 'patches')):
             if wanted is not None and str(row.get('split')) != wanted:
                 continue
@@ -185,18 +185,8 @@ class BigEarthNetV2(BigEarthNetV1):
                 raise BenchmarkDataError(f'{where}: empty patch_id')
             classes = to_19(parse_labels(row.get('labels'), f'{where} ({patch})'),
                             f'{where} ({patch})')
-            if not classes:
-                empty += 1
-                continue
-            folder = self.patch_folder(root, patch)
             meta = {'split': row.get('split'), 'source': f'{os.path.basename(path)}#row{k + 1}'}
             for key in ('country', 's1_name', 's2v1_name'):
                 if row.get(key) not in (None, ''):
                     meta[key] = str(row[key])
-            count += 1
-            yield self.patch_record(head, folder, patch, classes, meta)
-        if wanted is not None and count == 0 and not empty:
-            raise BenchmarkDataError(f'{path}: no rows with split {wanted!r} (splits: '
-                                     f'{", ".join(splits)})')
-        if empty:
-            self.note(f'skipped {empty} patches with no label in the 19-class nomenclature')
+            yield self.patch_folder(root, patch), patch, classes, meta

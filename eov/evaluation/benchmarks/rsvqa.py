@@ -180,10 +180,8 @@ class RSVQABenchmark(BaseBenchmark):
             ok = isinstance(text, str) and text.strip().lower() == str(truth).strip().lower()
             per_type[qtype][0] += ok
             per_type[qtype][1] += 1
-        out = {}
-        for qtype in sorted(per_type):
-            hits, total = per_type[qtype]
-            out[f'accuracy/{qtype}'] = hits / total
+        out = {f'accuracy/{qtype}': hits / total
+               for qtype, (hits, total) in sorted(per_type.items())}
         accs = [hits / total for hits, total in per_type.values()]
         correct = sum(hits for hits, _ in per_type.values())
         n = sum(total for _, total in per_type.values())

@@ -336,9 +336,8 @@ class SarlangVQA(BaseBenchmark):
             'n_judged_correct': judged_correct,
             'accuracy_upper_bound': (correct - judged_correct + needs_judge) / n if n else 0.0,
         }
-        for qtype in sorted(by_type):
-            hits, total = by_type[qtype]
-            out[f'accuracy/{qtype}'] = hits / total
+        out.update((f'accuracy/{qtype}', hits / total)
+                   for qtype, (hits, total) in sorted(by_type.items()))
         out['n'] = n
         out['n_missing'] = count_missing(records, predictions)
         return out
