@@ -103,7 +103,6 @@ def learned(low, high, chance, lower_is_better: bool = False) -> bool | None:
 
     ``None`` when the interval or the chance score is missing.
     """
-    values = [low, high, chance]
-    if any(v is None or not math.isfinite(float(v)) for v in values):
+    if any(v is None or not math.isfinite(float(v)) for v in (low, high, chance)):
         return None
     return float(high) < float(chance) if lower_is_better else float(low) > float(chance)

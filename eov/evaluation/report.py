@@ -464,13 +464,12 @@ def _draw_panel(fig, ax, tax, helper: _Examples, record: dict, pred: dict) -> bo
     lines.append(_short(f'id {record.get("id")}', width))
     first = 1 if verdict is not None else 0
     shift = ScaledTranslation(0, -7 * 1.15 * first / 72, fig.dpi_scale_trans)
+    mono = dict(ha='left', va='top', fontsize=7, family='DejaVu Sans Mono', parse_math=False)
     if first:
-        tax.text(0.0, 1.0, lines[0], transform=tax.transAxes, ha='left', va='top',
-                 fontsize=7, family='DejaVu Sans Mono', parse_math=False,
-                 color='#15803d' if verdict[1] else '#b91c1c', fontweight='bold')
+        tax.text(0.0, 1.0, lines[0], transform=tax.transAxes, fontweight='bold',
+                 color='#15803d' if verdict[1] else '#b91c1c', **mono)
     tax.text(0.0, 1.0, '\n'.join(lines[first:]), transform=tax.transAxes + shift,
-             ha='left', va='top', fontsize=7, family='DejaVu Sans Mono',
-             parse_math=False, linespacing=1.15)
+             linespacing=1.15, **mono)
     return readable
 
 
@@ -776,6 +775,7 @@ def _scoreboard_md(work_dir: str) -> list[str]:
         rows = scoreboard_rows(_read_json(path))
         baseline = any(r['baseline'] is not None for r in rows)
         with_ci = any(r['ci'] is not None for r in rows)
+        judge = 'learned' if with_ci else 'beats'   # the verdict column
         lines += ['| modality | cell | metric | value | ' + ('95% CI | ' if with_ci else '')
                   + 'chance | ' + ('baseline | ' if baseline else '') + 'n | '
                   + ('learned |' if with_ci else 'beats chance |'),
@@ -789,7 +789,7 @@ def _scoreboard_md(work_dir: str) -> list[str]:
                 low, high = (r['ci'] or [None, None])[:2]
                 ci = ('\u2013 | ' if _number(low) is None or _number(high) is None
                       else f'[{_number(low):.3f}, {_number(high):.3f}] | ')
-            verdict = r['learned'] if with_ci else r['beats']
+            verdict = r[judge]
             lines.append(f"| {_md(r['modality'])} | {_md(r['cell'])} | {_md(metric)} | "
                          f"{_fmt(_number(r['value']))} | {ci}{_fmt(_number(r['chance']))} | "
                          f"{extra}{_fmt(r['n'])} | {_fmt(verdict)} |")
@@ -798,15 +798,12 @@ def _scoreboard_md(work_dir: str) -> list[str]:
                           'reported one.']
         if not rows:
             lines += ['', 'The scoreboard is empty.']
-        elif with_ci:
-            judged = [r for r in rows if r['learned'] is not None]
-            lines += ['', f"{sum(bool(r['learned']) for r in judged)} of {len(judged)} cells "
-                          'learned: their 95% interval lies wholly beyond chance '
-                          f'({len(rows)} cells in all).']
         else:
-            judged = [r for r in rows if r['beats'] is not None]
-            lines += ['', f"{sum(r['beats'] for r in judged)} of {len(judged)} cells beat "
-                          f"chance ({len(rows)} cells in all)."]
+            judged = [r for r in rows if r[judge] is not None]
+            what = ('learned: their 95% interval lies wholly beyond chance' if with_ci
+                    else 'beat chance')
+            lines += ['', f"{sum(bool(r[judge]) for r in judged)} of {len(judged)} cells {what} "
+                          f'({len(rows)} cells in all).']
     elif os.path.isfile(metrics_path):
         metrics = _read_json(metrics_path)
         lines += ['No `scoreboard.json`; the flat metrics of `metrics.json`:', '',
