@@ -776,23 +776,19 @@ def _scoreboard_md(work_dir: str) -> list[str]:
         baseline = any(r['baseline'] is not None for r in rows)
         with_ci = any(r['ci'] is not None for r in rows)
         judge = 'learned' if with_ci else 'beats'   # the verdict column
-        lines += ['| modality | cell | metric | value | ' + ('95% CI | ' if with_ci else '')
-                  + 'chance | ' + ('baseline | ' if baseline else '') + 'n | '
-                  + ('learned |' if with_ci else 'beats chance |'),
-                  '|---|---|---|---:|' + ('---:|' if with_ci else '') + '---:|'
-                  + ('---:|' if baseline else '') + '---:|:---:|']
+        columns = ['modality', 'cell', 'metric', 'value'] + ['95% CI'] * with_ci + ['chance'] \
+            + ['baseline'] * baseline + ['n', 'learned' if with_ci else 'beats chance']
+        lines += ['| ' + ' | '.join(columns) + ' |',
+                  '|---|---|---|' + '---:|' * (len(columns) - 4) + ':---:|']
         for r in rows:
-            metric = r['metric'] + (' (lower is better)' if r['lower_is_better'] else '')
-            extra = f"{_fmt(_number(r['baseline']))} | " if baseline else ''
-            ci = ''
-            if with_ci:
-                low, high = (r['ci'] or [None, None])[:2]
-                ci = ('\u2013 | ' if _number(low) is None or _number(high) is None
-                      else f'[{_number(low):.3f}, {_number(high):.3f}] | ')
-            verdict = r[judge]
-            lines.append(f"| {_md(r['modality'])} | {_md(r['cell'])} | {_md(metric)} | "
-                         f"{_fmt(_number(r['value']))} | {ci}{_fmt(_number(r['chance']))} | "
-                         f"{extra}{_fmt(r['n'])} | {_fmt(verdict)} |")
+            low, high = (r['ci'] or [None, None])[:2]
+            cells = [_md(r['modality']), _md(r['cell']),
+                     _md(r['metric'] + (' (lower is better)' if r['lower_is_better'] else '')),
+                     _fmt(_number(r['value']))]
+            cells += ['\u2013' if _number(low) is None or _number(high) is None
+                      else f'[{_number(low):.3f}, {_number(high):.3f}]'] * with_ci
+            cells += [_fmt(_number(r['chance']))] + [_fmt(_number(r['baseline']))] * baseline
+            lines.append('| ' + ' | '.join(cells + [_fmt(r['n']), _fmt(r[judge])]) + ' |')
         if baseline:
             lines += ['', 'baseline: the mean training box (grounding), where the test '
                           'reported one.']

@@ -166,6 +166,17 @@ class BaseBenchmark:
             raise BenchmarkDataError(f'{self.name}: {what} file not found: {path}')
         return path
 
+    def given_folder(self, src: str, value: str, what: str) -> str:
+        """The folder option ``value`` (see :meth:`resolve_dir`), which must exist.
+
+        Raises:
+            BenchmarkDataError: the folder does not exist.
+        """
+        path = self.resolve_dir(src, value)
+        if not os.path.isdir(path):
+            raise BenchmarkDataError(f'{self.name}: {what} folder not found: {path}')
+        return path
+
     def find_folder(self, src: str, value: str | None, candidates, what: str) -> str:
         """The ``what`` folder: the ``--what`` option if given, else the first candidate in SRC.
 
@@ -173,10 +184,7 @@ class BaseBenchmark:
             BenchmarkDataError: the given folder does not exist, or no candidate does.
         """
         if value:
-            path = self.resolve_dir(src, value)
-            if not os.path.isdir(path):
-                raise BenchmarkDataError(f'{self.name}: {what} folder not found: {path}')
-            return path
+            return self.given_folder(src, value, what)
         for name in candidates:
             path = os.path.join(src, name)
             if os.path.isdir(path):

@@ -83,9 +83,7 @@ class EarthMindBench(BaseBenchmark):
 
     def _files(self, src: str, split: str | None, annotations: str | None) -> list[str]:
         if annotations:
-            folder = self.resolve_dir(src, annotations)
-            if not os.path.isdir(folder):
-                raise BenchmarkDataError(f'{self.name}: annotation folder not found: {folder}')
+            folder = self.given_folder(src, annotations, 'annotation')
         elif os.path.isfile(src):
             return [src]
         else:

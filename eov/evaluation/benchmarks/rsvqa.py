@@ -151,12 +151,10 @@ class RSVQABenchmark(BaseBenchmark):
                                   [{'path': self.image_path(path), 'sensor': 'rgb'}],
                                   head.question(question=str(q['question'])),
                                   [{'type': 'text', 'text': str(ans['answer'])}], meta)
-        if counts['question']:
-            self.note(f"skipped {counts['question']} questions marked inactive on active "
-                      'images (skip_inactive)')
-        if counts['answer']:
-            self.note(f"skipped {counts['answer']} active questions whose answer is inactive "
-                      '(skip_inactive)')
+        for key, what in (('question', 'questions marked inactive on active images'),
+                          ('answer', 'active questions whose answer is inactive')):
+            if counts[key]:
+                self.note(f'skipped {counts[key]} {what} (skip_inactive)')
 
     def score(self, records, predictions, serializer=None, exclude_types=None,
               skip_inactive=False):

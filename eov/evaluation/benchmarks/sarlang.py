@@ -142,9 +142,7 @@ class SarlangVQA(BaseBenchmark):
             return [src]
         root = self.dataset_root(src)
         if annotations:
-            folder = self.resolve_dir(src, annotations)
-            if not os.path.isdir(folder):
-                raise BenchmarkDataError(f'{self.name}: annotation folder not found: {folder}')
+            folder = self.given_folder(src, annotations, 'annotation')
         else:
             folder = os.path.join(root, 'Text', 'VQA') if root else src
         if root and split is None:
