@@ -417,11 +417,9 @@ def _draw_panel(fig, ax, tax, helper: _Examples, record: dict, pred: dict) -> bo
     text = pred.get('prediction')
     text = text if isinstance(text, str) else ('' if text is None else json.dumps(text))
     lines: list[str] = []
-    readable = True
     try:
         image, size, parts = helper.image(record)
     except Exception as exc:   # noqa: BLE001 - a missing or broken file: say so in the panel
-        readable = False
         ax.set_facecolor('0.9')
         ax.text(0.5, 0.5, '\n'.join(textwrap.wrap(f'cannot read the image: {exc}', 40)[:6]),
                 transform=ax.transAxes, ha='center', va='center', fontsize=7,
@@ -470,7 +468,7 @@ def _draw_panel(fig, ax, tax, helper: _Examples, record: dict, pred: dict) -> bo
                  color='#15803d' if verdict[1] else '#b91c1c', **mono)
     tax.text(0.0, 1.0, '\n'.join(lines[first:]), transform=tax.transAxes + shift,
              linespacing=1.15, **mono)
-    return readable
+    return image is not None
 
 
 def select_examples(records: Sequence[dict], predictions, per_cell: int = 1,
@@ -694,13 +692,11 @@ def plot_scoreboard(board: Mapping, out_png: str, title: str | None = None) -> s
                     color='0.05', linespacing=0.95)
     ax.set_xlim(0, max(1, len(columns)))
     ax.set_ylim(max(1, len(modalities)), 0)
-    ax.set_xticks([j + 0.5 for j in range(len(columns))])
-    ax.set_xticklabels(columns, rotation=55, ha='right', fontsize=7)
-    ax.set_yticks([i + 0.5 for i in range(len(modalities))])
-    ax.set_yticklabels(modalities, fontsize=8)
+    ax.set_xticks([j + 0.5 for j in range(len(columns))], columns, rotation=55, ha='right',
+                  fontsize=7)
+    ax.set_yticks([i + 0.5 for i in range(len(modalities))], modalities, fontsize=8)
     ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.spines[:].set_visible(False)
     from matplotlib.cm import ScalarMappable
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.025, pad=0.01)
     bar.set_label('margin over chance\n(share of the room left)', fontsize=7)
