@@ -419,6 +419,19 @@ def as_bool(value, name: str) -> bool:
     return bool(value)
 
 
+def check_choice(value, name: str, choices) -> None:
+    """Refuse option ``name`` unless its ``value`` is one of ``choices`` (:class:`OptionError`)."""
+    if value not in choices:
+        raise OptionError(f'option {name} must be one of {", ".join(choices)}, got {value!r}')
+
+
+def as_names(value) -> list:
+    """A list option: comma-separated text (items stripped, empty ones dropped), or a list."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(',') if v.strip()]
+    return list(value)
+
+
 def read_json(path: str) -> Any:
     """Load a JSON file; a parse error names the file, line and column."""
     try:

@@ -44,8 +44,8 @@ from eov.registry import BENCHMARKS
 from eov.scoring import class_ap
 from eov.slis.geometry import check_object, object_points
 
-from .base import (BaseBenchmark, BenchmarkDataError, OptionError, PredictionError,
-                   as_bool, build_serializer, checked_objects, count_missing)
+from .base import (BaseBenchmark, BenchmarkDataError, OptionError, PredictionError, as_bool,
+                   as_names, build_serializer, check_choice, checked_objects, count_missing)
 
 #: The 15 classes of DOTA v1.0, in the devkit's order.
 DOTA_V1_CLASSES = ('plane', 'baseball-diamond', 'bridge', 'ground-track-field', 'small-vehicle',
@@ -356,18 +356,10 @@ class DOTA(BaseBenchmark):
               classes=None, tie_order='numpy', label_match='loose'):
         """DOTA Task-1 mAP; see the module docstring."""
         use_07_metric = as_bool(use_07_metric, 'use_07_metric')
-        if tie_order not in TIE_ORDERS:
-            raise OptionError(f'option tie_order must be one of {", ".join(TIE_ORDERS)}, '
-                              f'got {tie_order!r}')
-        if label_match not in LABEL_MATCHES:
-            raise OptionError(f'option label_match must be one of {", ".join(LABEL_MATCHES)}, '
-                              f'got {label_match!r}')
+        check_choice(tie_order, 'tie_order', TIE_ORDERS)
+        check_choice(label_match, 'label_match', LABEL_MATCHES)
         iou_thr = float(iou_thr)
-        if classes is None:
-            classes = DOTA_V1_CLASSES
-        elif isinstance(classes, str):
-            classes = tuple(c.strip() for c in classes.split(',') if c.strip())
-        classes = tuple(classes)
+        classes = DOTA_V1_CLASSES if classes is None else tuple(as_names(classes))
         if not classes:
             raise OptionError('option classes needs at least one class name')
         keys = {_class_key(c): c for c in classes}

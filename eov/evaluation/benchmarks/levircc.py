@@ -50,8 +50,8 @@ from eov.registry import BENCHMARKS
 from eov.scoring.caption import CAPTION_KEYS, caption_scores, meteor_available, meteor_score
 from eov.scoring.ptb import PTB_BACKENDS, ptb_tokenize, ptb_tokenize_batch
 
-from .base import (BaseBenchmark, BenchmarkDataError, OptionError, as_bool, count_missing,
-                   prediction_text, read_json)
+from .base import (BaseBenchmark, BenchmarkDataError, OptionError, as_bool, check_choice,
+                   count_missing, prediction_text, read_json)
 
 #: ``max_len`` and ``captions_per_image`` of RSICCformer's ``create_input_files.py`` call.
 RSICC_MAX_LEN = 50
@@ -227,9 +227,7 @@ class LevirCC(BaseBenchmark):
         pycocoevalcap (which ships ``meteor-1.5.jar``) is installed;
         otherwise the key is absent and a note goes to stderr.
         """
-        if tokenizer not in PTB_BACKENDS:
-            raise OptionError(f'option tokenizer must be one of {", ".join(PTB_BACKENDS)}, '
-                              f'got {tokenizer!r}')
+        check_choice(tokenizer, 'tokenizer', PTB_BACKENDS)
         vocab = load_word_map(word_map, min_word_freq) if word_map else None
         refs = []
         for rid, rec in records.items():

@@ -27,7 +27,7 @@ from collections import defaultdict
 from eov.heads.vqa import VQAHead
 from eov.registry import BENCHMARKS
 
-from .base import BaseBenchmark, BenchmarkDataError, as_bool, read_json
+from .base import BaseBenchmark, BenchmarkDataError, as_bool, as_names, read_json
 
 
 def _entries(path: str, key: str) -> dict:
@@ -160,9 +160,7 @@ class RSVQABenchmark(BaseBenchmark):
               skip_inactive=False):
         """Exact match per question type; see the class docstring for the keys."""
         skip_inactive = as_bool(skip_inactive, 'skip_inactive')
-        if isinstance(exclude_types, str):
-            exclude_types = [t for t in exclude_types.split(',') if t.strip()]
-        excluded = {t.strip() for t in exclude_types or ()}
+        excluded = {t.strip() for t in as_names(exclude_types or ())}
         per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         n_inactive = n_missing = 0
         for rid, rec in records.items():
