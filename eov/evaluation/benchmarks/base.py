@@ -306,17 +306,11 @@ def load_records(path: str) -> dict[str, dict]:
     Raises:
         RecordError: a malformed record or a repeated id, naming file and line.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'data file not found: {path}')
-    records: dict[str, dict] = {}
-    lines: dict[str, int] = {}
-    for lineno, rec in iter_jsonl(path, error=RecordError, objects=False):
-        validate_record(rec, f'{path}:{lineno}')
-        rid = rec['id']
-        if rid in records:
-            raise RecordError(f'{path}:{lineno}: id {rid!r} repeats line {lines[rid]}')
-        records[rid] = rec
-        lines[rid] = lineno
+    def record_id(rec, where):
+        validate_record(rec, where)
+        return rec['id']
+
+    records = _by_id(path, 'data', RecordError, record_id)
     if not records:
         raise RecordError(f'{path}: no records')
     return records
@@ -332,12 +326,7 @@ def load_predictions(path: str) -> dict[str, dict]:
     Raises:
         PredictionError: a malformed line or a repeated id, naming file and line.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'predictions file not found: {path}')
-    out: dict[str, dict] = {}
-    lines: dict[str, int] = {}
-    for lineno, pred in iter_jsonl(path, error=PredictionError, objects=False):
-        where = f'{path}:{lineno}'
+    def prediction_id(pred, where):
         if not isinstance(pred, dict):
             raise PredictionError(f'{where}: a prediction must be a JSON object, '
                                   f'got {type(pred).__name__}')
@@ -358,9 +347,28 @@ def load_predictions(path: str) -> dict[str, dict]:
                 raise PredictionError(f'{where} (id {rid}): "{key}" must be a list')
         if 'labels' in pred and not all(isinstance(v, str) for v in pred['labels']):
             raise PredictionError(f'{where} (id {rid}): "labels" must hold strings')
+        return rid
+
+    return _by_id(path, 'predictions', PredictionError, prediction_id)
+
+
+def _by_id(path: str, what: str, error: type[Exception], read_id) -> dict[str, dict]:
+    """``{id: object}`` of a JSONL file; ``read_id(object, 'file:line')`` checks a line and
+    gives its id.
+
+    Raises:
+        FileNotFoundError: no such file.
+        error: a line that is no JSON, or an id that repeats, naming file and line.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{what} file not found: {path}')
+    out: dict[str, dict] = {}
+    lines: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(path, error=error, objects=False):
+        rid = read_id(obj, f'{path}:{lineno}')
         if rid in out:
-            raise PredictionError(f'{where}: id {rid!r} repeats line {lines[rid]}')
-        out[rid] = pred
+            raise error(f'{path}:{lineno}: id {rid!r} repeats line {lines[rid]}')
+        out[rid] = obj
         lines[rid] = lineno
     return out
 
