@@ -202,15 +202,18 @@ def plot_losses(work_dir: str, out_png: str) -> str:
     if any_rows:
         ax_loss.legend(loc='upper right', fontsize=8, frameon=True)
     else:
-        ax_loss.text(0.5, 0.5, f'no training logs (*/vis_data/scalars.json) in {work_dir}',
-                     transform=ax_loss.transAxes, ha='center', va='center', fontsize=10)
+        _say(ax_loss, f'no training logs (*/vis_data/scalars.json) in {work_dir}', fontsize=10)
     if not any_acc:
-        ax_acc.text(0.5, 0.5, 'no token_acc logged', transform=ax_acc.transAxes,
-                    ha='center', va='center', fontsize=9, color='0.4')
+        _say(ax_acc, 'no token_acc logged', fontsize=9, color='0.4')
     fig.suptitle('Training: loss and token accuracy per PCMA stage', y=0.99)
     fig.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.09)
     _save(fig, out_png)
     return out_png
+
+
+def _say(ax, text: str, **kwargs) -> None:
+    """Write a message in the middle of ``ax``."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha='center', va='center', **kwargs)
 
 
 def _number(value) -> float | None:
@@ -421,9 +424,8 @@ def _draw_panel(fig, ax, tax, helper: _Examples, record: dict, pred: dict) -> bo
         image, size, parts = helper.image(record)
     except Exception as exc:   # noqa: BLE001 - a missing or broken file: say so in the panel
         ax.set_facecolor('0.9')
-        ax.text(0.5, 0.5, '\n'.join(textwrap.wrap(f'cannot read the image: {exc}', 40)[:6]),
-                transform=ax.transAxes, ha='center', va='center', fontsize=7,
-                parse_math=False)
+        _say(ax, '\n'.join(textwrap.wrap(f'cannot read the image: {exc}', 40)[:6]), fontsize=7,
+             parse_math=False)
         image, size, parts = None, None, 1
     verdict = _verdict(pred)
     if image is not None:
@@ -589,8 +591,7 @@ def plot_predictions(records: Sequence[dict], predictions, data_root: str, out_p
     if not examples:
         ax = fig.add_subplot(grid[0, 0])
         ax.axis('off')
-        ax.text(0.5, 0.5, 'no test record has a prediction', ha='center', va='center',
-                transform=ax.transAxes)
+        _say(ax, 'no test record has a prediction')
     head_line = (f'Test examples, {"one" if per_cell == 1 else f"up to {per_cell}"} per '
                  '(modality, cell): green = truth, red = prediction, cyan dashed = region '
                  'asked about')
