@@ -10,7 +10,6 @@ Prints the path of report.md, then the scoreboard.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -52,11 +51,8 @@ def main(argv=None) -> int:
                         modalities=modalities, per_cell=args.per_cell,
                         max_panels=args.max_panels)
     print(f'report: {path}')
-    board = os.path.join(args.work_dir, 'scoreboard.json')
-    if os.path.isfile(board):   # the console ends with the scoreboard
-        from eov.evaluation.scoreboard import render_table
-        with open(board) as f:
-            print(render_table(json.load(f)))
+    from eov.evaluation.scoreboard import print_table
+    print_table(os.path.join(args.work_dir, 'scoreboard.json'))   # the console ends with it
     return 0
 
 

@@ -79,11 +79,9 @@ def evaluate(args):
         print(json.dumps(flat, indent=2, sort_keys=True))
         print(f'metrics written to {path}')
         write_scoreboards(metrics, boards, runner.test_evaluator.metrics)
+        from eov.evaluation.scoreboard import print_table
         board = os.path.join(cfg.work_dir, 'scoreboard.json')
-        if os.path.isfile(board):
-            from eov.evaluation.scoreboard import render_table
-            with open(board) as f:
-                print(render_table(json.load(f)))
+        if print_table(board):
             print(f'scoreboard written to {board}')
     return metrics
 

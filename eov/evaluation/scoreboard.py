@@ -204,6 +204,19 @@ def render_table(board: dict, digits: int = 4) -> str:
     return '\n'.join(lines)
 
 
+def print_table(path: str) -> bool:
+    """Print the board saved at ``path`` as :func:`render_table` writes it.
+
+    Returns:
+        Whether there was a board to print.
+    """
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        print(render_table(json.load(f)))
+    return True
+
+
 def save_scoreboard(board: dict, path: str) -> str:
     """Write a board as JSON to ``path`` (folders made as needed, written whole: a
     temporary file renamed); returns ``path``."""
