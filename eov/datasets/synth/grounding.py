@@ -20,6 +20,8 @@ import numpy as np
 from eov.heads.grounding import GroundingHead
 from eov.utils.io import atomic_write, write_json_atomically
 
+from .scenes import boxes_overlap
+
 #: Object colours (RGB) and shape classes of the generator.
 COLORS = {
     'red': (215, 40, 40),
@@ -60,11 +62,6 @@ class SynthConfig:
     unique_colors: bool = True
     image_format: str = 'png'
     image_after_question: bool = True
-
-
-def _overlaps(box, others, margin=1):
-    return any(not (box[2] + margin <= o[0] or box[0] >= o[2] + margin or
-                    box[3] + margin <= o[1] or box[1] >= o[3] + margin) for o in others)
 
 
 def _draw_shape(canvas: np.ndarray, shape: str, box, color) -> None:
@@ -112,7 +109,7 @@ def make_scene(rng: np.random.Generator, cfg: SynthConfig):
         x1 = int(rng.integers(0, size - side + 1))
         y1 = int(rng.integers(0, size - side + 1))
         box = [x1, y1, x1 + side, y1 + side]
-        if _overlaps(box, boxes):
+        if any(boxes_overlap(box, o) for o in boxes):
             continue
         _draw_shape(image, shape, box, COLORS[color])
         used.add((color, shape))
@@ -229,7 +226,6 @@ def check_counts(p: argparse.ArgumentParser, **counts) -> None:
 
 def run(args: argparse.Namespace, p: argparse.ArgumentParser) -> dict[str, str]:
     """Generate the grounding suite from parsed :func:`add_arguments` flags."""
-    check_counts(p, train=args.train, val=args.val, test=args.test)
     if not (args.train or args.val or args.test):
         p.error(f'nothing to write: --train {args.train} --val {args.val} --test {args.test}')
     if args.image_size < 1:
@@ -247,13 +243,3 @@ def run(args: argparse.Namespace, p: argparse.ArgumentParser) -> dict[str, str]:
         print(f'{split}: {splits[split]} records -> {path}')
     return paths
 
-
-def main(argv=None) -> None:
-    """Command-line entry point of the grounding suite alone (v1 behaviour)."""
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('out_dir')
-    p.add_argument('--train', type=int, default=8000, help='training samples')
-    p.add_argument('--test', type=int, default=400, help='test samples')
-    p.add_argument('--seed', type=int, default=0)
-    add_arguments(p)
-    run(p.parse_args(argv), p)

@@ -223,24 +223,21 @@ class _Ctx:
                       band_names=band_names)
         return rel
 
-    def image(self, modality: str, scene: Scene, **kw) -> dict:
+    def image(self, modality: str, scene: Scene) -> dict:
         """Render ``scene`` for a single-image modality, write it, return its image entry."""
-        rng = self.rng
-        if modality == 'optical':
-            data = render_optical(scene, rng, **kw)
-            return dict(path=self.tif('optical', data, GSD['optical']), sensor='rgb')
-        if modality == 'sar':
-            data = render_sar(scene, rng)
-            return dict(path=self.tif('sar', data, GSD['sar'], band_names=('VV', 'VH')),
-                        sensor='sentinel1_grd', units='linear')
-        if modality == 'infrared':
-            data = render_thermal(scene, rng)
-            return dict(path=self.tif('infrared', data, GSD['infrared']), sensor='thermal')
-        if modality == 'multispectral':
-            data = render_multispectral(scene, rng)
-            return dict(path=self.tif('multispectral', data, GSD['multispectral'], nodata=0,
-                                      band_names=S2_L2A_BANDS), sensor='sentinel2_l2a')
-        raise ValueError(modality)
+        render, tif_kw, extra = _SINGLE_IMAGE[modality]
+        path = self.tif(modality, render(scene, self.rng), GSD[modality], **tif_kw)
+        return dict(path=path, sensor=SENSORS[modality], **extra)
+
+
+#: How each single-image modality is rendered and written: ``(renderer, GeoTIFF
+#: keywords, extra fields of the image entry)``.
+_SINGLE_IMAGE = {
+    'optical': (render_optical, {}, {}),
+    'sar': (render_sar, dict(band_names=('VV', 'VH')), dict(units='linear')),
+    'infrared': (render_thermal, {}, {}),
+    'multispectral': (render_multispectral, dict(nodata=0, band_names=S2_L2A_BANDS), {}),
+}
 
 
 #: Land-cover classes multi-label answers name, in this order.
@@ -404,6 +401,18 @@ class _Retry(Exception):
     """A builder could not make its scene: the record is drawn again with fresh randomness."""
 
 
+def _require(ok, why: str) -> None:
+    """Draw the record again (:class:`_Retry`, saying ``why``) unless ``ok``."""
+    if not ok:
+        raise _Retry(why)
+
+
+def _need(value, why: str):
+    """``value``, unless it is ``None``: then the record is drawn again (:func:`_require`)."""
+    _require(value is not None, why)
+    return value
+
+
 # ---------------------------------------------------------------------------
 # Captions
 # ---------------------------------------------------------------------------
@@ -529,16 +538,14 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             c = ctx.choice(want)
             counts[c] += 1
         scene = compose(ctx, counts)
-        if not scene.objects:
-            raise _Retry('empty scene')
+        _require(scene.objects, 'empty scene')
         targets = [_hbb(o, o.label) for o in scene.objects]
         question = heads['detection'].question(seed=ctx.qseed())
     elif cell == 'region':
         k = int(rng.integers(1, 3))
         want = [str(c) for c in rng.choice(classes, size=k, replace=False)]
         scene = compose(ctx, {c: 1 for c in want} | _distractors(ctx, classes, set(want), 1))
-        if not scene.objects:
-            raise _Retry('empty scene')
+        _require(scene.objects, 'empty scene')
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
         targets = [_hbb(obj, role='input'), dict(type='label', label=obj.label)]
         question = heads['region'].ask(targets, (size, size), seed=ctx.qseed(),
@@ -558,8 +565,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             for label, n in _distractors(ctx, land_objects, set(), 2).items():
                 colors = [ctx.choice(S.ROOF_COLORS)] * n if label == 'building' else None
                 S.place(rng, scene, label, n, surfaces=(BARE, URBAN), colors=colors)
-        if region is None or not scene.region_visible(region).any():
-            raise _Retry('no region')
+        _require(region is not None and scene.region_visible(region).any(), 'no region')
         targets = [dict(type='poly', points=region['points'], label=cls_name)]
         question = heads['segmentation'].question(seed=ctx.qseed(), classes=cls_name)
     elif cell == 'choice':
@@ -568,8 +574,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             others = [str(c) for c in rng.choice(['vehicle', 'building', 'ship'], size=2,
                                                  replace=False)]
             scene = compose(ctx, {hot: 1, others[0]: 1, others[1]: int(rng.integers(0, 2))})
-            if scene.count(hot) != 1:
-                raise _Retry('no hot object')
+            _require(scene.count(hot) == 1, 'no hot object')
             options = [hot, *others]
             if rng.random() < 0.5:
                 options.append('furnace' if hot == 'chimney' else 'chimney')
@@ -579,8 +584,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
         elif rng.random() < 0.5:
             label = ctx.choice(classes)
             scene = compose(ctx, {label: int(rng.integers(1, 3))})
-            if not scene.count(label):
-                raise _Retry('empty scene')
+            _require(scene.count(label), 'empty scene')
             others = [c for c in classes if c != label]
             options = [label, *rng.choice(others, size=int(rng.integers(2, 4)), replace=False)]
             options = [str(options[i]) for i in rng.permutation(len(options))]
@@ -591,8 +595,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             label = ctx.choice(classes)
             scene = compose(ctx, {label: int(rng.integers(1, 4))})
             n = scene.count(label)
-            if not n:
-                raise _Retry('empty scene')
+            _require(n, 'empty scene')
             options = ['1', '2', '3'] + (['4'] if rng.random() < 0.5 else [])
             q = f'How many {PLURAL[label]} are there in this image?'
             targets = [_letters(options, str(n))]
@@ -642,14 +645,13 @@ def _ms_scene(ctx: _Ctx, background: str, patches: list[str]) -> tuple[Scene, li
             qx, qy = rng.uniform(0.35, 0.65, 2)
         centre = (qx * size + rng.uniform(-3, 3), qy * size + rng.uniform(-3, 3))
         radius = (0.17, 0.22) if len(patches) > 1 else (0.22, 0.3)
-        region = S.add_lake(rng, scene, cls=MS_IDS[name], radius=radius, centre=centre)
-        if region is None:
-            raise _Retry('no patch')
+        region = _need(S.add_lake(rng, scene, cls=MS_IDS[name], radius=radius, centre=centre),
+                       'no patch')
         region['name'] = name
         regions.append(region)
     for region in regions:
-        if scene.region_visible(region).sum() < 0.9 * region['mask'].sum():
-            raise _Retry('patches overlap')
+        _require(scene.region_visible(region).sum() >= 0.9 * region['mask'].sum(),
+                 'patches overlap')
     return scene, regions
 
 
@@ -669,8 +671,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
             if rng.random() < 0.5 else []
         scene, regions = _ms_scene(ctx, background, patches)
         if patches:   # keep the background dominant
-            if regions[0]['mask'].mean() > 0.3:
-                raise _Retry('patch too large')
+            _require(regions[0]['mask'].mean() <= 0.3, 'patch too large')
         targets = [dict(type='label', label=background)]
         question = heads['classification'].ask(targets, seed=ctx.qseed())
         subset = background in S.TWIN
@@ -727,9 +728,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
                             ([ctx.choice(other)] if rng.random() < 0.5 else []))
         scene, regions = _ms_scene(ctx, background, patches)
         visible = scene.region_visible(regions[0])
-        box = _box_inside(visible, int(round(8 * ctx.s)))
-        if box is None:
-            raise _Retry('patch too small for a box')
+        box = _need(_box_inside(visible, int(round(8 * ctx.s))), 'patch too small for a box')
         targets = [dict(type='hbb', bbox=box, role='input'), dict(type='label', label=name)]
         question = heads['region'].ask(targets, (size, size), seed=ctx.qseed(),
                                         region=REGION_SLOT)
@@ -837,16 +836,13 @@ def _temporal_series(ctx: _Ctx, kind: str, events: list[str]):
     for event in events:
         change = dict(event=event)
         if event == 'new building':
-            obj = S.make_object(rng, final, 'building', color=ctx.choice(S.ROOF_COLORS),
-                                surfaces=(VEGETATION, BARE, URBAN))
-            if obj is None:
-                raise _Retry('no room')
+            obj = _need(S.make_object(rng, final, 'building', color=ctx.choice(S.ROOF_COLORS),
+                                      surfaces=(VEGETATION, BARE, URBAN)), 'no room')
             final.objects.append(obj)
             change.update(obj=obj, targets=[_hbb(obj)])
         elif event == 'demolished building':
-            obj = next((o for o in final.objects if o.label == 'building'), None)
-            if obj is None:
-                raise _Retry('nothing to demolish')
+            obj = _need(next((o for o in final.objects if o.label == 'building'), None),
+                        'nothing to demolish')
             final.objects.remove(obj)
             x1, y1, x2, y2 = obj.bbox
             final.add_region(BARE, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])
@@ -862,30 +858,21 @@ def _temporal_series(ctx: _Ctx, kind: str, events: list[str]):
                     final = trial
                     break
                 region = None
-            if region is None:
-                raise _Retry('no vegetation to clear')
+            _need(region, 'no vegetation to clear')
             change.update(region=region,
                           targets=[dict(type='poly', points=region['points'])])
         elif event == 'ship arrived':
-            obj = S.make_object(rng, final, 'ship')
-            if obj is None:
-                raise _Retry('no room')
+            obj = _need(S.make_object(rng, final, 'ship'), 'no room')
             final.objects.append(obj)
             change.update(obj=obj, targets=[_hbb(obj)])
         elif event == 'ship left':
-            obj = ships.pop(0) if ships else None
-            if obj is None:
-                raise _Retry('no ship')
+            obj = _need(ships.pop(0) if ships else None, 'no ship')
             final.objects.remove(obj)
             change.update(obj=obj, targets=[_hbb(obj)])
         elif event == 'ship moved':
-            obj = ships.pop(0) if ships else None
-            if obj is None:
-                raise _Retry('no ship')
+            obj = _need(ships.pop(0) if ships else None, 'no ship')
             final.objects.remove(obj)
-            new = S.make_object(rng, final, 'ship', avoid=_dilate(obj.mask, 3))
-            if new is None:
-                raise _Retry('no room')
+            new = _need(S.make_object(rng, final, 'ship', avoid=_dilate(obj.mask, 3)), 'no room')
             final.objects.append(new)
             change.update(obj=new, old=obj, targets=[_hbb(obj), _hbb(new)])
         changes.append(change)
@@ -1211,16 +1198,15 @@ def _fusion_scene(ctx: _Ctx, n_ships: int, hide, decoy: bool, tanks: int = None)
     scene = compose(ctx, {'ship': n_ships, 'storage tank': tanks,
                           'building': int(rng.integers(0, 2))}, kind='harbour', water='coast')
     ships = [o for o in scene.objects if o.label == 'ship']
-    if len(ships) != n_ships or (hide and not scene.count(hide)):
-        raise _Retry('no room for the objects')
+    _require(len(ships) == n_ships and (not hide or scene.count(hide)), 'no room for the objects')
     cloud, hidden, points = None, [], None
     if hide:
         target = next(o for o in scene.objects if o.label == hide)
         radius = target.length / 2 + rng.uniform(3, 6) * ctx.s
         cloud, points = _cloud_over(ctx, scene, (target.cx, target.cy), radius,
                                     keep_clear=[o for o in scene.objects if o is not target])
-        if cloud is None or not (cloud >= target.mask).all():
-            raise _Retry('the cloud does not hide the object')
+        _require(cloud is not None and (cloud >= target.mask).all(),
+                 'the cloud does not hide the object')
         hidden = [target]
     elif decoy:
         free = ~_dilate(scene.occupied(), 2)
@@ -1293,14 +1279,12 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
                 free = water['mask'] & ~_dilate(scene.occupied(), 3)
                 free &= _erode(water['mask'], 6)
             else:
-                tank = next((o for o in scene.objects if o.label == 'storage tank'), None)
-                if tank is None:
-                    raise _Retry('no tank')
+                tank = _need(next((o for o in scene.objects if o.label == 'storage tank'), None),
+                             'no tank')
                 free = np.zeros_like(tank.mask)
                 free[int(tank.cy), int(tank.cx)] = True
             ys, xs = np.nonzero(free)
-            if not len(ys):
-                raise _Retry('no place for the cloud')
+            _require(len(ys), 'no place for the cloud')
             k = int(rng.integers(len(ys)))
             if under == 'a storage tank':
                 radius = tank.length / 2 + rng.uniform(3, 5) * ctx.s
@@ -1310,8 +1294,9 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
                 keep = scene.objects
             cloud, cpts = _cloud_over(ctx, scene, (xs[k] + 0.5, ys[k] + 0.5), radius,
                                       keep_clear=keep)
-            if cloud is None or (under == 'a storage tank' and not (cloud >= tank.mask).all()):
-                raise _Retry('cloud does not hide the tank')
+            _require(cloud is not None
+                     and (under != 'a storage tank' or (cloud >= tank.mask).all()),
+                     'cloud does not hide the tank')
             hidden = [tank] if under == 'a storage tank' else []
         options = ['a ship', 'open water', 'a storage tank'] + \
             (['a building'] if rng.random() < 0.5 else [])

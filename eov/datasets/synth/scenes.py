@@ -27,8 +27,6 @@ import numpy as np
 #: Land-cover classes (the index is the value of :attr:`Scene.landcover`).
 LANDCOVER = ('water', 'vegetation', 'bare soil', 'urban', 'road', 'artificial turf', 'asphalt')
 WATER, VEGETATION, BARE, URBAN, ROAD, TURF, ASPHALT = range(len(LANDCOVER))
-#: Land covers objects other than ships may stand on.
-LAND = (VEGETATION, BARE, URBAN, ROAD, TURF, ASPHALT)
 
 # ---------------------------------------------------------------------------
 # Physics tables (one per sensor, stored units)
@@ -410,17 +408,6 @@ class Scene:
     def count(self, label: str) -> int:
         """Number of objects of class ``label``."""
         return sum(o.label == label for o in self.objects)
-
-    def labels(self, order=None) -> list[str]:
-        """Classes of the scene's objects, without repeats (in ``order`` if given)."""
-        present = {o.label for o in self.objects}
-        if order is not None:
-            return [c for c in order if c in present]
-        out = []
-        for o in self.objects:
-            if o.label not in out:
-                out.append(o.label)
-        return out
 
 
 def smooth_field(rng: np.random.Generator, size: int, cells: int = 6) -> np.ndarray:
