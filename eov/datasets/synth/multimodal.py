@@ -210,6 +210,15 @@ class _Ctx:
     def qseed(self) -> int:
         return int(self.rng.integers(2 ** 31))
 
+    def ask(self, task: str, targets: list | None = None, sized: bool = False, **fields) -> str:
+        """The question of ``task``'s head: ``head.ask(targets)`` (with the image size when
+        ``sized``) or, without ``targets``, ``head.question`` from the template fields alone."""
+        head = self.heads[task]
+        if targets is None:
+            return head.question(seed=self.qseed(), **fields)
+        return head.ask(targets, (self.size, self.size) if sized else None, seed=self.qseed(),
+                        **fields)
+
     def choice(self, seq):
         return seq[int(self.rng.integers(len(seq)))]
 
@@ -249,10 +258,6 @@ def landcover_labels(scene: Scene, min_share: float = 0.04) -> list[str]:
     free = scene.landcover[~scene.occupied()]
     share = np.bincount(free.astype(np.intp), minlength=len(S.LANDCOVER)) / max(free.size, 1)
     return [name for name in LANDCOVER_CLASSES if share[S.LANDCOVER.index(name)] >= min_share]
-
-
-def _objects_meta(scene: Scene) -> list[dict]:
-    return [o.summary() for o in scene.objects]
 
 
 def _hbb(obj: Obj, label: str | None = None, **kw) -> dict:
@@ -456,14 +461,12 @@ def caption(ctx: _Ctx, scene: Scene, classes, extra: str = '') -> str:
 # ---------------------------------------------------------------------------
 def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> dict:
     """Builders shared by the optical, SAR and infrared modalities."""
-    rng, heads, m = ctx.rng, ctx.heads, ctx.modality
-    task, variant = cell_task(cell)
-    size = ctx.size
+    rng, m = ctx.rng, ctx.modality
     if cell == 'classification/single':
         kind = ctx.choice(kinds)
         scene = kind_scene(ctx, kind, recipes)
         targets = [dict(type='label', label=kind)]
-        question = heads['classification'].ask(targets, seed=ctx.qseed())
+        question = ctx.ask('classification', targets)
     elif cell == 'classification/multilabel':
         # the land-cover classes present (at least 4 % of the pixels each)
         land = ctx.choice((VEGETATION, BARE, URBAN))
@@ -472,11 +475,11 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
         scene = compose(ctx, _distractors(ctx, [c for c in classes if c != 'vehicle'], (), 1),
                         land=land, water=water, road=road, fields=rng.random() < 0.5)
         targets = [dict(type='labels', labels=landcover_labels(scene))]
-        question = heads['classification'].ask(targets, seed=ctx.qseed())
+        question = ctx.ask('classification', targets)
     elif cell == 'captioning':
         scene = kind_scene(ctx, ctx.choice(kinds), recipes)
         targets = [dict(type='text', text=caption(ctx, scene, classes))]
-        question = heads['captioning'].question(seed=ctx.qseed())
+        question = ctx.ask('captioning')
     elif cell == 'vqa/count':
         label = ctx.choice(classes)
         n = int(rng.integers(0, 5))
@@ -485,7 +488,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             if scene.count(label) == n:
                 break
         targets = [dict(type='count', count=scene.count(label))]
-        question = heads['vqa'].question(seed=ctx.qseed(), variant='count', object=PLURAL[label])
+        question = ctx.ask('vqa', variant='count', object=PLURAL[label])
     elif cell == 'vqa/colour':
         color = ctx.choice(('red', 'blue', 'white', 'yellow', 'grey'))
         label = 'building' if color == 'grey' else (
@@ -496,7 +499,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
                        if label == 'vehicle' else
                        ('What colour is the roof of the building?',
                         'What is the colour of the building roof?'))
-        question = heads['vqa'].question(seed=ctx.qseed(), question=q)
+        question = ctx.ask('vqa', question=q)
     elif cell == 'vqa/yesno':
         label = ctx.choice(classes)
         present = bool(rng.integers(2))
@@ -512,7 +515,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
         q = ctx.choice((f'Is there a {label} in this image?',
                         f'Are there any {PLURAL[label]} in this image?',
                         f'Does this image contain a {label}?'))
-        question = heads['vqa'].question(seed=ctx.qseed(), question=q)
+        question = ctx.ask('vqa', question=q)
     elif cell == 'grounding/hbb':
         hottest = m == 'infrared' and rng.random() < 0.5
         if hottest:
@@ -525,11 +528,11 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             scene, obj = _unique_scene(ctx, classes, label)
             phrase = obj.phrase if m == 'optical' else obj.label
         targets = [_hbb(obj, phrase)]
-        question = heads['grounding'].question(seed=ctx.qseed(), phrase=phrase)
+        question = ctx.ask('grounding', phrase=phrase)
     elif cell == 'grounding/obb':
         scene, obj = _unique_scene(ctx, [c for c in classes if c != 'vehicle'], 'ship')
         targets = [_obb(obj, 'ship')]
-        question = heads['grounding'].ask(targets, seed=ctx.qseed(), phrase='ship')
+        question = ctx.ask('grounding', targets, phrase='ship')
     elif cell == 'detection':
         k = int(rng.integers(1, 3))
         want = [str(c) for c in rng.choice(classes, size=k, replace=False)]
@@ -540,7 +543,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
         scene = compose(ctx, counts)
         _require(scene.objects, 'empty scene')
         targets = [_hbb(o, o.label) for o in scene.objects]
-        question = heads['detection'].question(seed=ctx.qseed())
+        question = ctx.ask('detection')
     elif cell == 'region':
         k = int(rng.integers(1, 3))
         want = [str(c) for c in rng.choice(classes, size=k, replace=False)]
@@ -548,8 +551,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
         _require(scene.objects, 'empty scene')
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
         targets = [_hbb(obj, role='input'), dict(type='label', label=obj.label)]
-        question = heads['region'].ask(targets, (size, size), seed=ctx.qseed(),
-                                        region=REGION_SLOT)
+        question = ctx.ask('region', targets, sized=True, region=REGION_SLOT)
     elif cell == 'segmentation':
         land_objects = [c for c in classes if c not in ('ship', 'vehicle')]
         if m == 'infrared' or rng.random() < 0.6:
@@ -567,7 +569,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
                 S.place(rng, scene, label, n, surfaces=(BARE, URBAN), colors=colors)
         _require(region is not None and scene.region_visible(region).any(), 'no region')
         targets = [dict(type='poly', points=region['points'], label=cls_name)]
-        question = heads['segmentation'].question(seed=ctx.qseed(), classes=cls_name)
+        question = ctx.ask('segmentation', classes=cls_name)
     elif cell == 'choice':
         if m == 'infrared' and rng.random() < 0.5:
             hot = ctx.choice(('chimney', 'furnace'))
@@ -599,12 +601,12 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             options = ['1', '2', '3'] + (['4'] if rng.random() < 0.5 else [])
             q = f'How many {PLURAL[label]} are there in this image?'
             targets = [_letters(options, str(n))]
-        question = heads['choice'].ask(targets, seed=ctx.qseed(), question=q)
+        question = ctx.ask('choice', targets, question=q)
     else:
         raise KeyError(f'no builder for {m} {cell}')
     image = ctx.image(m, scene)
-    ctx.meta.update(kind=scene.kind, objects=_objects_meta(scene))
-    return dict(task=task, images=[image], question=question, targets=targets)
+    ctx.meta.update(kind=scene.kind, objects=[o.summary() for o in scene.objects])
+    return dict(images=[image], question=question, targets=targets)
 
 
 def build_optical(ctx, cell):
@@ -660,8 +662,7 @@ def _nonvisible(names) -> bool:
 
 
 def build_multispectral(ctx: _Ctx, cell: str) -> dict:
-    rng, heads, size = ctx.rng, ctx.heads, ctx.size
-    task, _ = cell_task(cell)
+    rng, size = ctx.rng, ctx.size
     classes = list(S.MS_CLASSES)
     pair_classes = [c for c in classes if c in S.TWIN]
     subset = False
@@ -673,7 +674,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         if patches:   # keep the background dominant
             _require(regions[0]['mask'].mean() <= 0.3, 'patch too large')
         targets = [dict(type='label', label=background)]
-        question = heads['classification'].ask(targets, seed=ctx.qseed())
+        question = ctx.ask('classification', targets)
         subset = background in S.TWIN
     elif cell == 'classification/multilabel':
         first = ctx.choice(pair_classes) if rng.random() < 0.7 else ctx.choice(classes)
@@ -690,7 +691,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         present = {background, *patches}
         labels = [c for c in classes if c in present]
         targets = [dict(type='labels', labels=labels)]
-        question = heads['classification'].ask(targets, seed=ctx.qseed())
+        question = ctx.ask('classification', targets)
         subset = _nonvisible(labels)
     elif cell == 'captioning':
         background = ctx.choice(classes)
@@ -703,7 +704,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
                            'Mostly {bg}, with {patches}.')).format(bg=background,
                                                                    patches=join_words(bits))
         targets = [dict(type='text', text=_cap(text))]
-        question = heads['captioning'].question(seed=ctx.qseed())
+        question = ctx.ask('captioning')
         subset = _nonvisible([background, *patches])
     elif cell == 'vqa/yesno':
         pair = S.NONVISIBLE_PAIRS[int(rng.integers(2))]
@@ -717,7 +718,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         q = ctx.choice((f'Is the {look} area in the {pos} {what[0]}?',
                         f'Is the {look} patch {what[1]}?'))
         targets = [_yes(name == asked)]
-        question = heads['vqa'].question(seed=ctx.qseed(), question=q)
+        question = ctx.ask('vqa', question=q)
         subset = True
     elif cell == 'region':
         name = ctx.choice(pair_classes) if rng.random() < 0.6 else ctx.choice(classes)
@@ -730,8 +731,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         visible = scene.region_visible(regions[0])
         box = _need(_box_inside(visible, int(round(8 * ctx.s))), 'patch too small for a box')
         targets = [dict(type='hbb', bbox=box, role='input'), dict(type='label', label=name)]
-        question = heads['region'].ask(targets, (size, size), seed=ctx.qseed(),
-                                        region=REGION_SLOT)
+        question = ctx.ask('region', targets, sized=True, region=REGION_SLOT)
         subset = name in S.TWIN
     elif cell == 'segmentation':
         name = ctx.choice(pair_classes) if rng.random() < 0.7 else ctx.choice(classes)
@@ -742,7 +742,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         scene, regions = _ms_scene(ctx, background, patches)
         target = regions[-1]
         targets = [dict(type='poly', points=target['points'], label=name)]
-        question = heads['segmentation'].question(seed=ctx.qseed(), classes=name)
+        question = ctx.ask('segmentation', classes=name)
         subset = name in S.TWIN
     elif cell == 'choice':
         name = ctx.choice(pair_classes) if rng.random() < 0.7 else ctx.choice(classes)
@@ -757,7 +757,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         q = ctx.choice((f'What covers the patch in the {pos} of the image?',
                         f'What is the surface of the area in the {pos}?'))
         targets = [_letters(options, name)]
-        question = heads['choice'].ask(targets, seed=ctx.qseed(), question=q)
+        question = ctx.ask('choice', targets, question=q)
         subset = name in S.TWIN
     else:
         raise KeyError(f'no builder for multispectral {cell}')
@@ -766,7 +766,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         dict(label=r['name'], points=r['points']) for r in regions])
     if subset:
         ctx.meta['subset'] = 'nonvisible'
-    return dict(task=task, images=[image], question=question, targets=targets)
+    return dict(images=[image], question=question, targets=targets)
 
 
 def _box_inside(mask: np.ndarray, side: int) -> list[float] | None:
@@ -935,8 +935,7 @@ def _event_text(change: dict, size: int) -> str:
 
 
 def build_temporal(ctx: _Ctx, cell: str) -> dict:
-    rng, heads, size = ctx.rng, ctx.heads, ctx.size
-    task, _ = cell_task(cell)
+    rng, size = ctx.rng, ctx.size
     kind = ctx.choice(tuple(TEMPORAL_EVENTS))
     pool = TEMPORAL_EVENTS[kind]
     if cell == 'vqa/count':
@@ -956,18 +955,18 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
     states, changes = _temporal_series(ctx, kind, events)
     if cell == 'change/regions':
         targets = [t for c in changes for t in c['targets']]
-        question = heads['change'].ask(targets, (size, size), seed=ctx.qseed())
+        question = ctx.ask('change', targets, sized=True)
     elif cell == 'change/caption':
         text = join_words([_event_text(c, size) for c in changes]) if changes \
             else ctx.choice(NO_CHANGE_CAPTIONS)
         targets = [dict(type='text', text=_cap(text) + '.')]
-        question = heads['change'].ask(targets, (size, size), seed=ctx.qseed())
+        question = ctx.ask('change', targets, sized=True)
     elif cell == 'vqa/count':
         n = sum(c['event'] == 'new building' for c in changes)
         targets = [dict(type='count', count=n)]
         q = ctx.choice(('How many new buildings were built between the first and the last '
                         'image?', 'How many buildings appeared in this time series?'))
-        question = heads['vqa'].question(seed=ctx.qseed(), question=q)
+        question = ctx.ask('vqa', question=q)
     elif cell == 'vqa/yesno':
         if rng.random() < 0.4:
             asked = None
@@ -983,25 +982,24 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
                  'ship moved': 'Did a ship move?'}[asked]
             answer = any(c['event'] == asked for c in changes)
         targets = [_yes(answer)]
-        question = heads['vqa'].question(seed=ctx.qseed(), question=q)
+        question = ctx.ask('vqa', question=q)
     elif cell == 'grounding/hbb':
         obj = changes[0]['obj']
         phrase = 'new building' if events[0] == 'new building' else 'ship that arrived'
         phrase += ' in the last image'
         targets = [_hbb(obj, phrase)]
-        question = heads['grounding'].question(seed=ctx.qseed(), phrase=phrase)
+        question = ctx.ask('grounding', phrase=phrase)
     elif cell == 'choice':
         answer = EVENT_OPTIONS[changes[0]['event'] if changes else None]
         wrong = [EVENT_OPTIONS[e] for e in (*pool, None) if EVENT_OPTIONS[e] != answer]
         options = [answer, *rng.choice(wrong, size=int(rng.integers(2, 4)), replace=False)]
         options = [str(options[i]) for i in rng.permutation(len(options))]
         targets = [_letters(options, answer)]
-        question = heads['choice'].ask(targets, seed=ctx.qseed(),
-                                       question='What changed between the first and the last '
-                                                'image?')
+        question = ctx.ask('choice', targets,
+                           question='What changed between the first and the last image?')
     elif cell == 'classification/single':
         targets = [dict(type='label', label=kind)]
-        question = heads['classification'].ask(targets, seed=ctx.qseed())
+        question = ctx.ask('classification', targets)
     else:
         raise KeyError(f'no builder for temporal {cell}')
     # the acquisitions: dated, same grid, different illumination and noise
@@ -1017,8 +1015,9 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
         rel = ctx.tif('temporal', data, GSD['temporal'], suffix=f'_t{t}')
         images.append(dict(path=rel, sensor='rgb', time=day.isoformat()))
     ctx.meta.update(kind=kind, events=[c['event'] for c in changes],
-                    objects=_objects_meta(states[-1]), first_objects=_objects_meta(states[0]))
-    return dict(task=task, images=images, question=question, targets=targets)
+                    objects=[o.summary() for o in states[-1].objects],
+                    first_objects=[o.summary() for o in states[0].objects])
+    return dict(images=images, question=question, targets=targets)
 
 
 # ---------------------------------------------------------------------------
@@ -1086,8 +1085,7 @@ def _video_scene(ctx: _Ctx, n_vehicles: int, n_moving: int, tries: int = 20):
 
 
 def build_video(ctx: _Ctx, cell: str) -> dict:
-    rng, heads = ctx.rng, ctx.heads
-    task, _ = cell_task(cell)
+    rng = ctx.rng
     if cell in ('vqa/direction', 'grounding/hbb'):
         n, m = int(rng.integers(1, 4)), 1
     elif cell == 'choice':
@@ -1104,12 +1102,12 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
         targets = [dict(type='text', text=moving[0]['direction'])]
         q = ctx.choice(('In which direction is the moving vehicle travelling?',
                         'Which way is the moving vehicle heading: north, south, east or west?'))
-        question = heads['vqa'].question(seed=ctx.qseed(), question=q)
+        question = ctx.ask('vqa', question=q)
     elif cell == 'vqa/count':
         targets = [dict(type='count', count=len(moving))]
         q = ctx.choice(('How many vehicles are moving in this video?',
                         'How many vehicles are driving?'))
-        question = heads['vqa'].question(seed=ctx.qseed(), question=q)
+        question = ctx.ask('vqa', question=q)
     elif cell == 'choice':
         answer = f'the {moving[0]["color"]} vehicle'
         options = [f'the {t["color"]} vehicle' for t in tracks]
@@ -1120,19 +1118,18 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
         options += [f'the {c} vehicle' for c in absent[:max(want - len(options), 0)]]
         options = [options[i] for i in rng.permutation(len(options))]
         targets = [_letters(options, answer)]
-        question = heads['choice'].ask(targets, seed=ctx.qseed(),
-                                       question='Which vehicle is moving?')
+        question = ctx.ask('choice', targets, question='Which vehicle is moving?')
     elif cell == 'grounding/hbb':
         phrase = 'moving vehicle in the last frame'
         targets = [_hbb(moving[0]['frames'][-1], phrase)]
-        question = heads['grounding'].question(seed=ctx.qseed(), phrase=phrase)
+        question = ctx.ask('grounding', phrase=phrase)
     elif cell == 'detection':
         targets = [_hbb(t['frames'][-1], 'vehicle') for t in tracks]
-        question = heads['detection'].question(seed=ctx.qseed(), classes='vehicle')
+        question = ctx.ask('detection', classes='vehicle')
     elif cell == 'change/regions':
         # changed pixels between the first and the last frame: each moving vehicle's swept box
         targets = [dict(type='hbb', bbox=t['swept']) for t in moving]
-        question = heads['change'].question(seed=ctx.qseed())
+        question = ctx.ask('change')
     elif cell == 'captioning':
         parts = [f'a {t["color"]} vehicle drives {t["direction"]}' for t in moving]
         parked = [f'a {t["color"]} vehicle' for t in tracks if not t['direction']]
@@ -1146,7 +1143,7 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
                 ' parked and nothing moves'
         text = ctx.choice(('{t} at a road crossing.', '{t}.', 'At a crossing, {t}.')).format(t=text)
         targets = [dict(type='text', text=_cap(text))]
-        question = heads['captioning'].question(seed=ctx.qseed())
+        question = ctx.ask('captioning')
     else:
         raise KeyError(f'no builder for video {cell}')
     frames = []
@@ -1160,8 +1157,7 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
     ctx.meta.update(kind='road crossing', num_frames=VIDEO_FRAMES, tracks=[
         dict(color=t['color'], direction=t['direction'], first=t['frames'][0].bbox,
              last=t['frames'][-1].bbox) for t in tracks])
-    return dict(task=task, images=[dict(path=rel, sensor='rgb')], question=question,
-                targets=targets)
+    return dict(images=[dict(path=rel, sensor='rgb')], question=question, targets=targets)
 
 
 # ---------------------------------------------------------------------------
@@ -1218,8 +1214,7 @@ def _fusion_scene(ctx: _Ctx, n_ships: int, hide, decoy: bool, tanks: int = None)
 
 
 def build_fusion(ctx: _Ctx, cell: str) -> dict:
-    rng, heads, size = ctx.rng, ctx.heads, ctx.size
-    task, _ = cell_task(cell)
+    rng = ctx.rng
     cloudy = rng.random() < 0.6
     decoy = not cloudy and rng.random() < 0.5
     subset = cloudy
@@ -1230,28 +1225,27 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
         subset = cloudy
         scene, ships, cloud, cpts, hidden = _fusion_scene(ctx, n, int(cloudy), decoy)
         targets = [dict(type='count', count=len(ships))]
-        question = heads['vqa'].question(seed=ctx.qseed(), variant='count', object='ships')
+        question = ctx.ask('vqa', variant='count', object='ships')
     elif cell == 'grounding/obb':
         n = 1 + int(cloudy and rng.random() < 0.5)
         scene, ships, cloud, cpts, hidden = _fusion_scene(ctx, n, int(cloudy), decoy)
         obj = hidden[0] if cloudy else ships[0]
         phrase = 'ship hidden by the cloud' if cloudy else 'ship'
         targets = [_obb(obj, phrase)]
-        question = heads['grounding'].ask(targets, seed=ctx.qseed(), phrase=phrase)
+        question = ctx.ask('grounding', targets, phrase=phrase)
     elif cell == 'detection':
         n = int(rng.integers(1, 3))
         scene, ships, cloud, cpts, hidden = _fusion_scene(ctx, n, int(cloudy), decoy,
                                                           tanks=int(rng.integers(0, 2)))
         targets = [_hbb(o, o.label) for o in scene.objects if o.label in ('ship', 'storage tank')]
-        question = heads['detection'].question(seed=ctx.qseed(), classes='ship, storage tank')
+        question = ctx.ask('detection', classes='ship, storage tank')
     elif cell == 'region':
         n = int(rng.integers(1, 3))
         hide = ctx.choice(('ship', 'storage tank')) if cloudy else None
         scene, ships, cloud, cpts, hidden = _fusion_scene(ctx, n, hide, decoy)
         obj = hidden[0] if cloudy else scene.objects[int(rng.integers(len(scene.objects)))]
         targets = [_hbb(obj, role='input'), dict(type='label', label=obj.label)]
-        question = heads['region'].ask(targets, (size, size), seed=ctx.qseed(),
-                                        region=REGION_SLOT)
+        question = ctx.ask('region', targets, sized=True, region=REGION_SLOT)
     elif cell == 'segmentation':
         scene, ships, cloud, cpts, hidden = _fusion_scene(ctx, int(rng.integers(0, 2)), 0,
                                                           False)
@@ -1264,7 +1258,7 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
                                       rng.uniform(8, 13) * ctx.s)
         subset = cloud is not None and (cloud & water['mask']).any()
         targets = [dict(type='poly', points=water['points'], label='water')]
-        question = heads['segmentation'].question(seed=ctx.qseed(), classes='water')
+        question = ctx.ask('segmentation', classes='water')
     elif cell == 'choice':
         # what is under the cloud? the optical image cannot say, SAR can
         under = ctx.choice(('a ship', 'open water', 'a storage tank'))
@@ -1302,8 +1296,7 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
             (['a building'] if rng.random() < 0.5 else [])
         options = [options[i] for i in rng.permutation(len(options))]
         targets = [_letters(options, under)]
-        question = heads['choice'].ask(targets, seed=ctx.qseed(),
-                                       question='What is under the cloud?')
+        question = ctx.ask('choice', targets, question='What is under the cloud?')
         subset = True
     elif cell == 'captioning':
         n = int(rng.integers(1, 4))
@@ -1312,7 +1305,7 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
         if hidden:
             extra = ', one of them under a cloud' if n > 1 else ', hidden under a cloud'
         targets = [dict(type='text', text=caption(ctx, scene, FUSION_CLASSES, extra))]
-        question = heads['captioning'].question(seed=ctx.qseed())
+        question = ctx.ask('captioning')
     else:
         raise KeyError(f'no builder for fusion {cell}')
     optical = render_optical(scene, rng, cloud=cloud)
@@ -1321,13 +1314,13 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
     sar_rel = ctx.tif('fusion', sar, GSD['fusion'], suffix='_sar', band_names=('VV', 'VH'))
     images = [dict(path=opt_rel, sensor='rgb', modality='optical'),
               dict(path=sar_rel, sensor='sentinel1_grd', modality='sar', units='linear')]
-    ctx.meta.update(kind='harbour', objects=_objects_meta(scene),
+    ctx.meta.update(kind='harbour', objects=[o.summary() for o in scene.objects],
                     hidden=[o.bbox for o in hidden])
     if cloud is not None:
         ctx.meta['cloud'] = cpts
     if subset:
         ctx.meta['subset'] = 'cloud'
-    return dict(task=task, images=images, question=question, targets=targets)
+    return dict(images=images, question=question, targets=targets)
 
 
 def _erode(mask: np.ndarray, r: int) -> np.ndarray:
@@ -1412,7 +1405,7 @@ def make_record_v2(index: int, split: str, seed: int, out_dir: str, image_size: 
         meta['transform'] = list(ctx._transform)
     meta['image_size'] = [image_size, image_size]
     record = dict(
-        id=f'synth2-{split}-{index}', task=sample['task'], modality=modality,
+        id=f'synth2-{split}-{index}', task=task, modality=modality,
         images=sample['images'],
         conversations=[{'from': 'human', 'value': f'{sample["question"]}\n<image>'},
                        {'from': 'assistant', 'value': None}],
