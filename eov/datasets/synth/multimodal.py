@@ -836,17 +836,12 @@ def _temporal_series(ctx: _Ctx, kind: str, events: list[str]):
     for event in events:
         change = dict(event=event)
         if event == 'new building':
-            obj = _need(S.make_object(rng, final, 'building', color=ctx.choice(S.ROOF_COLORS),
-                                      surfaces=(VEGETATION, BARE, URBAN)), 'no room')
-            final.objects.append(obj)
-            change.update(obj=obj, targets=[_hbb(obj)])
+            change['obj'] = _need(S.make_object(rng, final, 'building',
+                                                color=ctx.choice(S.ROOF_COLORS),
+                                                surfaces=(VEGETATION, BARE, URBAN)), 'no room')
         elif event == 'demolished building':
-            obj = _need(next((o for o in final.objects if o.label == 'building'), None),
-                        'nothing to demolish')
-            final.objects.remove(obj)
-            x1, y1, x2, y2 = obj.bbox
-            final.add_region(BARE, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])
-            change.update(obj=obj, targets=[_hbb(obj)])
+            change['obj'] = _need(next((o for o in final.objects if o.label == 'building'), None),
+                                  'nothing to demolish')
         elif event == 'cleared vegetation':
             occupied = final.occupied()
             region = None
@@ -859,22 +854,20 @@ def _temporal_series(ctx: _Ctx, kind: str, events: list[str]):
                     break
                 region = None
             _need(region, 'no vegetation to clear')
-            change.update(region=region,
-                          targets=[dict(type='poly', points=region['points'])])
+            change.update(region=region, targets=[dict(type='poly', points=region['points'])])
         elif event == 'ship arrived':
-            obj = _need(S.make_object(rng, final, 'ship'), 'no room')
-            final.objects.append(obj)
-            change.update(obj=obj, targets=[_hbb(obj)])
-        elif event == 'ship left':
-            obj = _need(ships.pop(0) if ships else None, 'no ship')
-            final.objects.remove(obj)
-            change.update(obj=obj, targets=[_hbb(obj)])
-        elif event == 'ship moved':
-            obj = _need(ships.pop(0) if ships else None, 'no ship')
-            final.objects.remove(obj)
-            new = _need(S.make_object(rng, final, 'ship', avoid=_dilate(obj.mask, 3)), 'no room')
-            final.objects.append(new)
-            change.update(obj=new, old=obj, targets=[_hbb(obj), _hbb(new)])
+            change['obj'] = _need(S.make_object(rng, final, 'ship'), 'no room')
+        else:   # a ship leaves or moves
+            old = _need(ships.pop(0) if ships else None, 'no ship')
+            change['obj'] = old
+            if event == 'ship moved':
+                final.objects.remove(old)    # its new place may not overlap the old one
+                new = _need(S.make_object(rng, final, 'ship', avoid=_dilate(old.mask, 3)),
+                            'no room')
+                change.update(obj=new, old=old, targets=[_hbb(old), _hbb(new)])
+        if event != 'cleared vegetation':   # (that one's trial scene became the final one)
+            _apply(final, change)
+            change.setdefault('targets', [_hbb(change['obj'])])
         changes.append(change)
     # the changes happen at random acquisitions between the first and the last
     at = {id(c): int(rng.integers(1, n)) for c in changes}
@@ -924,14 +917,12 @@ def _event_text(change: dict, size: int) -> str:
             return position_word(x, y, size)
         return position_word(obj_or_region.cx, obj_or_region.cy, size)
     event = change['event']
-    if event == 'cleared vegetation':
-        return EVENT_CAPTIONS[event].format(pos=pos_of(change['region']))
     if event == 'ship moved':
         old, new = pos_of(change['old']), pos_of(change['obj'])
         if old == new:
             return f'a ship in the {old} moved'
         return EVENT_CAPTIONS[event].format(pos=old, pos2=new)
-    return EVENT_CAPTIONS[event].format(pos=pos_of(change['obj']))
+    return EVENT_CAPTIONS[event].format(pos=pos_of(change.get('region') or change['obj']))
 
 
 def build_temporal(ctx: _Ctx, cell: str) -> dict:
