@@ -1034,10 +1034,8 @@ def _video_scene(ctx: _Ctx, n_vehicles: int, n_moving: int, tries: int = 20):
         moving = i < n_moving
         for _ in range(tries):
             road = roads[int(rng.integers(2))]
-            if road['vertical']:
-                direction = ctx.choice(('north', 'south')) if moving else None
-            else:
-                direction = ctx.choice(('east', 'west')) if moving else None
+            axis = ('north', 'south') if road['vertical'] else ('east', 'west')
+            direction = ctx.choice(axis) if moving else None
             ln = rng.uniform(7, 9) * ctx.s
             wd = ln * rng.uniform(0.5, 0.58)
             lane = road['width'] / 4 * (1 if rng.random() < 0.5 else -1)
@@ -1049,18 +1047,15 @@ def _video_scene(ctx: _Ctx, n_vehicles: int, n_moving: int, tries: int = 20):
             along = rng.uniform(lo, hi)
             if direction in ('west', 'north'):
                 along = size - along
-            if road['vertical']:
-                cx, cy = road['centre'] + lane, along
-                angle = DIRECTIONS[direction][2] if direction else ctx.choice((90.0, -90.0))
-            else:
-                cx, cy = along, road['centre'] + lane
-                angle = DIRECTIONS[direction][2] if direction else ctx.choice((0.0, 180.0))
+            across = road['centre'] + lane
+            cx, cy = (across, along) if road['vertical'] else (along, across)
+            angle = DIRECTIONS[direction][2] if direction else \
+                ctx.choice((90.0, -90.0) if road['vertical'] else (0.0, 180.0))
             ux, uy = (DIRECTIONS[direction][:2] if direction else (0, 0))
             first = Obj('vehicle', float(cx), float(cy), float(ln), float(wd), float(angle),
                         color)
-            frames = []
-            for t in range(VIDEO_FRAMES):
-                frames.append(first.moved(ux * speed * t, uy * speed * t, size))
+            frames = [first.moved(ux * speed * t, uy * speed * t, size)
+                      for t in range(VIDEO_FRAMES)]
             if any(f.bbox is None or f.bbox[0] < 1 or f.bbox[1] < 1 or f.bbox[2] > size - 1
                    or f.bbox[3] > size - 1 for f in frames):
                 continue
@@ -1124,14 +1119,11 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
     elif cell == 'captioning':
         parts = [f'a {t["color"]} vehicle drives {t["direction"]}' for t in moving]
         parked = [f'a {t["color"]} vehicle' for t in tracks if not t['direction']]
+        parked_text = join_words(parked) + (' is' if len(parked) == 1 else ' are') + ' parked'
         if parts:
-            text = join_words(parts)
-            if parked:
-                text += ' while ' + join_words(parked) + (' is' if len(parked) == 1 else ' are') \
-                    + ' parked'
+            text = join_words(parts) + (' while ' + parked_text if parked else '')
         else:
-            text = join_words(parked) + (' is' if len(parked) == 1 else ' are') + \
-                ' parked and nothing moves'
+            text = parked_text + ' and nothing moves'
         text = ctx.choice(('{t} at a road crossing.', '{t}.', 'At a crossing, {t}.')).format(t=text)
         targets = [dict(type='text', text=_cap(text))]
         question = ctx.ask('captioning')
@@ -1196,12 +1188,17 @@ def _fusion_scene(ctx: _Ctx, n_ships: int, hide, decoy: bool, tanks: int = None)
                  'the cloud does not hide the object')
         hidden = [target]
     elif decoy:
-        free = ~_dilate(scene.occupied(), 2)
-        ys, xs = np.nonzero(free)
-        k = int(rng.integers(len(ys)))
-        cloud, points = _cloud_over(ctx, scene, (xs[k] + 0.5, ys[k] + 0.5),
-                                    rng.uniform(6, 10) * ctx.s, keep_clear=scene.objects)
+        centre = _random_pixel(rng, ~_dilate(scene.occupied(), 2))
+        cloud, points = _cloud_over(ctx, scene, centre, rng.uniform(6, 10) * ctx.s,
+                                    keep_clear=scene.objects)
     return scene, ships, cloud, points, hidden
+
+
+def _random_pixel(rng: np.random.Generator, mask: np.ndarray) -> tuple:
+    """The centre ``(x, y)`` of a pixel of ``mask`` drawn at random."""
+    ys, xs = np.nonzero(mask)
+    k = int(rng.integers(len(ys)))
+    return xs[k] + 0.5, ys[k] + 0.5
 
 
 def build_fusion(ctx: _Ctx, cell: str) -> dict:
@@ -1242,11 +1239,8 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
                                                           False)
         water = next(r for r in scene.regions if r['cls'] == WATER)
         if rng.random() < 0.7:    # a cloud over the coastline
-            edge = water['mask'] & ~_erode(water['mask'], 2)
-            ys, xs = np.nonzero(edge)
-            k = int(rng.integers(len(ys)))
-            cloud, cpts = _cloud_over(ctx, scene, (xs[k] + 0.5, ys[k] + 0.5),
-                                      rng.uniform(8, 13) * ctx.s)
+            centre = _random_pixel(rng, water['mask'] & ~_erode(water['mask'], 2))
+            cloud, cpts = _cloud_over(ctx, scene, centre, rng.uniform(8, 13) * ctx.s)
         subset = cloud is not None and (cloud & water['mask']).any()
         targets = [dict(type='poly', points=water['points'], label='water')]
         question = ctx.ask('segmentation', classes='water')
@@ -1268,17 +1262,15 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
                              'no tank')
                 free = np.zeros_like(tank.mask)
                 free[int(tank.cy), int(tank.cx)] = True
-            ys, xs = np.nonzero(free)
-            _require(len(ys), 'no place for the cloud')
-            k = int(rng.integers(len(ys)))
+            _require(free.any(), 'no place for the cloud')
+            centre = _random_pixel(rng, free)
             if under == 'a storage tank':
                 radius = tank.length / 2 + rng.uniform(3, 5) * ctx.s
                 keep = [o for o in scene.objects if o is not tank]
             else:
                 radius = rng.uniform(6, 9) * ctx.s
                 keep = scene.objects
-            cloud, cpts = _cloud_over(ctx, scene, (xs[k] + 0.5, ys[k] + 0.5), radius,
-                                      keep_clear=keep)
+            cloud, cpts = _cloud_over(ctx, scene, centre, radius, keep_clear=keep)
             _require(cloud is not None
                      and (under != 'a storage tank' or (cloud >= tank.mask).all()),
                      'cloud does not hide the tank')
