@@ -1551,6 +1551,7 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
     cells = [(m, c) for m in weights for c in weights[m]]
     if workers is None:
         workers = _auto_workers(sum(splits.values()) + len(cells) * sum(per_cell.values()))
+    from tqdm import tqdm
     paths, counts = {}, {}
     pool = None
     if workers > 1:
@@ -1561,20 +1562,8 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
     else:
         _worker_init(out_dir, seed, image_size, modalities, choice_answer)
 
-    def build(jobs: list, bar) -> Iterable[list[str]]:
-        lines = pool.imap(_worker_lines, jobs, chunksize=16) if pool \
-            else map(_worker_lines, jobs)
-        for record_lines in lines:
-            if bar is not None:
-                bar.update(1)
-            yield record_lines
-
-    def progress_bar(split: str, total: int):
-        if not progress:
-            return None
-        from tqdm import tqdm
-        return tqdm(total=total, desc=f'EOV-Synth v2 {split}', unit='rec', leave=False,
-                    mininterval=0.5 if sys.stderr.isatty() else 5.0)
+    def build(jobs: list) -> Iterable[list[str]]:
+        return pool.imap(_worker_lines, jobs, chunksize=16) if pool else map(_worker_lines, jobs)
 
     try:
         for split, count in [*splits.items(), *per_cell.items()]:
@@ -1585,14 +1574,16 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
                     cell for _ in range(count) for cell in cells)]
             else:
                 jobs = [(split, i, None) for i in range(count)]
-            bar = progress_bar(split, len(jobs))
+            bar = tqdm(total=len(jobs), desc=f'EOV-Synth v2 {split}', unit='rec', leave=False,
+                       mininterval=0.5 if sys.stderr.isatty() else 5.0, disable=not progress)
             n = 0
             scored, made, sources = Counter(), Counter(), defaultdict(Counter)
             # a half-written split never looks complete
             with atomic_write(path) as f:
                 short: set = set()
                 for round_ in range(MAX_TOPUP_ROUNDS + 1):
-                    for job, record_lines in zip(jobs, build(jobs, bar)):
+                    for job, record_lines in zip(jobs, build(jobs)):
+                        bar.update(1)
                         if round_:
                             record_lines = _topup_lines(record_lines, short, out_dir)
                         for line in record_lines:
@@ -1611,15 +1602,13 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
                     start = max(j[1] for j in jobs) + 1
                     cycle = [cell for cell in cells for _ in range(extra.get(cell, 0))]
                     jobs = [(split, start + i, cell) for i, cell in enumerate(cycle)]
-                    if bar is not None:
-                        bar.total += len(jobs)
-                        bar.refresh()
+                    bar.total += len(jobs)
+                    bar.refresh()
                 else:
                     short = {k: v for k, v in scored.items() if v < count}
                     raise RuntimeError(f'EOV-Synth: {split} cells still short of {count} '
                                        f'records after {MAX_TOPUP_ROUNDS} rounds: {short}')
-            if bar is not None:
-                bar.close()
+            bar.close()
             paths[split] = path
             counts[split] = n
     finally:
