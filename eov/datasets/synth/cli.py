@@ -48,16 +48,40 @@ def main(argv=None) -> dict[str, str]:
         p.error('--workers must be >= 1')
     grounding.check_counts(p, train=args.train, val=args.val, test=args.test,
                            test_per_cell=args.test_per_cell)
-    if args.suite == 'grounding':
-        args.train = 8000 if args.train is None else args.train
-        args.test = 400 if args.test is None else args.test
-        return grounding.run(args, p)
+    v2 = args.suite == 'v2'
+    if v2:
+        _check_v2(p, args)
+    train = (10000 if v2 else 8000) if args.train is None else args.train
+    test = (1500 if v2 else 400) if args.test is None else args.test
+    per_cell = {}
+    if v2 and args.test_per_cell is not None:
+        test, per_cell = 0, {'test': args.test_per_cell}
+    if not (train or args.val or test or per_cell):
+        p.error(f'nothing to write: --train {train} --val {args.val} --test {test}')
+    splits = {k: v for k, v in (('train', train), ('val', args.val), ('test', test)) if v > 0}
+    if not v2:
+        paths = grounding.run(args, p, splits)
+    else:
+        from .multimodal import generate_v2
+        paths = generate_v2(args.out_dir, splits, seed=args.seed, image_size=args.image_size,
+                            progress=not args.no_progress, workers=args.workers,
+                            modalities=args.modalities, per_cell=per_cell,
+                            choice_answer=args.choice_answer)
+    for split, path in paths.items():
+        with open(path, encoding='utf-8') as f:
+            n = sum(1 for _ in f)
+        print(f'{split}: {n} records -> {path}')
+    return paths
+
+
+def _check_v2(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (``p.error``) the flags suite v2 cannot take."""
     given = [f'--{k.replace("_", "-")}' for k in _GROUNDING_ONLY
              if getattr(args, k) != p.get_default(k)]
     if given:
         p.error(f'{", ".join(given)} {"applies" if len(given) == 1 else "apply"} only to '
                 '--suite grounding')
-    from .multimodal import generate_v2, select_weights
+    from .multimodal import select_weights
     if args.test_per_cell is not None and args.test is not None:
         p.error('give --test (records by the weighted round robin) or --test-per-cell '
                 '(a balanced test split), not both')
@@ -68,20 +92,3 @@ def main(argv=None) -> dict[str, str]:
             select_weights(args.modalities)
         except ValueError as e:
             p.error(str(e))
-    train = 10000 if args.train is None else args.train
-    test = 1500 if args.test is None else args.test
-    per_cell = {}
-    if args.test_per_cell is not None:
-        test, per_cell = 0, {'test': args.test_per_cell}
-    if not (train or args.val or test or per_cell):
-        p.error(f'nothing to write: --train {train} --val {args.val} --test {test}')
-    splits = {k: v for k, v in (('train', train), ('val', args.val), ('test', test)) if v > 0}
-    paths = generate_v2(args.out_dir, splits, seed=args.seed, image_size=args.image_size,
-                        progress=not args.no_progress, workers=args.workers,
-                        modalities=args.modalities, per_cell=per_cell,
-                        choice_answer=args.choice_answer)
-    for split, path in paths.items():
-        with open(path, encoding='utf-8') as f:
-            n = sum(1 for _ in f)
-        print(f'{split}: {n} records -> {path}')
-    return paths

@@ -224,10 +224,9 @@ def check_counts(p: argparse.ArgumentParser, **counts) -> None:
                     '(0 writes no such split)')
 
 
-def run(args: argparse.Namespace, p: argparse.ArgumentParser) -> dict[str, str]:
-    """Generate the grounding suite from parsed :func:`add_arguments` flags."""
-    if not (args.train or args.val or args.test):
-        p.error(f'nothing to write: --train {args.train} --val {args.val} --test {args.test}')
+def run(args: argparse.Namespace, p: argparse.ArgumentParser,
+        splits: dict[str, int]) -> dict[str, str]:
+    """Generate ``splits`` of the grounding suite from parsed :func:`add_arguments` flags."""
     if args.image_size < 1:
         p.error(f'--image-size {args.image_size}: must be >= 1')
     if not 1 <= args.min_objects <= args.max_objects:
@@ -235,11 +234,5 @@ def run(args: argparse.Namespace, p: argparse.ArgumentParser) -> dict[str, str]:
     cfg = SynthConfig(image_size=args.image_size, min_objects=args.min_objects,
                       max_objects=args.max_objects, unique_colors=not args.shared_colors,
                       image_format=args.format, image_after_question=not args.image_first)
-    splits = {k: v for k, v in (('train', args.train), ('val', args.val),
-                                ('test', args.test)) if v > 0}
-    paths = generate(args.out_dir, splits, args.seed, cfg,
-                     progress=not getattr(args, 'no_progress', False))
-    for split, path in paths.items():
-        print(f'{split}: {splits[split]} records -> {path}')
-    return paths
+    return generate(args.out_dir, splits, args.seed, cfg, progress=not args.no_progress)
 
