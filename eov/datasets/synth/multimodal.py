@@ -310,7 +310,7 @@ PLACE_ORDER = ('plane', 'storage tank', 'building', 'furnace', 'chimney', 'ship'
 
 def compose(ctx: _Ctx, objects: dict[str, int], kind: str = 'mixed', land=None,
             water: str | None = None, road: bool | None = None, fields: bool = False,
-            angles: dict | None = None, colors: dict | None = None) -> Scene:
+            colors: dict | None = None) -> Scene:
     """A scene holding (up to) ``objects`` ``{label: count}`` on a fitting layout.
 
     Ships get water (a coast, or ``water='lake'``), vehicles a road; planes,
@@ -363,8 +363,7 @@ def compose(ctx: _Ctx, objects: dict[str, int], kind: str = 'mixed', land=None,
                 color = free[int(rng.integers(len(free)))]
             elif label == 'building':
                 color = S.ROOF_COLORS[int(rng.integers(len(S.ROOF_COLORS)))]
-            angle = (angles or {}).get(label)
-            obj = S.make_object(rng, scene, label, color=color, angle=angle)
+            obj = S.make_object(rng, scene, label, color=color)
             if obj is not None:
                 scene.objects.append(obj)
                 if label == 'vehicle':
@@ -389,13 +388,10 @@ def _distractors(ctx: _Ctx, classes, exclude, n_max=2) -> dict[str, int]:
     return out
 
 
-def _unique_scene(ctx, classes, target: str, extra: dict | None = None, tries: int = 6,
-                  **kw) -> tuple[Scene, Obj]:
+def _unique_scene(ctx, classes, target: str, **kw) -> tuple[Scene, Obj]:
     """A scene with exactly one object of class ``target`` and some distractors."""
-    for _ in range(tries):
-        wants = {target: 1, **_distractors(ctx, classes, {target})}
-        wants.update(extra or {})
-        scene = compose(ctx, wants, **kw)
+    for _ in range(6):
+        scene = compose(ctx, {target: 1, **_distractors(ctx, classes, {target})}, **kw)
         hits = [o for o in scene.objects if o.label == target]
         if len(hits) == 1:
             return scene, hits[0]

@@ -484,8 +484,7 @@ def add_road(rng: np.random.Generator, scene: Scene, vertical: bool | None = Non
 
 
 def make_object(rng: np.random.Generator, scene: Scene, label: str, color: str | None = None,
-                angle: float | None = None, tries: int = 60, centre=None,
-                surfaces=None, avoid=None, length=None) -> Obj | None:
+                tries: int = 60, surfaces=None, avoid=None) -> Obj | None:
     """Place one object of class ``label`` on a free spot of its surface.
 
     The object lies fully inside the image (1 px margin), at least 95 % of it on
@@ -506,21 +505,16 @@ def make_object(rng: np.random.Generator, scene: Scene, label: str, color: str |
         return None
     ys, xs = np.nonzero(allowed)
     for _ in range(tries):
-        ln = length if length is not None else rng.uniform(lmin, lmax) * s
+        ln = rng.uniform(lmin, lmax) * s
         wd = ln * rng.uniform(rmin, rmax)
-        if angle is not None:
-            a = angle
-        elif label in ('ship', 'plane'):
+        if label in ('ship', 'plane'):
             a = rng.uniform(-180, 180)
         elif label == 'vehicle':
             a = 90.0 * int(rng.integers(4))
         else:
             a = 0.0 if rng.random() < 0.5 else 90.0
-        if centre is not None:
-            cx, cy = centre
-        else:
-            k = int(rng.integers(len(xs)))
-            cx, cy = xs[k] + rng.uniform(0, 1), ys[k] + rng.uniform(0, 1)
+        k = int(rng.integers(len(xs)))
+        cx, cy = xs[k] + rng.uniform(0, 1), ys[k] + rng.uniform(0, 1)
         obj = Obj(label, float(cx), float(cy), float(ln), float(wd), float(a), color)
         mask = object_mask(obj, size)
         bbox = mask_bbox(mask)
