@@ -506,8 +506,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             scene = compose(ctx, wants)
             if (scene.count(label) > 0) == present:
                 break
-        answer = scene.count(label) > 0
-        targets = [_yes(answer)]
+        targets = [_yes(scene.count(label) > 0)]
         q = ctx.choice((f'Is there a {label} in this image?',
                         f'Are there any {PLURAL[label]} in this image?',
                         f'Does this image contain a {label}?'))
@@ -530,19 +529,16 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
         targets = [_obb(obj, 'ship')]
         question = ctx.ask('grounding', targets, phrase='ship')
     elif cell == 'detection':
-        k = int(rng.integers(1, 3))
-        want = [str(c) for c in rng.choice(classes, size=k, replace=False)]
+        want = [str(c) for c in rng.choice(classes, size=int(rng.integers(1, 3)), replace=False)]
         counts = {c: 1 for c in want}
         for _ in range(int(rng.integers(0, 2))):
-            c = ctx.choice(want)
-            counts[c] += 1
+            counts[ctx.choice(want)] += 1
         scene = compose(ctx, counts)
         _require(scene.objects, 'empty scene')
         targets = [_hbb(o, o.label) for o in scene.objects]
         question = ctx.ask('detection')
     elif cell == 'region':
-        k = int(rng.integers(1, 3))
-        want = [str(c) for c in rng.choice(classes, size=k, replace=False)]
+        want = [str(c) for c in rng.choice(classes, size=int(rng.integers(1, 3)), replace=False)]
         scene = compose(ctx, {c: 1 for c in want} | _distractors(ctx, classes, set(want), 1))
         _require(scene.objects, 'empty scene')
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
