@@ -190,9 +190,9 @@ def cell_for(index: int, split: str, seed: int, modalities=None) -> tuple[str, s
 class _Ctx:
     """What a builder needs: randomness, size, where to write, the heads."""
 
-    def __init__(self, out_dir, split, index, seed, size, heads, modality, variant):
+    def __init__(self, out_dir, split, index, seed, size, heads, modality):
         self.out_dir, self.split, self.index, self.size = out_dir, split, index, size
-        self.heads, self.modality, self.variant = heads, modality, variant
+        self.heads, self.modality = heads, modality
         self.rng = np.random.default_rng([seed, zlib.crc32(split.encode()), index])
         self.meta: dict = {}
         self._transform = None
@@ -350,24 +350,16 @@ def compose(ctx: _Ctx, objects: dict[str, int], kind: str = 'mixed', land=None,
             S.add_lake(rng, scene)
         if want_road:
             S.add_road(rng, scene)
-    used_colors: list[str] = []
     for label in PLACE_ORDER:
-        n = objects.get(label, 0)
-        for _ in range(n):
-            color = None
-            if (colors or {}).get(label):
-                color = colors[label]
-            elif label == 'vehicle':   # vehicles of a scene have distinct colours
-                free = [c for c in S.VEHICLE_COLORS if c not in used_colors] \
-                    or list(S.VEHICLE_COLORS)
-                color = free[int(rng.integers(len(free)))]
-            elif label == 'building':
-                color = S.ROOF_COLORS[int(rng.integers(len(S.ROOF_COLORS)))]
-            obj = S.make_object(rng, scene, label, color=color)
-            if obj is not None:
-                scene.objects.append(obj)
-                if label == 'vehicle':
-                    used_colors.append(color)
+        for _ in range(objects.get(label, 0)):
+            color = (colors or {}).get(label) or None
+            if not color and label == 'vehicle':   # vehicles of a scene have distinct colours
+                used = [o.color for o in scene.objects if o.label == 'vehicle']
+                color = ctx.choice([c for c in S.VEHICLE_COLORS if c not in used]
+                                   or S.VEHICLE_COLORS)
+            elif not color and label == 'building':
+                color = ctx.choice(S.ROOF_COLORS)
+            S.place(rng, scene, label, colors=[color])
     return scene
 
 
@@ -381,11 +373,7 @@ def kind_scene(ctx: _Ctx, kind: str, recipes=KIND_RECIPES) -> Scene:
 def _distractors(ctx: _Ctx, classes, exclude, n_max=2) -> dict[str, int]:
     """Up to ``n_max`` objects of classes other than ``exclude`` (ships and vehicles rarer)."""
     pool = [c for c in classes if c not in exclude]
-    out: dict[str, int] = {}
-    for _ in range(int(ctx.rng.integers(0, n_max + 1))):
-        c = ctx.choice(pool)
-        out[c] = out.get(c, 0) + 1
-    return out
+    return dict(Counter(ctx.choice(pool) for _ in range(int(ctx.rng.integers(0, n_max + 1)))))
 
 
 def _unique_scene(ctx, classes, target: str, **kw) -> tuple[Scene, Obj]:
@@ -649,10 +637,6 @@ def _ms_scene(ctx: _Ctx, background: str, patches: list[str]) -> tuple[Scene, li
     return scene, regions
 
 
-def _nonvisible(names) -> bool:
-    return any(n in S.TWIN for n in names)
-
-
 def build_multispectral(ctx: _Ctx, cell: str) -> dict:
     rng, size = ctx.rng, ctx.size
     classes = list(S.MS_CLASSES)
@@ -680,11 +664,10 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         extra += [c for c in rng.choice(pool, size=n_more, replace=False) if c not in extra]
         patches = [first, *extra][:3]
         scene, regions = _ms_scene(ctx, background, patches)
-        present = {background, *patches}
-        labels = [c for c in classes if c in present]
+        labels = [c for c in classes if c in {background, *patches}]
         targets = [dict(type='labels', labels=labels)]
         question = ctx.ask('classification', targets)
-        subset = _nonvisible(labels)
+        subset = any(c in S.TWIN for c in labels)
     elif cell == 'captioning':
         background = ctx.choice(classes)
         patches = list(rng.choice([c for c in classes if c != background],
@@ -697,7 +680,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
                                                                    patches=join_words(bits))
         targets = [dict(type='text', text=_cap(text))]
         question = ctx.ask('captioning')
-        subset = _nonvisible([background, *patches])
+        subset = any(c in S.TWIN for c in [background, *patches])
     elif cell == 'vqa/yesno':
         pair = S.NONVISIBLE_PAIRS[int(rng.integers(2))]
         name = pair[int(rng.integers(2))]
@@ -720,8 +703,8 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
                             and rng.random() < 0.5 else
                             ([ctx.choice(other)] if rng.random() < 0.5 else []))
         scene, regions = _ms_scene(ctx, background, patches)
-        visible = scene.region_visible(regions[0])
-        box = _need(_box_inside(visible, int(round(8 * ctx.s))), 'patch too small for a box')
+        box = _need(_box_inside(scene.region_visible(regions[0]), int(round(8 * ctx.s))),
+                    'patch too small for a box')
         targets = [dict(type='hbb', bbox=box, role='input'), dict(type='label', label=name)]
         question = ctx.ask('region', targets, sized=True, region=REGION_SLOT)
         subset = name in S.TWIN
@@ -732,8 +715,7 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         if name in S.TWIN and rng.random() < 0.6:
             patches = [S.TWIN[name], name]         # a look-alike decoy elsewhere
         scene, regions = _ms_scene(ctx, background, patches)
-        target = regions[-1]
-        targets = [dict(type='poly', points=target['points'], label=name)]
+        targets = [dict(type='poly', points=regions[-1]['points'], label=name)]
         question = ctx.ask('segmentation', classes=name)
         subset = name in S.TWIN
     elif cell == 'choice':
@@ -986,15 +968,13 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
     else:
         raise KeyError(f'no builder for temporal {cell}')
     # the acquisitions: dated, same grid, different illumination and noise
-    start = dt.date(2018, 1, 1) + dt.timedelta(days=int(rng.integers(0, 5 * 365)))
-    day = start
+    day = dt.date(2018, 1, 1) + dt.timedelta(days=int(rng.integers(0, 5 * 365)))
     images = []
     for t, state in enumerate(states):
         if t:
             day = day + dt.timedelta(days=int(rng.integers(20, 150)))
-        gain = float(rng.uniform(0.88, 1.12))
-        tint = rng.uniform(-6, 6, 3)
-        data = render_optical(state, rng, gain=gain, tint=tint)
+        data = render_optical(state, rng, gain=float(rng.uniform(0.88, 1.12)),
+                              tint=rng.uniform(-6, 6, 3))
         rel = ctx.tif('temporal', data, GSD['temporal'], suffix=f'_t{t}')
         images.append(dict(path=rel, sensor='rgb', time=day.isoformat()))
     ctx.meta.update(kind=kind, events=[c['event'] for c in changes],
@@ -1361,7 +1341,7 @@ def make_record_v2(index: int, split: str, seed: int, out_dir: str, image_size: 
     task, variant = cell_task(cell)
     for attempt in range(20):
         ctx = _Ctx(out_dir, split, index, seed + 7919 * attempt if attempt else seed,
-                   image_size, heads, modality, variant)
+                   image_size, heads, modality)
         try:
             sample = BUILDERS[modality](ctx, cell)
             break
