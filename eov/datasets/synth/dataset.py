@@ -26,7 +26,8 @@ from eov.registry import DATASETS
 
 from ..instruction_dataset import InstructionDataset
 from ..schema import RecordError
-from .multimodal import cell_for, cell_task, make_record_v2, select_weights
+from .multimodal import (WEIGHTS, build_heads, cell_for, cell_task, check_choice_answer,
+                         make_record_v2, select_weights)
 
 #: Per-process state: the scratch folder and the heads per choice-answer style
 #: (built on first use).
@@ -73,12 +74,10 @@ class SynthV2Dataset(InstructionDataset):
             raise ValueError(f'SynthV2Dataset needs length >= 1, got {length}')
         self.seed, self.length, self.split = int(seed), int(length), str(split)
         self.image_size = int(image_size)
-        from .multimodal import check_choice_answer
         self.choice_answer = check_choice_answer(choice_answer, 'SynthV2Dataset: choice_answer')
         if entries is None:
-            from .multimodal import WEIGHTS
             entries = [m for m in (modalities or WEIGHTS) if m in WEIGHTS]
-        self.entries = [m for m in select_weights(list(entries))]
+        self.entries = list(select_weights(list(entries)))
         kwargs.pop('ann_file', None)
         kwargs.pop('data_root', None)
         super().__init__(ann_file='', data_root='', pipeline=pipeline, modalities=modalities,
@@ -101,7 +100,6 @@ class SynthV2Dataset(InstructionDataset):
 
     def build_record(self, idx: int) -> dict:
         """Build record ``idx`` (images written to this process's scratch folder)."""
-        from .multimodal import build_heads
         root = _scratch()
         heads = _STATE['heads_by_style']
         if self.choice_answer not in heads:

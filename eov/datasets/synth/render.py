@@ -13,6 +13,7 @@ in the stored unit of its sensor (see :mod:`eov.modalities.sensors`):
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -40,19 +41,17 @@ _TH_LUT = _lut({k: [v] for k, v in THERMAL_LANDCOVER.items()}, _N_LC, 1)
 _MS_LUT = _lut({k: MS_SPECTRA[v] for k, v in MS_LANDCOVER.items()}, _N_LC, 12)
 
 
+def _along_across(obj: Obj, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel centre's offset from ``obj``'s centre along and across its heading."""
+    xx, yy = pixel_centres(size)
+    t = math.radians(obj.angle)
+    dx, dy = xx - obj.cx, yy - obj.cy
+    return dx * math.cos(t) + dy * math.sin(t), -dx * math.sin(t) + dy * math.cos(t)
+
+
 def _hot_end(obj: Obj, size: int, frac: float = 0.3) -> np.ndarray:
     """The rear ``frac`` of an object (engine)."""
-    xx, yy = pixel_centres(size)
-    t = math.radians(obj.angle)
-    u = (xx - obj.cx) * math.cos(t) + (yy - obj.cy) * math.sin(t)
-    return obj.mask & (u <= -obj.length / 2 + frac * obj.length)
-
-
-def _centre_line(obj: Obj, size: int) -> np.ndarray:
-    xx, yy = pixel_centres(size)
-    t = math.radians(obj.angle)
-    v = -(xx - obj.cx) * math.sin(t) + (yy - obj.cy) * math.cos(t)
-    return obj.mask & (np.abs(v) <= 0.6)
+    return obj.mask & (_along_across(obj, size)[0] <= -obj.length / 2 + frac * obj.length)
 
 
 def render_optical(scene: Scene, rng: np.random.Generator, gain: float = 1.0,
@@ -85,7 +84,7 @@ def render_optical(scene: Scene, rng: np.random.Generator, gain: float = 1.0,
             img[_hot_end(obj, size, 0.25)] *= 0.75              # windscreen / rear
         elif obj.label == 'ship':
             img[obj.mask] = OPTICAL_OBJECT['ship']
-            img[_centre_line(obj, size)] = (120, 120, 125)      # deck line
+            img[obj.mask & (np.abs(_along_across(obj, size)[1]) <= 0.6)] = (120, 120, 125)  # deck
         elif obj.label == 'storage tank':
             shadow = np.zeros_like(obj.mask)
             shadow[1:, 1:] = obj.mask[:-1, :-1]
@@ -165,15 +164,10 @@ def transform_for(rng: np.random.Generator, gsd: float) -> tuple[float, ...]:
     return (float(gsd), 0.0, x0, 0.0, -float(gsd), y0)
 
 
-_CRS = None
-
-
+@functools.lru_cache(maxsize=1)
 def _crs():
-    global _CRS
-    if _CRS is None:
-        from rasterio.crs import CRS
-        _CRS = CRS.from_epsg(CRS_EPSG)
-    return _CRS
+    from rasterio.crs import CRS
+    return CRS.from_epsg(CRS_EPSG)
 
 
 def write_geotiff(path: str, data: np.ndarray, transform, nodata=None,
@@ -197,35 +191,30 @@ def write_geotiff(path: str, data: np.ndarray, transform, nodata=None,
 
 #: Video container and codec (fallback: ``.avi`` with MJPG where mp4v cannot be written).
 VIDEO_FORMATS = (('.mp4', 'mp4v'), ('.avi', 'MJPG'))
-_VIDEO_FORMAT = None
 
 
+@functools.lru_cache(maxsize=1)
 def video_format() -> tuple[str, str]:
     """``(extension, fourcc)`` this OpenCV build can write (checked once)."""
-    global _VIDEO_FORMAT
-    if _VIDEO_FORMAT is None:
-        import tempfile
+    import tempfile
 
-        import cv2
-        for ext, fourcc in VIDEO_FORMATS:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, 'probe' + ext)
-                writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 4.0, (16, 16))
-                ok = writer.isOpened()
-                if ok:
-                    for _ in range(2):
-                        writer.write(np.zeros((16, 16, 3), dtype=np.uint8))
-                writer.release()
-                if ok and os.path.getsize(path) > 0:
-                    cap = cv2.VideoCapture(path)
-                    ok = cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
-                    cap.release()
-                if ok:
-                    _VIDEO_FORMAT = (ext, fourcc)
-                    break
-        if _VIDEO_FORMAT is None:
-            raise RuntimeError('OpenCV can write neither mp4 (mp4v) nor avi (MJPG) here')
-    return _VIDEO_FORMAT
+    import cv2
+    for ext, fourcc in VIDEO_FORMATS:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'probe' + ext)
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 4.0, (16, 16))
+            ok = writer.isOpened()
+            if ok:
+                for _ in range(2):
+                    writer.write(np.zeros((16, 16, 3), dtype=np.uint8))
+            writer.release()
+            if ok and os.path.getsize(path) > 0:
+                cap = cv2.VideoCapture(path)
+                ok = cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
+                cap.release()
+            if ok:
+                return ext, fourcc
+    raise RuntimeError('OpenCV can write neither mp4 (mp4v) nor avi (MJPG) here')
 
 
 def write_video(path: str, frames: list[np.ndarray], fps: float = 4.0) -> None:
