@@ -20,6 +20,7 @@ import numpy as np
 from eov.heads.grounding import GroundingHead
 from eov.utils.io import atomic_write, write_json_atomically
 
+from .render import write_geotiff
 from .scenes import boxes_overlap
 
 #: Object colours (RGB) and shape classes of the generator.
@@ -122,14 +123,8 @@ def _write_image(path: str, image: np.ndarray, fmt: str) -> None:
     if fmt == 'png':
         from PIL import Image
         Image.fromarray(image).save(path, optimize=False, compress_level=1)
-    elif fmt == 'tif':
-        import rasterio
-        from rasterio.transform import Affine
-        h, w = image.shape[:2]
-        with rasterio.open(path, 'w', driver='GTiff', width=w, height=h, count=3,
-                           dtype='uint8', crs='EPSG:32631',
-                           transform=Affine(1.0, 0.0, 500000.0, 0.0, -1.0, 4500000.0)) as dst:
-            dst.write(image.transpose(2, 0, 1))
+    elif fmt == 'tif':   # a GeoTIFF with a dummy grid in UTM 31N
+        write_geotiff(path, image.transpose(2, 0, 1), (1.0, 0.0, 500000.0, 0.0, -1.0, 4500000.0))
     else:
         raise ValueError(f"image_format must be 'png' or 'tif', got {fmt!r}")
 

@@ -267,11 +267,8 @@ def _hbb(obj: Obj, label: str | None = None, **kw) -> dict:
     return out
 
 
-def _obb(obj: Obj, label: str | None = None) -> dict:
-    out = dict(type='obb', obb=[round(v, 2) for v in normalize_obb(obj.obb)])
-    if label:
-        out['label'] = label
-    return out
+def _obb(obj: Obj, label: str) -> dict:
+    return dict(type='obb', obb=[round(v, 2) for v in normalize_obb(obj.obb)], label=label)
 
 
 def _yes(flag: bool) -> dict:
@@ -431,10 +428,8 @@ def caption(ctx: _Ctx, scene: Scene, classes, extra: str = '') -> str:
     """A templated caption naming the scene category and the object counts."""
     kind = ctx.choice(KIND_PHRASES.get(scene.kind, KIND_PHRASES['mixed']))
     parts = [count_phrase(scene.count(c), c) for c in classes if scene.count(c)]
-    if not parts:
-        text = ctx.choice(EMPTY_CAPTIONS).format(kind=kind)
-    else:
-        text = ctx.choice(CAPTION_TEMPLATES).format(kind=kind, objects=join_words(parts))
+    text = ctx.choice(CAPTION_TEMPLATES if parts else EMPTY_CAPTIONS).format(
+        kind=kind, objects=join_words(parts))
     if extra:
         text = text[:-1] + extra + '.'
     return _cap(text)

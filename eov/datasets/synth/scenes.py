@@ -477,9 +477,7 @@ def add_road(rng: np.random.Generator, scene: Scene, vertical: bool | None = Non
     else:
         pts = [(-1, lo), (size + 1, lo), (size + 1, hi), (-1, hi)]
     region = scene.add_region(ROAD, pts)
-    region['vertical'] = vertical
-    region['centre'] = c
-    region['width'] = w
+    region.update(vertical=vertical, centre=c, width=w)
     return region
 
 
@@ -496,9 +494,7 @@ def make_object(rng: np.random.Generator, scene: Scene, label: str, color: str |
     s = size / 64
     lmin, lmax, rmin, rmax = OBJECT_SIZES[label]
     surfaces = OBJECT_SURFACES[label] if surfaces is None else surfaces
-    lut = np.zeros(len(LANDCOVER), dtype=bool)
-    lut[list(surfaces)] = True
-    allowed = lut[scene.landcover]
+    allowed = np.isin(scene.landcover, surfaces)
     if avoid is not None:
         allowed &= ~avoid
     if not allowed.any():
