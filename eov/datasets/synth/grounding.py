@@ -139,8 +139,7 @@ def make_record(index: int, split: str, seed: int, cfg: SynthConfig, out_dir: st
     Returns:
         The instruction record (image paths relative to ``out_dir``).
     """
-    split_code = zlib.crc32(split.encode())
-    rng = np.random.default_rng([seed, split_code, index])
+    rng = np.random.default_rng([seed, zlib.crc32(split.encode()), index])
     image, objects = make_scene(rng, cfg)
     target = objects[int(rng.integers(len(objects)))]
     phrase = f"{target['color']} {target['shape']}"
@@ -173,17 +172,15 @@ def generate(out_dir: str, splits: dict[str, int], seed: int = 0,
     Returns:
         ``{split: path of its JSONL file}``.
     """
+    from tqdm import tqdm
     cfg = cfg or SynthConfig()
     os.makedirs(os.path.join(out_dir, 'images'), exist_ok=True)
     head = GroundingHead(serializer=dict(type='LocTokenSerializer'))
     paths = {}
     for split, count in splits.items():
         path = os.path.join(out_dir, f'{split}.jsonl')
-        indices = range(count)
-        if progress:
-            from tqdm import tqdm
-            indices = tqdm(indices, desc=f'EOV-Synth {split}', unit='img', leave=False,
-                           mininterval=0.5 if sys.stderr.isatty() else 5.0)
+        indices = tqdm(range(count), desc=f'EOV-Synth {split}', unit='img', leave=False,
+                       mininterval=0.5 if sys.stderr.isatty() else 5.0, disable=not progress)
         with atomic_write(path) as f:   # a half-written split never looks complete
             for i in indices:
                 f.write(json.dumps(make_record(i, split, seed, cfg, out_dir, head)) + '\n')
