@@ -275,8 +275,14 @@ def _yes(flag: bool) -> dict:
     return dict(type='text', text='yes' if flag else 'no')
 
 
-def _letters(options, answer) -> dict:
-    return dict(type='choice', choices=list(options), answer='ABCD'[list(options).index(answer)])
+def _choice(ctx: _Ctx, options, answer: str, question: str,
+            shuffle: bool = True) -> tuple[list[dict], str]:
+    """Targets and question of a multiple-choice record (``options`` shuffled first)."""
+    if shuffle:
+        options = [str(options[i]) for i in ctx.rng.permutation(len(options))]
+    targets = [dict(type='choice', choices=list(options),
+                    answer='ABCD'[list(options).index(answer)])]
+    return targets, ctx.ask('choice', targets, question=question)
 
 
 # ---------------------------------------------------------------------------
@@ -555,9 +561,8 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             options = [hot, *others]
             if rng.random() < 0.5:
                 options.append('furnace' if hot == 'chimney' else 'chimney')
-            options = [options[i] for i in rng.permutation(len(options))]
-            q = 'Which object is the hottest in this image?'
-            targets = [_letters(options, hot)]
+            targets, question = _choice(ctx, options, hot,
+                                        'Which object is the hottest in this image?')
         elif rng.random() < 0.5:
             label = ctx.choice(classes)
             scene = compose(ctx, {label: int(rng.integers(1, 3))})
@@ -565,18 +570,18 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             others = [c for c in classes if c != label]
             options = [label, *rng.choice(others, size=int(rng.integers(2, 4)), replace=False)]
             options = [str(options[i]) for i in rng.permutation(len(options))]
-            q = ctx.choice(('Which of these objects can be seen in the image?',
-                            'Which object class is present in this image?'))
-            targets = [_letters(options, label)]
+            targets, question = _choice(ctx, options, label, ctx.choice((
+                'Which of these objects can be seen in the image?',
+                'Which object class is present in this image?')), shuffle=False)
         else:
             label = ctx.choice(classes)
             scene = compose(ctx, {label: int(rng.integers(1, 4))})
             n = scene.count(label)
             _require(n, 'empty scene')
             options = ['1', '2', '3'] + (['4'] if rng.random() < 0.5 else [])
-            q = f'How many {PLURAL[label]} are there in this image?'
-            targets = [_letters(options, str(n))]
-        question = ctx.ask('choice', targets, question=q)
+            targets, question = _choice(ctx, options, str(n),
+                                        f'How many {PLURAL[label]} are there in this image?',
+                                        shuffle=False)
     else:
         raise KeyError(f'no builder for {m} {cell}')
     image = ctx.image(m, scene)
@@ -723,10 +728,9 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         options += list(rng.choice(others, size=4 - len(options) - int(rng.integers(2)),
                                    replace=False))
         options = [str(options[i]) for i in rng.permutation(len(options))]
-        q = ctx.choice((f'What covers the patch in the {pos} of the image?',
-                        f'What is the surface of the area in the {pos}?'))
-        targets = [_letters(options, name)]
-        question = ctx.ask('choice', targets, question=q)
+        targets, question = _choice(ctx, options, name, ctx.choice((
+            f'What covers the patch in the {pos} of the image?',
+            f'What is the surface of the area in the {pos}?')), shuffle=False)
         subset = name in S.TWIN
     else:
         raise KeyError(f'no builder for multispectral {cell}')
@@ -900,8 +904,7 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
     pool = TEMPORAL_EVENTS[kind]
     if cell == 'vqa/count':
         kind = 'residential area'
-        n_new = int(rng.integers(0, 4))
-        events = ['new building'] * n_new
+        events = ['new building'] * int(rng.integers(0, 4))
         if rng.random() < 0.3:
             events.append('cleared vegetation')
     elif cell == 'grounding/hbb':
@@ -922,14 +925,12 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
         targets = [dict(type='text', text=_cap(text) + '.')]
         question = ctx.ask('change', targets, sized=True)
     elif cell == 'vqa/count':
-        n = sum(c['event'] == 'new building' for c in changes)
-        targets = [dict(type='count', count=n)]
+        targets = [dict(type='count', count=sum(c['event'] == 'new building' for c in changes))]
         q = ctx.choice(('How many new buildings were built between the first and the last '
                         'image?', 'How many buildings appeared in this time series?'))
         question = ctx.ask('vqa', question=q)
     elif cell == 'vqa/yesno':
         if rng.random() < 0.4:
-            asked = None
             q = ctx.choice(('Has anything changed between the first and the last image?',
                             'Is there any change in this time series?'))
             answer = bool(changes)
@@ -944,19 +945,16 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
         targets = [_yes(answer)]
         question = ctx.ask('vqa', question=q)
     elif cell == 'grounding/hbb':
-        obj = changes[0]['obj']
-        phrase = 'new building' if events[0] == 'new building' else 'ship that arrived'
-        phrase += ' in the last image'
-        targets = [_hbb(obj, phrase)]
+        phrase = ('new building' if events[0] == 'new building' else 'ship that arrived') \
+            + ' in the last image'
+        targets = [_hbb(changes[0]['obj'], phrase)]
         question = ctx.ask('grounding', phrase=phrase)
     elif cell == 'choice':
         answer = EVENT_OPTIONS[changes[0]['event'] if changes else None]
         wrong = [EVENT_OPTIONS[e] for e in (*pool, None) if EVENT_OPTIONS[e] != answer]
         options = [answer, *rng.choice(wrong, size=int(rng.integers(2, 4)), replace=False)]
-        options = [str(options[i]) for i in rng.permutation(len(options))]
-        targets = [_letters(options, answer)]
-        question = ctx.ask('choice', targets,
-                           question='What changed between the first and the last image?')
+        targets, question = _choice(ctx, options, answer,
+                                    'What changed between the first and the last image?')
     elif cell == 'classification/single':
         targets = [dict(type='label', label=kind)]
         question = ctx.ask('classification', targets)
@@ -1069,9 +1067,7 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
         # 3 or 4 options: the vehicles of the video, then colours that are not in it
         want = 4 if len(options) == 3 or rng.random() < 0.5 else 3
         options += [f'the {c} vehicle' for c in absent[:max(want - len(options), 0)]]
-        options = [options[i] for i in rng.permutation(len(options))]
-        targets = [_letters(options, answer)]
-        question = ctx.ask('choice', targets, question='Which vehicle is moving?')
+        targets, question = _choice(ctx, options, answer, 'Which vehicle is moving?')
     elif cell == 'grounding/hbb':
         phrase = 'moving vehicle in the last frame'
         targets = [_hbb(moving[0]['frames'][-1], phrase)]
@@ -1244,9 +1240,7 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
             hidden = [tank] if under == 'a storage tank' else []
         options = ['a ship', 'open water', 'a storage tank'] + \
             (['a building'] if rng.random() < 0.5 else [])
-        options = [options[i] for i in rng.permutation(len(options))]
-        targets = [_letters(options, under)]
-        question = ctx.ask('choice', targets, question='What is under the cloud?')
+        targets, question = _choice(ctx, options, under, 'What is under the cloud?')
         subset = True
     elif cell == 'captioning':
         n = int(rng.integers(1, 4))
