@@ -225,11 +225,10 @@ class _Ctx:
     def rel(self, folder: str, suffix: str = '', ext: str = '.tif') -> str:
         return f'{folder}/{self.split}/{self.index:06d}{suffix}{ext}'
 
-    def tif(self, folder: str, data: np.ndarray, gsd: float, suffix: str = '',
-            nodata=None, band_names=None) -> str:
+    def tif(self, folder: str, data: np.ndarray, gsd: float, suffix: str = '', **kw) -> str:
+        """Write ``data`` as the GeoTIFF ``folder/split/index`` (``kw``: :func:`write_geotiff`)."""
         rel = self.rel(folder, suffix)
-        write_geotiff(os.path.join(self.out_dir, rel), data, self.transform(gsd), nodata=nodata,
-                      band_names=band_names)
+        write_geotiff(os.path.join(self.out_dir, rel), data, self.transform(gsd), **kw)
         return rel
 
     def image(self, modality: str, scene: Scene) -> dict:
@@ -496,10 +495,9 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             if (scene.count(label) > 0) == present:
                 break
         targets = [_yes(scene.count(label) > 0)]
-        q = ctx.choice((f'Is there a {label} in this image?',
-                        f'Are there any {PLURAL[label]} in this image?',
-                        f'Does this image contain a {label}?'))
-        question = ctx.ask('vqa', question=q)
+        question = ctx.ask('vqa', question=ctx.choice((
+            f'Is there a {label} in this image?', f'Are there any {PLURAL[label]} in this image?',
+            f'Does this image contain a {label}?')))
     elif cell == 'grounding/hbb':
         hottest = m == 'infrared' and rng.random() < 0.5
         if hottest:
@@ -926,9 +924,9 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
         question = ctx.ask('change', targets, sized=True)
     elif cell == 'vqa/count':
         targets = [dict(type='count', count=sum(c['event'] == 'new building' for c in changes))]
-        q = ctx.choice(('How many new buildings were built between the first and the last '
-                        'image?', 'How many buildings appeared in this time series?'))
-        question = ctx.ask('vqa', question=q)
+        question = ctx.ask('vqa', question=ctx.choice((
+            'How many new buildings were built between the first and the last image?',
+            'How many buildings appeared in this time series?')))
     elif cell == 'vqa/yesno':
         if rng.random() < 0.4:
             q = ctx.choice(('Has anything changed between the first and the last image?',
@@ -1051,14 +1049,13 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
     moving = [t for t in tracks if t['direction']]
     if cell == 'vqa/direction':
         targets = [dict(type='text', text=moving[0]['direction'])]
-        q = ctx.choice(('In which direction is the moving vehicle travelling?',
-                        'Which way is the moving vehicle heading: north, south, east or west?'))
-        question = ctx.ask('vqa', question=q)
+        question = ctx.ask('vqa', question=ctx.choice((
+            'In which direction is the moving vehicle travelling?',
+            'Which way is the moving vehicle heading: north, south, east or west?')))
     elif cell == 'vqa/count':
         targets = [dict(type='count', count=len(moving))]
-        q = ctx.choice(('How many vehicles are moving in this video?',
-                        'How many vehicles are driving?'))
-        question = ctx.ask('vqa', question=q)
+        question = ctx.ask('vqa', question=ctx.choice((
+            'How many vehicles are moving in this video?', 'How many vehicles are driving?')))
     elif cell == 'choice':
         answer = f'the {moving[0]["color"]} vehicle'
         options = [f'the {t["color"]} vehicle' for t in tracks]

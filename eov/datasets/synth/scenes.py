@@ -439,16 +439,12 @@ def add_coast(rng: np.random.Generator, scene: Scene, frac: tuple = (0.3, 0.55))
     side = int(rng.integers(4))
     depth = rng.uniform(*frac) * size
     tilt = rng.uniform(-0.25, 0.25) * size
-    a, b = (0, depth - tilt / 2), (size, depth + tilt / 2)   # coastline for side 0 (north)
-    if side == 0:
-        pts = [(-1, -1), (size + 1, -1), (size + 1, b[1]), (-1, a[1])]
-    elif side == 1:   # south
-        pts = [(-1, size - a[1]), (size + 1, size - b[1]), (size + 1, size + 1), (-1, size + 1)]
-    elif side == 2:   # west
-        pts = [(-1, -1), (a[1], -1), (b[1], size + 1), (-1, size + 1)]
-    else:             # east
-        pts = [(size - a[1], -1), (size + 1, -1), (size + 1, size + 1), (size - b[1], size + 1)]
-    return scene.add_region(WATER, pts)
+    a, b = depth - tilt / 2, depth + tilt / 2   # the coastline's ends for side 0 (north)
+    pts = ([(-1, -1), (size + 1, -1), (size + 1, b), (-1, a)],                            # north
+           [(-1, size - a), (size + 1, size - b), (size + 1, size + 1), (-1, size + 1)],  # south
+           [(-1, -1), (a, -1), (b, size + 1), (-1, size + 1)],                            # west
+           [(size - a, -1), (size + 1, -1), (size + 1, size + 1), (size - b, size + 1)])  # east
+    return scene.add_region(WATER, pts[side])
 
 
 def add_lake(rng: np.random.Generator, scene: Scene, cls: int = WATER,
