@@ -138,13 +138,13 @@ def select_weights(modalities=None) -> dict[str, dict[str, int]]:
     Raises:
         ValueError: naming an unknown modality entry.
     """
-    if modalities is None:
-        return {m: dict(WEIGHTS[m]) for m in MODALITY_ORDER}
-    unknown = [m for m in modalities if m not in WEIGHTS]
-    if unknown or not modalities:
-        raise ValueError(f'EOV-Synth v2 has no modality entry {", ".join(unknown) or "(none given)"}'
-                         f'; choose from {", ".join(MODALITY_ORDER)}')
-    return {m: dict(WEIGHTS[m]) for m in MODALITY_ORDER if m in modalities}
+    if modalities is not None:
+        unknown = [m for m in modalities if m not in WEIGHTS]
+        if unknown or not modalities:
+            raise ValueError(f'EOV-Synth v2 has no modality entry '
+                             f'{", ".join(unknown) or "(none given)"}; choose from '
+                             f'{", ".join(MODALITY_ORDER)}')
+    return {m: dict(WEIGHTS[m]) for m in MODALITY_ORDER if modalities is None or m in modalities}
 
 
 def cell_sequence(weights: dict | None = None) -> list[tuple[str, str]]:
@@ -1003,8 +1003,7 @@ def _video_scene(ctx: _Ctx, n_vehicles: int, n_moving: int, tries: int = 20):
             wd = ln * rng.uniform(0.5, 0.58)
             lane = road['width'] / 4 * (1 if rng.random() < 0.5 else -1)
             speed = rng.uniform(1.5, 2.5) * ctx.s if moving else 0.0
-            travel = speed * (VIDEO_FRAMES - 1)
-            lo, hi = ln / 2 + 2, size - ln / 2 - 2 - travel
+            lo, hi = ln / 2 + 2, size - ln / 2 - 2 - speed * (VIDEO_FRAMES - 1)
             if hi <= lo:
                 continue
             along = rng.uniform(lo, hi)
@@ -1094,8 +1093,7 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
         state = base.copy()
         state.objects = [tr['frames'][t] for tr in tracks]
         frames.append(render_optical(state, rng, noise=2.0))
-    ext, _ = video_format()
-    rel = ctx.rel('video', ext=ext)
+    rel = ctx.rel('video', ext=video_format()[0])
     write_video(os.path.join(ctx.out_dir, rel), frames)
     ctx.meta.update(kind='road crossing', num_frames=VIDEO_FRAMES, tracks=[
         dict(color=t['color'], direction=t['direction'], first=t['frames'][0].bbox,
@@ -1527,11 +1525,9 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
         for split, count in [*splits.items(), *per_cell.items()]:
             balanced = split in per_cell
             path = os.path.join(out_dir, f'{split}.jsonl')
-            if balanced:   # round 0: N of every cell, interleaved
-                jobs = [(split, i, cell) for i, cell in enumerate(
-                    cell for _ in range(count) for cell in cells)]
-            else:
-                jobs = [(split, i, None) for i in range(count)]
+            # round 0: N of every cell, interleaved (balanced), or the weighted round robin's
+            cycle = [cell for _ in range(count) for cell in cells] if balanced else [None] * count
+            jobs = [(split, i, cell) for i, cell in enumerate(cycle)]
             bar = tqdm(total=len(jobs), desc=f'EOV-Synth v2 {split}', unit='rec', leave=False,
                        mininterval=0.5 if sys.stderr.isatty() else 5.0, disable=not progress)
             n = 0
@@ -1544,9 +1540,8 @@ def generate_v2(out_dir: str, splits: dict[str, int], seed: int = 0, image_size:
                         bar.update(1)
                         if round_:
                             record_lines = _topup_lines(record_lines, short, out_dir)
-                        for line in record_lines:
-                            f.write(line + '\n')
-                            n += 1
+                        f.writelines(line + '\n' for line in record_lines)
+                        n += len(record_lines)
                         if balanced:
                             made[job[2]] += 1
                             for line in record_lines:
