@@ -499,11 +499,9 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             f'Is there a {label} in this image?', f'Are there any {PLURAL[label]} in this image?',
             f'Does this image contain a {label}?')))
     elif cell == 'grounding/hbb':
-        hottest = m == 'infrared' and rng.random() < 0.5
-        if hottest:
+        if m == 'infrared' and rng.random() < 0.5:   # the hottest object
             label = ctx.choice(('chimney', 'furnace'))
-            pool = ('vehicle', 'building', 'ship')
-            scene, obj = _unique_scene(ctx, pool, label)
+            scene, obj = _unique_scene(ctx, ('vehicle', 'building', 'ship'), label)
             phrase = 'hottest object'
         else:
             label = ctx.choice(classes)
@@ -645,8 +643,8 @@ def build_multispectral(ctx: _Ctx, cell: str) -> dict:
         patches = [ctx.choice([c for c in classes if c != background])] \
             if rng.random() < 0.5 else []
         scene, regions = _ms_scene(ctx, background, patches)
-        if patches:   # keep the background dominant
-            _require(regions[0]['mask'].mean() <= 0.3, 'patch too large')
+        # keep the background dominant
+        _require(not patches or regions[0]['mask'].mean() <= 0.3, 'patch too large')
         targets = [dict(type='label', label=background)]
         question = ctx.ask('classification', targets)
         subset = background in S.TWIN
@@ -1247,12 +1245,11 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
         question = ctx.ask('captioning')
     else:
         raise KeyError(f'no builder for fusion {cell}')
-    optical = render_optical(scene, rng, cloud=cloud)
-    sar = render_sar(scene, rng)
-    opt_rel = ctx.tif('fusion', optical, GSD['fusion'], suffix='_optical')
-    sar_rel = ctx.tif('fusion', sar, GSD['fusion'], suffix='_sar', band_names=('VV', 'VH'))
-    images = [dict(path=opt_rel, sensor='rgb', modality='optical'),
-              dict(path=sar_rel, sensor='sentinel1_grd', modality='sar', units='linear')]
+    # both renderings first: the record's grid is drawn when its first GeoTIFF is written
+    rendered = {'optical': render_optical(scene, rng, cloud=cloud), 'sar': render_sar(scene, rng)}
+    images = [dict(path=ctx.tif('fusion', data, GSD['fusion'], f'_{m}', **_SINGLE_IMAGE[m][1]),
+                   sensor=SENSORS[m], modality=m, **_SINGLE_IMAGE[m][2])
+              for m, data in rendered.items()]
     ctx.meta.update(kind='harbour', objects=[o.summary() for o in scene.objects],
                     hidden=[o.bbox for o in hidden])
     if cloud is not None:
