@@ -259,11 +259,9 @@ def landcover_labels(scene: Scene, min_share: float = 0.04) -> list[str]:
     return [name for name in LANDCOVER_CLASSES if share[S.LANDCOVER.index(name)] >= min_share]
 
 
-def _hbb(obj: Obj, label: str | None = None, **kw) -> dict:
-    out = dict(type='hbb', bbox=list(obj.bbox), **kw)
-    if label:
-        out['label'] = label
-    return out
+def _hbb(obj: Obj, **kw) -> dict:
+    """The horizontal box of ``obj`` as a target (``kw``: its ``label``, ``role``)."""
+    return dict(type='hbb', bbox=list(obj.bbox), **kw)
 
 
 def _obb(obj: Obj, label: str) -> dict:
@@ -507,7 +505,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             label = ctx.choice(classes)
             scene, obj = _unique_scene(ctx, classes, label)
             phrase = obj.phrase if m == 'optical' else obj.label
-        targets = [_hbb(obj, phrase)]
+        targets = [_hbb(obj, label=phrase)]
         question = ctx.ask('grounding', phrase=phrase)
     elif cell == 'grounding/obb':
         scene, obj = _unique_scene(ctx, [c for c in classes if c != 'vehicle'], 'ship')
@@ -520,7 +518,7 @@ def _object_cell(ctx: _Ctx, cell: str, classes, kinds, recipes=KIND_RECIPES) -> 
             counts[ctx.choice(want)] += 1
         scene = compose(ctx, counts)
         _require(scene.objects, 'empty scene')
-        targets = [_hbb(o, o.label) for o in scene.objects]
+        targets = [_hbb(o, label=o.label) for o in scene.objects]
         question = ctx.ask('detection')
     elif cell == 'region':
         want = [str(c) for c in rng.choice(classes, size=int(rng.integers(1, 3)), replace=False)]
@@ -943,7 +941,7 @@ def build_temporal(ctx: _Ctx, cell: str) -> dict:
     elif cell == 'grounding/hbb':
         phrase = ('new building' if events[0] == 'new building' else 'ship that arrived') \
             + ' in the last image'
-        targets = [_hbb(changes[0]['obj'], phrase)]
+        targets = [_hbb(changes[0]['obj'], label=phrase)]
         question = ctx.ask('grounding', phrase=phrase)
     elif cell == 'choice':
         answer = EVENT_OPTIONS[changes[0]['event'] if changes else None]
@@ -1064,10 +1062,10 @@ def build_video(ctx: _Ctx, cell: str) -> dict:
         targets, question = _choice(ctx, options, answer, 'Which vehicle is moving?')
     elif cell == 'grounding/hbb':
         phrase = 'moving vehicle in the last frame'
-        targets = [_hbb(moving[0]['frames'][-1], phrase)]
+        targets = [_hbb(moving[0]['frames'][-1], label=phrase)]
         question = ctx.ask('grounding', phrase=phrase)
     elif cell == 'detection':
-        targets = [_hbb(t['frames'][-1], 'vehicle') for t in tracks]
+        targets = [_hbb(t['frames'][-1], label='vehicle') for t in tracks]
         question = ctx.ask('detection', classes='vehicle')
     elif cell == 'change/regions':
         # changed pixels between the first and the last frame: each moving vehicle's swept box
@@ -1181,7 +1179,8 @@ def build_fusion(ctx: _Ctx, cell: str) -> dict:
         n = int(rng.integers(1, 3))
         scene, ships, cloud, cpts, hidden = _fusion_scene(ctx, n, int(cloudy), decoy,
                                                           tanks=int(rng.integers(0, 2)))
-        targets = [_hbb(o, o.label) for o in scene.objects if o.label in ('ship', 'storage tank')]
+        targets = [_hbb(o, label=o.label) for o in scene.objects
+                   if o.label in ('ship', 'storage tank')]
         question = ctx.ask('detection', classes='ship, storage tank')
     elif cell == 'region':
         n = int(rng.integers(1, 3))
