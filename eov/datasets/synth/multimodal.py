@@ -828,11 +828,11 @@ def _temporal_series(ctx: _Ctx, kind: str, events: list[str]):
             old = _need(ships.pop(0) if ships else None, 'no ship')
             change['obj'] = old
             if event == 'ship moved':
-                final.objects.remove(old)    # its new place may not overlap the old one
+                final.objects.remove(old)    # off the scene before its new place is drawn
                 new = _need(S.make_object(rng, final, 'ship', avoid=_dilate(old.mask, 3)),
                             'no room')
                 change.update(obj=new, old=old, targets=[_hbb(old), _hbb(new)])
-        if event != 'cleared vegetation':   # (that one's trial scene became the final one)
+        if event != 'cleared vegetation':   # that one's trial scene already is `final`
             _apply(final, change)
             change.setdefault('targets', [_hbb(change['obj'])])
         changes.append(change)
