@@ -45,17 +45,15 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.registry import init_default_scope
 
-    from eov.apis.checks import fail
+    from eov.apis.checks import fail, fail_if
     from eov.utils.io import path_problem
     from eov.engine.config import config_for_checkpoint
     from eov.models.hf_format import save_pretrained
     from eov.models.weights import CheckpointError, load_weights, read_checkpoint
     from eov.registry import MODELS
-    problem = (path_problem(args.config, 'config file', 'a Python config file')
-               or path_problem(args.checkpoint, 'checkpoint', 'a checkpoint file (.pth) written '
-                               'by training'))
-    if problem:
-        fail(problem)
+    fail_if(path_problem(args.config, 'config file', 'a Python config file')
+            or path_problem(args.checkpoint, 'checkpoint', 'a checkpoint file (.pth) written '
+                            'by training'))
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         fail(f'output {args.out_dir} is a file: give a directory to write the export into')
     try:

@@ -32,7 +32,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from eov.apis.checks import fail  # noqa: E402  (exit 2 with one error line)
+from eov.apis.checks import fail, fail_if  # noqa: E402  (exit 2 with one error line)
 
 
 def parse_args(argv=None):
@@ -88,12 +88,10 @@ def parse_args(argv=None):
 
 def check_args(args) -> None:
     """One ``error:`` line for bad arguments and files, before the model is loaded."""
-    from eov.apis.checks import model_problem
+    from eov.apis.checks import check_positive, model_problem
     from eov.utils.constants import IMAGE_EXPECTED
     from eov.utils.io import path_problem
-    problem = model_problem(args.model, args.checkpoint, 'tools/infer.py')
-    if problem:
-        fail(problem)
+    fail_if(model_problem(args.model, args.checkpoint, 'tools/infer.py'))
     if args.records is not None:
         scene_only = [f'--{name.replace("_", "-")}' for name in
                       ('prompt', 'task', 'sensor', 'bands', 'tile', 'overlap', 'iou_thr',
@@ -103,17 +101,13 @@ def check_args(args) -> None:
             fail(f'{", ".join(scene_only)} appl{"ies" if len(scene_only) == 1 else "y"} to '
                  'one scene (--image); with --records each record gives its own question, '
                  'task, images and bands')
-        problem = path_problem(args.records, 'records file', 'a JSONL file of eov records')
-        if problem:
-            fail(problem)
+        fail_if(path_problem(args.records, 'records file', 'a JSONL file of eov records'))
         if args.data_root is not None and not os.path.isdir(args.data_root):
             fail(f'--data-root {args.data_root} is not a directory')
     if args.image and not args.prompt.strip():
         fail('the prompt is empty: ask a question (--prompt)')
     for path in args.image or ():
-        problem = path_problem(path, 'image file', IMAGE_EXPECTED)
-        if problem:
-            fail(problem)
+        fail_if(path_problem(path, 'image file', IMAGE_EXPECTED))
     if args.tile is not None and args.tile <= 0:
         fail(f'--tile must be a tile size in pixels > 0, got {args.tile} (leave --tile out '
              'to answer the whole image at once)')
@@ -127,10 +121,7 @@ def check_args(args) -> None:
         fail(f'--overlap must be 0 <= K < --tile ({args.tile}), got {args.overlap}')
     if args.iou_thr is not None and not 0 < args.iou_thr <= 1:
         fail(f'--iou-thr must be in (0, 1], got {args.iou_thr}')
-    if args.batch_size <= 0:
-        fail(f'--batch-size must be > 0, got {args.batch_size}')
-    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
-        fail(f'--max-new-tokens must be > 0, got {args.max_new_tokens}')
+    check_positive(args, 'batch_size', 'max_new_tokens')
 
 
 def _read_quicklook(pred, entry: dict, max_size: int = 1024):
@@ -228,7 +219,7 @@ def run_records(inf, args) -> list:
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
-    from eov.apis import EOVInferencer, InferenceError
+    from eov.apis import EOVInferencer
     from eov.datasets.schema import RecordError
     from eov.models.weights import CheckpointError
     from eov.modalities import RasterReadError
@@ -239,11 +230,8 @@ def main(argv=None):
         if args.records is not None:
             return run_records(inf, args)
         return run_scene(inf, args)
-    except (InferenceError, RecordError, CheckpointError, RasterReadError,
-            FileNotFoundError) as err:
-        fail(str(err))
-    except ValueError as err:   # e.g. tiling options, a CRS without a transform
-        fail(str(err))
+    except (RecordError, CheckpointError, RasterReadError, FileNotFoundError, ValueError) as err:
+        fail(str(err))   # ValueError: InferenceError, tiling options, a CRS without a transform
 
 
 if __name__ == '__main__':

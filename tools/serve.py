@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from eov.apis.checks import fail  # noqa: E402  (exit 2 with one error line)
+from eov.apis.checks import fail, fail_if  # noqa: E402  (exit 2 with one error line)
 
 
 def parse_args(argv=None):
@@ -46,10 +46,8 @@ def parse_args(argv=None):
 
 def check_args(args) -> None:
     """One-line errors for what is missing, before anything heavy is loaded."""
-    from eov.apis.checks import model_problem
-    problem = model_problem(args.model, args.checkpoint, 'tools/serve.py')
-    if problem:
-        fail(problem)
+    from eov.apis.checks import check_positive, model_problem
+    fail_if(model_problem(args.model, args.checkpoint, 'tools/serve.py'))
     if args.examples is None:
         from eov.apis.web.server import BUNDLED_EXAMPLES
         args.examples = BUNDLED_EXAMPLES
@@ -60,12 +58,7 @@ def check_args(args) -> None:
              else f'--examples {args.examples} is not a directory: give a folder of images')
     if not 0 < args.port < 65536:
         fail(f'--port must be 1-65535, got {args.port}')
-    if args.batch_size <= 0:
-        fail(f'--batch-size must be > 0, got {args.batch_size}')
-    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
-        fail(f'--max-new-tokens must be > 0, got {args.max_new_tokens}')
-    if not args.max_upload_mb > 0:
-        fail(f'--max-upload-mb must be > 0, got {args.max_upload_mb}')
+    check_positive(args, 'batch_size', 'max_new_tokens', 'max_upload_mb')
 
 
 def main(argv=None):

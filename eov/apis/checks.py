@@ -32,6 +32,20 @@ def fail(message: str):
     raise ToolExit(line)
 
 
+def fail_if(problem: str | None) -> None:
+    """:func:`fail` with ``problem`` when there is one (a ``*_problem`` check's answer)."""
+    if problem:
+        fail(problem)
+
+
+def check_positive(args, *names: str) -> None:
+    """:func:`fail` on the first option of ``names`` (``args`` attributes) given but not > 0."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            fail(f'--{name.replace("_", "-")} must be > 0, got {value}')
+
+
 def plural(n: int, word: str, words: str | None = None) -> str:
     """``'1 tile'``, ``'2 tiles'`` (``words``: an irregular plural)."""
     return f'{n} {word if n == 1 else (words or word + "s")}'
@@ -46,7 +60,6 @@ def check_file(path, what: str, expected: str) -> None:
     problem = path_problem(path, what, expected)
     if problem:
         raise InferenceError(problem)
-
 
 
 
@@ -90,5 +103,5 @@ def model_problem(model, checkpoint, tool: str) -> str | None:
                         'training')
 
 
-__all__ = ['InferenceError', 'ToolExit', 'check_file', 'fail', 'is_export_dir',
-           'model_problem', 'plural']
+__all__ = ['InferenceError', 'ToolExit', 'check_file', 'check_positive', 'fail', 'fail_if',
+           'is_export_dir', 'model_problem', 'plural']
