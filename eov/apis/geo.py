@@ -38,9 +38,6 @@ __all__ = [
     'draw_objects', 'quicklook', 'read_quicklook', 'label_color',
 ]
 
-#: Image formats read with PIL for quick-looks (everything else through rasterio).
-QUICKLOOK_PIL_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
-
 #: Intersection over the smaller area above which two objects from different
 #: tiles are the same object (one of them cut by a tile border).
 CONTAINMENT_THR = 0.8
@@ -334,12 +331,6 @@ def object_to_geometry(obj: dict, transform=None) -> dict:
     return {'type': 'Polygon', 'coordinates': [_ring_ccw(ring)]}
 
 
-def pixel_to_map(obj: dict, transform=None) -> list[list[list[float]]]:
-    """The coordinates of :func:`object_to_geometry` (rings, or ``[[x, y]]`` for a point)."""
-    geom = object_to_geometry(obj, transform)
-    return geom['coordinates'] if geom['type'] == 'Polygon' else [[geom['coordinates']]]
-
-
 def crs_member(crs) -> dict:
     """The old-style GeoJSON ``crs`` member naming ``crs`` (as GDAL/QGIS read it).
 
@@ -547,11 +538,12 @@ def read_quicklook(paths: str | os.PathLike | Sequence[str], shape: Sequence[int
     Returns:
         ``(C, h, w)`` float32 with ``C`` 3 or 1, for :func:`quicklook`.
     """
+    from eov.modalities.io import PIL_EXTENSIONS   # (lazy: geo loads no torch)
     paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else \
         [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError('read_quicklook: no image path')
-    if len(paths) == 1 and os.path.splitext(paths[0])[1].lower() in QUICKLOOK_PIL_EXTENSIONS:
+    if len(paths) == 1 and os.path.splitext(paths[0])[1].lower() in PIL_EXTENSIONS:
         with Image.open(paths[0]) as img:
             if img.mode not in ('I', 'I;16', 'I;16B', 'I;16L', 'F', 'L'):
                 img = img.convert('RGB')
