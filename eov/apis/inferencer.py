@@ -624,7 +624,7 @@ def scene_size(entry: dict, plugin) -> tuple[int, int]:
     The finest file's grid (or the modality's ``target_gsd``), as
     :func:`~eov.modalities.io.read_stack` builds it; PNG/JPEG: their size.
     """
-    from eov.modalities.io import PIL_EXTENSIONS, RasterReadError, open_raster
+    from eov.modalities.io import PIL_EXTENSIONS, RasterReadError, open_raster, output_grid
     paths = entry['path'] if isinstance(entry['path'], list) else [entry['path']]
     for p in paths:
         check_file(p, 'image file', IMAGE_EXPECTED)
@@ -640,12 +640,7 @@ def scene_size(entry: dict, plugin) -> tuple[int, int]:
     except RasterReadError as err:
         raise InferenceError(str(err)) from None
     try:
-        ref = min(sources, key=lambda s: abs(s.res[0]))
-        gsd = getattr(plugin, 'target_gsd', None)
-        gx, gy = (float(gsd),) * 2 if gsd else (float(ref.res[0]), float(ref.res[1]))
-        width = max(1, int(np.floor(ref.width * ref.res[0] / gx + 1e-6)))
-        height = max(1, int(np.floor(ref.height * ref.res[1] / gy + 1e-6)))
-        return width, height
+        return output_grid(sources, getattr(plugin, 'target_gsd', None))[3:]
     finally:
         for s in sources:
             s.close()

@@ -197,6 +197,20 @@ def open_raster(path: str):
         raise RasterReadError(f'cannot read raster {path}: {err}') from err
 
 
+def output_grid(sources, target_gsd: float | None = None) -> tuple:
+    """The pixel grid :func:`read_stack` reads open rasters onto.
+
+    Returns:
+        ``(ref, gsd_x, gsd_y, width, height)``: the finest file, the grid's pixel size
+        (``target_gsd`` or the finest file's) and its whole pixels inside that file's extent.
+    """
+    ref = min(sources, key=lambda s: abs(s.res[0]))
+    gsd_x, gsd_y = (float(target_gsd),) * 2 if target_gsd else map(float, ref.res)
+    width = max(1, int(np.floor(ref.width * ref.res[0] / gsd_x + 1e-6)))
+    height = max(1, int(np.floor(ref.height * ref.res[1] / gsd_y + 1e-6)))
+    return ref, gsd_x, gsd_y, width, height
+
+
 def _sample_axis(start: float, step: float, n: int, src_origin: float, src_step: float):
     """Fractional source indices of ``n`` output pixel centres along one axis."""
     centres = start + (np.arange(n) + 0.5) * step
@@ -272,15 +286,11 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
                 raise RasterReadError(
                     f'{src.name}: CRS {src.crs} differs from {crs} of {sources[0].name}; '
                     'the files of one image must share a CRS')
-        ref = min(sources, key=lambda s: abs(s.res[0]))
-        gsd_x, gsd_y = (float(target_gsd),) * 2 if target_gsd else map(float, ref.res)
+        ref, gsd_x, gsd_y, full_w, full_h = output_grid(sources, target_gsd)
         left, top = ref.transform.c, ref.transform.f
         # rows run south (north-up, y falls) in georeferenced files; a file without
         # georeferencing has rasterio's identity transform, whose rows run towards +y
         down = -1.0 if ref.transform.e < 0 else 1.0
-        # whole output pixels inside the finest file's extent
-        full_w = max(1, int(np.floor(ref.width * ref.res[0] / gsd_x + 1e-6)))
-        full_h = max(1, int(np.floor(ref.height * ref.res[1] / gsd_y + 1e-6)))
         col, row, width, height = (int(v) for v in window) if window is not None \
             else (0, 0, full_w, full_h)
         if width <= 0 or height <= 0 or col < 0 or row < 0 or col + width > full_w \
