@@ -85,6 +85,7 @@ def publish_weights(work_dir: str, config: str, out_dir: str, name: str | None =
     from eov.evaluation.scoreboard import learned_count, render_table
     from eov.models.weights import (SAFETENSORS_META, read_checkpoint, saved_config_text,
                                     write_safetensors)
+    from eov.utils.io import write_json_atomically, write_text_atomically
 
     final = os.path.join(work_dir, 'final.pth')
     if not os.path.isfile(final):
@@ -145,13 +146,9 @@ def publish_weights(work_dir: str, config: str, out_dir: str, name: str | None =
         os.remove(weights)
         raise PublishError(f'{weights}: {size_mb:.1f} MB is over the limit of {max_mb} MB')
     card['weights'] = dict(file=WEIGHTS_FILE, mb=round(size_mb, 2), sha256=sha256(weights))
-    with open(os.path.join(out_dir, CARD_JSON), 'w', encoding='utf-8') as f:
-        json.dump(card, f, indent=1)
-        f.write('\n')
-    path = os.path.join(out_dir, CARD_MD)
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(card_markdown(card, render_table(board) if board else None))
-    return path
+    write_json_atomically(os.path.join(out_dir, CARD_JSON), card, indent=1)
+    return write_text_atomically(os.path.join(out_dir, CARD_MD),
+                                 card_markdown(card, render_table(board) if board else None))
 
 
 def _minutes(seconds) -> str:

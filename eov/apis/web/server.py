@@ -91,12 +91,6 @@ class BadRequest(Exception):
         self.status = status
 
 
-def _bad_input_errors() -> tuple:
-    from eov.apis.inferencer import InferenceError
-    from eov.modalities import RasterReadError
-    return (InferenceError, RasterReadError, ValueError)
-
-
 # ----------------------------------------------------------------------------- examples
 def list_examples(examples_dir: str | None) -> list[str]:
     """Image files directly inside ``examples_dir`` (sorted names; none without a folder)."""
@@ -148,13 +142,15 @@ def create_app(inferencer, examples_dir: str | None = None, max_upload_mb: float
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from eov.apis.checks import InferenceError
+    from eov.modalities import RasterReadError
     from eov.utils.io import jsonable
 
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     examples_dir = os.path.abspath(examples_dir) if examples_dir else None
     lock = threading.Lock()     # one generation at a time (the model is not thread-safe)
     max_bytes = int(max_upload_mb * 1024 * 1024)
-    bad_input = _bad_input_errors()
+    bad_input = (InferenceError, RasterReadError, ValueError)
     app.state.inferencer = inferencer
     app.state.examples_dir = examples_dir
 
