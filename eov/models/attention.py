@@ -58,11 +58,15 @@ def _segments(query, kwargs):
     return check_cu_seqlens(cu, total)
 
 
+def _per_sample(query, key, value, kwargs):
+    """Sample bounds of the packed row, and ``key``/``value`` repeated for every query head."""
+    groups = query.shape[1] // key.shape[1]
+    return _segments(query, kwargs), _repeat_kv(key, groups), _repeat_kv(value, groups)
+
+
 def packed_eager(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
     """Reference: explicit causal softmax attention inside each packed sample."""
-    bounds = _segments(query, kwargs)
-    groups = query.shape[1] // key.shape[1]
-    key, value = _repeat_kv(key, groups), _repeat_kv(value, groups)
+    bounds, key, value = _per_sample(query, key, value, kwargs)
     out = torch.empty_like(query)
     for s, e in zip(bounds, bounds[1:]):
         if e == s:
@@ -78,9 +82,7 @@ def packed_eager(module, query, key, value, attention_mask, scaling, dropout=0.0
 
 def packed_sdpa(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
     """``scaled_dot_product_attention`` (causal) over each packed sample in turn."""
-    bounds = _segments(query, kwargs)
-    groups = query.shape[1] // key.shape[1]
-    key, value = _repeat_kv(key, groups), _repeat_kv(value, groups)
+    bounds, key, value = _per_sample(query, key, value, kwargs)
     out = torch.empty_like(query)
     p = dropout if module.training else 0.0
     for s, e in zip(bounds, bounds[1:]):
@@ -121,12 +123,9 @@ def packed_flash_varlen(module, query, key, value, attention_mask, scaling, drop
 def packed_xformers(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
     """``xformers.ops.memory_efficient_attention`` with a block-diagonal causal mask."""
     from xformers.ops import fmha   # imported only here: it warns loudly without CUDA
-    bounds = _segments(query, kwargs)
+    bounds, key, value = _per_sample(query, key, value, kwargs)
     lengths = [e - s for s, e in zip(bounds, bounds[1:]) if e > s]
-    groups = query.shape[1] // key.shape[1]
-    q = query.transpose(1, 2)
-    k = _repeat_kv(key, groups).transpose(1, 2)
-    v = _repeat_kv(value, groups).transpose(1, 2)
+    q, k, v = (t.transpose(1, 2) for t in (query, key, value))
     bias = fmha.attn_bias.BlockDiagonalCausalMask.from_seqlens(lengths)
     out = fmha.memory_efficient_attention(q, k, v, attn_bias=bias, scale=scaling,
                                           p=dropout if module.training else 0.0)

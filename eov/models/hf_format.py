@@ -27,7 +27,7 @@ import torch
 
 from eov.utils.io import write_json_atomically, write_text_atomically
 
-from .weights import load_weights, write_safetensors
+from .weights import compare_state_dicts, load_weights, write_safetensors
 
 #: ``model_type`` of eov exports in ``config.json``.
 MODEL_TYPE = 'earth_one_vision'
@@ -258,11 +258,10 @@ def _check_rebuild(eov_cfg: dict, directory: str, model) -> None:
     model_cfg = ConfigDict(dict(eov_cfg['model'], tokenizer=directory))
     with torch.device('meta'):
         rebuilt = MODELS.build(model_cfg)
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
-    if want != got:
-        diff = sorted(set(want) ^ set(got)) + sorted(
-            k for k in set(want) & set(got) if want[k] != got[k])
+    report = compare_state_dicts(model.state_dict(), rebuilt.state_dict())
+    if not report.exact:
+        diff = sorted(report.missing + report.unexpected) + sorted(
+            k for k, _, _ in report.mismatched)
         raise ValueError(f'the config does not rebuild this model (differs at {diff[:5]}); '
                          'export the model with the config it was built from')
 

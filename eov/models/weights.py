@@ -273,15 +273,13 @@ class LoadReport:
 
     def examples(self, n: int = EXAMPLES) -> str:
         """A few keys of each kind that does not match (``''`` when all do)."""
-        parts = []
-        for kind, keys in (('missing', self.missing), ('unexpected', self.unexpected)):
-            if keys:
-                parts.append(f'{kind} {_first(keys, n)}')
-        if self.mismatched:
-            parts.append('size-mismatched ' + _first(
-                [f'{k} (checkpoint {_shape(a)}, model {_shape(b)})'
-                 for k, a, b in self.mismatched], n))
-        return '; '.join(parts)
+        return '; '.join(f'{kind} {_first(keys, n)}' for kind, keys in (
+            ('missing', self.missing), ('unexpected', self.unexpected),
+            ('size-mismatched', self.mismatch_texts())) if keys)
+
+    def mismatch_texts(self) -> list[str]:
+        """``'key (checkpoint 4x8, model 4x16)'`` for each size-mismatched key."""
+        return [f'{k} (checkpoint {_shape(a)}, model {_shape(b)})' for k, a, b in self.mismatched]
 
 
 def _first(items: list, n: int) -> str:
@@ -483,8 +481,7 @@ def log_partial_load(filename: str, report: LoadReport) -> None:
     for what, keys in (('kept their initialisation (not in the checkpoint)', report.missing),
                        ('dropped (not in the model)', report.unexpected),
                        ('kept their initialisation (another shape in the checkpoint)',
-                        [f'{k} (checkpoint {_shape(a)}, model {_shape(b)})'
-                         for k, a, b in report.mismatched])):
+                        report.mismatch_texts())):
         if keys:
             print_log(f'partial load: {len(keys)} weights {what}: {", ".join(keys)}',
                       logger='current', level=logging.WARNING)
