@@ -32,14 +32,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from eov.apis.checks import fail, fail_if  # noqa: E402  (exit 2 with one error line)
+from eov.apis.checks import add_model_arguments, fail, fail_if  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Answer questions about a scene with an eov model; '
                                 'spatial answers as GeoJSON in map coordinates.')
-    p.add_argument('model', help='config file, or a directory written by tools/export_hf.py')
-    p.add_argument('checkpoint', nargs='?', help='checkpoint (.pth) for a config file')
+    add_model_arguments(p)
     src = p.add_argument_group('one scene')
     src.add_argument('--image', nargs='+', help='image file(s): one file, one file per band '
                      '(with --bands), or the frames/members of a multi-image modality')
@@ -68,11 +67,6 @@ def parse_args(argv=None):
     rec.add_argument('--data-root', help='root of relative image paths (default: the JSONL '
                      "file's folder)")
     rec.add_argument('--out', help='predictions JSONL (the form tools/evaluate.py reads)')
-    p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1 ...')
-    p.add_argument('--batch-size', type=int, default=8, help='requests generated together')
-    p.add_argument('--max-new-tokens', type=int, help='generation budget per answer')
-    p.add_argument('--model-from-config', action='store_true',
-                   help="build the model from CONFIG instead of the checkpoint's saved config")
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     args = p.parse_args(argv)
     if args.records is None and not args.image:

@@ -17,30 +17,20 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from eov.apis.checks import fail, fail_if  # noqa: E402  (exit 2 with one error line)
+from eov.apis.checks import add_model_arguments, fail, fail_if  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Serve a local web demo of an eov model.')
-    p.add_argument('model', help='Python config file, or an exported model directory '
-                   '(tools/export_hf.py)')
-    p.add_argument('checkpoint', nargs='?', default=None,
-                   help='checkpoint file (.pth) for a config (none for an exported directory)')
+    add_model_arguments(p)
     p.add_argument('--host', default='127.0.0.1',
                    help='address to listen on (default 127.0.0.1: this machine only)')
     p.add_argument('--port', type=int, default=7860, help='port (default 7860)')
-    p.add_argument('--device', default='cpu', help="torch device, e.g. cpu, cuda, cuda:1")
     p.add_argument('--examples', default=None, metavar='DIR',
                    help='folder of example images the page offers (default: the bundled '
                    'EOV-Synth v2 examples, eov/apis/web/examples; "none" for none)')
-    p.add_argument('--batch-size', type=int, default=8, help='generation batch size')
-    p.add_argument('--max-new-tokens', type=int, default=None,
-                   help="generation budget (default: the model's)")
     p.add_argument('--max-upload-mb', type=float, default=1024.0,
                    help='largest upload accepted (MB, default 1024)')
-    p.add_argument('--model-from-config', action='store_true',
-                   help='build the model from CONFIG even when the checkpoint carries the '
-                   'config it was trained with')
     return p.parse_args(argv)
 
 

@@ -32,6 +32,19 @@ def fail(message: str):
     raise ToolExit(line)
 
 
+def add_model_arguments(p) -> None:
+    """The arguments tools/infer.py and tools/serve.py share: ``model [checkpoint]`` (a config
+    and its checkpoint, or an export directory) and how the model is loaded and run."""
+    p.add_argument('model', help='config file, or a directory written by tools/export_hf.py')
+    p.add_argument('checkpoint', nargs='?', help='checkpoint (.pth) for a config file')
+    p.add_argument('--device', default='cpu', help='torch device: cpu, cuda, cuda:1 ...')
+    p.add_argument('--batch-size', type=int, default=8, help='requests generated together')
+    p.add_argument('--max-new-tokens', type=int,
+                   help="generation budget per answer (default: the model's)")
+    p.add_argument('--model-from-config', action='store_true',
+                   help="build the model from CONFIG instead of the checkpoint's saved config")
+
+
 def fail_if(problem: str | None) -> None:
     """:func:`fail` with ``problem`` when there is one (a ``*_problem`` check's answer)."""
     if problem:
@@ -103,5 +116,5 @@ def model_problem(model, checkpoint, tool: str) -> str | None:
                         'training')
 
 
-__all__ = ['InferenceError', 'ToolExit', 'check_file', 'check_positive', 'fail', 'fail_if',
+__all__ = ['InferenceError', 'ToolExit', 'add_model_arguments', 'check_file', 'check_positive', 'fail', 'fail_if',
            'is_export_dir', 'model_problem', 'plural']
