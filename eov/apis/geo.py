@@ -415,11 +415,9 @@ def to_feature_collection(objects: Iterable[dict], transform, crs,
         if properties:
             props.update({k: _json_scalar(v) for k, v in properties.items()})
         features.append({'type': 'Feature', 'id': i, 'geometry': geom, 'properties': props})
-    fc: dict[str, Any] = {'type': 'FeatureCollection'}
-    if crs is None:
-        fc['eov:coordinates'] = 'pixel'
-    else:
-        fc['eov:coordinates'] = 'map'
+    fc: dict[str, Any] = {'type': 'FeatureCollection',
+                          'eov:coordinates': 'pixel' if crs is None else 'map'}
+    if crs is not None:
         fc['crs'] = ({'type': 'name', 'properties': {'name': CRS84_URN}} if to_wgs84
                      else crs_member(crs))
     fc['features'] = features
