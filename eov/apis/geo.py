@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from eov.slis.geometry import (GEOMETRY_TYPES, largest_polygon, object_area, object_bounds,
-                               object_points, object_polygon, overlap_of_smaller, shape_iou)
+                               object_points, object_polygon, overlap_of_smaller, shape_iou,
+                               signed_area)
 
 __all__ = [
     'tile_windows', 'offset_object', 'object_polygon', 'merge_objects',
@@ -214,7 +215,6 @@ def merge_objects(objects: Iterable[dict], iou_thr: float = 0.5,
             continue
         poly = object_polygon(obj)
         bx = poly.bounds if not poly.is_empty else None
-        merged = False
         for entry in group:
             kobj, kpoly = entry
             if kpoly is None or bx is None or kpoly.is_empty:
@@ -232,23 +232,17 @@ def merge_objects(objects: Iterable[dict], iou_thr: float = 0.5,
                     small, win = (obj, windows[ti]) if poly.area <= kpoly.area \
                         else (kobj, windows[tk])
                     cut = _near_inner_border(small, win, scene_w, scene_h, float(edge_margin))
-            if cut:
+            if cut or shape_iou(poly, kpoly) >= iou_thr:   # a duplicate
                 if both_poly:
                     _union_into(entry, poly)
-                elif poly.area > kpoly.area:
+                elif cut and poly.area > kpoly.area:   # the larger survives a tile border
                     new = copy.deepcopy(obj)
                     scores = [s for s in (kobj.get('score'), obj.get('score')) if s is not None]
                     if scores:
                         new['score'] = max(scores)
                     entry[0], entry[1] = new, poly
-                merged = True
                 break
-            if shape_iou(poly, kpoly) >= iou_thr:
-                if both_poly:
-                    _union_into(entry, poly)
-                merged = True
-                break
-        if not merged:
+        else:   # no kept object is the same: keep this one
             entry = [copy.deepcopy(obj), poly]
             group.append(entry)
             out_order.append(entry)
@@ -296,9 +290,7 @@ def _ring_ccw(ring: list[list[float]]) -> list[list[float]]:
     """Close a ring and orient it counter-clockwise (RFC 7946 exterior rings)."""
     if ring[0] != ring[-1]:
         ring = ring + [list(ring[0])]
-    twice = sum(ring[i][0] * ring[i + 1][1] - ring[i + 1][0] * ring[i][1]
-                for i in range(len(ring) - 1))
-    return ring[::-1] if twice < 0 else ring
+    return ring[::-1] if signed_area(ring) < 0 else ring
 
 
 def object_to_geometry(obj: dict, transform=None) -> dict:
@@ -613,10 +605,7 @@ def quicklook(rgb: np.ndarray, max_size: int = 1024) -> tuple[np.ndarray, float]
             b = np.asarray(Image.fromarray(np.ascontiguousarray(b), 'F')
                            .resize((nw, nh), Image.Resampling.BOX))
         finite = np.isfinite(b)
-        if finite.any():
-            lo, hi = np.percentile(b[finite], [2, 98])
-        else:
-            lo, hi = 0.0, 1.0
+        lo, hi = np.percentile(b[finite], [2, 98]) if finite.any() else (0.0, 1.0)
         if hi <= lo:
             hi = lo + 1.0
         out = np.clip((b - lo) / (hi - lo), 0.0, 1.0) * 255.0

@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import fnmatch
 import functools
 import json
 import logging
@@ -30,6 +29,7 @@ import torch
 from mmengine.logging import print_log
 
 from eov.utils.io import atomic_write
+from eov.utils.patterns import match_any
 
 #: safetensors metadata key of eov's weight files: the checkpoint's ``meta`` as JSON
 #: (``cfg`` -- the config text --, ``iter``, ``epoch``).
@@ -463,7 +463,7 @@ def _partial_refusal(report: LoadReport, settings: dict) -> str | None:
         if keys and not allow:
             return f'load_from_partial.allow_{kind}=False'
         if keys and isinstance(allow, (list, tuple)):
-            outside = [k for k in keys if not any(fnmatch.fnmatchcase(k, p) for p in allow)]
+            outside = [k for k in keys if not match_any(k, allow)]
             if outside:
                 return (f'{len(outside)} {kind} weights match no pattern of '
                         f'load_from_partial.allow_{kind} {list(allow)} (e.g. '
