@@ -113,8 +113,7 @@ def load_model(model: str, checkpoint: str | None = None, device: str = 'cpu',
             raise InferenceError(f'{model} is an exported model directory: it holds its '
                                  'weights, give no checkpoint')
         from eov.models.hf_format import load_pretrained
-        net, cfg = load_pretrained(model, device=device)
-        return net.eval(), cfg
+        return load_pretrained(model, device=device)   # in eval mode on device
     if model is not None and not os.path.isfile(model):
         raise FileNotFoundError(f'config not found: {model} (give a config file or an '
                                 'exported model directory)')
@@ -209,18 +208,18 @@ class EOVInferencer:
             paths = [os.fspath(i) for i in images]
             extra = {k: v for k, v in (('sensor', sensor),
                                        ('bands', list(bands) if bands else None)) if v}
-            if bands and len(paths) > 1 and len(paths) == len(bands) \
-                    and not multi_image:
+            if len(paths) > 1 and not multi_image:   # the bands of one image
+                if not bands:
+                    raise InferenceError(
+                        f'{len(paths)} files for one {modality} image: name one band per file '
+                        'with bands=[...] (--bands), or use a multi-image modality')
+                if len(paths) != len(bands):
+                    raise InferenceError(
+                        f'{plural(len(paths), "image file")} but '
+                        f'{plural(len(bands), "band name")} for one {modality} image: name one '
+                        'band per file (--bands / bands=[...]), or give one file that holds all '
+                        'the bands')
                 return [dict(path=paths, **extra)]
-            if bands and len(paths) > 1 and not multi_image:
-                raise InferenceError(
-                    f'{plural(len(paths), "image file")} but {plural(len(bands), "band name")} '
-                    f'for one {modality} image: name one band per file (--bands / bands=[...]),'
-                    ' or give one file that holds all the bands')
-            if len(paths) > 1 and not multi_image and not bands:
-                raise InferenceError(
-                    f'{len(paths)} files for one {modality} image: name one band per file '
-                    'with bands=[...] (--bands), or use a multi-image modality')
             return [dict(path=p, **extra) for p in paths]
         if all(isinstance(i, dict) for i in images):
             return [dict(i) for i in images]
@@ -389,8 +388,7 @@ class EOVInferencer:
                      max_new_tokens: int | None = None) -> list[Prediction]:
         """Answer many requests (dicts of :meth:`predict`'s arguments), batched."""
         samples = []
-        for i, req in enumerate(requests):
-            req = dict(req)
+        for req in requests:
             modality = req.get('modality', 'optical')
             self._head(req.get('task'))
             loaded = self.load_images(req['images'], modality, req.get('sensor'),
@@ -447,12 +445,11 @@ class EOVInferencer:
             preds = self.predict_many(
                 [dict(images=entries, prompt=prompt, modality=modality, task=task,
                       window=w) for w in chunk], max_new_tokens=max_new_tokens)
-            for offset, (window, pred) in enumerate(zip(chunk, preds)):
-                index = start + offset
-                col, row = window[0], window[1]
+            for index, (window, pred) in enumerate(zip(chunk, preds), start):
                 if index == 0:
                     scene_crs, scene_transform = pred.crs, pred.transform
-                moved = [dict(offset_object(o, col, row), tile=index) for o in pred.objects]
+                moved = [dict(offset_object(o, window[0], window[1]), tile=index)
+                         for o in pred.objects]
                 objects += moved
                 results.append(dict(tile=index, window=list(window), text=pred.text,
                                     objects=len(moved)))
@@ -520,12 +517,10 @@ class EOVInferencer:
             for start in range(0, len(items), self.batch_size):
                 chunk = items[start:start + self.batch_size]
                 batch_lines = self._answer_records(chunk, data_root, max_new_tokens)
-                for line in batch_lines:
-                    if sink:
-                        sink.write(json.dumps(jsonable(line)) + '\n')
-                lines += batch_lines
                 if sink:
+                    sink.writelines(json.dumps(jsonable(line)) + '\n' for line in batch_lines)
                     sink.flush()
+                lines += batch_lines
                 bar.update(len(chunk))
         finally:
             bar.close()
