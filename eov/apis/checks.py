@@ -116,5 +116,5 @@ def model_problem(model, checkpoint, tool: str) -> str | None:
                         'training')
 
 
-__all__ = ['InferenceError', 'ToolExit', 'add_model_arguments', 'check_file', 'check_positive', 'fail', 'fail_if',
-           'is_export_dir', 'model_problem', 'plural']
+__all__ = ['InferenceError', 'ToolExit', 'add_model_arguments', 'check_file', 'check_positive',
+           'fail', 'fail_if', 'is_export_dir', 'model_problem', 'plural']

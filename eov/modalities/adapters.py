@@ -104,10 +104,8 @@ class WavelengthHypernet(nn.Module):
         self.bias = nn.Linear(feat_dim, embed_dim)
         with torch.no_grad():
             if zero_init:   # a residual on the backbone's own kernels: starts at zero
-                self.mlp[-1].weight.zero_()
-                self.mlp[-1].bias.zero_()
-                self.bias.weight.zero_()
-                self.bias.bias.zero_()
+                for param in (*self.mlp[-1].parameters(), *self.bias.parameters()):
+                    param.zero_()
             else:           # start at the scale of a default conv init
                 self.mlp[-1].weight.mul_(0.1)
 

@@ -541,13 +541,12 @@ class EarthOneVision(BaseModel):
         budget = max_new_tokens or self.max_new_tokens
         # one gate per row (a row is one sample), kept for every generated token
         row_gate = None if gate is None else gate.amax(1)[:, None, None]
-        if num_beams == 1:
-            with self._lora_scope(row_gate):
+        if num_beams > 1 and row_gate is not None:   # transformers repeats each row per beam
+            row_gate = row_gate.repeat_interleave(num_beams, dim=0)
+        with self._lora_scope(row_gate):
+            if num_beams == 1:
                 out = self.greedy(embeds, mask, budget)
-        else:
-            if row_gate is not None:   # transformers repeats each row num_beams times
-                row_gate = row_gate.repeat_interleave(num_beams, dim=0)
-            with self._lora_scope(row_gate):
+            else:
                 out = self.lm.generate(
                     inputs_embeds=embeds, attention_mask=mask, max_new_tokens=budget,
                     do_sample=False, num_beams=num_beams, eos_token_id=self.eos_token_id,
