@@ -80,10 +80,9 @@ def describe(record: dict, modality_cfg: dict | None = None,
     values = physical(modality, pixels)
     if values.ndim == 4:   # frames: statistics over all frames
         values = values.transpose(1, 0, 2, 3).reshape(values.shape[1], -1)
-        mask = valid.reshape(-1)
     else:
         values = values.reshape(values.shape[0], -1)
-        mask = valid.reshape(-1)
+    mask = valid.reshape(-1)
     sel = values[:, mask] if mask.any() else values[:, :0]
     stat = (lambda f: [round(float(v), 6) for v in f(sel, axis=1)]) if sel.size else \
         (lambda f: [None] * values.shape[0])
@@ -128,11 +127,9 @@ def render_frame(modality, pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
         rgb = (np.clip(values[:3], 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
         rgb[~valid] = 0
         return rgb
-    if spec.modality == 'sar' or spec.units == 'dB':
-        grey = _stretch(values[0], valid, *(spec.clip or (None, None)))
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    if values.shape[0] < 3:
-        grey = _stretch(values[0], valid)
+    sar = spec.modality == 'sar' or spec.units == 'dB'
+    if sar or values.shape[0] < 3:   # grey: SAR spans the spec's clip range
+        grey = _stretch(values[0], valid, *((spec.clip or (None, None)) if sar else ()))
         return np.repeat(grey[:, :, None], 3, axis=2)
     idx = false_colour_bands(spec.wavelengths) or [0, 1, 2]
     rgb = [_stretch(values[i], valid) for i in idx]
