@@ -51,6 +51,14 @@ def git_commit(cwd: str | None = None) -> str:
     return head + ('+dirty' if dirty.strip() else '')
 
 
+def _read_json(path: str):
+    """A JSON file's content, or ``None`` when there is no such file."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
 def _train_seed(cfg) -> int | None:
     dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
     seed = dataset.get('seed')
@@ -95,11 +103,7 @@ def publish_weights(work_dir: str, config: str, out_dir: str, name: str | None =
     text = saved_config_text(ckpt)
     cfg = load_config(config)
     name = name or os.path.basename(os.path.normpath(out_dir))
-    chain_path = os.path.join(work_dir, 'chain.json')
-    stages = []
-    if os.path.isfile(chain_path):
-        with open(chain_path, encoding='utf-8') as f:
-            stages = json.load(f).get('stages', [])
+    stages = (_read_json(os.path.join(work_dir, 'chain.json')) or {}).get('stages', [])
     losses = read_stage_losses(work_dir)
     if not losses or not next(iter(losses.values())):
         raise PublishError(f'{work_dir}: no training log (<stage>/<run>/vis_data/scalars.json)')
@@ -110,11 +114,7 @@ def publish_weights(work_dir: str, config: str, out_dir: str, name: str | None =
         raise PublishError(f'{work_dir}: nothing logged in the first {probe_iters} iterations '
                            '(log more often: default_hooks.logger.interval)')
     last = [rows[-1] for rows in losses.values() if rows]
-    board_path = os.path.join(work_dir, 'scoreboard.json')
-    board = None
-    if os.path.isfile(board_path):
-        with open(board_path, encoding='utf-8') as f:
-            board = json.load(f)
+    board = _read_json(os.path.join(work_dir, 'scoreboard.json'))
     train_seconds = sum(float(s.get('seconds', 0)) for s in stages)
     card = dict(
         name=name, config=os.path.relpath(config), commit=git_commit(os.path.dirname(config)),
@@ -131,10 +131,8 @@ def publish_weights(work_dir: str, config: str, out_dir: str, name: str | None =
         final_loss=round(float(last[-1]['loss']), 4) if last else None,
     )
     if board is not None:
-        got, judged = learned_count(board)
         card['scoreboard'] = board
-        card['learned'] = [got, judged]
-    os.makedirs(out_dir, exist_ok=True)
+        card['learned'] = list(learned_count(board))
     weights = os.path.join(out_dir, WEIGHTS_FILE)
     meta = dict(ckpt.get('meta') or {})
     meta['cfg'] = text or meta.get('cfg')
