@@ -38,7 +38,6 @@ def _size(num_bytes: float) -> str:
         if num_bytes < 1024 or unit == 'GiB':
             return f'{num_bytes:.0f} {unit}' if unit == 'B' else f'{num_bytes:.1f} {unit}'
         num_bytes /= 1024
-    return f'{num_bytes:.1f} GiB'
 
 
 def main(argv=None):
