@@ -489,17 +489,14 @@ class EOVInferencer:
         from tqdm import tqdm
 
         from eov.datasets.schema import RecordError, validate_record
-        from eov.utils.io import scan_jsonl
+        from eov.utils.io import iter_jsonl
         if isinstance(records, (str, os.PathLike)):
             path = os.fspath(records)
             if not os.path.isfile(path):
                 raise FileNotFoundError(f'records file not found: {path}')
             data_root = data_root if data_root is not None else os.path.dirname(path)
-            items = []
-            for lineno, rec in scan_jsonl(path):
-                if isinstance(rec, Exception):
-                    raise rec
-                items.append((f'{path}:{lineno}', rec))
+            items = [(f'{path}:{lineno}', rec)   # a malformed line: RecordError naming it
+                     for lineno, rec in iter_jsonl(path, RecordError, objects=False)]
         else:
             items = [(f'record {i}', rec) for i, rec in enumerate(records)]
         for where, rec in items:
