@@ -234,10 +234,8 @@ class EarthOneVision(BaseModel):
         return n + 1 + max(1, int(max_objects))  # end token, slack per object
 
     def _init_loc_embeddings(self) -> None:
-        """Write sine-cosine codes into the location-token embedding rows."""
-        if not self.loc_token_ids.numel():
-            raise ValueError(f"loc_embed_init='sincos' needs a serializer with location "
-                             f'tokens; {type(self.serializer).__name__} has none')
+        """Write sine-cosine codes into the location-token embedding rows (``__init__`` calls
+        it only when the serializer has location tokens)."""
         from .pos_embed import location_codes
         grid = max(self.vision.native_grid)
         tables = [self.lm.get_input_embeddings().weight]

@@ -371,8 +371,6 @@ def _saved_config(checkpoint: dict):
 
 def _setting(cfg, key: str):
     """``cfg[key]``, or the model's own ``model.<key>`` where that is set."""
-    if cfg is None:
-        return None
     model = cfg.get('model') if hasattr(cfg, 'get') else None
     value = model.get(key) if isinstance(model, dict) and key in model else cfg.get(key)
     return value.to_dict() if hasattr(value, 'to_dict') else value
