@@ -18,19 +18,21 @@ def record_source(info: dict) -> str:
     return f"{info.get('modality')}/{info.get('task')}"
 
 
+def source_groups(dataset) -> dict[str, list[int]]:
+    """The record indices of each source, sources in first-appearance order."""
+    groups: dict[str, list[int]] = OrderedDict()
+    for i in range(len(dataset)):
+        groups.setdefault(record_source(dataset.get_data_info(i)), []).append(i)
+    return groups
+
+
 def source_weights(sources: list[str], weights: Mapping[str, float]) -> dict[str, float]:
     """The weight of each source: that of the first pattern (in order) matching it.
 
     Sources no pattern matches get 0. Patterns are globs over ``'modality/task'``.
     """
-    out = {}
-    for source in sources:
-        out[source] = 0.0
-        for pattern, weight in weights.items():
-            if match_any(source, [pattern]):
-                out[source] = float(weight)
-                break
-    return out
+    return {source: next((float(w) for pattern, w in weights.items()
+                          if match_any(source, [pattern])), 0.0) for source in sources}
 
 
 @DATA_SAMPLERS.register_module()
@@ -60,10 +62,8 @@ class MixtureSampler(Sampler):
         self.dataset = dataset
         self.rank, self.world_size = get_dist_info()
         self.seed = sync_random_seed() if seed is None else int(seed)
-        groups: dict[str, list[int]] = OrderedDict()
-        for i in range(len(dataset)):
-            groups.setdefault(record_source(dataset.get_data_info(i)), []).append(i)
-        self.groups = {k: np.asarray(v, dtype=np.int64) for k, v in sorted(groups.items())}
+        self.groups = {k: np.asarray(v, dtype=np.int64)
+                       for k, v in sorted(source_groups(dataset).items())}
         if weights is None:
             w = {k: float(len(v)) for k, v in self.groups.items()}
         else:
@@ -121,10 +121,7 @@ class GroupedSampler(Sampler):
     def __init__(self, dataset, shuffle: bool = False, seed: int | None = None):
         self.dataset = dataset
         self.rank, self.world_size = get_dist_info()
-        groups: dict[str, list[int]] = OrderedDict()
-        for i in range(len(dataset)):
-            groups.setdefault(record_source(dataset.get_data_info(i)), []).append(i)
-        order = [i for idx in groups.values() for i in idx]
+        order = [i for idx in source_groups(dataset).values() for i in idx]
         # as MMEngine's DefaultSampler: pad to a multiple of the ranks, so that its
         # result collection (interleaving the ranks, cut to the dataset size) is exact
         total = -(-len(order) // self.world_size) * self.world_size

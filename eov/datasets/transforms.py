@@ -244,12 +244,11 @@ class PackSample(BaseTransform):
     """
 
     def transform(self, results: dict) -> dict:
+        # an image of a multi-sensor entry keeps its 'sensor': batches group by sensor
         images = [dict(modality=im['modality'], pixels=im['pixels'],
-                       extras={k: im[k] for k in ADAPTER_EXTRAS if k in im})
+                       extras={k: im[k] for k in ADAPTER_EXTRAS if k in im},
+                       **({'sensor': im['sensor']} if im.get('sensor') else {}))
                   for im in results['images']]
-        for image, im in zip(images, results['images']):
-            if im.get('sensor'):   # a multi-sensor entry: batches group by sensor
-                image['sensor'] = im['sensor']
         inputs = dict(input_ids=results['input_ids'], labels=results['labels'], images=images)
         sample = dict(id=results['id'], task=results['task'], modality=results['modality'],
                       targets=results.get('targets', []), image_size=results['image_size'],

@@ -250,13 +250,21 @@ class PseudoRGBGroups(BaseAdapter):
         return [lvl.reshape(n, -1, lvl.shape[-1]) for lvl in vision(grouped)]
 
 
+def _pooled_side(length: int, keep: int) -> int | None:
+    """Side of the grid a square grid of ``length`` tokens is pooled to for at most ``keep``
+    tokens; ``None``: left as it is (not square, or already small enough)."""
+    side = int(math.isqrt(length))
+    target = max(1, int(math.isqrt(max(1, keep))))
+    return None if side * side != length or target >= side else target
+
+
 def _pool_tokens(level: torch.Tensor, keep: int) -> torch.Tensor:
     """Average-pool a square token grid ``(B, L, D)`` down to at most ``keep`` tokens."""
     b, length, d = level.shape
-    side = int(math.isqrt(length))
-    target = max(1, int(math.isqrt(max(1, keep))))
-    if side * side != length or target >= side:
+    target = _pooled_side(length, keep)
+    if target is None:
         return level
+    side = int(math.isqrt(length))
     grid = level.transpose(1, 2).reshape(b, d, side, side)
     return F.adaptive_avg_pool2d(grid, target).flatten(2).transpose(1, 2)
 
@@ -308,10 +316,8 @@ class TemporalAdapter(BaseAdapter):
     def _per_frame(self, grid_tokens: int) -> int:
         if self.token_budget is None:
             return grid_tokens
-        keep = max(1, self.token_budget // self.num_frames)
-        side = int(math.isqrt(grid_tokens))
-        target = max(1, int(math.isqrt(keep)))
-        return grid_tokens if side * side != grid_tokens or target >= side else target * target
+        target = _pooled_side(grid_tokens, self.token_budget // self.num_frames)
+        return grid_tokens if target is None else target * target
 
     def num_tokens(self, grid_tokens):
         """``T`` frames, each pooled to fit the budget."""
@@ -380,8 +386,6 @@ class FusionAdapter(BaseAdapter):
         """``(N, sum C_m, H, W)`` -> concatenated member tokens per level."""
         parts = torch.split(pixels, self.channels, dim=1)
         per_member = [self.members[m](p, vision) for m, p in zip(self.names, parts)]
-        out = []
-        for k in range(len(per_member[0])):
-            out.append(torch.cat([levels[k] + self.type_embed[i].to(levels[k].dtype)
-                                  for i, levels in enumerate(per_member)], dim=1))
-        return out
+        return [torch.cat([levels[k] + self.type_embed[i].to(levels[k].dtype)
+                           for i, levels in enumerate(per_member)], dim=1)
+                for k in range(len(per_member[0]))]

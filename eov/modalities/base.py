@@ -175,13 +175,10 @@ class BaseModality:
         where = entry.get('path')
         try:
             spec = get_sensor(named)
-        except KeyError as err:
-            raise RasterReadError(f'{where}: {err.args[0]}') from None
-        if bands and not spec.any_bands:
-            try:
+            if bands and not spec.any_bands:
                 spec = spec.subset(list(bands))
-            except (KeyError, ValueError) as err:
-                raise RasterReadError(f'{where}: {err.args[0]}') from None
+        except (KeyError, ValueError) as err:
+            raise RasterReadError(f'{where}: {err.args[0]}') from None
         if spec.num_bands != self.num_channels:
             raise RasterReadError(
                 f'{where}: sensor {named!r}'
@@ -191,12 +188,16 @@ class BaseModality:
                 'with "bands"')
         return spec
 
-    def _with_record_sensor(self, named: str, bands: tuple, entry: dict) -> 'BaseModality':
+    def _copy_with(self, **attrs) -> 'BaseModality':
+        """A copy of this modality (without its caches) with ``attrs`` set."""
         one = copy.copy(self)
         for attr in ('_per_sensor', '_per_record_sensor'):
             one.__dict__.pop(attr, None)
-        one.sensor = self._record_sensor_spec(named, bands, entry)
+        one.__dict__.update(attrs)
         return one
+
+    def _with_record_sensor(self, named: str, bands: tuple, entry: dict) -> 'BaseModality':
+        return self._copy_with(sensor=self._record_sensor_spec(named, bands, entry))
 
     def read(self, entry: dict, data_root: str | None) -> tuple[Raster, np.ndarray]:
         """Read one image entry into this modality's bands.
@@ -372,10 +373,7 @@ class BaseModality:
                 f'image entry must name one of them as "sensor" (got {name!r})')
         cache = self.__dict__.setdefault('_per_sensor', {})
         if name not in cache:
-            one = copy.copy(self)
-            one.__dict__.pop('_per_sensor', None)
-            one.sensors, one.sensor = None, self.sensors[name]
-            cache[name] = one
+            cache[name] = self._copy_with(sensors=None, sensor=self.sensors[name])
         return cache[name]
 
     def load_one(self, entry: dict, data_root: str | None = None) -> dict[str, Any]:
