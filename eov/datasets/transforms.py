@@ -219,14 +219,6 @@ class TokenizeConversation(BaseTransform):
                             "(give path and serializer)")
         self.add_generation_prompt = add_generation_prompt
 
-    @property
-    def tokenizer(self):
-        return self.processor.tokenizer
-
-    @property
-    def image_tokens(self):
-        return self.processor.image_tokens
-
     def transform(self, results: dict) -> dict:
         out = self.processor.encode(results['messages'], modality=results.get('modality'),
                                     add_generation_prompt=self.add_generation_prompt,

@@ -372,7 +372,7 @@ class BaseModality:
                 f'modality {self.name!r} serves the sensors {", ".join(self.sensors)}: every '
                 f'image entry must name one of them as "sensor" (got {name!r})')
         cache = self.__dict__.setdefault('_per_sensor', {})
-        if name not in cache:
+        if name not in cache:   # one sensor: the copy is no multi-sensor entry
             cache[name] = self._copy_with(sensors=None, sensor=self.sensors[name])
         return cache[name]
 

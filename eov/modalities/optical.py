@@ -57,11 +57,6 @@ class OpticalModality(BaseModality):
         return np.clip(values * np.float32(self.sensor.reflectance * gain), 0.0, 1.0)
 
     def normalize(self, values, valid):
-        if self.true_colour is None:
-            return super().normalize(values, valid)
-        display = self.true_colour[1]
-        saved, self.sensor = self.sensor, display
-        try:
-            return super().normalize(values, valid)
-        finally:
-            self.sensor = saved
+        # a true-colour image is standardised with the configured (display) RGB statistics
+        reader = self if self.true_colour is None else self._copy_with(sensor=self.true_colour[1])
+        return super(OpticalModality, reader).normalize(values, valid)

@@ -78,23 +78,17 @@ class SensorSpec:
         """Number of bands."""
         return len(self.bands)
 
-    def band_index(self, names) -> list[int]:
-        """Positions of band ``names`` in this spec.
+    def subset(self, names) -> 'SensorSpec':
+        """A spec holding only bands ``names`` (in that order).
 
         Raises:
             KeyError: naming the unknown band and the spec's bands.
         """
-        out = []
         for name in names:
             if name not in self.bands:
                 raise KeyError(f'sensor {self.name!r} has no band {name!r} '
                                f'(bands: {", ".join(self.bands)})')
-            out.append(self.bands.index(name))
-        return out
-
-    def subset(self, names) -> 'SensorSpec':
-        """A spec holding only bands ``names`` (in that order)."""
-        idx = self.band_index(names)
+        idx = [self.bands.index(name) for name in names]
         pick = (lambda t: tuple(t[i] for i in idx) if t is not None else None)
         return replace(self, bands=tuple(names), wavelengths=pick(self.wavelengths),
                        gsd=pick(self.gsd), mean=pick(self.mean), std=pick(self.std),

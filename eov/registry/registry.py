@@ -18,26 +18,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Iterable
 
-from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
-from mmengine.registry import DATASETS as MMENGINE_DATASETS
-from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
-from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import LOOPS as MMENGINE_LOOPS
-from mmengine.registry import METRICS as MMENGINE_METRICS
-from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
-from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
-from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
-from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
-from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
-from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
-from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
-from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
-from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
-from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
-from mmengine.registry import Registry
+from mmengine import registry as mm
 
 
 class UnknownPluginError(KeyError):
@@ -65,7 +46,7 @@ class UnknownPluginError(KeyError):
         return self.args[0]
 
 
-class EOVRegistry(Registry):
+class EOVRegistry(mm.Registry):
     """An MMEngine ``Registry`` whose misses raise :class:`UnknownPluginError`.
 
     MMEngine's own miss is a bare ``KeyError`` naming only the key; eov's lists
@@ -115,7 +96,7 @@ class EOVRegistry(Registry):
         return sorted(self._module_dict)
 
 
-def _child(name: str, parent: Registry, locations: list[str]) -> EOVRegistry:
+def _child(name: str, parent: mm.Registry, locations: list[str]) -> EOVRegistry:
     return EOVRegistry(name, parent=parent, scope='eov', locations=locations)
 
 
@@ -124,27 +105,26 @@ def _standalone(name: str, locations: list[str]) -> EOVRegistry:
 
 
 # Children of MMEngine roots (found by the Runner through default_scope='eov').
-RUNNERS = _child('runner', MMENGINE_RUNNERS, ['eov.engine'])
-LOOPS = _child('loop', MMENGINE_LOOPS, ['eov.engine'])
-HOOKS = _child('hook', MMENGINE_HOOKS, ['eov.engine'])
-MODELS = _child('model', MMENGINE_MODELS, ['eov.models'])
-DATASETS = _child('dataset', MMENGINE_DATASETS, ['eov.datasets'])
-DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, ['eov.datasets'])
-TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['eov.datasets'])
-FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, ['eov.datasets'])
-METRICS = _child('metric', MMENGINE_METRICS, ['eov.evaluation'])
-EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['eov.evaluation'])
-OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, ['eov.engine'])
-OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, ['eov.engine'])
-PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, ['eov.engine'])
-VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, ['eov.engine'])
-VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, ['eov.engine'])
-LOG_PROCESSORS = _child('log_processor', MMENGINE_LOG_PROCESSORS, ['eov.engine'])
-MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, ['eov.engine'])
+RUNNERS = _child('runner', mm.RUNNERS, ['eov.engine'])
+LOOPS = _child('loop', mm.LOOPS, ['eov.engine'])
+HOOKS = _child('hook', mm.HOOKS, ['eov.engine'])
+MODELS = _child('model', mm.MODELS, ['eov.models'])
+DATASETS = _child('dataset', mm.DATASETS, ['eov.datasets'])
+DATA_SAMPLERS = _child('data sampler', mm.DATA_SAMPLERS, ['eov.datasets'])
+TRANSFORMS = _child('transform', mm.TRANSFORMS, ['eov.datasets'])
+FUNCTIONS = _child('function', mm.FUNCTIONS, ['eov.datasets'])
+METRICS = _child('metric', mm.METRICS, ['eov.evaluation'])
+EVALUATOR = _child('evaluator', mm.EVALUATOR, ['eov.evaluation'])
+OPTIMIZERS = _child('optimizer', mm.OPTIMIZERS, ['eov.engine'])
+OPTIM_WRAPPERS = _child('optim_wrapper', mm.OPTIM_WRAPPERS, ['eov.engine'])
+PARAM_SCHEDULERS = _child('parameter scheduler', mm.PARAM_SCHEDULERS, ['eov.engine'])
+VISBACKENDS = _child('vis_backend', mm.VISBACKENDS, ['eov.engine'])
+VISUALIZERS = _child('visualizer', mm.VISUALIZERS, ['eov.engine'])
+LOG_PROCESSORS = _child('log_processor', mm.LOG_PROCESSORS, ['eov.engine'])
+MODEL_WRAPPERS = _child('model_wrapper', mm.MODEL_WRAPPERS, ['eov.engine'])
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
-                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, ['eov.engine'])
-WEIGHT_INITIALIZERS = _child('weight initializer', MMENGINE_WEIGHT_INITIALIZERS,
-                             ['eov.models'])
+                                    mm.OPTIM_WRAPPER_CONSTRUCTORS, ['eov.engine'])
+WEIGHT_INITIALIZERS = _child('weight initializer', mm.WEIGHT_INITIALIZERS, ['eov.models'])
 
 # eov's own kinds of plugin.
 MODALITIES = _standalone('modality', ['eov.modalities'])
