@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
@@ -66,17 +65,14 @@ class MaskToPolygons(BaseTransform):
         self.connectivity = connectivity
 
     def transform(self, results: dict) -> dict:
-        from eov.modalities.io import read_raster
+        from eov.modalities.io import read_raster, resolve_path
         from eov.slis.masks import mask_to_polygons
         targets = []
         for target in results.get('targets', []):
             if target.get('type') != 'mask':
                 targets.append(target)
                 continue
-            path = target['path']
-            root = results.get('data_root')
-            if root and not os.path.isabs(path):
-                path = os.path.join(root, path)
+            path = resolve_path(target['path'], results.get('data_root'))
             raster = read_raster(path)
             if raster.data.shape[0] != 1:
                 raise RecordError(f'{path}: a mask must have 1 band, it has '

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from eov.registry import ADAPTERS
 
-from .io import PIL_EXTENSIONS, Raster, RasterReadError, read_raster, read_stack
+from .io import (PIL_EXTENSIONS, Raster, RasterReadError, read_raster, read_stack,
+                 resolve_path, window_bounds)
 from .sensors import SensorSpec, get_sensor
 
 
@@ -128,11 +129,8 @@ class BaseModality:
             in_chans=self.num_channels, wavelengths=self.sensor.wavelengths, **vision_info))
 
     # -- data side ----------------------------------------------------------
-    def resolve_path(self, path: str, data_root: str | None) -> str:
-        """Join a record's relative image path with the dataset root."""
-        if data_root and not os.path.isabs(path):
-            return os.path.join(data_root, path)
-        return path
+    #: Join a record's relative image path with the dataset root.
+    resolve_path = staticmethod(resolve_path)
 
     def check_entry_sensor(self, entry: dict) -> None:
         """A record that names another sensor than the one read with is an error.
@@ -213,12 +211,11 @@ class BaseModality:
         """
         self.check_entry_sensor(entry)
         path = entry.get('path')
-        if isinstance(path, str) and path:
-            paths = [self.resolve_path(path, data_root)]
-        elif isinstance(path, (list, tuple)) and path and all(isinstance(p, str) for p in path):
-            paths = [self.resolve_path(p, data_root) for p in path]
-        else:
+        files = [path] if isinstance(path, str) else path
+        if not path or not isinstance(files, (list, tuple)) \
+                or not all(isinstance(p, str) for p in files):
             raise RasterReadError(f'image entry without a path: {entry!r}')
+        paths = [self.resolve_path(p, data_root) for p in files]
         file_bands = entry.get('bands')
         if len(paths) > 1 and (not file_bands or len(file_bands) != len(paths)):
             raise RasterReadError(f'{paths[0]}: a list of {len(paths)} files needs "bands" '
@@ -443,11 +440,7 @@ def crop_window(raster: Raster, valid: np.ndarray, window) -> tuple[Raster, np.n
     Raises:
         RasterReadError: naming the file when the window leaves the image.
     """
-    col, row, width, height = (int(v) for v in window)
-    h, w = raster.data.shape[1:]
-    if width <= 0 or height <= 0 or col < 0 or row < 0 or col + width > w or row + height > h:
-        raise RasterReadError(f'{raster.path}: window {tuple(window)} is outside the '
-                              f'{w}x{h} image')
+    col, row, width, height = window_bounds(raster.path, window, *raster.size, 'image')
     data = raster.data[:, row:row + height, col:col + width]
     return Raster(data=np.ascontiguousarray(data), path=raster.path, nodata=raster.nodata,
                   crs=raster.crs, transform=raster.transform), valid[row:row + height,

@@ -86,6 +86,30 @@ def check_read_size(path: str, width: int, height: int, bands: int, dtype,
             f'tools/infer.py --tile N) or raise {MAX_RASTER_BYTES_ENV}')
 
 
+def resolve_path(path: str, data_root: str | None) -> str:
+    """Join a record's relative image path with the dataset root."""
+    if data_root and not os.path.isabs(path):
+        return os.path.join(data_root, path)
+    return path
+
+
+def window_bounds(path: str, window, width: int, height: int,
+                  what: str) -> tuple[int, int, int, int]:
+    """``(col, row, width, height)`` of ``window`` on a ``width x height`` ``what``
+    (``None``: all of it).
+
+    Raises:
+        RasterReadError: naming ``path`` when the window leaves the ``what``.
+    """
+    if window is None:
+        return 0, 0, width, height
+    col, row, w, h = (int(v) for v in window)
+    if w <= 0 or h <= 0 or col < 0 or row < 0 or col + w > width or row + h > height:
+        raise RasterReadError(f'{path}: window {tuple(window)} is outside the '
+                              f'{width}x{height} {what}')
+    return col, row, w, h
+
+
 @dataclass
 class Raster:
     """Pixels of one image file plus what is needed to georeference them.
@@ -291,12 +315,7 @@ def read_stack(paths: list[str], band_counts: list[int] | None = None,
         # rows run south (north-up, y falls) in georeferenced files; a file without
         # georeferencing has rasterio's identity transform, whose rows run towards +y
         down = -1.0 if ref.transform.e < 0 else 1.0
-        col, row, width, height = (int(v) for v in window) if window is not None \
-            else (0, 0, full_w, full_h)
-        if width <= 0 or height <= 0 or col < 0 or row < 0 or col + width > full_w \
-                or row + height > full_h:
-            raise RasterReadError(f'{ref.name}: window {tuple(window)} is outside the '
-                                  f'{full_w}x{full_h} grid')
+        col, row, width, height = window_bounds(ref.name, window, full_w, full_h, 'grid')
         w_left, w_top = left + col * gsd_x, top + down * row * gsd_y
         n_bands = sum(s.count for s in sources)
         file_dtype = np.result_type(*[d for s in sources for d in s.dtypes])
