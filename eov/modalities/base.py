@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from eov.registry import ADAPTERS
+from eov.registry import ADAPTERS, MODALITIES, build_from_any
 
 from .io import (PIL_EXTENSIONS, Raster, RasterReadError, read_raster, read_stack,
                  resolve_path, window_bounds)
@@ -409,6 +409,13 @@ class BaseModality:
                     crs=raster.crs, transform=raster.transform, bands=list(self.bands),
                     time=entry.get('time'))
 
+    def _wrap(self, inner: 'BaseModality', adapter: dict) -> None:
+        """Take the sensor and image size of ``inner``, a member or frame modality that
+        reads the images (fusion, frame stacks)."""
+        self.sensor, self.image_size = inner.sensor, inner.image_size
+        self.target_gsd = None
+        self.adapter_cfg = dict(adapter)
+
     def load(self, entries: list[dict], data_root: str | None = None) -> dict[str, Any]:
         """Read and normalise the images of one record.
 
@@ -432,6 +439,15 @@ class BaseModality:
         out = self.load_one(entries[0], data_root)
         out['modality'] = self.name
         return out
+
+
+def build_member(cfg: dict, image_size) -> BaseModality:
+    """Build a member (fusion) or frame (frame stacks) modality at ``image_size``, unless
+    its config sets its own."""
+    cfg = dict(cfg)
+    if image_size is not None:
+        cfg.setdefault('image_size', image_size)
+    return build_from_any(cfg, MODALITIES)
 
 
 def crop_window(raster: Raster, valid: np.ndarray, window) -> tuple[Raster, np.ndarray]:

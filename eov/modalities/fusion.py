@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from eov.registry import ADAPTERS, MODALITIES, build_from_any
+from eov.registry import ADAPTERS, MODALITIES
 
-from .base import BaseModality
+from .base import BaseModality, build_member
 from .io import RasterReadError
 
 
@@ -34,20 +34,11 @@ class FusionModality(BaseModality):
     def __init__(self, members: dict, image_size=None, adapter: dict | None = None):
         if not members:
             raise ValueError('a fusion modality needs members')
-        self.members = {}
-        for name, cfg in members.items():
-            cfg = dict(cfg)
-            if image_size is not None:
-                cfg.setdefault('image_size', image_size)
-            self.members[name] = build_from_any(cfg, MODALITIES)
+        self.members = {name: build_member(cfg, image_size) for name, cfg in members.items()}
         sizes = {m.image_size for m in self.members.values()}
         if len(sizes) != 1 or None in sizes:
             raise ValueError(f'fusion members need one image_size, got {sizes}')
-        first = next(iter(self.members.values()))
-        self.sensor = first.sensor
-        self.image_size = first.image_size
-        self.target_gsd = None
-        self.adapter_cfg = dict(adapter or dict(type='fusion'))
+        self._wrap(next(iter(self.members.values())), adapter or dict(type='fusion'))
 
     @property
     def num_channels(self) -> int:

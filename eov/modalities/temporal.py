@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from eov.registry import MODALITIES, build_from_any
+from eov.registry import MODALITIES
 
-from .base import BaseModality
+from .base import BaseModality, build_member
 from .io import PIL_EXTENSIONS, Raster, RasterReadError
 
 #: Video containers read with OpenCV.
@@ -48,20 +48,14 @@ class _FrameStack(BaseModality):
     def __init__(self, frame: dict | None = None, num_frames: int = 4,
                  image_size: int | tuple[int, int] | None = None, adapter: dict | None = None,
                  token_budget: int | None = None):
-        frame_cfg = dict(frame or self.default_frame)
-        if image_size is not None:
-            frame_cfg.setdefault('image_size', image_size)
-        self.frame = build_from_any(frame_cfg, MODALITIES)
+        self.frame = build_member(frame or self.default_frame, image_size)
         if self.frame.image_size is None:
             raise ValueError(f'modality {self.name!r} needs image_size (frames are stacked)')
-        self.sensor = self.frame.sensor
-        self.image_size = self.frame.image_size
-        self.target_gsd = None
         if num_frames < 1:
             raise ValueError(f'num_frames must be >= 1, got {num_frames}')
         self.num_frames = int(num_frames)
-        self.adapter_cfg = dict(adapter or dict(type='temporal', token_budget=token_budget,
-                                                frame_adapter=self.frame.adapter_cfg))
+        self._wrap(self.frame, adapter or dict(type='temporal', token_budget=token_budget,
+                                               frame_adapter=self.frame.adapter_cfg))
 
     def build_adapter(self, vision_info: dict) -> torch.nn.Module:
         """The temporal adapter around the frame modality's adapter."""
