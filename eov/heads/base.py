@@ -42,7 +42,7 @@ import numpy as np
 from eov.registry import SERIALIZERS, build_from_any
 from eov.scoring import caption_scores, cider_d_scores, ptb_tokenize
 from eov.slis import BaseSerializer
-from eov.slis.geometry import GEOMETRY_TYPES, object_bounds
+from eov.slis.geometry import object_bounds
 
 #: Answer of a spatial head (detection, segmentation) for an image with no objects.
 EMPTY_ANSWER = 'none'
@@ -145,7 +145,7 @@ class BaseTaskHead:
         templates = self.templates_for(variant)
         if not templates:
             raise NotImplementedError(f'head {self.task!r} has no templates')
-        template = templates[pick_index(seed, len(templates))]
+        template = templates[0 if seed is None else random.Random(seed).randrange(len(templates))]
         try:
             return template.format(**fields)
         except KeyError as exc:
@@ -363,11 +363,6 @@ class BaseTaskHead:
         return ValueError(f'a {self.task} record needs a target of type {"/".join(types)}')
 
 
-def pick_index(seed, n: int) -> int:
-    """Index of the template chosen by ``seed`` among ``n`` (``None``: 0)."""
-    return 0 if seed is None else random.Random(seed).randrange(n)
-
-
 def as_text(text) -> str:
     """``text`` if it is a string, else ``''`` (parsers take any input)."""
     return text if isinstance(text, str) else ''
@@ -389,11 +384,6 @@ def strip_answer(text: str) -> str:
 def is_empty_answer(text: str, phrases: Iterable[str] = EMPTY_PHRASES) -> bool:
     """True when ``text`` says "nothing" (one of ``phrases``, case and end punctuation aside)."""
     return normalize(strip_answer(as_text(text))) in set(phrases)
-
-
-def strip_labels(objects: Iterable[dict]) -> list[dict]:
-    """Copies of ``objects`` without their ``label``."""
-    return [{k: v for k, v in o.items() if k != 'label'} for o in objects]
 
 
 def check_text(value, what: str) -> str:
@@ -473,11 +463,6 @@ def first_number(text: str) -> int | None:
         value = int(digits.replace(',', ''))
         return -value if sign else value
     return None
-
-
-def geometry_targets(targets: list[dict]) -> list[dict]:
-    """The targets whose type is a SLIS geometry type."""
-    return [t for t in targets if t.get('type') in GEOMETRY_TYPES]
 
 
 # -- scoring helpers -------------------------------------------------------------
@@ -562,6 +547,18 @@ def region_mask(objects, image_size) -> np.ndarray:
     return polygons_to_mask(objects, (int(round(h)), int(round(w)))).astype(bool)
 
 
+def mask_counts(row: dict, objects) -> tuple[int, int, int]:
+    """Pixel ``(tp, fp, fn)`` of ``objects`` against the row's targets, both rasterised."""
+    truth = region_mask(row['targets'], row['image_size'])
+    pred = region_mask(objects or [], row['image_size'])
+    return int((truth & pred).sum()), int((pred & ~truth).sum()), int((truth & ~pred).sum())
+
+
+def pixel_iou(tp, fp, fn) -> float:
+    """IoU of pixel counts (1 when there is nothing to find and nothing found)."""
+    return tp / (tp + fp + fn) if (tp + fp + fn) else 1.0
+
+
 def iou_verdict(iou) -> dict:
     """``{'iou', 'correct'}``: correct at IoU >= :data:`VERDICT_IOU`."""
     return {'iou': float(iou), 'correct': float(iou) >= VERDICT_IOU}
@@ -614,9 +611,7 @@ class ObjectListHead(BaseTaskHead):
         super().__init__(serializer)
         self.require_serializer()
         self.empty_answer = check_text(empty_answer, 'empty_answer')
-        if normalize(strip_answer(self.empty_answer)) not in self.empty_phrases:
-            self.empty_phrases = frozenset(self.empty_phrases
-                                           | {normalize(strip_answer(self.empty_answer))})
+        self.empty_phrases = self.empty_phrases | {normalize(strip_answer(self.empty_answer))}
 
     def question(self, seed=None, variant=None, classes=None, **fields) -> str:
         """A question; ``classes`` (names or one text) selects the ``'classes'`` variant."""

@@ -13,14 +13,6 @@ from .base import (BaseTaskHead, as_text, caption_cider_scores, caption_metrics,
 CAPTION_TYPES = ('text',)
 
 
-def text_references(head: BaseTaskHead, targets, allowed=CAPTION_TYPES) -> list[str]:
-    """The ``text`` targets of a record, checked and stripped (all references, in order)."""
-    targets = head.check_targets(targets, allowed)
-    refs = [check_text(t.get('text'), f"{head.task} target {i} 'text'")
-            for i, t in enumerate(targets) if t['type'] == 'text']
-    return refs
-
-
 @HEADS.register_module(name='captioning')
 class CaptioningHead(BaseTaskHead):
     """Captioning: describe the whole image.
@@ -52,7 +44,8 @@ class CaptioningHead(BaseTaskHead):
 
     def references(self, targets) -> list[str]:
         """Every reference caption of the record (for BLEU / CIDEr ...)."""
-        refs = text_references(self, targets)
+        refs = [check_text(t.get('text'), f"{self.task} target {i} 'text'")
+                for i, t in enumerate(self.check_targets(targets, CAPTION_TYPES))]
         if not refs:
             raise self.missing(CAPTION_TYPES)
         return refs

@@ -7,8 +7,8 @@ from eov.registry import HEADS
 from eov.scoring.stats import MeanStat, RatioStat
 
 from .base import (BaseTaskHead, as_text, caption_cider_scores, caption_metrics, check_text,
-                   f1_score, iou_verdict, is_empty_answer, most_frequent_text, norm_answer,
-                   normalize, region_mask, target_types, whole_image)
+                   f1_score, iou_verdict, is_empty_answer, mask_counts, most_frequent_text,
+                   norm_answer, normalize, pixel_iou, target_types, whole_image)
 
 #: Geometry of changed regions.
 CHANGE_REGION_TYPES = ('poly', 'hbb', 'obb', 'quad')
@@ -157,9 +157,7 @@ class ChangeHead(BaseTaskHead):
                 parsed.append(bool(p.get('text')))
                 continue
             parsed.append(bool(p.get('parsed')))
-            t = region_mask(r['targets'], r['image_size'])
-            q = region_mask(p.get('objects') or [], r['image_size'])
-            pixels.append((int((t & q).sum()), int((q & ~t).sum()), int((t & ~q).sum())))
+            pixels.append(mask_counts(r, p.get('objects')))
         return np.asarray(pixels, dtype=np.float64).reshape(-1, 3), text_hits, parsed, pairs
 
     def score(self, rows, **options) -> dict:
@@ -170,7 +168,7 @@ class ChangeHead(BaseTaskHead):
         out = {'parse_rate': np.mean(parsed)}
         if len(text_hits) < len(rows):
             out['f1'] = f1_score(tp, fp, fn)
-            out['iou'] = tp / (tp + fp + fn) if (tp + fp + fn) else 1.0
+            out['iou'] = pixel_iou(tp, fp, fn)
         if text_hits:
             out['exact'] = np.mean(text_hits)
             out.update(caption_metrics(pairs))
@@ -184,8 +182,7 @@ class ChangeHead(BaseTaskHead):
             if text_hits:
                 out.append({'correct': bool(text_hits[0])})
             else:
-                tp, fp, fn = pixels[0]
-                out.append(iou_verdict(tp / (tp + fp + fn) if (tp + fp + fn) else 1.0))
+                out.append(iou_verdict(pixel_iou(*pixels[0])))
         return out
 
     def chance_answers(self, rows) -> list[list[str]]:

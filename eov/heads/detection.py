@@ -8,8 +8,7 @@ from eov.scoring import class_ap
 from eov.scoring.stats import APStat
 from eov.slis.geometry import object_points
 
-from .base import (EMPTY_ANSWER, ObjectListHead, most_frequent, norm_answer, normalized_bounds,
-                   scaled_box)
+from .base import ObjectListHead, most_frequent, norm_answer, normalized_bounds, scaled_box
 
 #: Target types of a detection answer.
 DETECTION_TYPES = ('hbb', 'obb', 'quad')
@@ -63,9 +62,6 @@ class DetectionHead(ObjectListHead):
             'Locate all objects in this image that belong to: {classes}.',
         ),
     }
-
-    def __init__(self, serializer, empty_answer: str = EMPTY_ANSWER):
-        super().__init__(serializer, empty_answer=empty_answer)
 
     # -- scoring ------------------------------------------------------------------
     def _items(self, rows):

@@ -52,13 +52,11 @@ class GroundingHead(BaseTaskHead):
 
     def __init__(self, serializer):
         super().__init__(serializer)
-        if self.serializer is None:
-            raise ValueError('the grounding head needs a serializer')
+        self.require_serializer()
 
     def question_fields(self, targets: list[dict], image_size) -> dict:
         """``{'variant': 'obb'}`` when the first box is oriented (``obb``/``quad``)."""
-        first = next((t for t in targets or () if t.get('type') in GROUNDING_TYPES), None)
-        return {'variant': 'obb'} if first and first['type'] in ('obb', 'quad') else {}
+        return {'variant': 'obb'} if self.record_kind(targets) == 'obb' else {}
 
     def answer_text(self, targets: list[dict], image_size: tuple[int, int]) -> str:
         """Serialize the target boxes (without their labels: the phrase is in the question).

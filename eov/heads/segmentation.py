@@ -6,7 +6,7 @@ import numpy as np
 from eov.registry import HEADS
 from eov.scoring.stats import MeanStat
 
-from .base import EMPTY_ANSWER, ObjectListHead, iou_verdict, norm_answer, region_mask, whole_image
+from .base import ObjectListHead, iou_verdict, mask_counts, norm_answer, pixel_iou, whole_image
 
 #: Target type of a segmentation answer.
 SEGMENTATION_TYPES = ('poly',)
@@ -59,9 +59,6 @@ class SegmentationHead(ObjectListHead):
         ),
     }
 
-    def __init__(self, serializer, empty_answer: str = EMPTY_ANSWER):
-        super().__init__(serializer, empty_answer=empty_answer)
-
     # -- scoring ------------------------------------------------------------------
     def _items(self, rows):
         """``(IoU per image, parsed)``."""
@@ -69,10 +66,7 @@ class SegmentationHead(ObjectListHead):
         for r in rows:
             p = self.read(r)
             parsed.append(bool(p.get('parsed')) or norm_answer(r['prediction']) == 'none')
-            t = region_mask(r['targets'], r['image_size'])
-            q = region_mask(p.get('objects') or [], r['image_size'])
-            union = (t | q).sum()
-            ious.append((t & q).sum() / union if union else 1.0)
+            ious.append(pixel_iou(*mask_counts(r, p.get('objects'))))
         return np.asarray(ious, dtype=np.float64), parsed
 
     def score(self, rows, **options) -> dict:

@@ -17,10 +17,8 @@ VQA_TYPES = ('text', 'count')
 
 def count_value(value, what: str) -> int:
     """A count as an ``int`` (integral floats accepted); ``ValueError`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f'{what} must be a non-negative integer, got {value!r}')
-    if value != value or value in (float('inf'), float('-inf')) or int(value) != value \
-            or value < 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value \
+            or value in (float('inf'), float('-inf')) or int(value) != value or value < 0:
         raise ValueError(f'{what} must be a non-negative integer, got {value!r}')
     return int(value)
 
