@@ -15,7 +15,7 @@ import random
 import time
 from typing import Iterator
 
-from eov.slis.geometry import GEOMETRY_TYPES
+from eov.slis.geometry import GEOMETRY_TYPES, obb_to_quad
 
 #: Vertices of the benchmark polygons.
 POLY_VERTICES = 8
@@ -56,13 +56,10 @@ def random_objects(kind: str, n: int, image_size: tuple[int, int], seed: int = 0
         w, h = rng.uniform(0.02, 0.3) * width, rng.uniform(0.02, 0.3) * height
         if kind == 'hbb':
             out.append({'type': 'hbb', 'bbox': [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]})
-        elif kind == 'obb':
-            out.append({'type': 'obb', 'obb': [cx, cy, max(w, h), min(w, h),
-                                               rng.uniform(-90, 90)]})
-        elif kind == 'quad':
-            from eov.slis.geometry import obb_to_quad
-            out.append({'type': 'quad', 'points': obb_to_quad(
-                [cx, cy, max(w, h), min(w, h), rng.uniform(-90, 90)])})
+        elif kind in ('obb', 'quad'):
+            obb = [cx, cy, max(w, h), min(w, h), rng.uniform(-90, 90)]
+            out.append({'type': 'obb', 'obb': obb} if kind == 'obb'
+                       else {'type': 'quad', 'points': obb_to_quad(obb)})
         elif kind == 'poly':
             angles = sorted(rng.uniform(0, 2 * math.pi) for _ in range(POLY_VERTICES))
             out.append({'type': 'poly', 'points': [

@@ -55,6 +55,15 @@ def _points(obj: dict, min_points: int, exact: int | None = None) -> list[list[f
     return out
 
 
+def _fixed(obj: dict, key: str, form: str) -> list[float]:
+    """``obj[key]``, a list of ``form``'s length, as finite floats."""
+    value, kind = obj.get(key), obj['type']
+    if not isinstance(value, (list, tuple)) or len(value) != form.count(',') + 1:
+        article = 'a' if kind == 'point' else 'an'
+        raise ValueError(f"{article} {kind!r} object needs {key} {form}, got {value!r}")
+    return _finite(value, f"{kind!r} {key}")
+
+
 def check_object(obj: dict) -> dict:
     """Validate one geometry object and return a clean copy.
 
@@ -75,28 +84,19 @@ def check_object(obj: dict) -> dict:
         raise ValueError(f'object type {kind!r} is not one of {", ".join(GEOMETRY_TYPES)}')
     out = {'type': kind}
     if kind == 'hbb':
-        box = obj.get('bbox')
-        if not isinstance(box, (list, tuple)) or len(box) != 4:
-            raise ValueError(f"an 'hbb' object needs bbox [x1, y1, x2, y2], got {box!r}")
-        x1, y1, x2, y2 = _finite(box, "'hbb' bbox")
+        x1, y1, x2, y2 = _fixed(obj, 'bbox', '[x1, y1, x2, y2]')
         out['bbox'] = [min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)]
     elif kind == 'obb':
-        params = obj.get('obb')
-        if not isinstance(params, (list, tuple)) or len(params) != 5:
-            raise ValueError(f"an 'obb' object needs obb [cx, cy, w, h, angle], got {params!r}")
-        cx, cy, w, h, a = _finite(params, "'obb' obb")
+        cx, cy, w, h, a = _fixed(obj, 'obb', '[cx, cy, w, h, angle]')
         if w < 0 or h < 0:
-            raise ValueError(f"'obb' width and height must be >= 0, got {params!r}")
+            raise ValueError(f"'obb' width and height must be >= 0, got {obj['obb']!r}")
         out['obb'] = normalize_obb([cx, cy, w, h, a])
     elif kind == 'quad':
         out['points'] = _points(obj, 4, exact=4)
     elif kind == 'poly':
         out['points'] = _points(obj, 3)
     else:
-        pt = obj.get('point')
-        if not isinstance(pt, (list, tuple)) or len(pt) != 2:
-            raise ValueError(f"a 'point' object needs point [x, y], got {pt!r}")
-        out['point'] = _finite(pt, "'point' point")
+        out['point'] = _fixed(obj, 'point', '[x, y]')
     if obj.get('label') is not None:
         out['label'] = str(obj['label']).strip()
     if obj.get('score') is not None:
