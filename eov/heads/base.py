@@ -500,10 +500,15 @@ def most_frequent(pairs: Iterable[tuple]):
     return first[min(counts, key=lambda k: (-counts[k], _key_order(k)))]
 
 
+def most_frequent_answer(texts: Iterable[str]) -> str | None:
+    """The most frequent of ``texts`` as :func:`norm_answer` compares them (first spelling)."""
+    return most_frequent((norm_answer(t), t) for t in texts)
+
+
 def most_frequent_text(rows: list[dict]) -> str | None:
     """The most frequent ``text`` target of the rows (a caption chance answer)."""
-    return most_frequent((norm_answer(t['text']), t['text']) for r in rows
-                         for t in r['targets'] if t.get('type') == 'text')
+    return most_frequent_answer(t['text'] for r in rows for t in r['targets']
+                                if t.get('type') == 'text')
 
 
 def better(a: float, b: float, lower_is_better: bool = False) -> bool:

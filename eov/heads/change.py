@@ -188,15 +188,13 @@ class ChangeHead(BaseTaskHead):
     def chance_answers(self, rows) -> list[list[str]]:
         """Captions: the most frequent reference caption; regions: ``no change``, and one
         whole-image polygon."""
-        caption = most_frequent_text(rows)
-        if all(self.record_kind(r['targets']) == 'caption' for r in rows):
-            return [[self.answer_text([{'type': 'text', 'text': caption}],
-                                      tuple(r['image_size'])) for r in rows]]
+        caption = {'type': 'text', 'text': most_frequent_text(rows)}
 
         def answers(regions):
-            return [self.answer_text([{'type': 'text', 'text': caption}]
-                                     if self.record_kind(r['targets']) == 'caption'
+            return [self.answer_text([caption] if self.record_kind(r['targets']) == 'caption'
                                      else regions(r), tuple(r['image_size'])) for r in rows]
+        if all(self.record_kind(r['targets']) == 'caption' for r in rows):
+            return [answers(None)]
         return [answers(lambda r: []), answers(lambda r: [whole_image(r['image_size'])])]
 
     def record_stat(self, metric, rows, **options):

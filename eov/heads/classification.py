@@ -8,8 +8,8 @@ import numpy as np
 from eov.registry import HEADS
 from eov.scoring.stats import MeanStat
 
-from .base import (BaseTaskHead, as_text, f1_score, find_classes, most_frequent, norm_answer,
-                   split_list, target_types)
+from .base import (BaseTaskHead, as_text, f1_score, find_classes, most_frequent,
+                   most_frequent_answer, norm_answer, split_list, target_types)
 
 #: Target types a classification answer is made of.
 CLASSIFICATION_TYPES = ('label', 'labels')
@@ -231,9 +231,8 @@ class ClassificationHead(BaseTaskHead):
         """The majority class (multi-label rows: the most frequent label set)."""
         def multi(r):
             return self.record_kind(r['targets']) == 'multilabel'
-        single = most_frequent((norm_answer(self.truth_labels(r['targets'])[0]),
-                                self.truth_labels(r['targets'])[0])
-                               for r in rows if not multi(r))
+        single = most_frequent_answer(self.truth_labels(r['targets'])[0]
+                                      for r in rows if not multi(r))
         labels = most_frequent((frozenset(norm_answer(x) for x in self.truth_labels(
             r['targets'])), self.truth_labels(r['targets'])) for r in rows if multi(r))
         return [[self.answer_text([{'type': 'labels', 'labels': labels}] if multi(r)

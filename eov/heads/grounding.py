@@ -127,8 +127,7 @@ class GroundingHead(BaseTaskHead):
 
     def chance_answers(self, rows) -> list[list[str]]:
         """The mean box of the rows' first target boxes."""
-        boxes = [normalized_bounds(first_box(r['targets']), r['image_size']) for r in rows]
-        return [self._mean_box_answers(rows, np.mean(np.asarray(boxes), axis=0).tolist())]
+        return [self._mean_box_answers(rows, mean_box(rows, lambda r: r['image_size']))]
 
     def record_stat(self, metric, rows, **options):
         """Hits at ``t`` for ``Acc@<t>``; per-record IoU for ``meanIoU``."""

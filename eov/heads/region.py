@@ -10,7 +10,7 @@ from eov.scoring.stats import MeanStat
 from eov.slis.geometry import GEOMETRY_TYPES
 
 from .base import (BaseTaskHead, as_text, caption_cider_scores, caption_metrics, check_text,
-                   find_classes, most_frequent, norm_answer, strip_answer, target_types)
+                   find_classes, most_frequent_answer, norm_answer, strip_answer, target_types)
 
 #: Target types that describe the answer of a region question.
 REGION_ANSWER_TYPES = ('text', 'label')
@@ -183,10 +183,8 @@ class RegionHead(BaseTaskHead):
         """The majority class (caption rows: the most frequent reference caption)."""
         answers = [[t for t in r['targets'] if t.get('type') in REGION_ANSWER_TYPES]
                    for r in rows]
-        label = most_frequent((norm_answer(a[0]['label']), a[0]['label']) for a in answers
-                              if a[0]['type'] == 'label')
-        caption = most_frequent((norm_answer(t['text']), t['text']) for a in answers
-                                for t in a if t['type'] == 'text')
+        label = most_frequent_answer(a[0]['label'] for a in answers if a[0]['type'] == 'label')
+        caption = most_frequent_answer(t['text'] for a in answers for t in a if t['type'] == 'text')
         texts = []
         for r, a in zip(rows, answers):
             region = [t for t in r['targets'] if t.get('type') not in REGION_ANSWER_TYPES]

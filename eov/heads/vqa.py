@@ -9,7 +9,8 @@ import numpy as np
 from eov.registry import HEADS
 from eov.scoring.stats import RatioStat
 
-from .base import BaseTaskHead, as_text, check_text, first_number, most_frequent, norm_answer
+from .base import (BaseTaskHead, as_text, check_text, first_number, most_frequent,
+                   most_frequent_answer, norm_answer)
 
 #: Target types a VQA answer is made of.
 VQA_TYPES = ('text', 'count')
@@ -21,6 +22,11 @@ def count_value(value, what: str) -> int:
             or value in (float('inf'), float('-inf')) or int(value) != value or value < 0:
         raise ValueError(f'{what} must be a non-negative integer, got {value!r}')
     return int(value)
+
+
+def count_hits(counts) -> np.ndarray:
+    """Whether each ``(true count, read count or None)`` pair was read exactly."""
+    return np.asarray([p is not None and p == t for t, p in counts], dtype=bool)
 
 
 @HEADS.register_module(name='vqa')
@@ -126,7 +132,7 @@ class VQAHead(BaseTaskHead):
         if len(text):
             out['accuracy'] = np.mean(text)
         if counts:
-            out['count_exact'] = np.mean([p is not None and p == t for t, p in counts])
+            out['count_exact'] = np.mean(count_hits(counts))
             got = [(t, p) for t, p in counts if p is not None]
             out['count_mae'] = np.mean([abs(t - p) for t, p in got]) if got else float('nan')
             out['count_parse_rate'] = len(got) / len(counts)
@@ -140,15 +146,13 @@ class VQAHead(BaseTaskHead):
             if len(text):
                 out.append({'correct': bool(text[0])})
             else:
-                truth, got = counts[0]
-                out.append({'correct': got is not None and got == truth})
+                out.append({'correct': bool(count_hits(counts)[0])})
         return out
 
     def chance_answers(self, rows) -> list[list[str]]:
         """The most frequent answer (count rows: the most frequent count)."""
         targets = [self._target(r) for r in rows]
-        text = most_frequent((norm_answer(t['text']), t['text']) for t in targets
-                             if t['type'] == 'text')
+        text = most_frequent_answer(t['text'] for t in targets if t['type'] == 'text')
         count = most_frequent((int(t['count']), int(t['count'])) for t in targets
                               if t['type'] == 'count')
         return [[self.answer_text([{'type': 'count', 'count': count}] if t['type'] == 'count'
@@ -162,7 +166,7 @@ class VQAHead(BaseTaskHead):
         if metric == 'accuracy' and len(text):
             return text
         if metric == 'count_exact' and counts:
-            return np.asarray([p is not None and p == t for t, p in counts], dtype=bool)
+            return count_hits(counts)
         if metric == 'count_mae' and counts:
             got = np.asarray([p is not None for _, p in counts], dtype=np.float64)
             err = np.asarray([abs(t - p) if p is not None else 0.0 for t, p in counts])
