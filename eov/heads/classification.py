@@ -93,9 +93,7 @@ class ClassificationHead(BaseTaskHead):
 
     def question_fields(self, targets, image_size=None) -> dict:
         """``{'variant': 'multi'}`` for a ``labels`` target (or several ``label`` targets)."""
-        kinds = [t.get('type') for t in targets if isinstance(t, dict)]
-        multi = 'labels' in kinds or kinds.count('label') > 1
-        return {'variant': 'multi'} if multi else {}
+        return {'variant': 'multi'} if self.record_kind(targets) == 'multilabel' else {}
 
     def labels_of(self, targets) -> list[str]:
         """The class names of the targets, checked, without repeats, in answer order.

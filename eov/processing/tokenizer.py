@@ -40,13 +40,12 @@ def add_special_tokens(tokenizer, tokens: Iterable[str], model=None) -> int:
     new = [t for t in dict.fromkeys(tokens) if t not in vocab]
     added = 0
     if new:
-        kwargs = {}
-        if 'replace_extra_special_tokens' in inspect.signature(
-                tokenizer.add_special_tokens).parameters:  # transformers >= 5
-            kwargs['replace_extra_special_tokens'] = False
-        else:  # transformers 4.x
-            kwargs['replace_additional_special_tokens'] = False
-        added = tokenizer.add_special_tokens({'additional_special_tokens': new}, **kwargs)
+        # the keyword is replace_extra_special_tokens in transformers >= 5, else (4.x)
+        # replace_additional_special_tokens
+        keep = 'replace_extra_special_tokens' if 'replace_extra_special_tokens' in \
+            inspect.signature(tokenizer.add_special_tokens).parameters \
+            else 'replace_additional_special_tokens'
+        added = tokenizer.add_special_tokens({'additional_special_tokens': new}, **{keep: False})
     if model is not None and model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     return added

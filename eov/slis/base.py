@@ -26,10 +26,8 @@ TAG_OPEN_RE = re.compile(r'<(box|quad|poly|point)>')
 
 def structure_tags() -> list[str]:
     """Opening and closing structure tags plus ``<ref>``/``</ref>`` (tagged formats)."""
-    tags = []
-    for name in ('box', 'quad', 'poly', 'point', 'ref'):
-        tags += [f'<{name}>', f'</{name}>']
-    return tags
+    return [tag for name in ('box', 'quad', 'poly', 'point', 'ref')
+            for tag in (f'<{name}>', f'</{name}>')]
 
 
 def written_points(obj: dict) -> list:
@@ -211,10 +209,8 @@ class BaseSerializer:
                 checked.append(check_object(obj))
             except ValueError as exc:
                 raise ValueError(f'{type(self).__name__}: object {i}: {exc}') from None
-        parts = []
-        for obj in sort_objects(checked, self.order):
-            parts.append(self.encode_label(obj) + self.encode_geometry(obj, width, height))
-        return self.separator.join(parts)
+        return self.separator.join(self.encode_label(obj) + self.encode_geometry(obj, width, height)
+                                   for obj in sort_objects(checked, self.order))
 
     def encode_tagged(self, obj: dict, write_points) -> str:
         """``<tag>`` + ``write_points(points)`` + ``</tag>`` (see :data:`GEOMETRY_TAGS`)."""

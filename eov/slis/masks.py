@@ -128,13 +128,9 @@ def mask_to_polygons(mask, max_vertices: int = 64, min_area: float = 1.0,
         if tolerance > max(fg.shape):      # cannot fit: drop the smallest region
             rings = rings[:-1]
             tolerance = 0.0
-    out = []
-    for ring in simplified:
-        obj = {'type': 'poly', 'points': [[float(x), float(y)] for x, y in ring]}
-        if label is not None:
-            obj['label'] = label
-        out.append(obj)
-    return out
+    extra = {} if label is None else {'label': label}
+    return [{'type': 'poly', 'points': [[float(x), float(y)] for x, y in ring], **extra}
+            for ring in simplified]
 
 
 def polygons_to_mask(objects: list[dict], shape: tuple[int, int]) -> np.ndarray:
