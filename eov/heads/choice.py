@@ -189,9 +189,6 @@ class ChoiceHead(BaseTaskHead):
     def _letter(text: str, choices: Sequence[str] | None, options_first: bool) -> str | None:
         n = len(choices) if choices else len(LETTERS)
 
-        def valid(letter):
-            return letter if letter is not None and LETTERS.index(letter) < n else None
-
         def by_option():
             if not choices:
                 return None
@@ -213,12 +210,10 @@ class ChoiceHead(BaseTaskHead):
             letter = by_option()
             if letter:
                 return letter
-        match = _LEAD_RE.match(text)
-        if match and valid(match.group(1)):
-            return match.group(1)
-        match = _SAID_RE.search(text)
-        if match and valid(match.group(1)):
-            return match.group(1)
+        # a leading letter, else one the text says ('The answer is B'), within the options
+        for match in (_LEAD_RE.match(text), _SAID_RE.search(text)):
+            if match and LETTERS.index(match.group(1)) < n:
+                return match.group(1)
         return None if options_first else by_option()
 
     def parse(self, text, image_size=None, choices: Sequence[str] | None = None) -> dict:

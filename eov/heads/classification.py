@@ -126,10 +126,7 @@ class ClassificationHead(BaseTaskHead):
                 raise ValueError(f'classification: {unknown!r} not among the head\'s '
                                  f'{len(self.classes)} classes')
             names = [canon[n.lower()] for n in names]
-        out = []
-        for name in names:
-            if name.lower() not in (o.lower() for o in out):
-                out.append(name)
+        out = [n for i, n in enumerate(names) if n.lower() not in {m.lower() for m in names[:i]}]
         if self.order == 'sorted':
             out.sort(key=lambda s: (s.lower(), s))
         return out

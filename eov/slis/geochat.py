@@ -45,9 +45,6 @@ class GeoChatTextSerializer(BaseSerializer):
         super().__init__(**kwargs)
         self.grid = Grid(int(grid), mode='round')
 
-    def _num(self, value: float, extent: float) -> int:
-        return self.grid.to_index(value, extent)
-
     def encode_geometry(self, obj, width, height):
         """Serialize one object (see the class table)."""
         kind = obj['type']
@@ -61,7 +58,7 @@ class GeoChatTextSerializer(BaseSerializer):
             y1 = round(cy / height * n - hq / 2)
             theta = int(wrap_angle(round(angle)))
             return f'{{<{x1}><{y1}><{x1 + wq}><{y1 + hq}>|<{theta}>}}'
-        return '{' + ''.join(f'<{self._num(x, width)}><{self._num(y, height)}>'
+        return '{' + ''.join(f'<{self.grid.to_index(x, width)}><{self.grid.to_index(y, height)}>'
                              for x, y in written_points(obj)) + '}'
 
     def find_groups(self, text):

@@ -27,15 +27,13 @@ def _bracket_groups(text: str):
                     break
             j += 1
         if j < n:
-            yield start, j + 1, 'nested' if '[' in text[start + 1:j] else 'flat', \
-                text[start + 1:j]
-            i = j + 1
+            end, body = j + 1, text[start + 1:j]
         else:
             numbers = list(_NUM_RE.finditer(text, start))
             end = numbers[-1].end() if numbers else start + 1
             body = text[start + 1:end]
-            yield start, end, 'nested' if '[' in body else 'flat', body
-            return
+        yield start, end, 'nested' if '[' in body else 'flat', body
+        i = end if j < n else n   # an unclosed span runs to the end of the text
 
 
 @SERIALIZERS.register_module()
