@@ -179,10 +179,8 @@ class ChangeHead(BaseTaskHead):
         out = []
         for r in rows:
             pixels, text_hits, _, _ = self._items([r])
-            if text_hits:
-                out.append({'correct': bool(text_hits[0])})
-            else:
-                out.append(iou_verdict(pixel_iou(*pixels[0])))
+            out.append({'correct': bool(text_hits[0])} if text_hits
+                       else iou_verdict(pixel_iou(*pixels[0])))
         return out
 
     def chance_answers(self, rows) -> list[list[str]]:

@@ -143,10 +143,7 @@ class VQAHead(BaseTaskHead):
         out = []
         for r in rows:
             text, counts, _ = self._items([r])
-            if len(text):
-                out.append({'correct': bool(text[0])})
-            else:
-                out.append({'correct': bool(count_hits(counts)[0])})
+            out.append({'correct': bool(text[0] if len(text) else count_hits(counts)[0])})
         return out
 
     def chance_answers(self, rows) -> list[list[str]]:

@@ -65,16 +65,12 @@ class EOVProcessor:
             self._tok = None
         else:
             self.tokenizer_path, self._tok = getattr(tokenizer, 'name_or_path', None), tokenizer
-        self.image_tokens = self._check_image_tokens(image_tokens)
+        if isinstance(image_tokens, dict):
+            image_tokens = {str(k): int(v) for k, v in image_tokens.items()}
+        elif image_tokens != 'auto':
+            image_tokens = int(image_tokens)
+        self.image_tokens = image_tokens
         self.max_length = int(max_length)
-
-    @staticmethod
-    def _check_image_tokens(value):
-        if value == 'auto':
-            return 'auto'
-        if isinstance(value, dict):
-            return {str(k): int(v) for k, v in value.items()}
-        return int(value)
 
     # -- parts ------------------------------------------------------------------
     @property

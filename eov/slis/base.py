@@ -275,9 +275,7 @@ class BaseSerializer:
             return None
         opening, closing = self.label_tags
         end = between.rfind(closing)
-        if end < 0:
-            return None
-        start = between.rfind(opening, 0, end)
+        start = between.rfind(opening, 0, end) if end >= 0 else -1
         if start < 0:
             return None
         return between[start + len(opening):end].strip()
