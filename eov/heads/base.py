@@ -327,9 +327,8 @@ class BaseTaskHead:
                 raise ValueError(f'{self.task} target {i} must be a dict, got {target!r}')
             kind = target.get('type')
             if kind not in allowed:
-                hint = ''
-                if kind == 'mask':
-                    hint = ' (add the MaskToPolygons transform before BuildConversation)'
+                hint = (' (add the MaskToPolygons transform before BuildConversation)'
+                        if kind == 'mask' else '')
                 raise ValueError(f'a {self.task} record takes targets of type '
                                  f'{"/".join(allowed)}; target {i} has type {kind!r}{hint}')
         return list(targets)

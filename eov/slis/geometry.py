@@ -174,9 +174,7 @@ def object_points(obj: dict) -> list[list[float]]:
 
 def object_bounds(obj: dict) -> tuple[float, float, float, float]:
     """Axis-aligned bounds ``(x1, y1, x2, y2)`` of any object."""
-    pts = object_points(obj)
-    xs = [p[0] for p in pts]
-    ys = [p[1] for p in pts]
+    xs, ys = zip(*object_points(obj))
     return min(xs), min(ys), max(xs), max(ys)
 
 
