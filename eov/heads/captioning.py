@@ -76,10 +76,8 @@ class CaptioningHead(BaseTaskHead):
     def score(self, rows, **options) -> dict:
         """``exact``, ``parse_rate`` (non-empty answers) and the caption metrics."""
         pairs, hits = self._items(rows)
-        out = {'exact': np.mean(hits), 'parse_rate': np.mean(
-            [bool(str(r['prediction'] or '').strip()) for r in rows])}
-        out.update(caption_metrics(pairs))
-        return out
+        return {'exact': np.mean(hits), 'parse_rate': np.mean(
+            [bool(str(r['prediction'] or '').strip()) for r in rows]), **caption_metrics(pairs)}
 
     def verdicts(self, rows, **options) -> list[dict]:
         """``{'correct'}``: the answer equals a reference."""

@@ -78,10 +78,8 @@ class DetectionHead(ObjectListHead):
         """``mAP@0.5``, ``parse_rate`` and ``AP/<class>`` for every class with ground truth."""
         samples, parsed = self._items(rows)
         aps = detection_map(samples)
-        out = {'mAP@0.5': np.mean(list(aps.values())) if aps else 0.0,
-               'parse_rate': np.mean(parsed)}
-        out.update({f'AP/{c}': v for c, v in aps.items()})
-        return out
+        return {'mAP@0.5': np.mean(list(aps.values())) if aps else 0.0,
+                'parse_rate': np.mean(parsed), **{f'AP/{c}': v for c, v in aps.items()}}
 
     def verdicts(self, rows, **options) -> list[dict]:
         """``{'tp', 'fp', 'gt', 'correct'}`` per row, from the cell's matching."""

@@ -111,10 +111,8 @@ class GroundingHead(BaseTaskHead):
     def score(self, rows, iou_thrs=(0.5,), **options) -> dict:
         """``Acc@<t>`` per threshold of ``iou_thrs``, ``meanIoU``, ``parse_rate``."""
         ious, parsed = self._ious(rows)
-        out = {f'Acc@{t:g}': np.mean(ious >= t) for t in iou_thrs}
-        out['meanIoU'] = ious.mean()
-        out['parse_rate'] = np.mean(parsed)
-        return out
+        return {**{f'Acc@{t:g}': np.mean(ious >= t) for t in iou_thrs},
+                'meanIoU': ious.mean(), 'parse_rate': np.mean(parsed)}
 
     def verdicts(self, rows, iou_thrs=(0.5,), **options) -> list[dict]:
         """``{'iou', 'correct'}`` per row (correct at IoU >= the first of ``iou_thrs``)."""
