@@ -170,10 +170,8 @@ class RegionHead(BaseTaskHead):
     def score(self, rows, **options) -> dict:
         """``accuracy``, ``parse_rate``; with captions BLEU-1..4, ROUGE_L, CIDEr."""
         hits, parsed, pairs = self._items(rows)
-        out = {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed)}
-        if pairs:
-            out.update(caption_metrics(pairs))
-        return out
+        return {'accuracy': np.mean(hits), 'parse_rate': np.mean(parsed),
+                **(caption_metrics(pairs) if pairs else {})}
 
     def verdicts(self, rows, **options) -> list[dict]:
         """``{'correct'}`` per row."""

@@ -10,7 +10,7 @@ from eov.registry import HEADS
 from eov.scoring.stats import RatioStat
 
 from .base import (BaseTaskHead, as_text, check_text, first_number, most_frequent,
-                   most_frequent_answer, norm_answer)
+                   most_frequent_answer, norm_answer, target_types)
 
 #: Target types a VQA answer is made of.
 VQA_TYPES = ('text', 'count')
@@ -104,8 +104,7 @@ class VQAHead(BaseTaskHead):
     @classmethod
     def record_kind(cls, targets) -> str | None:
         """``'count'`` for a ``count`` target."""
-        return 'count' if any(isinstance(t, dict) and t.get('type') == 'count'
-                              for t in targets or ()) else None
+        return 'count' if 'count' in target_types(targets) else None
 
     @staticmethod
     def _target(r) -> dict:
