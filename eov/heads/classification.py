@@ -8,7 +8,7 @@ import numpy as np
 from eov.registry import HEADS
 from eov.scoring.stats import MeanStat
 
-from .base import (BaseTaskHead, as_text, f1_score, find_classes, most_frequent,
+from .base import (BaseTaskHead, f1_score, find_classes, most_frequent,
                    most_frequent_answer, norm_answer, split_list, target_types)
 
 #: Target types a classification answer is made of.
@@ -147,7 +147,6 @@ class ClassificationHead(BaseTaskHead):
             ``{'labels': [...], 'parsed': bool}``.
         """
         classes = classes if classes is not None else self.classes
-        text = as_text(text)
         labels = find_classes(text, classes) if classes else split_list(text)
         return {'labels': labels, 'parsed': bool(labels)}
 
