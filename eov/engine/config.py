@@ -111,29 +111,22 @@ class ConfigError(ValueError):
 _ALIASES = {'image_size': ('img_size',), 'img_size': ('image_size',)}
 
 
+def _nodes(node, path: str, name: str):
+    """``(dotted path, key name, value)`` of ``node`` and of everything nested in it
+    (a list item keeps the key name of its list)."""
+    yield path, name, node
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _nodes(v, f'{path}.{k}', k)
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _nodes(v, f'{path}.{i}', name)
+
+
 def referenced_names(cfg: Config) -> set[str]:
     """Top-level keys some ``'${name...}'`` string of ``cfg`` refers to."""
-    found: set[str] = set()
-
-    def walk(value):
-        if isinstance(value, str):
-            found.update(m.group(1).split('.')[0] for m in _EMBEDDED_REF.finditer(value))
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                walk(v)
-    walk(cfg._cfg_dict)
-    return found
-
-
-def _runner_keys() -> set[str]:
-    """Top-level keys MMEngine's Runner reads itself (never only through references)."""
-    import inspect
-
-    from mmengine.runner import Runner
-    return set(inspect.signature(Runner.__init__).parameters) | {'runner_type'}
+    return {m.group(1).split('.')[0] for _, _, value in _nodes(cfg._cfg_dict, '', '')
+            if isinstance(value, str) for m in _EMBEDDED_REF.finditer(value)}
 
 
 def parse_time_copies(cfg: Config, key: str, limit: int = 3) -> list[str]:
@@ -155,25 +148,15 @@ def parse_time_copies(cfg: Config, key: str, limit: int = 3) -> list[str]:
         return []
     names = {key, *_ALIASES.get(key, ())}
     out: list[str] = []
-
-    def walk(node, path, name):
-        if len(out) >= limit:
-            return
-        if structured and _plain(node) == _plain(value):
-            out.append(path)
-            return
-        if scalar and name in names and type(node) is type(value) and node == value:
-            out.append(path)
-            return
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f'{path}.{k}', k)
-        elif isinstance(node, (list, tuple)):
-            for i, v in enumerate(node):
-                walk(v, f'{path}.{i}', name)
     for top, node in cfg._cfg_dict.items():
-        if top != key:
-            walk(node, top, top)
+        if top == key:
+            continue
+        for path, name, found in _nodes(node, top, top):
+            if (structured and _plain(found) == _plain(value)) or (
+                    scalar and name in names and type(found) is type(value) and found == value):
+                out.append(path)
+                if len(out) >= limit:
+                    return out
     return out
 
 
@@ -199,9 +182,14 @@ def check_override_effects(cfg: Config, cfg_options: dict | None,
     Raises:
         ConfigKeyError: naming the override, the copies and the key to set instead.
     """
+    import inspect
+
+    from mmengine.runner import Runner
     if not cfg_options:
         return
-    refs, runner_keys = referenced_names(cfg), _runner_keys()
+    refs = referenced_names(cfg)
+    # top-level keys MMEngine's Runner reads itself (never only through references)
+    runner_keys = set(inspect.signature(Runner.__init__).parameters) | {'runner_type'}
     for key, new in cfg_options.items():
         top, _, rest = str(key).partition('.')
         if top in refs or top in runner_keys or top not in cfg._cfg_dict:
@@ -233,9 +221,8 @@ def check_image_sizes(cfg: Config, cfg_options: dict | None = None,
     Raises:
         ConfigError: naming both keys and values, and the override that set one.
     """
-    model = cfg.get('model')
-    vision = model.get('vision') if isinstance(model, dict) else None
-    modalities = model.get('modalities') if isinstance(model, dict) else None
+    model = cfg.get('model') if isinstance(cfg.get('model'), dict) else {}
+    vision, modalities = model.get('vision'), model.get('modalities')
     if not isinstance(vision, dict) or not isinstance(modalities, dict) \
             or vision.get('dynamic_img_size'):
         return
