@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import os.path as osp
+from unittest.mock import patch
 
 import torch
 from mmengine.logging import print_log
@@ -26,7 +27,7 @@ from .config import PlainTextConfig, config_text, partial_settings
 from .image_tokens import (DATALOADER_KEYS, check_pipeline_modalities, fill_image_tokens,
                            model_image_tokens)
 from .resume import ResumeError, check_resume, checkpoint_problem, latest_good_checkpoint
-from .strategies import StrategyError, apply_strategy
+from .strategies import StrategyError, apply_strategy, strategy_of
 from .wrappers import full_state, is_sharded
 
 #: Scheduler state a resumed run takes from its checkpoint (the rest follows the config).
@@ -71,31 +72,6 @@ def cpu_threads(setting, num_workers: int = 0, world_size: int = 1) -> int | Non
     return max(1, cores // max(1, world_size) - int(num_workers))
 
 
-class _serving:
-    """Let ``obj.<method>()`` return ``value`` inside the block (MMEngine's save
-    calls ``model.state_dict()`` on rank 0 only; under FSDP the gathered state
-    must be computed by every rank before)."""
-
-    def __init__(self, obj, method: str, value):
-        self.obj, self.method, self.value = obj, method, value
-
-    def __enter__(self):
-        object.__setattr__(self.obj, self.method, lambda *a, **k: self.value)
-
-    def __exit__(self, *exc):
-        object.__delattr__(self.obj, self.method)
-
-
-def describe_strategy(strategy: dict) -> str:
-    """One log line: strategy, processes, batch sizes, accumulation, precision, clipping."""
-    per_step = strategy['micro_batch_size'] * strategy['processes'] * strategy['accumulation']
-    return (f"strategy {strategy['type']}: {strategy['processes']} process(es) x "
-            f"{strategy['micro_batch_size']} samples x {strategy['accumulation']} "
-            f"accumulation = {per_step} samples per optimizer step; "
-            f"precision {strategy['precision']}, grad clip {strategy['grad_clip']}, "
-            f"activation checkpointing {bool(strategy['activation_checkpointing'])}")
-
-
 @RUNNERS.register_module()
 class EOVRunner(Runner):
     """MMEngine's Runner with eov's rules.
@@ -128,7 +104,14 @@ class EOVRunner(Runner):
         strategy = apply_strategy(cfg)   # validated once; writes wrapper / optim settings
         runner = super().from_cfg(cfg)
         runner.strategy = strategy
-        print_log(describe_strategy(strategy), logger='current')
+        # one line: processes, batch sizes, accumulation, precision, clipping
+        per_step = strategy['micro_batch_size'] * strategy['processes'] * strategy['accumulation']
+        print_log(f"strategy {strategy['type']}: {strategy['processes']} process(es) x "
+                  f"{strategy['micro_batch_size']} samples x {strategy['accumulation']} "
+                  f"accumulation = {per_step} samples per optimizer step; "
+                  f"precision {strategy['precision']}, grad clip {strategy['grad_clip']}, "
+                  f"activation checkpointing {bool(strategy['activation_checkpointing'])}",
+                  logger='current')
         return runner
 
     def setup_env(self, env_cfg) -> None:
@@ -159,12 +142,10 @@ class EOVRunner(Runner):
             check_pipeline_modalities(loaders, list(model.adapters))
         if hasattr(model, 'adapters') and hasattr(model, 'num_image_tokens'):
             counts = model_image_tokens(model)
-            n = fill_image_tokens(loaders, counts)
-            if n:
+            if fill_image_tokens(loaders, counts):
                 print_log(f'visual tokens per sample (from the model): {counts}',
                           logger='current')
-        strategy = self.cfg.get('strategy') or {}
-        if isinstance(strategy, dict) and strategy.get('activation_checkpointing'):
+        if strategy_of(self.cfg)['activation_checkpointing']:
             if not hasattr(model, 'enable_activation_checkpointing'):
                 raise ValueError('strategy.activation_checkpointing=True, but '
                                  f'{type(model).__name__} has no enable_activation_checkpointing()')
@@ -175,8 +156,7 @@ class EOVRunner(Runner):
             from eov.registry import STAGES, build_from_any
             # the stage's own (possibly third-party) class, so its freeze() is the one used;
             # configs saved before stages carried their type rebuild a plain Stage
-            spec = build_from_any(dict(stage) if 'type' in stage else dict(stage, type='Stage'),
-                                  STAGES)
+            spec = build_from_any(dict(stage), STAGES, type='Stage')
             counts = spec.freeze(model)
             total = counts['trainable'] + counts['frozen']
             print_log(f"stage {spec.name!r}: {counts['trainable']:,} of {total:,} parameters "
@@ -213,8 +193,9 @@ class EOVRunner(Runner):
                 module = self.model.module
                 weights = full_state(module.state_dict())
                 optim = full_state(self.optim_wrapper.state_dict())
-                with _serving(module, 'state_dict', weights), \
-                        _serving(self.optim_wrapper, 'state_dict', optim):
+                # (MMEngine's save calls state_dict() on rank 0 only: serve the gathered ones)
+                with patch.object(module, 'state_dict', lambda *a, **k: weights), \
+                        patch.object(self.optim_wrapper, 'state_dict', lambda *a, **k: optim):
                     super().save_checkpoint(out_dir, filename + PARTIAL, *args, **kwargs)
             else:
                 super().save_checkpoint(out_dir, filename + PARTIAL, *args, **kwargs)
@@ -231,8 +212,7 @@ class EOVRunner(Runner):
     def _save_safetensors(self, final: str, weights: dict | None) -> None:
         """Write the model weights of checkpoint ``final`` as ``<name>.safetensors``."""
         if weights is None:
-            model = getattr(self.model, 'module', self.model)
-            weights = model.state_dict()
+            weights = getattr(self.model, 'module', self.model).state_dict()
         meta = dict(cfg=config_text(self.cfg), iter=self.iter + 1, epoch=self.epoch)
         write_safetensors(weights, osp.splitext(final)[0] + '.safetensors',
                           {SAFETENSORS_META: json.dumps(meta)})
