@@ -129,10 +129,10 @@ def build_runner(cfg: Config):
     from eov.registry import RUNNERS
 
     from .runner import build_deepspeed_runner
+    from .strategies import strategy_of
     init_cpu_distributed(cfg)
     os.makedirs(cfg.work_dir, exist_ok=True)
-    strategy = cfg.get('strategy') or {}
-    if (strategy if isinstance(strategy, str) else strategy.get('type')) == 'deepspeed':
+    if strategy_of(cfg)['type'] == 'deepspeed':
         return build_deepspeed_runner(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
@@ -164,11 +164,10 @@ def storage_error(err: BaseException) -> bool:
     """``err`` is an ``OSError`` of a full disk, a quota, a file-size limit or a read-only
     file system (on itself or the error it was raised from, e.g. eov's
     ``could not write checkpoint ...``)."""
-    seen = 0
-    while isinstance(err, BaseException) and seen < 4:
+    for _ in range(4):
         if isinstance(err, OSError) and err.errno in STORAGE_ERRNOS:
             return True
-        err, seen = err.__cause__ or err.__context__, seen + 1
+        err = getattr(err, '__cause__', None) or getattr(err, '__context__', None)
     return False
 
 

@@ -41,17 +41,16 @@ import torch
 
 STRATEGY_TYPES = ('ddp', 'fsdp', 'deepspeed')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
+DEFAULTS = dict(type='ddp', precision='fp32', global_batch_size=None, grad_clip=None,
+                activation_checkpointing=False)
 #: Keys of ``strategy`` every type accepts.
-COMMON_KEYS = {'type', 'precision', 'global_batch_size', 'grad_clip',
-               'activation_checkpointing'}
+COMMON_KEYS = set(DEFAULTS)
 #: Extra keys by type.
 TYPE_KEYS = {
     'ddp': {'find_unused_parameters'},
     'fsdp': {'reshard_after_forward', 'shard_modules'},
     'deepspeed': {'zero_stage', 'offload_optimizer', 'offload_param', 'config'},
 }
-DEFAULTS = dict(type='ddp', precision='fp32', global_batch_size=None, grad_clip=None,
-                activation_checkpointing=False)
 
 
 class StrategyError(ValueError):
@@ -135,24 +134,22 @@ def apply_strategy(cfg, processes: int | None = None) -> dict:
     check_strategy(spec)
     processes = processes or world_size()
     optim = cfg.get('optim_wrapper')
-    loader = cfg.get('train_dataloader') or {}
-    micro = int(loader.get('batch_size') or 1)
+    micro = int((cfg.get('train_dataloader') or {}).get('batch_size') or 1)
     accumulation = accumulation_steps(spec['global_batch_size'], micro, processes)
     resolved = dict(spec, processes=processes, micro_batch_size=micro,
                     accumulation=accumulation)
     if optim is None:   # a test-only config
         return resolved
     kind = spec['type']
-    if spec['precision'] == 'fp16' and kind != 'deepspeed':
-        if not torch.cuda.is_available():
-            raise StrategyError("strategy.precision='fp16' needs CUDA (loss scaling); use "
-                                "'bf16' on CPUs")
-        if kind == 'fsdp':
-            raise StrategyError("strategy.precision='fp16' with type='fsdp' is not supported: "
-                                "use 'bf16'")
+    fp16 = spec['precision'] == 'fp16' and kind != 'deepspeed'
+    if fp16 and not torch.cuda.is_available():
+        raise StrategyError("strategy.precision='fp16' needs CUDA (loss scaling); use "
+                            "'bf16' on CPUs")
+    if fp16 and kind == 'fsdp':
+        raise StrategyError("strategy.precision='fp16' with type='fsdp' is not supported: "
+                            "use 'bf16'")
     # what the strategy writes into optim_wrapper; a different value already there is a
     # second source of truth (the same value, e.g. from an earlier call, is fine)
-    fp16 = spec['precision'] == 'fp16' and kind != 'deepspeed'
     want_type = 'DeepSpeedOptimWrapper' if kind == 'deepspeed' else \
         'AmpOptimWrapper' if fp16 else 'EOVOptimWrapper'
     want = dict(clip_grad=dict(max_norm=float(spec['grad_clip']))
@@ -210,10 +207,9 @@ def _apply_deepspeed(cfg, spec: dict, resolved: dict) -> None:
             f"({err}); install it with `pip install 'eov[deepspeed]'` (CUDA machines), or "
             "choose strategy.type='fsdp' (PyTorch's own sharding, no extra package)") from None
     zero = dict(stage=spec.get('zero_stage', 2))
-    if spec.get('offload_optimizer'):
-        zero['offload_optimizer'] = dict(device='cpu', pin_memory=True)
-    if spec.get('offload_param'):
-        zero['offload_param'] = dict(device='cpu', pin_memory=True)
+    for key in ('offload_optimizer', 'offload_param'):
+        if spec.get(key):
+            zero[key] = dict(device='cpu', pin_memory=True)
     ds = dict(type='DeepSpeedStrategy', config=spec.get('config'), zero_optimization=zero,
               gradient_clipping=spec['grad_clip'],
               train_micro_batch_size_per_gpu=resolved['micro_batch_size'],
