@@ -12,6 +12,7 @@ Which one a run uses is decided by ``cfg.strategy`` (:mod:`eov.engine.strategies
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import contextmanager, nullcontext
 
 import torch
 from mmengine.model import MMDistributedDataParallel
@@ -60,15 +61,11 @@ class EOVOptimWrapper(OptimWrapper):
         super().__init__(*args, **kwargs)
         self.autocast_dtype = getattr(torch, autocast_dtype) if autocast_dtype else None
 
+    @contextmanager
     def optim_context(self, model: nn.Module):
-        from contextlib import ExitStack
-        stack = ExitStack()
-        stack.enter_context(super().optim_context(model))
-        if self.autocast_dtype is not None:
-            device = next(model.parameters()).device.type
-            stack.enter_context(torch.autocast(device_type=device,
-                                               dtype=self.autocast_dtype))
-        return stack
+        with super().optim_context(model), nullcontext() if self.autocast_dtype is None else \
+                torch.autocast(next(model.parameters()).device.type, dtype=self.autocast_dtype):
+            yield
 
     def _clip_grad(self) -> None:
         # under FSDP the norm is a DTensor: log a plain number
@@ -101,13 +98,8 @@ def shard_units(model: nn.Module, spec='auto') -> list[nn.Module]:
     Returns:
         The modules, outermost first.
     """
-    if spec == 'auto':
-        names = set()
-        for m in model.modules():
-            names.update(getattr(m, '_no_split_modules', None) or [])
-        names.add('Block')   # timm ViT blocks
-    else:
-        names = set(spec)
+    names = set(spec) if spec != 'auto' else {'Block'} | {   # Block: timm ViT blocks
+        n for m in model.modules() for n in getattr(m, '_no_split_modules', None) or []}
     return [m for m in model.modules() if type(m).__name__ in names and m is not model]
 
 
@@ -148,7 +140,6 @@ class EOVFullyShardedDataParallel(nn.Module):
         fully_shard(module, reshard_after_forward=reshard_after_forward, mp_policy=policy)
         module.register_load_state_dict_pre_hook(_full_to_sharded)
         self.module = module
-        self.units = len(units)
 
     def train_step(self, data, optim_wrapper):
         return self.module.train_step(data, optim_wrapper)
@@ -195,15 +186,13 @@ def full_state(obj):
     if isinstance(obj, torch.Tensor):
         return obj.cpu()
     if isinstance(obj, dict):
-        out = OrderedDict((k, full_state(v)) for k, v in obj.items()) \
-            if isinstance(obj, OrderedDict) else {k: full_state(v) for k, v in obj.items()}
+        out = (OrderedDict if isinstance(obj, OrderedDict) else dict)(
+            (k, full_state(v)) for k, v in obj.items())
         if hasattr(obj, '_metadata'):   # module state dicts carry version metadata
             out._metadata = obj._metadata
         return out
-    if isinstance(obj, list):
-        return [full_state(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(full_state(v) for v in obj)
+    if isinstance(obj, (list, tuple)):
+        return (list if isinstance(obj, list) else tuple)(full_state(v) for v in obj)
     return obj
 
 
