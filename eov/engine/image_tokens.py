@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .config import ConfigError
+
 #: ``TokenizeConversation.image_tokens`` value that asks for the model's own counts.
 AUTO = 'auto'
 #: Dataloader keys of a config whose pipelines are filled.
@@ -74,11 +76,8 @@ def fill_image_tokens(dataloader_cfgs, counts: dict[str, int], names=DATALOADER_
     Raises:
         ConfigError: an explicit count the model cannot make, naming its key.
     """
-    from .config import ConfigError
     filled = 0
     for k, loader in enumerate(dataloader_cfgs):
-        if not isinstance(loader, dict):
-            continue
         name = names[k] if k < len(names) else f'dataloader {k}'
         for ds, pipeline in _pipelines([loader]):
             for i, t in enumerate(pipeline):
@@ -105,7 +104,6 @@ def check_pipeline_modalities(dataloader_cfgs, model_modalities: list[str]) -> N
         ConfigError: (a ``ValueError``) naming the modality, where it is configured,
             and the model's modalities.
     """
-    from .config import ConfigError
     have = set(model_modalities)
     for ds, pipeline in _pipelines(dataloader_cfgs):
         named = [('the dataset', m) for m in ds.get('modalities') or []]
@@ -119,23 +117,18 @@ def check_pipeline_modalities(dataloader_cfgs, model_modalities: list[str]) -> N
                                  f'{", ".join(sorted(have))})')
 
 
-def image_tokens_for_config(cfg) -> dict[str, int]:
-    """Build ``cfg.model`` on the meta device (no memory) and return its visual-token counts."""
+def fill_config_image_tokens(cfg) -> dict[str, int]:
+    """Fill every ``image_tokens='auto'`` of ``cfg``'s dataloaders from its model (in place).
+
+    For code that builds datasets outside a runner (tests, tools); the runner
+    does the same with the model it built. The model is built on the meta device
+    (no memory).
+    """
     from mmengine.registry import init_default_scope
 
     from eov.registry import MODELS
     init_default_scope('eov')
     with torch.device('meta'):
-        model = MODELS.build(cfg.model)
-    return model_image_tokens(model)
-
-
-def fill_config_image_tokens(cfg) -> dict[str, int]:
-    """Fill every ``image_tokens='auto'`` of ``cfg``'s dataloaders from its model (in place).
-
-    For code that builds datasets outside a runner (tests, tools); the runner
-    does the same with the model it built.
-    """
-    counts = image_tokens_for_config(cfg)
+        counts = model_image_tokens(MODELS.build(cfg.model))
     fill_image_tokens([cfg.get(k) for k in DATALOADER_KEYS], counts)
     return counts
