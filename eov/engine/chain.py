@@ -67,9 +67,7 @@ def stage_dir(work_dir: str, index: int, stage) -> str:
 
 def _initial_weights(cfg: Config, stages: list, index: int) -> str | None:
     stage = stages[index]
-    if stage.init == 'previous':
-        if index == 0:
-            return cfg.get('load_from')
+    if stage.init == 'previous' and index > 0:
         prev = osp.join(stage_dir(cfg.work_dir, index - 1, stages[index - 1]), STAGE_FINAL)
         if not osp.isfile(prev):
             raise FileNotFoundError(
@@ -77,7 +75,7 @@ def _initial_weights(cfg: Config, stages: list, index: int) -> str | None:
                 f'{stages[index - 1].name!r}, whose final weights {prev} do not exist: run '
                 f"that stage first (or give stage {stage.name!r} init='path/to.pth')")
         return prev
-    if stage.init is None:
+    if stage.init in (None, 'previous'):
         return cfg.get('load_from')
     if not osp.isfile(stage.init):
         raise FileNotFoundError(f'stage {stage.name!r}: init checkpoint {stage.init} not found')
@@ -95,8 +93,7 @@ def run_stage(cfg: Config, stages: list, index: int, resume: bool = False,
     """
     stage = stages[index]
     folder = stage_dir(cfg.work_dir, index, stage)
-    has_ckpt = osp.isfile(osp.join(folder, 'last_checkpoint'))
-    resume_here = bool(resume and has_ckpt)
+    resume_here = bool(resume and osp.isfile(osp.join(folder, 'last_checkpoint')))
     init = None if resume_here else _initial_weights(cfg, stages, index)
     stage_cfg = stage.apply(cfg, folder, init, resume=resume_here)
     if stop_at is not None:

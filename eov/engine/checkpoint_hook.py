@@ -79,5 +79,3 @@ class EOVCheckpointHook(CheckpointHook):
                 weights = osp.splitext(path)[0] + '.safetensors'
                 if osp.isfile(weights):
                     os.remove(weights)
-            elif self.file_backend.isdir(path):   # DeepSpeed checkpoints are folders
-                self.file_backend.rmtree(path)

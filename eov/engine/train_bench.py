@@ -78,12 +78,13 @@ def benchmark_train_step(model, device: str = 'cpu', steps: int = 5, warmup: int
     n_params = sum(p.numel() for p in model.parameters())
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' \
         else torch.autocast('cpu', enabled=False)
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else lambda: None
     rng = random.Random(seed)
     batches = [synthetic_samples(model, tokens_per_step, min_len, max_len, rng)
                for _ in range(warmup + steps)]
     for impl in ('packed', 'padded'):
+        sync()
         if dev.type == 'cuda':
-            torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats(dev)
         elapsed, tokens, pad_fracs = 0.0, 0, []
         for i, samples in enumerate(batches):
@@ -92,16 +93,14 @@ def benchmark_train_step(model, device: str = 'cpu', steps: int = 5, warmup: int
             inputs = model.data_preprocessor(data, True)['inputs']
             real = sum(len(s['inputs']['input_ids']) for s in samples)
             cells = inputs['input_ids'].numel()
-            if dev.type == 'cuda':
-                torch.cuda.synchronize()
+            sync()
             start = time.perf_counter()
             with autocast:
                 loss = model(inputs, mode='loss')['loss']
             loss.backward()
             optim.step()
             optim.zero_grad(set_to_none=True)
-            if dev.type == 'cuda':
-                torch.cuda.synchronize()
+            sync()
             if i >= warmup:
                 elapsed += time.perf_counter() - start
                 tokens += real

@@ -173,19 +173,18 @@ class Stage:
         schedulers = cfg.get('param_scheduler') or []
         schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
         for sched in schedulers:
+            if self.lr_mult and sched.get('type') in _GROUP_BLIND_SCHEDULERS:
+                raise ValueError(
+                    f'stage {self.name!r}: lr_mult {dict(self.lr_mult)} would be lost: '
+                    f"param_scheduler type {sched['type']!r} gives every parameter group "
+                    "the same peak rate; use type='OneCycleLRPerGroup' (eov), which keeps "
+                    'each group\'s multiplier')
             for key in ('total_steps', 'end', 'T_max'):
                 if key in sched:
                     sched[key] = self.iters
             if 'eta_max' in sched:
                 sched['eta_max'] = lr
         if self.lr_mult:
-            for sched in schedulers:
-                if sched.get('type') in _GROUP_BLIND_SCHEDULERS:
-                    raise ValueError(
-                        f'stage {self.name!r}: lr_mult {dict(self.lr_mult)} would be lost: '
-                        f"param_scheduler type {sched['type']!r} gives every parameter group "
-                        "the same peak rate; use type='OneCycleLRPerGroup' (eov), which keeps "
-                        'each group\'s multiplier')
             paramwise = cfg.optim_wrapper.setdefault('paramwise_cfg', ConfigDict())
             # a tied LM head is the embedding's tensor under a second module: MMEngine's
             # per-module groups would list it twice (torch refuses that) without this
