@@ -255,21 +255,17 @@ class EOVRunner(Runner):
         super().resume(filename, *args, **kwargs)
         changed = []
         for sched, state in zip(self._flat_schedulers(), fresh):
-            before = len(changed)
-            for key, value in state.items():
-                if key in SCHEDULER_PROGRESS or key not in sched.__dict__:
-                    continue
-                if not _same(sched.__dict__[key], value):
-                    changed.append(f'{type(sched).__name__}.{key}: '
-                                   f'{_short(sched.__dict__[key])} -> {_short(value)}')
-                    sched.__dict__[key] = value
-            if len(changed) > before and sched._global_step >= sched.begin:
+            keys = [key for key, value in state.items() if key not in SCHEDULER_PROGRESS
+                    and key in sched.__dict__ and not _same(sched.__dict__[key], value)]
+            changed += [f'{type(sched).__name__}.{key}: {_short(sched.__dict__[key])} -> '
+                        f'{_short(state[key])}' for key in keys]
+            sched.__dict__.update({key: state[key] for key in keys})
+            if keys and sched._global_step >= sched.begin:
                 # steps past the old end did not count: count them under the new one
                 sched.last_step = min(sched._global_step, sched.end - 1) - sched.begin
-            if len(changed) > before and sched.begin <= sched._global_step < sched.end:
+            if keys and sched.begin <= sched._global_step < sched.end:
                 # the optimizer holds the value the old schedule set: recompute it now
-                values = sched._get_value()
-                for group, value in zip(sched.optimizer.param_groups, values):
+                for group, value in zip(sched.optimizer.param_groups, sched._get_value()):
                     group[sched.param_name] = value
                 sched._last_value = [g[sched.param_name] for g in sched.optimizer.param_groups]
         if changed:
@@ -277,12 +273,9 @@ class EOVRunner(Runner):
                       logger='current')
 
     def _flat_schedulers(self) -> list:
-        scheds = self.param_schedulers
-        if scheds is None:
-            return []
-        if isinstance(scheds, dict):
-            return [s for group in scheds.values() for s in group]
-        return list(scheds)
+        scheds = self.param_schedulers or []
+        return [s for group in scheds.values() for s in group] if isinstance(scheds, dict) \
+            else list(scheds)
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = True,
                         revise_keys=[(r'^module.', '')], partial=None, hint_partial=False):
