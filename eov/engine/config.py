@@ -474,9 +474,8 @@ def config_for_checkpoint(config: str | None, checkpoint: str | None,
         ValueError: when neither a config file nor a saved config is available.
     """
     from eov.models.weights import read_checkpoint, saved_config_text
-    saved = None
-    if checkpoint is not None and use_saved:
-        saved = saved_config_text(loaded if loaded is not None else read_checkpoint(checkpoint))
+    saved = saved_config_text(loaded if loaded is not None else read_checkpoint(checkpoint)) \
+        if checkpoint is not None and use_saved else None
     if config is None and saved is None:
         raise ValueError(f'{checkpoint}: the checkpoint holds no config; give the config file')
     if saved is not None:

@@ -49,10 +49,8 @@ def _explicit_mismatch(value, counts: dict[str, int], modalities) -> str | None:
     names = [m for m in (modalities or counts) if m in counts] or list(counts)
     if isinstance(value, bool) or not isinstance(value, (int, dict)):
         return f"must be 'auto', a whole number or {{modality: tokens}}, got {value!r}"
-    if isinstance(value, int):
-        wrong = {m: counts[m] for m in names if counts[m] != value}
-    else:
-        wrong = {m: counts[m] for m, n in value.items() if m in counts and n != counts[m]}
+    wrong = {m: counts[m] for m in names if counts[m] != value} if isinstance(value, int) \
+        else {m: counts[m] for m, n in value.items() if m in counts and n != counts[m]}
     if not wrong:
         return None
     return (f'{value!r} cannot match the model, which makes {dict(counts)} visual tokens '

@@ -46,10 +46,8 @@ def _peak_flops(device: torch.device) -> float | None:
     if device.type != 'cuda':
         return None
     name = torch.cuda.get_device_name(device)
-    for key, flops in (('H200', 989e12), ('H100', 989e12), ('A100', 312e12)):
-        if key in name:
-            return flops
-    return None
+    return next((flops for key, flops in (('H200', 989e12), ('H100', 989e12), ('A100', 312e12))
+                 if key in name), None)
 
 
 def benchmark_train_step(model, device: str = 'cpu', steps: int = 5, warmup: int = 2,

@@ -134,10 +134,9 @@ class EOVFullyShardedDataParallel(nn.Module):
             # init_weights cannot broadcast sharded DTensors)
             for tensor in module.state_dict().values():
                 dist.broadcast(tensor.data, src=0)
-        units = shard_units(module, shard_modules)
-        for unit in reversed(units):   # innermost first
+        # innermost unit first, the whole model last
+        for unit in [*reversed(shard_units(module, shard_modules)), module]:
             fully_shard(unit, reshard_after_forward=reshard_after_forward, mp_policy=policy)
-        fully_shard(module, reshard_after_forward=reshard_after_forward, mp_policy=policy)
         module.register_load_state_dict_pre_hook(_full_to_sharded)
         self.module = module
 
