@@ -13,7 +13,9 @@ Also here: the config a checkpoint's model is rebuilt with (its saved config,
 """
 from __future__ import annotations
 
+import ast
 import copy
+import os
 import re
 from typing import Any
 
@@ -261,8 +263,6 @@ def apply_overrides(cfg: Config, cfg_options: dict | None, source: str = 'config
 
 def _config_bases(name: str, tree) -> list[str]:
     """The ``_base_`` files a parsed config file names (paths relative to its folder)."""
-    import ast
-    import os
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
@@ -279,8 +279,6 @@ def _config_bases(name: str, tree) -> list[str]:
 def _syntax_error_where(path: str, err: SyntaxError) -> str:
     """``file:line: message`` for a syntax error MMEngine raised while parsing ``path``
     or one of its ``_base_`` files (its own message names neither, or only the file)."""
-    import ast
-    import os
     m = re.match(r'There are syntax errors in config file (.+?): ', str(err.msg or err))
     todo = [n for n in (err.filename, m.group(1) if m else None) if n] + [path]
     seen = set()

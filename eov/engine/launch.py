@@ -10,8 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import os.path as osp
+import sys
 
 import torch
+import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
 from .config import check_run_settings, config_for_checkpoint, load_config
@@ -28,7 +30,6 @@ class OverrideAction(DictAction):
         for kv in values or ():
             key = kv.split('=', 1)[0].strip()
             if '=' not in kv or not key:
-                import sys
                 print(f'error: {option_string or "--cfg-options"} {kv}: expected KEY=VALUE '
                       f'(e.g. {key or "train_cfg.max_iters"}=4)', file=sys.stderr)
                 raise SystemExit(2)
@@ -102,7 +103,6 @@ def init_cpu_distributed(cfg: Config) -> None:
     which fails on CPU-only machines; the Runner skips its own initialisation
     when a process group already exists.
     """
-    import torch.distributed as dist
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available() \
             or dist.is_initialized():
         return
@@ -116,7 +116,6 @@ def shutdown_distributed() -> None:
     is still sending the last checkpoint barrier can abort with "terminate called
     without an active exception" (exit -6) although its work is saved.
     """
-    import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
@@ -196,7 +195,6 @@ class clear_errors:
         if exc is None or self.debug or not (isinstance(exc, _eov_errors())
                                              or storage_error(exc)):
             return False
-        import sys
         print(f'error: {error_line(exc)}', file=sys.stderr)
         print('(run with --debug for the full traceback)', file=sys.stderr)
         raise SystemExit(2)
