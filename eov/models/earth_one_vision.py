@@ -91,6 +91,8 @@ class EarthOneVision(BaseModel):
             the pretrained model's outputs exactly while the others adapt
             (:mod:`eov.models.lora`; train ``'*.lora_*'`` -- and
             ``'lm.lm_head.delta'`` -- and the new adapters).
+        image_wrap: ``(before, after)`` text around each image's tokens in prompts (an
+            imported InternVL: ``('<img>', '</img>')``); see :class:`EOVProcessor`.
         data_preprocessor: MMEngine data preprocessor config.
         init_cfg: MMEngine init config.
     """
@@ -100,7 +102,7 @@ class EarthOneVision(BaseModel):
                  loc_label_sigma: float = 0.0, loc_embed_init: str | None = None,
                  max_new_tokens: int | str = 'auto', max_objects: int = 1,
                  resize_embeddings: str = 'exact', loss_weighting: str = 'token',
-                 modality_lora: dict | None = None,
+                 modality_lora: dict | None = None, image_wrap=None,
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.vision = MODELS.build(vision)
@@ -110,7 +112,8 @@ class EarthOneVision(BaseModel):
         from eov.processing import EOVProcessor
         # one processor owns tokenizer + serializer + chat format + <image> expansion;
         # its visual-token counts are filled in once the adapters exist
-        self.processor = EOVProcessor(tokenizer=tokenizer, serializer=serializer)
+        self.processor = EOVProcessor(tokenizer=tokenizer, serializer=serializer,
+                                      image_wrap=image_wrap)
         self.serializer = self.processor.serializer
         self.tokenizer = self.processor.tokenizer
         if resize_embeddings not in ('exact', 'grow'):

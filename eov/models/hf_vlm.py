@@ -89,7 +89,9 @@ def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> 
         language=dict(config=language),
         modalities=dict(optical=dict(type='optical', image_size=side)),
         serializer=serializer, tokenizer=source, attention='sdpa',
-        resize_embeddings='grow', max_new_tokens='auto')
+        resize_embeddings='grow', max_new_tokens='auto',
+        # InternVL's prompts hold an image as <img> + its tokens + </img>
+        image_wrap=('<img>', '</img>'))
 
 
 def llava_onevision_model_config(config, source: str, serializer: dict, tied: bool) -> dict:

@@ -52,10 +52,13 @@ class EOVProcessor:
             model's own processor and eov's runner do it).
         max_length: Longest token sequence allowed; longer ones are an error
             naming the record (never silently truncated).
+        image_wrap: ``(before, after)`` text around each image's tokens, as the model was
+            trained to see them (InternVL: ``('<img>', '</img>')``); ``None`` reads it from
+            the tokenizer directory's ``processor_config.json`` (an export), else none.
     """
 
     def __init__(self, tokenizer=None, serializer=None, image_tokens: int | dict | str = 'auto',
-                 max_length: int = 2048):
+                 max_length: int = 2048, image_wrap=None):
         from eov.registry import SERIALIZERS, build_from_any
         self.serializer_cfg = serializer
         self.serializer = build_from_any(serializer, SERIALIZERS) if serializer is not None \
@@ -71,6 +74,15 @@ class EOVProcessor:
             image_tokens = int(image_tokens)
         self.image_tokens = image_tokens
         self.max_length = int(max_length)
+        if image_wrap is None and self.tokenizer_path is not None:
+            saved = os.path.join(self.tokenizer_path, PROCESSOR_CONFIG)
+            if os.path.isfile(saved):
+                with open(saved, encoding='utf-8') as f:
+                    image_wrap = json.load(f).get('image_wrap')
+        if image_wrap is not None and (len(image_wrap) != 2 or
+                                       not all(isinstance(t, str) for t in image_wrap)):
+            raise ValueError(f'image_wrap must be two strings (before, after), got {image_wrap!r}')
+        self.image_wrap = None if image_wrap is None else tuple(image_wrap)
 
     # -- parts ------------------------------------------------------------------
     @property
@@ -138,9 +150,10 @@ class EOVProcessor:
     def _ids_with_images(self, text: str, n_tokens: int | None, source) -> list[int]:
         pieces = text.split(IMAGE_PLACEHOLDER)
         ids: list[int] = []
+        before, after = (self._ids(t) for t in self.image_wrap or ('', ''))
         for i, piece in enumerate(pieces):
             if i:
-                ids.extend([self.image_token_id] * n_tokens)
+                ids.extend(before + [self.image_token_id] * n_tokens + after)
             if piece:
                 ids.extend(self._ids(piece))
         return ids
@@ -221,7 +234,8 @@ class EOVProcessor:
         return dict(processor_class=type(self).__name__,
                     serializer=None if serializer is None else dict(serializer),
                     image_tokens=self.image_tokens, max_length=self.max_length,
-                    chat_template=CHAT_TEMPLATE, image_placeholder=IMAGE_PLACEHOLDER)
+                    chat_template=CHAT_TEMPLATE, image_placeholder=IMAGE_PLACEHOLDER,
+                    image_wrap=None if self.image_wrap is None else list(self.image_wrap))
 
     def save_pretrained(self, directory: str, extra: dict | None = None) -> str:
         """Write the tokenizer (HF ``save_pretrained``) and ``processor_config.json``.
@@ -262,4 +276,4 @@ class EOVProcessor:
             cfg = json.load(f)
         return cls(tokenizer=directory, serializer=cfg.get('serializer'),
                    image_tokens=cfg.get('image_tokens', 'auto'),
-                   max_length=cfg.get('max_length', 2048))
+                   max_length=cfg.get('max_length', 2048), image_wrap=cfg.get('image_wrap'))

@@ -71,6 +71,17 @@ def test_the_imported_model_gives_the_source_logits(source, imported):
     assert ours.tolist() == hf.tolist()
 
 
+def test_the_imported_processor_writes_internvl_prompts(source, imported):
+    """eov's own prompt for an image and a question is InternVL's token for token (the image
+    slots hold eov's image token), so the logit parity above holds for eov's prompts."""
+    _, reference, tok = source
+    model, _ = imported
+    assert model.processor.image_wrap == ('<img>', '</img>')
+    ours = model.processor.encode_prompt('<image>\nWhat is here?', 'optical')['input_ids']
+    theirs = eov_inputs(model, tok, prompt_ids(tok, 'What is here?'), torch.zeros(1))
+    assert ours.tolist() == theirs['input_ids'][0].tolist()
+
+
 def test_two_packed_samples_equal_two_separate_forwards(source, imported):
     _, reference, tok = source
     model, _ = imported

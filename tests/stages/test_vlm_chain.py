@@ -43,6 +43,10 @@ def test_from_pretrained_takes_the_exports_model_tokenizer_and_serializer(source
     step = next(s for s in cfg.train_dataloader.dataset.pipeline
                 if s.type == 'TokenizeConversation')
     assert step.tokenizer == dict(path=out, serializer=cfg.serializer)
+    # the pipeline's processor reads the export's settings: InternVL's image wrapper
+    from eov.processing import EOVProcessor
+    assert EOVProcessor(tokenizer=out, serializer=cfg.serializer).image_wrap == \
+        ('<img>', '</img>')
     with pytest.raises(ValueError, match='model.from_pretrained: .*nope'):
         load_config(CONFIG, {'vlm_dir': str(tmp_path / 'nope')})
 
