@@ -41,6 +41,45 @@ _LLAVA_OV_KEYS = (
 ) + _INTERNVL_KEYS[-4:]
 
 
+def source_sensor(source: str) -> str:
+    """The optical sensor whose statistics are the source's image normalisation.
+
+    Reads ``image_mean`` / ``image_std`` of the source's ``preprocessor_config.json``; without
+    one (or with ImageNet's statistics) eov's ``'rgb'`` sensor (ImageNet) applies. Another
+    normalisation (SigLIP's 0.5 / 0.5) is registered as ``rgb_mean<..>_std<..>`` and saved
+    with the export (its ``processor_config.json`` carries the sensor specs).
+
+    Args:
+        source: The source directory.
+
+    Returns:
+        The sensor name for the optical modality.
+    """
+    import dataclasses
+    import json
+    import os
+
+    from eov.modalities.sensors import get_sensor, register_sensor
+    path = os.path.join(source, 'preprocessor_config.json')
+    rgb = get_sensor('rgb')
+    if not os.path.isfile(path):
+        return 'rgb'
+    with open(path, encoding='utf-8') as f:
+        pre = json.load(f)
+    mean, std = pre.get('image_mean'), pre.get('image_std')
+    if mean is None or std is None:
+        return 'rgb'
+    mean, std = tuple(float(m) for m in mean), tuple(float(v) for v in std)
+    if len(mean) != 3 or len(std) != 3:
+        raise ValueError(f'{path}: image_mean / image_std of 3 channels expected, got '
+                         f'{mean} / {std}')
+    if all(abs(a - b) < 1e-6 for a, b in zip(mean + std, rgb.mean + rgb.std)):
+        return 'rgb'
+    name = 'rgb_mean{}_std{}'.format(*('-'.join(f'{v:g}' for v in vs) for vs in (mean, std)))
+    register_sensor(dataclasses.replace(rgb, name=name, mean=mean, std=std))
+    return name
+
+
 def _plain_config(config) -> dict:
     """A ``transformers`` config as the keyword arguments that rebuild it."""
     out = config.to_diff_dict()
@@ -87,7 +126,8 @@ def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> 
         aligner=dict(type='MLPLastLayer', norm=True,
                      compress=dict(type='pixel_shuffle', factor=2)),
         language=dict(config=language),
-        modalities=dict(optical=dict(type='optical', image_size=side)),
+        modalities=dict(optical=dict(type='optical', image_size=side,
+                                     sensor=source_sensor(source))),
         serializer=serializer, tokenizer=source, attention='sdpa',
         resize_embeddings='grow', max_new_tokens='auto',
         # InternVL's prompts hold an image as <img> + its tokens + </img>
@@ -119,7 +159,8 @@ def llava_onevision_model_config(config, source: str, serializer: dict, tied: bo
                     out_indices=(config.vision_feature_layer,)),
         aligner=dict(type='LLaVAOneVisionMLP', bias=config.multimodal_projector_bias),
         language=dict(config=language),
-        modalities=dict(optical=dict(type='optical', image_size=side)),
+        modalities=dict(optical=dict(type='optical', image_size=side,
+                                     sensor=source_sensor(source))),
         serializer=serializer, tokenizer=source, attention='sdpa',
         resize_embeddings='grow', max_new_tokens='auto')
 

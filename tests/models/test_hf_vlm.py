@@ -210,3 +210,27 @@ def test_llava_onevision_layouts_eov_cannot_reproduce_are_named(llava, tmp_path)
     with pytest.raises(ValueError, match=r"one image of the tower's 32 px as one tile .*"
                                          r'\[32, 32\] among the image_grid_pinpoints'):
         import_hf_vlm(str(directory))
+
+
+@pytest.mark.slow
+def test_the_sources_normalisation_becomes_the_optical_sensor(llava, source, imported,
+                                                             tmp_path):
+    """LLaVA-OneVision's SigLIP normalises with 0.5 / 0.5: a sensor of those statistics,
+    saved with the export; InternVL (no preprocessor file here) keeps eov's ImageNet 'rgb'."""
+    model = llava[3]
+    sensor = model.modalities['optical'].sensor
+    assert sensor.name == 'rgb_mean0.5-0.5-0.5_std0.5-0.5-0.5'
+    assert sensor.mean == (0.5,) * 3 and sensor.std == (0.5,) * 3
+    assert imported[0].modalities['optical'].sensor.name == 'rgb'
+    out = tmp_path / 'export'
+    import_hf_vlm(llava[0], str(out))
+    saved = json.loads((out / 'processor_config.json').read_text())['sensors']
+    assert saved['rgb_mean0.5-0.5-0.5_std0.5-0.5-0.5']['mean'] == [0.5, 0.5, 0.5]
+    # a fresh process (the sensor not registered there) reads it back from the export
+    code = ('from eov.models import EarthOneVision; '
+            f'm = EarthOneVision.from_pretrained({str(out)!r}); '
+            "print(m.modalities['optical'].sensor.mean)")
+    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == '(0.5, 0.5, 0.5)'

@@ -1,4 +1,6 @@
-"""A tiny random InternVL written as a local Hugging Face directory (nothing downloaded)."""
+"""Tiny random InternVL / LLaVA-OneVision models written as local Hugging Face directories
+(nothing downloaded)."""
+import json
 import os
 
 import torch
@@ -71,4 +73,7 @@ def write_tiny_llava_onevision(directory):
     with torch.no_grad():                       # a newline token that is not zero
         model.model.image_newline.normal_()
     model.save_pretrained(str(directory))
+    # SigLIP's normalisation, as the image processor of a real checkpoint writes it
+    with open(os.path.join(str(directory), 'preprocessor_config.json'), 'w') as f:
+        json.dump(dict(image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5]), f)
     return model, tok
