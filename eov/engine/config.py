@@ -484,6 +484,7 @@ def config_for_checkpoint(config: str | None, checkpoint: str | None,
             if key in saved_cfg:
                 cfg[key] = saved_cfg[key]
     apply_overrides(cfg, cfg_options, config or checkpoint)
+    expand_pretrained_model(cfg, config or checkpoint)
     resolve_references(cfg)
     check_image_sizes(cfg, cfg_options, config or checkpoint)
     return cfg, ('checkpoint' if saved is not None else 'file')

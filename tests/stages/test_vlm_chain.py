@@ -47,6 +47,9 @@ def test_from_pretrained_takes_the_exports_model_tokenizer_and_serializer(source
     from eov.processing import EOVProcessor
     assert EOVProcessor(tokenizer=out, serializer=cfg.serializer).image_wrap == \
         ('<img>', '</img>')
+    # tools/test.py / export_hf.py --model-from-config read the config the same way
+    again, _ = config_for_checkpoint(CONFIG, None, {'vlm_dir': out, 'image_size': 32})
+    assert again.model.to_dict() == cfg.model.to_dict() and again.tokenizer == out
     with pytest.raises(ValueError, match='model.from_pretrained: .*nope'):
         load_config(CONFIG, {'vlm_dir': str(tmp_path / 'nope')})
 
