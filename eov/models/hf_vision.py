@@ -249,3 +249,166 @@ class HFVisionTower(nn.Module):
                 last = self.final_norm and i == len(layers) - 1
                 outs.append((self.tower.layernorm(x) if last else x)[:, prefix:])
         return outs
+
+
+class _GivenTokens(nn.Module):
+    """Stands in for a tower's patch embedding: returns tokens made elsewhere."""
+
+    def __init__(self, tokens: torch.Tensor):
+        super().__init__()
+        self.tokens = tokens
+
+    def forward(self, hidden_states):
+        return self.tokens
+
+
+@MODELS.register_module()
+class QwenVLVisionTower(nn.Module):
+    """The Qwen2-VL vision transformer (``transformers``' own) returning patch tokens of
+    several blocks in row-major grid order; its 2x2 patch merger is left to the aligner.
+
+    Images go in as ``(B, C, H, W)``; they are cut into the tower's flattened patches in
+    Qwen's order (2x2 merge windows, the frame repeated ``temporal_patch_size`` times, as
+    its image processor does for a still image), with 2-D rotary positions and attention
+    within each image, and any size that is a multiple of ``patch_size * spatial_merge_size``.
+
+    Args:
+        path: Local directory of the tower or of a whole Qwen2-VL checkpoint (its
+            ``vision_config`` and ``visual`` weights). Takes precedence over ``config``.
+        config: ``Qwen2VLVisionConfig`` fields for a random tower.
+        out_indices: Blocks whose outputs are returned (negative from the end).
+        frozen: Freeze every tower parameter.
+        image_size: The side images are used at (the grid of sine-cosine location codes).
+    """
+
+    def __init__(self, path: str | None = None, config: dict | None = None,
+                 out_indices=(-1,), frozen: bool = False, image_size: int = 448):
+        super().__init__()
+        from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
+        from transformers.models.qwen2_vl.modeling_qwen2_vl import \
+            Qwen2VisionTransformerPretrainedModel
+        if path is None and config is None:
+            raise ValueError('QwenVLVisionTower needs path= (a local model directory) or '
+                             'config= (Qwen2VLVisionConfig fields)')
+        if path is not None:
+            from .hf_local import load_local_config
+            cfg = load_local_config(path)
+            cfg = getattr(cfg, 'vision_config', cfg)
+        else:
+            cfg = Qwen2VLVisionConfig(**{k: v for k, v in config.items() if k != 'model_type'})
+        if cfg.model_type != 'qwen2_vl_vision' and not str(cfg.model_type).startswith('qwen2_vl'):
+            raise ValueError(f'QwenVLVisionTower: model_type {cfg.model_type!r} is not a '
+                             'Qwen2-VL vision transformer')
+        self.tower = Qwen2VisionTransformerPretrainedModel._from_config(cfg)
+        depth = len(self.tower.blocks)
+        self.out_indices = [i % depth for i in out_indices]
+        self.tower.blocks = self.tower.blocks[:max(self.out_indices) + 1]
+        self.tower.merger = nn.Identity()      # the aligner's part (QwenPatchMerger)
+        self.image_size = int(image_size)
+        if path is not None:
+            from .hf_local import read_weights, strip_prefix
+            own = self.tower.state_dict()
+            state = strip_prefix(read_weights(path), 'patch_embed.proj.weight', path)
+            missing = [k for k in own if k not in state]
+            if missing:
+                raise KeyError(f'{path}: the tower misses {len(missing)} weights, e.g. '
+                               f'{missing[:3]}')
+            self.tower.load_state_dict({k: state[k] for k in own}, strict=True)
+        if frozen:
+            self.requires_grad_(False)
+
+    @property
+    def config(self):
+        """The tower's ``transformers`` vision config."""
+        return self.tower.config
+
+    @property
+    def embed_dim(self) -> int:
+        """Channel width of every returned level."""
+        return self.config.embed_dim
+
+    @property
+    def in_chans(self) -> int:
+        """Channels of one frame."""
+        return getattr(self.config, 'in_channels', None) or self.config.in_chans
+
+    @property
+    def patch_size(self) -> int:
+        """Side of a patch in pixels."""
+        return self.config.patch_size
+
+    @property
+    def native_grid(self) -> tuple[int, int]:
+        """Patch grid at ``image_size`` (Qwen's towers have no fixed position table)."""
+        side = self.image_size // self.patch_size
+        return side, side
+
+    def grid_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """Patch grid ``(h, w)`` for an input of ``(H, W)`` pixels."""
+        return image_size[0] // self.patch_size, image_size[1] // self.patch_size
+
+    def image_size_problem(self, image_size) -> str | None:
+        """Why the tower cannot take ``(H, W)`` pixels, or ``None``."""
+        step = self.patch_size * self.config.spatial_merge_size
+        h, w = (int(s) for s in image_size)
+        if h % step or w % step:
+            return (f'{h}x{w} px is not a multiple of {step} px (the tower\'s '
+                    f'{self.patch_size}-px patches merged {self.config.spatial_merge_size}x'
+                    f'{self.config.spatial_merge_size})')
+        return None
+
+    def patch_projection(self) -> tuple[torch.Tensor, None]:
+        """The patch embedding as a 2-D convolution ``(D, C, p, p)``: a still image fills
+        every temporal slice, so the temporal kernels add up."""
+        return self.tower.patch_embed.proj.weight.sum(2), None
+
+    def _order(self, h: int, w: int):
+        """Row-major grid index of each token in Qwen's merge-window order."""
+        m = self.config.spatial_merge_size
+        index = torch.arange(h * w).reshape(h // m, m, w // m, m)
+        return index.permute(0, 2, 1, 3).reshape(-1)
+
+    def _run(self, patches: torch.Tensor, b: int, h: int, w: int) -> list[torch.Tensor]:
+        grid = torch.tensor([[1, h, w]] * b, device=patches.device)
+        blocks = self.tower.blocks
+        outs = {}
+        hooks = [blocks[i].register_forward_hook(
+            lambda mod, args, out, i=i: outs.__setitem__(i, out[0] if isinstance(out, tuple)
+                                                          else out))
+            for i in self.out_indices]
+        try:
+            self.tower(hidden_states=patches, grid_thw=grid)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        order = self._order(h, w).to(patches.device)
+        levels = []
+        for i in self.out_indices:
+            x = outs[i].reshape(b, h * w, -1)
+            levels.append(torch.empty_like(x).index_copy_(1, order, x))
+        return levels
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Return ``len(out_indices)`` tensors ``(B, h*w, D)`` in row-major grid order."""
+        problem = self.image_size_problem(x.shape[-2:])
+        if problem:
+            raise ValueError(f'QwenVLVisionTower: {problem}')
+        b, c = x.shape[:2]
+        p, t = self.patch_size, self.config.temporal_patch_size
+        h, w = x.shape[-2] // p, x.shape[-1] // p
+        patches = x.reshape(b, c, h, p, w, p).permute(0, 2, 4, 1, 3, 5)   # b, h, w, c, p, p
+        patches = patches.reshape(b, h * w, c, 1, p, p)[:, self._order(h, w).to(x.device)]
+        patches = patches.expand(-1, -1, -1, t, -1, -1).reshape(b * h * w, c * t * p * p)
+        return self._run(patches.to(self.tower.patch_embed.proj.weight.dtype), b, h, w)
+
+    def forward_tokens(self, tokens: torch.Tensor, grid=None) -> list[torch.Tensor]:
+        """Run the blocks on patch tokens ``(B, h*w, D)`` (row-major) made elsewhere."""
+        b, n, d = tokens.shape
+        h, w = (int(g) for g in grid) if grid is not None else (int(n ** 0.5),) * 2
+        ordered = tokens[:, self._order(h, w).to(tokens.device)].reshape(b * n, d)
+        embed = self.tower.patch_embed
+        self.tower.patch_embed = _GivenTokens(ordered)
+        try:
+            return self._run(ordered.new_zeros(b * n, 1), b, h, w)
+        finally:
+            self.tower.patch_embed = embed

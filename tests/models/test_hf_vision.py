@@ -207,3 +207,67 @@ def test_training_steps_on_a_siglip_tower_reach_the_tower(tmp_path):
     patch_moments = [m for m in moments.values() if tuple(m.shape) == (128, 3, 8, 8)]
     assert key in names and len(patch_moments) == 1
     assert float(patch_moments[0].abs().sum()) > 0
+
+
+QWEN = dict(depth=3, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, patch_size=8,
+            spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
+
+
+def test_qwen2_vl_tower_features_equal_the_transformers_tower(tmp_path):
+    """Pixels cut by Qwen's own image processor into the tower's own forward, against eov's
+    tower on the same image (row-major grid order on eov's side)."""
+    import numpy as np
+    from transformers import Qwen2VLImageProcessor
+    from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import \
+        Qwen2VisionTransformerPretrainedModel
+
+    from eov.models.hf_vision import QwenVLVisionTower
+    torch.manual_seed(0)
+    source = Qwen2VisionTransformerPretrainedModel._from_config(
+        Qwen2VLVisionConfig(**QWEN)).eval()
+    source.save_pretrained(str(tmp_path))
+    tower = QwenVLVisionTower(path=str(tmp_path), out_indices=(0, -1)).eval()
+    assert (tower.embed_dim, tower.patch_size, tower.in_chans) == (32, 8, 3)
+    assert len(tower.tower.blocks) == 3
+    processor = Qwen2VLImageProcessor(do_resize=False, do_rescale=False, do_normalize=False,
+                                      patch_size=8, merge_size=2, temporal_patch_size=2)
+    image = np.random.default_rng(0).random((32, 48, 3), dtype=np.float32)
+    cut = processor(images=[image], return_tensors='pt', input_data_format='channels_last')
+    pixels = torch.from_numpy(image).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        want = source(hidden_states=cut['pixel_values'],
+                      grid_thw=cut['image_grid_thw']).last_hidden_state
+        levels = tower(pixels)
+        # Qwen lays tokens out by 2x2 merge windows: row-major index of each of its tokens
+        windows = torch.arange(24).reshape(2, 2, 3, 2).permute(0, 2, 1, 3).reshape(-1)
+        assert float((levels[-1][0, windows] - want).abs().max()) <= 1e-5
+        # tokens of its own patch embedding, run through forward_tokens: the same levels
+        weight, bias = tower.patch_projection()
+        assert bias is None and weight.shape == (32, 3, 8, 8)
+        tokens = torch.nn.functional.conv2d(pixels, weight, stride=8).flatten(2).transpose(1, 2)
+        again = tower.forward_tokens(tokens, grid=(4, 6))
+    assert all(float((a - b).abs().max()) <= 1e-5 for a, b in zip(again, levels))
+    with pytest.raises(ValueError, match=r'40x48 px is not a multiple of 16 px'):
+        tower(torch.zeros(1, 3, 40, 48))
+
+
+def test_the_tiny_model_on_a_qwen2_vl_tower():
+    """Every modality adapter runs on the tower (multispectral from its RGB kernels)."""
+    init_default_scope('eov')
+    cfg = load_config(SIGLIP_CONFIG, {'model.vision': dict(
+        type='QwenVLVisionTower', out_indices=(1, 3), image_size=64,
+        config=dict(QWEN, depth=4, embed_dim=128))})
+    model = MODELS.build(cfg.model)
+    assert type(model.vision).__name__ == 'QwenVLVisionTower'
+    assert model.vision.embed_dim == 128 and model.vision.out_indices == [1, 3]
+    for name, adapter in model.adapters.items():
+        if name == 'fusion':
+            continue
+        info = model.modalities[name]
+        frames = (info.num_frames,) if hasattr(info, 'num_frames') else ()
+        pixels = torch.randn(1, *frames, info.num_channels, 64, 64)
+        with torch.no_grad():
+            levels = adapter(pixels, model.vision)
+        assert [tuple(lvl.shape) for lvl in levels] == \
+            [(1, 64 * max(frames, default=1), 128)] * 2, name
