@@ -250,6 +250,17 @@ def test_qwen2_vl_tower_features_equal_the_transformers_tower(tmp_path):
     assert all(float((a - b).abs().max()) <= 1e-5 for a, b in zip(again, levels))
     with pytest.raises(ValueError, match=r'40x48 px is not a multiple of 16 px'):
         tower(torch.zeros(1, 3, 40, 48))
+    # Qwen's patch merger as eov's aligner: the source's merged tokens from eov's levels
+    from eov.registry import ALIGNERS
+    merger = ALIGNERS.build(dict(type='QwenPatchMerger', in_dim=32, num_levels=2, out_dim=64))
+    merger.load_state_dict({'norm.' + k[5:] if k.startswith('ln_q.') else k: v
+                            for k, v in source.merger.state_dict().items()})
+    with torch.no_grad():
+        merged = source(hidden_states=cut['pixel_values'],
+                        grid_thw=cut['image_grid_thw']).pooler_output
+        ours = merger(levels, grid=(4, 6))
+    assert ours.shape == (1, 6, 64) and merger.num_tokens((4, 6)) == 6
+    assert float((ours[0] - merged).abs().max()) <= 1e-5
 
 
 def test_the_tiny_model_on_a_qwen2_vl_tower():

@@ -10,7 +10,8 @@ from .base import BaseAligner, TokenCompressor
 from .gated import MultiLevelGated
 from .llava_onevision import LLaVAOneVisionMLP
 from .multi_level import MLPLastLayer, MultiLevelConcat
+from .qwen_merger import QwenPatchMerger
 from .resampler import LevelResampler
 
 __all__ = ['BaseAligner', 'TokenCompressor', 'LLaVAOneVisionMLP', 'MLPLastLayer',
-           'MultiLevelConcat', 'MultiLevelGated', 'LevelResampler']
+           'MultiLevelConcat', 'MultiLevelGated', 'LevelResampler', 'QwenPatchMerger']
