@@ -1,4 +1,4 @@
-"""Vision backbone: a Hugging Face ``transformers`` vision tower (SigLIP, SigLIP-2, CLIP, InternViT).
+"""Vision backbones from Hugging Face transformers: SigLIP, SigLIP-2, CLIP, InternViT, Qwen2-VL.
 
 The tower is built by ``transformers`` itself from a local model directory (or a config dict
 for a random tower) and its own modules run every step; eov only reads features from several
@@ -39,9 +39,37 @@ def _part(module: nn.Module, path: str):
     return module
 
 
-def _side(value) -> int:
-    """A square size given as an int or an ``(h, w)`` pair."""
+def square_side(value) -> int:
+    """A square size given as an int or an ``(h, w)`` pair (configs write both)."""
     return int(value[0] if isinstance(value, (list, tuple)) else value)
+
+
+def load_tower_weights(tower: nn.Module, path: str, anchor: str) -> None:
+    """Load a tower's weights from a local model directory, strictly.
+
+    Args:
+        tower: The ``transformers`` tower (unused parts already dropped).
+        path: The directory (the tower alone, or a checkpoint holding it).
+        anchor: The tower's patch-embedding weight name, which locates its prefix.
+    """
+    from .hf_local import read_weights, strip_prefix
+    own = tower.state_dict()
+    state = strip_prefix(read_weights(path), anchor, path)
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise KeyError(f'{path}: the tower misses {len(missing)} weights the config asks '
+                       f'for, e.g. {missing[:3]}')
+    wrong = [f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
+             if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise ValueError(f'{path}: weight shapes do not match its config: {wrong[:3]}')
+    tower.load_state_dict({k: state[k] for k in own}, strict=True)
+
+
+def _check_tower_type(model_type) -> None:
+    if model_type not in _TOWERS:
+        raise ValueError(f'HFVisionTower: model_type {model_type!r} is not supported; '
+                         f'supported: {", ".join(sorted(_TOWERS))}')
 
 
 def tower_config(config):
@@ -54,9 +82,7 @@ def tower_config(config):
         The vision ``PretrainedConfig``.
     """
     model_type = getattr(config, 'model_type', None)
-    if model_type not in _TOWERS:
-        raise ValueError(f'HFVisionTower: model_type {model_type!r} is not supported; '
-                         f'supported: {", ".join(sorted(_TOWERS))}')
+    _check_tower_type(model_type)
     if _TOWERS[model_type] != model_type:
         config = config.vision_config
     return config
@@ -93,9 +119,7 @@ class HFVisionTower(nn.Module):
         else:
             config = dict(config)
             model_type = config.pop('model_type', None)
-            if model_type not in _TOWERS:
-                raise ValueError(f'HFVisionTower: model_type {model_type!r} is not supported; '
-                                 f'supported: {", ".join(sorted(_TOWERS))}')
+            _check_tower_type(model_type)   # before transformers sees an unknown type
             cfg = tower_config(AutoConfig.for_model(model_type, **config))
         self.model_type = cfg.model_type
         self.layout = _LAYOUT[cfg.model_type]
@@ -109,32 +133,17 @@ class HFVisionTower(nn.Module):
         setattr(_part(self.tower, parent), attr, layers[:max(self.out_indices) + 1])
         self.final_norm = self.model_type == 'internvl_vision' and \
             depth - 1 in self.out_indices
-        unused = self.layout['unused'] + (() if self.final_norm or
-                                          self.model_type != 'internvl_vision'
-                                          else ('layernorm',))
+        unused = list(self.layout['unused'])
+        if self.model_type == 'internvl_vision' and not self.final_norm:
+            unused.append('layernorm')
         for name in unused:
             if hasattr(self.tower, name):
                 delattr(self.tower, name)
         if path is not None:
-            self._load(path)
+            load_tower_weights(self.tower, path, self.layout['patch'] + '.weight')
         self.grad_checkpointing = grad_checkpointing
         if frozen:
             self.requires_grad_(False)
-
-    def _load(self, path: str) -> None:
-        from .hf_local import read_weights, strip_prefix
-        own = self.tower.state_dict()
-        anchor = self.layout['patch'] + '.weight'
-        state = strip_prefix(read_weights(path), anchor, path)
-        missing = [k for k in own if k not in state]
-        if missing:
-            raise KeyError(f'{path}: the tower misses {len(missing)} weights the config asks '
-                           f'for, e.g. {missing[:3]}')
-        wrong = [f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
-                 if tuple(state[k].shape) != tuple(v.shape)]
-        if wrong:
-            raise ValueError(f'{path}: weight shapes do not match its config: {wrong[:3]}')
-        self.tower.load_state_dict({k: state[k] for k in own}, strict=True)
 
     @property
     def config(self):
@@ -154,7 +163,7 @@ class HFVisionTower(nn.Module):
     @property
     def patch_size(self) -> int:
         """Side of a patch in pixels."""
-        return _side(self.config.patch_size)
+        return square_side(self.config.patch_size)
 
     @property
     def native_grid(self) -> tuple[int, int]:
@@ -162,7 +171,7 @@ class HFVisionTower(nn.Module):
         if self.model_type == 'siglip2_vision_model':
             side = int(round(self.config.num_patches ** 0.5))
         else:
-            side = _side(self.config.image_size) // self.patch_size
+            side = square_side(self.config.image_size) // self.patch_size
         return side, side
 
     def grid_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
@@ -296,7 +305,7 @@ class QwenVLVisionTower(nn.Module):
             cfg = getattr(cfg, 'vision_config', cfg)
         else:
             cfg = Qwen2VLVisionConfig(**{k: v for k, v in config.items() if k != 'model_type'})
-        if cfg.model_type != 'qwen2_vl_vision' and not str(cfg.model_type).startswith('qwen2_vl'):
+        if not str(cfg.model_type).startswith('qwen2_vl'):
             raise ValueError(f'QwenVLVisionTower: model_type {cfg.model_type!r} is not a '
                              'Qwen2-VL vision transformer')
         self.tower = Qwen2VisionTransformerPretrainedModel._from_config(cfg)
@@ -306,14 +315,7 @@ class QwenVLVisionTower(nn.Module):
         self.tower.merger = nn.Identity()      # the aligner's part (QwenPatchMerger)
         self.image_size = int(image_size)
         if path is not None:
-            from .hf_local import read_weights, strip_prefix
-            own = self.tower.state_dict()
-            state = strip_prefix(read_weights(path), 'patch_embed.proj.weight', path)
-            missing = [k for k in own if k not in state]
-            if missing:
-                raise KeyError(f'{path}: the tower misses {len(missing)} weights, e.g. '
-                               f'{missing[:3]}')
-            self.tower.load_state_dict({k: state[k] for k in own}, strict=True)
+            load_tower_weights(self.tower, path, 'patch_embed.proj.weight')
         if frozen:
             self.requires_grad_(False)
 

@@ -19,6 +19,10 @@ from __future__ import annotations
 
 # source weight prefix -> eov prefix, per family; both key layouts transformers has written
 # (5.x ``model.language_model.*``, 4.x ``language_model.model.*``)
+_LM_KEYS = (
+    ('model.language_model.', 'lm.model.'), ('language_model.model.', 'lm.model.'),
+    ('language_model.lm_head.', 'lm.lm_head.'), ('lm_head.', 'lm.lm_head.'),
+)
 _INTERNVL_KEYS = (
     ('model.vision_tower.', 'vision.tower.'), ('vision_tower.', 'vision.tower.'),
     ('model.multi_modal_projector.layer_norm.', 'aligner.norm.'),
@@ -27,9 +31,7 @@ _INTERNVL_KEYS = (
     ('multi_modal_projector.linear_1.', 'aligner.mlp.0.'),
     ('model.multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
     ('multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
-    ('model.language_model.', 'lm.model.'), ('language_model.model.', 'lm.model.'),
-    ('language_model.lm_head.', 'lm.lm_head.'), ('lm_head.', 'lm.lm_head.'),
-)
+) + _LM_KEYS
 _LLAVA_OV_KEYS = (
     ('model.vision_tower.vision_model.', 'vision.tower.'), ('model.vision_tower.', 'vision.tower.'),
     ('vision_tower.vision_model.', 'vision.tower.'), ('vision_tower.', 'vision.tower.'),
@@ -38,7 +40,7 @@ _LLAVA_OV_KEYS = (
     ('model.multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
     ('multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
     ('model.image_newline', 'aligner.image_newline'), ('image_newline', 'aligner.image_newline'),
-) + _INTERNVL_KEYS[-4:]
+) + _LM_KEYS
 
 
 def source_sensor(source: str) -> str:
@@ -90,6 +92,27 @@ def _plain_config(config) -> dict:
     return out
 
 
+def _model_config(config, source: str, serializer: dict, tied: bool, layer: int,
+                  aligner: dict, **extra) -> dict:
+    """What every imported family's eov ``model`` config shares: its tower read at ``layer``,
+    its LM (tied as the checkpoint is), its tokenizer, one optical entry at the tower's size
+    and normalisation."""
+    from .hf_vision import square_side
+    language = _plain_config(config.text_config)
+    language['tie_word_embeddings'] = tied
+    side = square_side(config.vision_config.image_size)
+    return dict(
+        type='EarthOneVision',
+        data_preprocessor=dict(type='BaseDataPreprocessor'),
+        vision=dict(type='HFVisionTower', config=_plain_config(config.vision_config),
+                    out_indices=(layer,)),
+        aligner=aligner, language=dict(config=language),
+        modalities=dict(optical=dict(type='optical', image_size=side,
+                                     sensor=source_sensor(source))),
+        serializer=serializer, tokenizer=source, attention='sdpa',
+        resize_embeddings='grow', max_new_tokens='auto', **extra)
+
+
 def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> dict:
     """The eov ``model`` config of an InternVL checkpoint.
 
@@ -114,22 +137,10 @@ def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> 
     layer = config.vision_feature_layer
     if not isinstance(layer, int):
         raise ValueError(f'{where}: vision_feature_layer={layer!r}: one layer expected')
-    vision = _plain_config(config.vision_config)
-    side = vision.get('image_size', config.vision_config.image_size)
-    side = int(side[0] if isinstance(side, (list, tuple)) else side)
-    language = _plain_config(config.text_config)
-    language['tie_word_embeddings'] = tied
-    return dict(
-        type='EarthOneVision',
-        data_preprocessor=dict(type='BaseDataPreprocessor'),
-        vision=dict(type='HFVisionTower', config=vision, out_indices=(layer,)),
+    return _model_config(
+        config, source, serializer, tied, layer,
         aligner=dict(type='MLPLastLayer', norm=True,
                      compress=dict(type='pixel_shuffle', factor=2)),
-        language=dict(config=language),
-        modalities=dict(optical=dict(type='optical', image_size=side,
-                                     sensor=source_sensor(source))),
-        serializer=serializer, tokenizer=source, attention='sdpa',
-        resize_embeddings='grow', max_new_tokens='auto',
         # InternVL's prompts hold an image as <img> + its tokens + </img>
         image_wrap=('<img>', '</img>'))
 
@@ -150,19 +161,9 @@ def llava_onevision_model_config(config, source: str, serializer: dict, tied: bo
         raise ValueError(f'{where}: eov lays out one image of the tower\'s {side} px as one '
                          f"tile ('gelu' projector, anyres_max_*, [{side}, {side}] among the "
                          'image_grid_pinpoints)')
-    language = _plain_config(config.text_config)
-    language['tie_word_embeddings'] = tied
-    return dict(
-        type='EarthOneVision',
-        data_preprocessor=dict(type='BaseDataPreprocessor'),
-        vision=dict(type='HFVisionTower', config=_plain_config(config.vision_config),
-                    out_indices=(config.vision_feature_layer,)),
-        aligner=dict(type='LLaVAOneVisionMLP', bias=config.multimodal_projector_bias),
-        language=dict(config=language),
-        modalities=dict(optical=dict(type='optical', image_size=side,
-                                     sensor=source_sensor(source))),
-        serializer=serializer, tokenizer=source, attention='sdpa',
-        resize_embeddings='grow', max_new_tokens='auto')
+    return _model_config(
+        config, source, serializer, tied, config.vision_feature_layer,
+        aligner=dict(type='LLaVAOneVisionMLP', bias=config.multimodal_projector_bias))
 
 
 #: Families :func:`import_hf_vlm` converts (``model_type`` of the source's ``config.json``):

@@ -13,18 +13,24 @@ from eov.processing.tokenizer import DEFAULT_TOKENIZER_DIR
 PATCHES = 4
 
 
+def _write_tokenizer(directory, *tokens):
+    """eov's small byte-level BPE with chat tokens and ``tokens`` added, saved as the
+    source's own tokenizer files."""
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=os.path.join(DEFAULT_TOKENIZER_DIR, 'tokenizer.json'),
+        eos_token='<|im_end|>', pad_token='<|endoftext|>')
+    tok.add_special_tokens({'additional_special_tokens': ['<|im_start|>', '<|im_end|>', *tokens]})
+    tok.save_pretrained(str(directory))
+    return tok
+
+
 def write_tiny_internvl(directory):
     """Save a tiny InternVL (untied output layer, padded vocabulary) and its tokenizer.
 
     Returns:
         ``(model, tokenizer)``, the model in eval mode.
     """
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=os.path.join(DEFAULT_TOKENIZER_DIR, 'tokenizer.json'),
-        eos_token='<|im_end|>', pad_token='<|endoftext|>')
-    tok.add_special_tokens({'additional_special_tokens': [
-        '<|im_start|>', '<|im_end|>', '<img>', '</img>', '<IMG_CONTEXT>']})
-    tok.save_pretrained(str(directory))
+    tok = _write_tokenizer(directory, '<img>', '</img>', '<IMG_CONTEXT>')
     torch.manual_seed(0)
     config = InternVLConfig(
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -52,12 +58,7 @@ def write_tiny_llava_onevision(directory):
         ``(model, tokenizer)``, the model in eval mode.
     """
     from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=os.path.join(DEFAULT_TOKENIZER_DIR, 'tokenizer.json'),
-        eos_token='<|im_end|>', pad_token='<|endoftext|>')
-    tok.add_special_tokens({'additional_special_tokens': [
-        '<|im_start|>', '<|im_end|>', '<image>', '<video>']})
-    tok.save_pretrained(str(directory))
+    tok = _write_tokenizer(directory, '<image>', '<video>')
     torch.manual_seed(0)
     config = LlavaOnevisionConfig(
         vision_config=dict(model_type='siglip_vision_model', hidden_size=32,

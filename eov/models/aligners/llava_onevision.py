@@ -38,13 +38,18 @@ class LLaVAOneVisionMLP(BaseAligner):
         h, w = (int(g) for g in grid)
         return h * w + h * (w + 1)
 
-    def num_tokens_for(self, n_tokens: int, grid: tuple[int, int]) -> int:
-        """Each whole ``(h, w)`` grid of the sample (frames, members) as :meth:`num_tokens`."""
+    @staticmethod
+    def _grids(n_tokens: int, grid: tuple[int, int]) -> int:
+        """How many whole ``(h, w)`` grids ``n_tokens`` tokens hold (frames, members)."""
         h, w = (int(g) for g in grid)
         if n_tokens % (h * w):
             raise ValueError(f'LLaVAOneVisionMLP: {n_tokens} tokens are not a whole number of '
                              f'{h}x{w} patch grids')
-        return n_tokens // (h * w) * self.num_tokens((h, w))
+        return n_tokens // (h * w)
+
+    def num_tokens_for(self, n_tokens: int, grid: tuple[int, int]) -> int:
+        """Each whole ``(h, w)`` grid of the sample (frames, members) as :meth:`num_tokens`."""
+        return self._grids(n_tokens, grid) * self.num_tokens(grid)
 
     def forward(self, levels: list[torch.Tensor],
                 grid: tuple[int, int] | None = None) -> torch.Tensor:
@@ -56,10 +61,7 @@ class LLaVAOneVisionMLP(BaseAligner):
             side = int(round(n ** 0.5))
             grid = (side, side)
         h, w = (int(g) for g in grid)
-        if n % (h * w):
-            raise ValueError(f'LLaVAOneVisionMLP: {n} tokens are not a whole number of '
-                             f'{h}x{w} patch grids')
-        grids = x.reshape(b, n // (h * w), h, w, d)
+        grids = x.reshape(b, self._grids(n, grid), h, w, d)
         newline = self.image_newline.to(x.dtype).expand(b, grids.shape[1], h, 1, d)
         rows = torch.cat([grids, newline], dim=3).reshape(b, grids.shape[1], h * (w + 1), d)
         return torch.cat([grids.reshape(b, -1, h * w, d), rows], dim=2).reshape(b, -1, d)
