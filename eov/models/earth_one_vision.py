@@ -160,6 +160,8 @@ class EarthOneVision(BaseModel):
                       'loc_embed_init and loc_label_sigma are not used', logger='current')
         elif loc_embed_init == 'sincos':
             self._init_loc_embeddings()
+        # Qwen VLM text models place tokens by M-RoPE (temporal, height, width) positions
+        self.mrope = bool(getattr(self.lm, 'uses_mrope', False))
         self.lora_gate = None
         self.lora_frozen = frozenset()
         if modality_lora:
@@ -360,6 +362,44 @@ class EarthOneVision(BaseModel):
             for (key, _), t in zip(image_order, tokens)])
         return visual, adapted
 
+    def image_grids(self, pixel_values: dict, image_order: list) -> list:
+        """The LM-token grid ``(t, h, w)`` of each image in ``image_order`` (``t`` frames or
+        band groups of ``h x w`` aligned tokens), or its token count where the aligner's
+        tokens form no grid (e.g. LLaVA-OneVision's newline-closed rows)."""
+        grids = []
+        for key, _ in image_order:
+            name = key.partition('@')[0]
+            size = self.modalities[name].image_size or tuple(pixel_values[key].shape[-2:])
+            h, w = self.vision.grid_size(tuple(size))
+            per = self.aligner.num_tokens((h, w))
+            n = self.num_image_tokens(tuple(size), name)
+            step = round((h * w / per) ** 0.5) if per else 0
+            if step and h % step == 0 and w % step == 0 and \
+                    (h // step) * (w // step) == per and n % per == 0:
+                grids.append((n // per, h // step, w // step))
+            else:
+                grids.append(n)
+        return grids
+
+    def mrope_positions(self, inputs: dict) -> torch.Tensor:
+        """M-RoPE position ids of a batch (:func:`~eov.models.language.mrope_position_ids`):
+        ``(3, R, L)`` for a padded batch; ``(4, 1, R*L)`` for a packed one, computed per
+        packed sample, with the plain text positions first (the form Qwen's text models
+        take for packed sequences)."""
+        from .language import mrope_position_ids
+        ids = inputs['input_ids']
+        grids = iter(self.image_grids(inputs.get('pixel_values') or {},
+                                      inputs.get('image_order') or []))
+        if inputs.get('cu_seqlens') is None:
+            return mrope_position_ids(ids, self.image_token_id, grids,
+                                      inputs.get('attention_mask'))
+        flat = ids.reshape(1, -1)
+        bounds = inputs['cu_seqlens'].tolist()
+        spatial = torch.cat([mrope_position_ids(flat[:, a:b], self.image_token_id, grids)
+                             for a, b in zip(bounds[:-1], bounds[1:])], dim=2)
+        text = inputs['position_ids'].reshape(1, 1, -1).to(spatial.device)
+        return torch.cat([text, spatial], dim=0)
+
     def embed(self, inputs: dict, return_gate: bool = False):
         """Text embeddings with ``<image>`` positions replaced by visual tokens.
 
@@ -480,20 +520,23 @@ class EarthOneVision(BaseModel):
         passed explicitly; a padded batch uses ``attention_mask``.
         """
         embeds, gate = self.embed(inputs, return_gate=True)
+        mrope = self.mrope_positions(inputs).to(embeds.device) if self.mrope else None
         if inputs.get('cu_seqlens') is None:
             with self._lora_scope(None if gate is None else gate[..., None]):
-                out = self.lm.base_model(inputs_embeds=embeds,
+                out = self.lm.base_model(inputs_embeds=embeds, position_ids=mrope,
                                          attention_mask=inputs.get('attention_mask'))
             return (out.last_hidden_state, gate) if return_gate else out.last_hidden_state
         rows, length = embeds.shape[:2]
         cu = inputs['cu_seqlens'].to(embeds.device)
         max_len = int(inputs.get('max_seqlen') or (cu[1:] - cu[:-1]).max())
         name = self.attention.packed_name(embeds.device, embeds.dtype)
+        positions = mrope if mrope is not None else \
+            inputs['position_ids'].reshape(1, -1).to(embeds.device)
         with use_attention(self.lm, name), \
                 self._lora_scope(None if gate is None else gate.reshape(1, -1, 1)):
             out = self.lm.base_model(
                 inputs_embeds=embeds.reshape(1, rows * length, -1),
-                position_ids=inputs['position_ids'].reshape(1, -1).to(embeds.device),
+                position_ids=positions,
                 cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max_len,
                 max_length_k=max_len)
         hidden = out.last_hidden_state.reshape(rows, length, -1)
@@ -516,19 +559,23 @@ class EarthOneVision(BaseModel):
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
     @staticmethod
-    def _left_align(embeds: torch.Tensor, mask: torch.Tensor):
-        """Move padding to the left so generation continues every prompt."""
+    def _left_align(embeds: torch.Tensor, mask: torch.Tensor, positions=None):
+        """Move padding to the left so generation continues every prompt (and the M-RoPE
+        ``(3, B, L)`` positions with it)."""
         lengths = mask.sum(1)
         if bool((mask[:, -1] == 1).all()):
-            return embeds, mask
+            return embeds, mask, positions
         out_e = torch.zeros_like(embeds)
         out_m = torch.zeros_like(mask)
+        out_p = None if positions is None else torch.zeros_like(positions)
         width = mask.shape[1]
         for i, n in enumerate(lengths.tolist()):
             keep = mask[i].bool()
             out_e[i, width - n:] = embeds[i, keep]
             out_m[i, width - n:] = 1
-        return out_e, out_m
+            if positions is not None:
+                out_p[:, i, width - n:] = positions[:, i, keep]
+        return out_e, out_m, out_p
 
     @torch.no_grad()
     def generate(self, inputs: dict, max_new_tokens: int | None = None,
@@ -538,7 +585,12 @@ class EarthOneVision(BaseModel):
         mask = inputs.get('attention_mask')
         if mask is None:
             mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
-        embeds, mask = self._left_align(embeds, mask)
+        positions = self.mrope_positions(dict(inputs, attention_mask=mask)).to(embeds.device) \
+            if self.mrope else None
+        if positions is not None and num_beams > 1:
+            raise ValueError('beam search is not available for an M-RoPE language model '
+                             f'({type(self.lm).__name__}); use num_beams=1')
+        embeds, mask, positions = self._left_align(embeds, mask, positions)
         budget = max_new_tokens or self.max_new_tokens
         # one gate per row (a row is one sample), kept for every generated token
         row_gate = None if gate is None else gate.amax(1)[:, None, None]
@@ -546,7 +598,7 @@ class EarthOneVision(BaseModel):
             row_gate = row_gate.repeat_interleave(num_beams, dim=0)
         with self._lora_scope(row_gate):
             if num_beams == 1:
-                out = self.greedy(embeds, mask, budget)
+                out = self.greedy(embeds, mask, budget, positions)
             else:
                 out = self.lm.generate(
                     inputs_embeds=embeds, attention_mask=mask, max_new_tokens=budget,
@@ -556,7 +608,7 @@ class EarthOneVision(BaseModel):
 
     @torch.no_grad()
     def greedy(self, embeds: torch.Tensor, mask: torch.Tensor,
-               max_new_tokens: int) -> torch.Tensor:
+               max_new_tokens: int, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Greedy decoding with a KV cache: the tokens ``lm.generate(do_sample=False)``
         gives, without its per-step machinery (most of the time of a tiny model).
 
@@ -564,6 +616,8 @@ class EarthOneVision(BaseModel):
             embeds: ``(B, L, d)`` left-padded prompt embeddings.
             mask: ``(B, L)`` attention mask (1 = token).
             max_new_tokens: Generation budget.
+            positions: ``(3, B, L)`` M-RoPE positions of the prompt (an M-RoPE LM); new
+                tokens go on from each row's largest position.
 
         Returns:
             ``(B, T)`` new token ids, ``T <= max_new_tokens``; a row that ended
@@ -575,15 +629,18 @@ class EarthOneVision(BaseModel):
         lm = self.lm
         # the cache is filled in place; transformers renamed its argument (past_key_values ->
         # cache, 5.2x), and eov runs on either side of that change
-        name = 'cache' if 'cache' in inspect.signature(lm.forward).parameters \
+        name = 'cache' if 'cache' in inspect.signature(lm.base_model.forward).parameters \
             else 'past_key_values'
         cache = {name: DynamicCache(config=lm.config)}
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        if positions is None:
+            positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+            position = positions[:, -1:]
+        else:   # M-RoPE: the next token's three positions are one past the prompt's largest
+            position = positions.amax(dim=(0, 2))[None, :, None].expand(3, -1, 1)
         out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
                  use_cache=True, logits_to_keep=1, **cache)
         token = out.logits[:, -1].argmax(-1)
         tokens, done = [token], token == self.eos_token_id
-        position = positions[:, -1:]
         for _ in range(max_new_tokens - 1):
             if bool(done.all()):
                 break

@@ -271,20 +271,49 @@ class _GivenTokens(nn.Module):
         return self.tokens
 
 
+#: Qwen vision transformers (``model_type`` of their vision config) -> (module, class).
+QWEN_TOWERS = {
+    'qwen2_vl_vision': ('qwen2_vl', 'Qwen2VisionTransformerPretrainedModel'),
+    'qwen2_5_vl_vision': ('qwen2_5_vl', 'Qwen2_5_VisionTransformerPretrainedModel'),
+}
+_QWEN_VLMS = {'qwen2_vl': 'qwen2_vl_vision', 'qwen2_5_vl': 'qwen2_5_vl_vision'}
+
+
+def qwen_window_units(h: int, w: int, window: int) -> torch.Tensor:
+    """The order in which Qwen2.5-VL's vision tower holds the merge units of one image.
+
+    Units (2x2 merge windows) of an ``h x w`` unit grid are grouped into ``window x window``
+    attention windows (the last ones cut short), windows in row-major order, units in
+    row-major order within each. (eov's own, checked against the tower's features.)
+
+    Returns:
+        ``(h*w,)`` row-major unit index of each unit the tower holds.
+    """
+    pad_h, pad_w = -h % window, -w % window
+    index = torch.full((h + pad_h, w + pad_w), -1, dtype=torch.long)
+    index[:h, :w] = torch.arange(h * w).reshape(h, w)
+    index = index.reshape((h + pad_h) // window, window, (w + pad_w) // window, window)
+    index = index.permute(0, 2, 1, 3).reshape(-1)
+    return index[index >= 0]
+
+
 @MODELS.register_module()
 class QwenVLVisionTower(nn.Module):
-    """The Qwen2-VL vision transformer (``transformers``' own) returning patch tokens of
-    several blocks in row-major grid order; its 2x2 patch merger is left to the aligner.
+    """The Qwen2-VL / Qwen2.5-VL vision transformer (``transformers``' own) returning patch
+    tokens of several blocks in row-major grid order; its 2x2 patch merger is left to the
+    aligner (:class:`~eov.models.aligners.QwenPatchMerger`).
 
     Images go in as ``(B, C, H, W)``; they are cut into the tower's flattened patches in
     Qwen's order (2x2 merge windows, the frame repeated ``temporal_patch_size`` times, as
     its image processor does for a still image), with 2-D rotary positions and attention
-    within each image, and any size that is a multiple of ``patch_size * spatial_merge_size``.
+    within each image (Qwen2.5-VL: within its attention windows but in its full-attention
+    blocks), and any size that is a multiple of ``patch_size * spatial_merge_size``.
 
     Args:
-        path: Local directory of the tower or of a whole Qwen2-VL checkpoint (its
-            ``vision_config`` and ``visual`` weights). Takes precedence over ``config``.
-        config: ``Qwen2VLVisionConfig`` fields for a random tower.
+        path: Local directory of the tower or of a whole Qwen2-VL / Qwen2.5-VL checkpoint
+            (its ``vision_config`` and ``visual`` weights). Takes precedence over ``config``.
+        config: Vision config fields for a random tower, with ``model_type``
+            (``'qwen2_vl_vision'``, the default, or ``'qwen2_5_vl_vision'``).
         out_indices: Blocks whose outputs are returned (negative from the end).
         frozen: Freeze every tower parameter.
         image_size: The side images are used at (the grid of sine-cosine location codes).
@@ -293,22 +322,27 @@ class QwenVLVisionTower(nn.Module):
     def __init__(self, path: str | None = None, config: dict | None = None,
                  out_indices=(-1,), frozen: bool = False, image_size: int = 448):
         super().__init__()
-        from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
-        from transformers.models.qwen2_vl.modeling_qwen2_vl import \
-            Qwen2VisionTransformerPretrainedModel
+        import importlib
+
+        from transformers import AutoConfig
         if path is None and config is None:
             raise ValueError('QwenVLVisionTower needs path= (a local model directory) or '
-                             'config= (Qwen2VLVisionConfig fields)')
+                             'config= (Qwen2-VL / Qwen2.5-VL vision config fields)')
         if path is not None:
             from .hf_local import load_local_config
             cfg = load_local_config(path)
-            cfg = getattr(cfg, 'vision_config', cfg)
+            if cfg.model_type in _QWEN_VLMS:
+                cfg = cfg.vision_config
         else:
-            cfg = Qwen2VLVisionConfig(**{k: v for k, v in config.items() if k != 'model_type'})
-        if not str(cfg.model_type).startswith('qwen2_vl'):
-            raise ValueError(f'QwenVLVisionTower: model_type {cfg.model_type!r} is not a '
-                             'Qwen2-VL vision transformer')
-        self.tower = Qwen2VisionTransformerPretrainedModel._from_config(cfg)
+            config = dict(config)
+            cfg = AutoConfig.for_model(config.pop('model_type', 'qwen2_vl_vision'), **config)
+        if cfg.model_type not in QWEN_TOWERS:
+            raise ValueError(f'QwenVLVisionTower: model_type {cfg.model_type!r} is not a Qwen '
+                             f'vision transformer; supported: {", ".join(QWEN_TOWERS)}')
+        module, name = QWEN_TOWERS[cfg.model_type]
+        tower = getattr(importlib.import_module(f'transformers.models.{module}.modeling_{module}'),
+                        name)
+        self.tower = tower._from_config(cfg)
         depth = len(self.tower.blocks)
         self.out_indices = [i % depth for i in out_indices]
         self.tower.blocks = self.tower.blocks[:max(self.out_indices) + 1]
@@ -327,7 +361,7 @@ class QwenVLVisionTower(nn.Module):
     @property
     def embed_dim(self) -> int:
         """Channel width of every returned level."""
-        return self.config.embed_dim
+        return getattr(self.config, 'embed_dim', None) or self.config.hidden_size
 
     @property
     def in_chans(self) -> int:
@@ -383,7 +417,13 @@ class QwenVLVisionTower(nn.Module):
         finally:
             for hook in hooks:
                 hook.remove()
-        order = self._order(h, w).to(patches.device)
+        m = self.config.spatial_merge_size
+        order = self._order(h, w)
+        window = getattr(self.config, 'window_size', None)
+        if window:   # Qwen2.5-VL holds merge units in attention-window order
+            units = qwen_window_units(h // m, w // m, window // m // self.patch_size)
+            order = order.reshape(-1, m * m)[units].reshape(-1)
+        order = order.to(patches.device)
         levels = []
         for i in self.out_indices:
             x = outs[i].reshape(b, h * w, -1)

@@ -6,9 +6,12 @@ tokens are added to that tokenizer. The imported model gives the source's logits
 image and text (tested against the ``transformers`` classes on tiny random instances).
 
 Families: InternVL (``transformers``-native ``InternVLForConditionalGeneration``:
-InternViT, 2x2 pixel shuffle + LayerNorm/MLP projector, Qwen2 / LLaMA LM) and LLaVA-OneVision
+InternViT, 2x2 pixel shuffle + LayerNorm/MLP projector, Qwen2 / LLaMA LM), LLaVA-OneVision
 (``LlavaOnevisionForConditionalGeneration``: SigLIP, MLP projector with the base-image and
-newline-closed tile layout of one tile, Qwen2 LM). The Qwen-VL family is not imported yet.
+newline-closed tile layout of one tile, Qwen2 LM), Qwen2-VL and Qwen2.5-VL
+(``Qwen2VLForConditionalGeneration`` / ``Qwen2_5_VLForConditionalGeneration``: their vision
+transformer, the 2x2 patch merger as the aligner, the text model with 3-D M-RoPE positions,
+which eov computes per packed sample). Qwen3-VL (DeepStack) is not imported yet.
 
 New embedding rows (eov's ``<image>``, chat and location tokens the source's tokenizer lacks)
 start at the mean of the source's rows, in the input and the output table: a new token is
@@ -32,6 +35,13 @@ _INTERNVL_KEYS = (
     ('model.multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
     ('multi_modal_projector.linear_2.', 'aligner.mlp.2.'),
 ) + _LM_KEYS
+# Qwen2-VL / 2.5: transformers 5.x in memory (model.visual, model.language_model) and on disk
+# as released (visual.*, model.* for the LM); the first matching rule wins
+_QWEN_VL_KEYS = (
+    ('model.visual.merger.ln_q.', 'aligner.norm.'), ('visual.merger.ln_q.', 'aligner.norm.'),
+    ('model.visual.merger.mlp.', 'aligner.mlp.'), ('visual.merger.mlp.', 'aligner.mlp.'),
+    ('model.visual.', 'vision.tower.'), ('visual.', 'vision.tower.'),
+) + _LM_KEYS + (('model.', 'lm.model.'),)
 _LLAVA_OV_KEYS = (
     ('model.vision_tower.vision_model.', 'vision.tower.'), ('model.vision_tower.', 'vision.tower.'),
     ('vision_tower.vision_model.', 'vision.tower.'), ('vision_tower.', 'vision.tower.'),
@@ -92,20 +102,30 @@ def _plain_config(config) -> dict:
     return out
 
 
-def _model_config(config, source: str, serializer: dict, tied: bool, layer: int,
-                  aligner: dict, **extra) -> dict:
-    """What every imported family's eov ``model`` config shares: its tower read at ``layer``,
-    its LM (tied as the checkpoint is), its tokenizer, one optical entry at the tower's size
-    and normalisation."""
+def _fixed_side(config, source: str, image_size: int | None) -> int:
+    """The image side of a tower with a fixed position table (``image_size`` must agree)."""
     from .hf_vision import square_side
+    side = square_side(config.vision_config.image_size)
+    if image_size is not None and int(image_size) != side:
+        raise ValueError(f'{source}/config.json: the tower takes {side} px images '
+                         f'(vision_config.image_size); image_size={image_size} cannot be used')
+    return side
+
+
+def _model_config(config, source: str, serializer: dict, tied: bool, side: int,
+                  aligner: dict, vision: dict | None = None, layer: int = -1,
+                  **extra) -> dict:
+    """What every imported family's eov ``model`` config shares: its tower (an
+    ``HFVisionTower`` read at ``layer`` unless ``vision`` is given), its LM (tied as the
+    checkpoint is), its tokenizer, one optical entry of ``side`` px at the source's
+    normalisation."""
     language = _plain_config(config.text_config)
     language['tie_word_embeddings'] = tied
-    side = square_side(config.vision_config.image_size)
     return dict(
         type='EarthOneVision',
         data_preprocessor=dict(type='BaseDataPreprocessor'),
-        vision=dict(type='HFVisionTower', config=_plain_config(config.vision_config),
-                    out_indices=(layer,)),
+        vision=vision or dict(type='HFVisionTower', config=_plain_config(config.vision_config),
+                              out_indices=(layer,)),
         aligner=aligner, language=dict(config=language),
         modalities=dict(optical=dict(type='optical', image_size=side,
                                      sensor=source_sensor(source))),
@@ -113,7 +133,8 @@ def _model_config(config, source: str, serializer: dict, tied: bool, layer: int,
         resize_embeddings='grow', max_new_tokens='auto', **extra)
 
 
-def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> dict:
+def internvl_model_config(config, source: str, serializer: dict, tied: bool,
+                          image_size: int | None = None) -> dict:
     """The eov ``model`` config of an InternVL checkpoint.
 
     Args:
@@ -121,6 +142,7 @@ def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> 
         source: The source directory (its tokenizer becomes eov's).
         serializer: SLIS serializer config.
         tied: Whether the source ties its output layer to the input embeddings.
+        image_size: Side of the optical entry (a fixed-size tower: its own, or ``None``).
 
     Returns:
         A config dict for ``MODELS.build``.
@@ -138,14 +160,15 @@ def internvl_model_config(config, source: str, serializer: dict, tied: bool) -> 
     if not isinstance(layer, int):
         raise ValueError(f'{where}: vision_feature_layer={layer!r}: one layer expected')
     return _model_config(
-        config, source, serializer, tied, layer,
-        aligner=dict(type='MLPLastLayer', norm=True,
+        config, source, serializer, tied, _fixed_side(config, source, image_size),
+        layer=layer, aligner=dict(type='MLPLastLayer', norm=True,
                      compress=dict(type='pixel_shuffle', factor=2)),
         # InternVL's prompts hold an image as <img> + its tokens + </img>
         image_wrap=('<img>', '</img>'))
 
 
-def llava_onevision_model_config(config, source: str, serializer: dict, tied: bool) -> dict:
+def llava_onevision_model_config(config, source: str, serializer: dict, tied: bool,
+                                 image_size: int | None = None) -> dict:
     """The eov ``model`` config of a LLaVA-OneVision checkpoint (arguments as
     :func:`internvl_model_config`)."""
     where = f'{source}/config.json'
@@ -162,14 +185,42 @@ def llava_onevision_model_config(config, source: str, serializer: dict, tied: bo
                          f"tile ('gelu' projector, anyres_max_*, [{side}, {side}] among the "
                          'image_grid_pinpoints)')
     return _model_config(
-        config, source, serializer, tied, config.vision_feature_layer,
+        config, source, serializer, tied, _fixed_side(config, source, image_size),
+        layer=config.vision_feature_layer,
         aligner=dict(type='LLaVAOneVisionMLP', bias=config.multimodal_projector_bias))
+
+
+#: Image side of an imported Qwen-VL model unless one is given (Qwen's towers take any
+#: multiple of 28 px; its processor's default range holds 448 x 448).
+QWEN_IMAGE_SIZE = 448
+
+
+def qwen_vl_model_config(config, source: str, serializer: dict, tied: bool,
+                         image_size: int | None = None) -> dict:
+    """The eov ``model`` config of a Qwen2-VL / Qwen2.5-VL checkpoint (arguments as
+    :func:`internvl_model_config`; ``image_size`` default :data:`QWEN_IMAGE_SIZE`, a
+    multiple of the tower's patch size times its merge size)."""
+    vision = config.vision_config
+    step = vision.patch_size * vision.spatial_merge_size
+    side = int(image_size or QWEN_IMAGE_SIZE)
+    if side % step:
+        raise ValueError(f'{source}/config.json: image_size={side} is not a multiple of '
+                         f'{step} px (patch_size {vision.patch_size} x spatial_merge_size '
+                         f'{vision.spatial_merge_size})')
+    return _model_config(
+        config, source, serializer, tied, side,
+        vision=dict(type='QwenVLVisionTower', config=_plain_config(vision), image_size=side),
+        aligner=dict(type='QwenPatchMerger', merge=vision.spatial_merge_size,
+                     norm='rms' if config.model_type == 'qwen2_5_vl' else 'layer'),
+        image_wrap=('<|vision_start|>', '<|vision_end|>'))
 
 
 #: Families :func:`import_hf_vlm` converts (``model_type`` of the source's ``config.json``):
 #: how their weights are named and how their config becomes eov's.
 FAMILIES = {'internvl': (_INTERNVL_KEYS, internvl_model_config),
-            'llava_onevision': (_LLAVA_OV_KEYS, llava_onevision_model_config)}
+            'llava_onevision': (_LLAVA_OV_KEYS, llava_onevision_model_config),
+            'qwen2_vl': (_QWEN_VL_KEYS, qwen_vl_model_config),
+            'qwen2_5_vl': (_QWEN_VL_KEYS, qwen_vl_model_config)}
 SUPPORTED = tuple(FAMILIES)
 
 
@@ -187,7 +238,7 @@ def _map_keys(state: dict, rules, where: str) -> dict:
 
 
 def import_hf_vlm(source: str, out_dir: str | None = None, serializer: dict | None = None,
-                  dtype=None):
+                  dtype=None, image_size: int | None = None):
     """Convert a local Hugging Face VLM directory into an eov model (and export).
 
     Args:
@@ -196,6 +247,8 @@ def import_hf_vlm(source: str, out_dir: str | None = None, serializer: dict | No
             ``tools/infer.py`` and ``tools/serve.py`` take it); ``None`` writes nothing.
         serializer: SLIS serializer config (default ``LocTokenSerializer(bins=1000)``).
         dtype: Stored weight dtype of the export (``'bfloat16'``, ...).
+        image_size: Side of the optical entry in pixels: a Qwen-VL tower takes any multiple
+            of its merged patch (default 448); the other families' towers their own size.
 
     Returns:
         ``(model, cfg)``: the model (eval mode, fp32) and the config dict it was built from.
@@ -224,7 +277,7 @@ def import_hf_vlm(source: str, out_dir: str | None = None, serializer: dict | No
     state = _map_keys(read_weights(source), rules, source)
     tied = 'lm.lm_head.weight' not in state
     serializer = serializer or dict(type='LocTokenSerializer', bins=1000)
-    model_cfg = family_config(config, source, serializer, tied)
+    model_cfg = family_config(config, source, serializer, tied, image_size=image_size)
     init_default_scope('eov')
     model = MODELS.build(model_cfg)
     own = model.state_dict()

@@ -213,54 +213,72 @@ QWEN = dict(depth=3, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, pat
             spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
 
 
-def test_qwen2_vl_tower_features_equal_the_transformers_tower(tmp_path):
-    """Pixels cut by Qwen's own image processor into the tower's own forward, against eov's
-    tower on the same image (row-major grid order on eov's side)."""
-    import numpy as np
-    from transformers import Qwen2VLImageProcessor
-    from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
-    from transformers.models.qwen2_vl.modeling_qwen2_vl import \
-        Qwen2VisionTransformerPretrainedModel
+QWEN2_5 = dict(model_type='qwen2_5_vl_vision', depth=3, hidden_size=32, out_hidden_size=64,
+               intermediate_size=64, num_heads=4, patch_size=8, spatial_merge_size=2,
+               temporal_patch_size=2, in_channels=3, window_size=32, fullatt_block_indexes=[1])
 
-    from eov.models.hf_vision import QwenVLVisionTower
+
+@pytest.mark.parametrize('family', ['qwen2_vl', 'qwen2_5_vl'])
+def test_qwen_vl_tower_features_equal_the_transformers_tower(tmp_path, family):
+    """Pixels cut by Qwen's own image processor into the tower's own forward, against eov's
+    tower on the same image (row-major grid order on eov's side). Qwen2.5-VL: a 48 x 80 px
+    image fills its 32-px attention windows only in part."""
+    import numpy as np
+    from transformers import AutoConfig, Qwen2VLImageProcessor
+
+    from eov.models.hf_vision import QWEN_TOWERS, QwenVLVisionTower
     torch.manual_seed(0)
-    source = Qwen2VisionTransformerPretrainedModel._from_config(
-        Qwen2VLVisionConfig(**QWEN)).eval()
+    fields = dict(QWEN if family == 'qwen2_vl' else QWEN2_5)
+    config = AutoConfig.for_model(fields.pop('model_type', 'qwen2_vl_vision'), **fields)
+    module, name = QWEN_TOWERS[config.model_type]
+    import importlib
+    source_class = getattr(importlib.import_module(
+        f'transformers.models.{module}.modeling_{module}'), name)
+    source = source_class._from_config(config).eval()
     source.save_pretrained(str(tmp_path))
     tower = QwenVLVisionTower(path=str(tmp_path), out_indices=(0, -1)).eval()
     assert (tower.embed_dim, tower.patch_size, tower.in_chans) == (32, 8, 3)
     assert len(tower.tower.blocks) == 3
     processor = Qwen2VLImageProcessor(do_resize=False, do_rescale=False, do_normalize=False,
                                       patch_size=8, merge_size=2, temporal_patch_size=2)
-    image = np.random.default_rng(0).random((32, 48, 3), dtype=np.float32)
+    height, width = (32, 48) if family == 'qwen2_vl' else (48, 80)
+    h, w = height // 8, width // 8
+    image = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
     cut = processor(images=[image], return_tensors='pt', input_data_format='channels_last')
     pixels = torch.from_numpy(image).permute(2, 0, 1)[None]
     with torch.no_grad():
-        want = source(hidden_states=cut['pixel_values'],
-                      grid_thw=cut['image_grid_thw']).last_hidden_state
+        reference = source(hidden_states=cut['pixel_values'], grid_thw=cut['image_grid_thw'])
         levels = tower(pixels)
         # Qwen lays tokens out by 2x2 merge windows: row-major index of each of its tokens
-        windows = torch.arange(24).reshape(2, 2, 3, 2).permute(0, 2, 1, 3).reshape(-1)
-        assert float((levels[-1][0, windows] - want).abs().max()) <= 1e-5
+        windows = torch.arange(h * w).reshape(h // 2, 2, w // 2, 2).permute(0, 2, 1, 3)
+        windows = windows.reshape(-1, 4)
+        if family == 'qwen2_5_vl':   # its tower holds merge units by attention window
+            assert float((levels[-1][0, windows.reshape(-1)] -
+                          reference.last_hidden_state).abs().max()) > 1e-3
+        else:
+            assert float((levels[-1][0, windows.reshape(-1)] -
+                          reference.last_hidden_state).abs().max()) <= 1e-5
         # tokens of its own patch embedding, run through forward_tokens: the same levels
         weight, bias = tower.patch_projection()
         assert bias is None and weight.shape == (32, 3, 8, 8)
         tokens = torch.nn.functional.conv2d(pixels, weight, stride=8).flatten(2).transpose(1, 2)
-        again = tower.forward_tokens(tokens, grid=(4, 6))
+        again = tower.forward_tokens(tokens, grid=(h, w))
     assert all(float((a - b).abs().max()) <= 1e-5 for a, b in zip(again, levels))
     with pytest.raises(ValueError, match=r'40x48 px is not a multiple of 16 px'):
         tower(torch.zeros(1, 3, 40, 48))
-    # Qwen's patch merger as eov's aligner: the source's merged tokens from eov's levels
+    # Qwen's patch merger as eov's aligner: the source's merged tokens (its pooler output, in
+    # merge-window order) from eov's levels
     from eov.registry import ALIGNERS
-    merger = ALIGNERS.build(dict(type='QwenPatchMerger', in_dim=32, num_levels=2, out_dim=64))
+    merger = ALIGNERS.build(dict(type='QwenPatchMerger', in_dim=32, num_levels=2, out_dim=64,
+                                 norm='layer' if family == 'qwen2_vl' else 'rms'))
     merger.load_state_dict({'norm.' + k[5:] if k.startswith('ln_q.') else k: v
                             for k, v in source.merger.state_dict().items()})
     with torch.no_grad():
-        merged = source(hidden_states=cut['pixel_values'],
-                        grid_thw=cut['image_grid_thw']).pooler_output
-        ours = merger(levels, grid=(4, 6))
-    assert ours.shape == (1, 6, 64) and merger.num_tokens((4, 6)) == 6
-    assert float((ours[0] - merged).abs().max()) <= 1e-5
+        ours = merger(levels, grid=(h, w))
+    units = h * w // 4
+    assert ours.shape == (1, units, 64) and merger.num_tokens((h, w)) == units
+    # merged token k of eov (row-major over units) is Qwen's unit k
+    assert float((ours[0] - reference.pooler_output).abs().max()) <= 1e-5
 
 
 def test_the_tiny_model_on_a_qwen2_vl_tower():
@@ -268,7 +286,7 @@ def test_the_tiny_model_on_a_qwen2_vl_tower():
     init_default_scope('eov')
     cfg = load_config(SIGLIP_CONFIG, {'model.vision': dict(
         type='QwenVLVisionTower', out_indices=(1, 3), image_size=64,
-        config=dict(QWEN, depth=4, embed_dim=128))})
+        config=dict(QWEN, depth=4, embed_dim=128, model_type='qwen2_vl_vision'))})
     model = MODELS.build(cfg.model)
     assert type(model.vision).__name__ == 'QwenVLVisionTower'
     assert model.vision.embed_dim == 128 and model.vision.out_indices == [1, 3]

@@ -1,9 +1,11 @@
 """Import a whole open VLM in Hugging Face format as an eov model (an eov export directory).
 
     python tools/model_converters/hf_vlm_to_eov.py SRC OUT [--dtype bfloat16] [--bins 1000]
+        [--image-size 448]
 
 SRC is a local directory as ``save_pretrained`` writes it (config.json, safetensors, tokenizer
-files; nothing is downloaded). Supported: InternVL (``InternVLForConditionalGeneration``).
+files; nothing is downloaded). Supported: InternVL, LLaVA-OneVision, Qwen2-VL and Qwen2.5-VL
+(their ``transformers`` classes; ``--image-size`` sets the side a Qwen-VL tower is used at).
 OUT is an eov export: ``EarthOneVision.from_pretrained(OUT)``, ``tools/infer.py OUT``,
 ``tools/serve.py OUT`` take it, and a training config starts from it with
 ``load_from='OUT/model.safetensors'``. Bad input exits with status 2 and one ``error:`` line.
@@ -24,6 +26,9 @@ def parse_args(argv=None):
     p.add_argument('--bins', type=int, default=1000,
                    help='location bins of the SLIS serializer added to the tokenizer '
                    '(default 1000)')
+    p.add_argument('--image-size', type=int, default=None,
+                   help='image side in pixels (Qwen-VL: any multiple of its merged patch, '
+                   'default 448; other families: their tower\'s size)')
     return p.parse_args(argv)
 
 
@@ -38,7 +43,8 @@ def main(argv=None):
         fail(f'--bins must be at least 2, got {args.bins}')
     try:
         model, _ = import_hf_vlm(args.source, args.out_dir, dtype=args.dtype,
-                                 serializer=dict(type='LocTokenSerializer', bins=args.bins))
+                                 serializer=dict(type='LocTokenSerializer', bins=args.bins),
+                                 image_size=args.image_size)
     except (FileNotFoundError, CheckpointError, ValueError, KeyError) as err:
         fail(f'{err.args[0] if isinstance(err, KeyError) and err.args else err}')
     n_params = sum(p.numel() for p in model.parameters())

@@ -1,4 +1,4 @@
-"""Qwen2-VL's patch merger as an FGVLA aligner: LayerNorm per patch, each 2x2 window of
+"""Qwen2-VL's (and Qwen2.5-VL's) patch merger as an FGVLA aligner: LayerNorm (RMSNorm) per patch, each 2x2 window of
 neighbouring patches concatenated (pixel shuffle, Qwen's window order), then an MLP."""
 from __future__ import annotations
 
@@ -14,22 +14,28 @@ from .base import BaseAligner
 class QwenPatchMerger(BaseAligner):
     """``LayerNorm(C)`` per token -> ``m x m`` pixel shuffle -> ``Linear, GELU, Linear``.
 
-    The same computation as ``transformers``' Qwen2-VL ``PatchMerger`` on tokens in
-    row-major grid order (as :class:`~eov.models.hf_vision.QwenVLVisionTower` returns them).
+    The same computation as ``transformers``' Qwen2-VL ``PatchMerger`` (``norm='rms'``:
+    Qwen2.5-VL's) on tokens in row-major grid order (as
+    :class:`~eov.models.hf_vision.QwenVLVisionTower` returns them).
 
     Args:
         in_dim: Channels of the last level.
         num_levels: Levels the backbone returns (only the last is used).
         out_dim: Hidden size of the language model.
         merge: Side ``m`` of the merged window (Qwen's ``spatial_merge_size``).
+        norm: ``'layer'`` (Qwen2-VL) or ``'rms'`` (Qwen2.5-VL).
     """
 
-    def __init__(self, in_dim: int, num_levels: int, out_dim: int, merge: int = 2):
+    def __init__(self, in_dim: int, num_levels: int, out_dim: int, merge: int = 2,
+                 norm: str = 'layer'):
         super().__init__()
         self.num_levels = num_levels
         self._setup_compress(dict(type='pixel_shuffle', factor=merge))
         width = in_dim * merge * merge
-        self.norm = nn.LayerNorm(in_dim, eps=1e-6)
+        if norm not in ('layer', 'rms'):
+            raise ValueError(f"QwenPatchMerger: norm must be 'layer' or 'rms', got {norm!r}")
+        self.norm = nn.LayerNorm(in_dim, eps=1e-6) if norm == 'layer' \
+            else nn.RMSNorm(in_dim, eps=1e-6)
         self.mlp = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, out_dim))
 
     def forward(self, levels: list[torch.Tensor],
