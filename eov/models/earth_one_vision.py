@@ -400,13 +400,16 @@ class EarthOneVision(BaseModel):
         text = inputs['position_ids'].reshape(1, 1, -1).to(spatial.device)
         return torch.cat([text, spatial], dim=0)
 
-    def embed(self, inputs: dict, return_gate: bool = False):
+    def embed(self, inputs: dict, return_gate: bool = False, lm_kwargs: dict | None = None):
         """Text embeddings with ``<image>`` positions replaced by visual tokens.
 
         Args:
             inputs: The batch's inputs.
             return_gate: Also return the ``(R, L)`` per-token gate of
                 ``modality_lora`` (``None`` without it).
+            lm_kwargs: A dict that receives what the LM takes besides the embeddings: with
+                a DeepStack aligner (Qwen3-VL), ``visual_pos_masks`` ``(R, L)`` and
+                ``deepstack_visual_embeds`` (one ``(n_visual, d)`` tensor per level).
         """
         input_ids = inputs['input_ids']
         embeds = self.lm.get_input_embeddings()(input_ids)
@@ -429,6 +432,13 @@ class EarthOneVision(BaseModel):
                 f'{visual.shape[0]} visual tokens; TokenizeConversation.image_tokens must '
                 f"equal the model's visual tokens per sample, {per} (leave it 'auto' and "
                 "eov's runner fills them in)")
+        if visual.dim() == 3:     # tokens + DeepStack features (QwenDeepStackMerger)
+            if lm_kwargs is None:
+                raise ValueError('the aligner gives DeepStack features: embed() needs '
+                                 'lm_kwargs to hand them to the LM')
+            lm_kwargs.update(visual_pos_masks=slots,
+                             deepstack_visual_embeds=list(visual[:, 1:].unbind(1)))
+            visual = visual[:, 0]
         embeds = embeds.masked_scatter(slots[..., None], visual.to(embeds.dtype))
         if not return_gate:
             return embeds
@@ -519,12 +529,13 @@ class EarthOneVision(BaseModel):
         ids restarting per sample and ``cu_seq_lens_q/k``/``max_length_q/k``
         passed explicitly; a padded batch uses ``attention_mask``.
         """
-        embeds, gate = self.embed(inputs, return_gate=True)
+        extra = {}
+        embeds, gate = self.embed(inputs, return_gate=True, lm_kwargs=extra)
         mrope = self.mrope_positions(inputs).to(embeds.device) if self.mrope else None
         if inputs.get('cu_seqlens') is None:
             with self._lora_scope(None if gate is None else gate[..., None]):
                 out = self.lm.base_model(inputs_embeds=embeds, position_ids=mrope,
-                                         attention_mask=inputs.get('attention_mask'))
+                                         attention_mask=inputs.get('attention_mask'), **extra)
             return (out.last_hidden_state, gate) if return_gate else out.last_hidden_state
         rows, length = embeds.shape[:2]
         cu = inputs['cu_seqlens'].to(embeds.device)
@@ -532,13 +543,15 @@ class EarthOneVision(BaseModel):
         name = self.attention.packed_name(embeds.device, embeds.dtype)
         positions = mrope if mrope is not None else \
             inputs['position_ids'].reshape(1, -1).to(embeds.device)
+        if 'visual_pos_masks' in extra:
+            extra['visual_pos_masks'] = extra['visual_pos_masks'].reshape(1, -1)
         with use_attention(self.lm, name), \
                 self._lora_scope(None if gate is None else gate.reshape(1, -1, 1)):
             out = self.lm.base_model(
                 inputs_embeds=embeds.reshape(1, rows * length, -1),
                 position_ids=positions,
                 cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max_len,
-                max_length_k=max_len)
+                max_length_k=max_len, **extra)
         hidden = out.last_hidden_state.reshape(rows, length, -1)
         return (hidden, gate) if return_gate else hidden
 
@@ -559,38 +572,41 @@ class EarthOneVision(BaseModel):
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
     @staticmethod
-    def _left_align(embeds: torch.Tensor, mask: torch.Tensor, positions=None):
-        """Move padding to the left so generation continues every prompt (and the M-RoPE
-        ``(3, B, L)`` positions with it)."""
-        lengths = mask.sum(1)
+    def _left_align(embeds: torch.Tensor, mask: torch.Tensor, *extras):
+        """Move padding to the left so generation continues every prompt; ``extras``
+        (``(B, L, ...)`` tensors, or ``None``) move with it."""
         if bool((mask[:, -1] == 1).all()):
-            return embeds, mask, positions
-        out_e = torch.zeros_like(embeds)
-        out_m = torch.zeros_like(mask)
-        out_p = None if positions is None else torch.zeros_like(positions)
+            return (embeds, mask, *extras)
         width = mask.shape[1]
-        for i, n in enumerate(lengths.tolist()):
+        tensors = (embeds, mask, *extras)
+        outs = [None if t is None else torch.zeros_like(t) for t in tensors]
+        for i, n in enumerate(mask.sum(1).tolist()):
             keep = mask[i].bool()
-            out_e[i, width - n:] = embeds[i, keep]
-            out_m[i, width - n:] = 1
-            if positions is not None:
-                out_p[:, i, width - n:] = positions[:, i, keep]
-        return out_e, out_m, out_p
+            for src, dst in zip(tensors, outs):
+                if src is not None:
+                    dst[i, width - n:] = src[i, keep]
+        return tuple(outs)
 
     @torch.no_grad()
     def generate(self, inputs: dict, max_new_tokens: int | None = None,
                  num_beams: int = 1) -> list[str]:
         """Greedy (or beam) generation with KV cache; returns answer texts."""
-        embeds, gate = self.embed(inputs, return_gate=True)
+        extra = {}
+        embeds, gate = self.embed(inputs, return_gate=True, lm_kwargs=extra)
         mask = inputs.get('attention_mask')
         if mask is None:
             mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         positions = self.mrope_positions(dict(inputs, attention_mask=mask)).to(embeds.device) \
             if self.mrope else None
-        if positions is not None and num_beams > 1:
-            raise ValueError('beam search is not available for an M-RoPE language model '
-                             f'({type(self.lm).__name__}); use num_beams=1')
-        embeds, mask, positions = self._left_align(embeds, mask, positions)
+        if (positions is not None or extra) and num_beams > 1:
+            raise ValueError('beam search is not available for an M-RoPE / DeepStack language '
+                             f'model ({type(self.lm).__name__}); use num_beams=1')
+        embeds, mask, positions, slots = self._left_align(
+            embeds, mask, None if positions is None else positions.permute(1, 2, 0),
+            extra.get('visual_pos_masks'))
+        positions = None if positions is None else positions.permute(2, 0, 1)
+        if slots is not None:
+            extra['visual_pos_masks'] = slots
         budget = max_new_tokens or self.max_new_tokens
         # one gate per row (a row is one sample), kept for every generated token
         row_gate = None if gate is None else gate.amax(1)[:, None, None]
@@ -598,7 +614,7 @@ class EarthOneVision(BaseModel):
             row_gate = row_gate.repeat_interleave(num_beams, dim=0)
         with self._lora_scope(row_gate):
             if num_beams == 1:
-                out = self.greedy(embeds, mask, budget, positions)
+                out = self.greedy(embeds, mask, budget, positions, **extra)
             else:
                 out = self.lm.generate(
                     inputs_embeds=embeds, attention_mask=mask, max_new_tokens=budget,
@@ -608,7 +624,8 @@ class EarthOneVision(BaseModel):
 
     @torch.no_grad()
     def greedy(self, embeds: torch.Tensor, mask: torch.Tensor,
-               max_new_tokens: int, positions: torch.Tensor | None = None) -> torch.Tensor:
+               max_new_tokens: int, positions: torch.Tensor | None = None,
+               **prompt_kwargs) -> torch.Tensor:
         """Greedy decoding with a KV cache: the tokens ``lm.generate(do_sample=False)``
         gives, without its per-step machinery (most of the time of a tiny model).
 
@@ -618,6 +635,8 @@ class EarthOneVision(BaseModel):
             max_new_tokens: Generation budget.
             positions: ``(3, B, L)`` M-RoPE positions of the prompt (an M-RoPE LM); new
                 tokens go on from each row's largest position.
+            prompt_kwargs: What the LM takes with the prompt besides its embeddings
+                (:meth:`embed`'s ``lm_kwargs``: Qwen3-VL's DeepStack features).
 
         Returns:
             ``(B, T)`` new token ids, ``T <= max_new_tokens``; a row that ended
@@ -638,7 +657,7 @@ class EarthOneVision(BaseModel):
         else:   # M-RoPE: the next token's three positions are one past the prompt's largest
             position = positions.amax(dim=(0, 2))[None, :, None].expand(3, -1, 1)
         out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
-                 use_cache=True, logits_to_keep=1, **cache)
+                 use_cache=True, logits_to_keep=1, **cache, **prompt_kwargs)
         token = out.logits[:, -1].argmax(-1)
         tokens, done = [token], token == self.eos_token_id
         for _ in range(max_new_tokens - 1):

@@ -275,8 +275,9 @@ class _GivenTokens(nn.Module):
 QWEN_TOWERS = {
     'qwen2_vl_vision': ('qwen2_vl', 'Qwen2VisionTransformerPretrainedModel'),
     'qwen2_5_vl_vision': ('qwen2_5_vl', 'Qwen2_5_VisionTransformerPretrainedModel'),
+    'qwen3_vl_vision': ('qwen3_vl', 'Qwen3VLVisionModel'),
 }
-_QWEN_VLMS = {'qwen2_vl': 'qwen2_vl_vision', 'qwen2_5_vl': 'qwen2_5_vl_vision'}
+_QWEN_VLMS = {'qwen2_vl', 'qwen2_5_vl', 'qwen3_vl'}
 
 
 def qwen_window_units(h: int, w: int, window: int) -> torch.Tensor:
@@ -299,9 +300,10 @@ def qwen_window_units(h: int, w: int, window: int) -> torch.Tensor:
 
 @MODELS.register_module()
 class QwenVLVisionTower(nn.Module):
-    """The Qwen2-VL / Qwen2.5-VL vision transformer (``transformers``' own) returning patch
-    tokens of several blocks in row-major grid order; its 2x2 patch merger is left to the
-    aligner (:class:`~eov.models.aligners.QwenPatchMerger`).
+    """The Qwen2-VL / Qwen2.5-VL / Qwen3-VL vision transformer (``transformers``' own)
+    returning patch tokens of several blocks in row-major grid order; its 2x2 patch merger
+    (and Qwen3-VL's DeepStack mergers) are left to the aligner
+    (:class:`~eov.models.aligners.QwenPatchMerger`, :class:`~eov.models.aligners.QwenDeepStackMerger`).
 
     Images go in as ``(B, C, H, W)``; they are cut into the tower's flattened patches in
     Qwen's order (2x2 merge windows, the frame repeated ``temporal_patch_size`` times, as
@@ -310,10 +312,11 @@ class QwenVLVisionTower(nn.Module):
     blocks), and any size that is a multiple of ``patch_size * spatial_merge_size``.
 
     Args:
-        path: Local directory of the tower or of a whole Qwen2-VL / Qwen2.5-VL checkpoint
+        path: Local directory of the tower or of a whole Qwen2-VL / 2.5-VL / 3-VL checkpoint
             (its ``vision_config`` and ``visual`` weights). Takes precedence over ``config``.
         config: Vision config fields for a random tower, with ``model_type``
-            (``'qwen2_vl_vision'``, the default, or ``'qwen2_5_vl_vision'``).
+            (``'qwen2_vl_vision'``, the default, ``'qwen2_5_vl_vision'`` or
+            ``'qwen3_vl_vision'``).
         out_indices: Blocks whose outputs are returned (negative from the end).
         frozen: Freeze every tower parameter.
         image_size: The side images are used at (the grid of sine-cosine location codes).
@@ -347,6 +350,9 @@ class QwenVLVisionTower(nn.Module):
         self.out_indices = [i % depth for i in out_indices]
         self.tower.blocks = self.tower.blocks[:max(self.out_indices) + 1]
         self.tower.merger = nn.Identity()      # the aligner's part (QwenPatchMerger)
+        if hasattr(self.tower, 'deepstack_merger_list'):   # Qwen3-VL: the aligner's too
+            self.tower.deepstack_merger_list = nn.ModuleList()
+            self.tower.deepstack_visual_indexes = []
         self.image_size = int(image_size)
         if path is not None:
             load_tower_weights(self.tower, path, 'patch_embed.proj.weight')
@@ -393,10 +399,12 @@ class QwenVLVisionTower(nn.Module):
                     f'{self.config.spatial_merge_size})')
         return None
 
-    def patch_projection(self) -> tuple[torch.Tensor, None]:
-        """The patch embedding as a 2-D convolution ``(D, C, p, p)``: a still image fills
-        every temporal slice, so the temporal kernels add up."""
-        return self.tower.patch_embed.proj.weight.sum(2), None
+    def patch_projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The patch embedding as a 2-D convolution ``(D, C, p, p)`` and its bias (Qwen3-VL;
+        ``None`` before): a still image fills every temporal slice, so the temporal kernels
+        add up."""
+        proj = self.tower.patch_embed.proj
+        return proj.weight.sum(2), proj.bias
 
     def _order(self, h: int, w: int):
         """Row-major grid index of each token in Qwen's merge-window order."""

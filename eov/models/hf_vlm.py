@@ -11,7 +11,9 @@ InternViT, 2x2 pixel shuffle + LayerNorm/MLP projector, Qwen2 / LLaMA LM), LLaVA
 newline-closed tile layout of one tile, Qwen2 LM), Qwen2-VL and Qwen2.5-VL
 (``Qwen2VLForConditionalGeneration`` / ``Qwen2_5_VLForConditionalGeneration``: their vision
 transformer, the 2x2 patch merger as the aligner, the text model with 3-D M-RoPE positions,
-which eov computes per packed sample). Qwen3-VL (DeepStack) is not imported yet.
+which eov computes per packed sample) and Qwen3-VL (``Qwen3VLForConditionalGeneration``: the
+same, with its DeepStack mergers in the aligner, whose features the LM adds after its first
+layers).
 
 New embedding rows (eov's ``<image>``, chat and location tokens the source's tokenizer lacks)
 start at the mean of the source's rows, in the input and the output table: a new token is
@@ -41,6 +43,12 @@ _QWEN_VL_KEYS = (
     ('model.visual.merger.ln_q.', 'aligner.norm.'), ('visual.merger.ln_q.', 'aligner.norm.'),
     ('model.visual.merger.mlp.', 'aligner.mlp.'), ('visual.merger.mlp.', 'aligner.mlp.'),
     ('model.visual.', 'vision.tower.'), ('visual.', 'vision.tower.'),
+) + _LM_KEYS + (('model.', 'lm.model.'),)
+_QWEN3_VL_KEYS = tuple(
+    (f'{head}visual.{src}', dst) for head in ('model.', '')
+    for src, dst in (('merger.norm.', 'aligner.norm.'), ('merger.linear_fc1.', 'aligner.mlp.0.'),
+                     ('merger.linear_fc2.', 'aligner.mlp.2.'),
+                     ('deepstack_merger_list.', 'aligner.deepstack.'), ('', 'vision.tower.'))
 ) + _LM_KEYS + (('model.', 'lm.model.'),)
 _LLAVA_OV_KEYS = (
     ('model.vision_tower.vision_model.', 'vision.tower.'), ('model.vision_tower.', 'vision.tower.'),
@@ -197,9 +205,11 @@ QWEN_IMAGE_SIZE = 448
 
 def qwen_vl_model_config(config, source: str, serializer: dict, tied: bool,
                          image_size: int | None = None) -> dict:
-    """The eov ``model`` config of a Qwen2-VL / Qwen2.5-VL checkpoint (arguments as
-    :func:`internvl_model_config`; ``image_size`` default :data:`QWEN_IMAGE_SIZE`, a
-    multiple of the tower's patch size times its merge size)."""
+    """The eov ``model`` config of a Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint (arguments
+    as :func:`internvl_model_config`; ``image_size`` default :data:`QWEN_IMAGE_SIZE`, a
+    multiple of the tower's patch size times its merge size). Qwen3-VL's tower returns its
+    DeepStack blocks and its last; :class:`~eov.models.aligners.QwenDeepStackMerger` merges
+    them."""
     vision = config.vision_config
     step = vision.patch_size * vision.spatial_merge_size
     side = int(image_size or QWEN_IMAGE_SIZE)
@@ -207,12 +217,17 @@ def qwen_vl_model_config(config, source: str, serializer: dict, tied: bool,
         raise ValueError(f'{source}/config.json: image_size={side} is not a multiple of '
                          f'{step} px (patch_size {vision.patch_size} x spatial_merge_size '
                          f'{vision.spatial_merge_size})')
+    deepstack = list(getattr(vision, 'deepstack_visual_indexes', None) or [])
+    if deepstack:
+        aligner = dict(type='QwenDeepStackMerger', merge=vision.spatial_merge_size)
+    else:
+        aligner = dict(type='QwenPatchMerger', merge=vision.spatial_merge_size,
+                       norm='rms' if config.model_type == 'qwen2_5_vl' else 'layer')
     return _model_config(
         config, source, serializer, tied, side,
-        vision=dict(type='QwenVLVisionTower', config=_plain_config(vision), image_size=side),
-        aligner=dict(type='QwenPatchMerger', merge=vision.spatial_merge_size,
-                     norm='rms' if config.model_type == 'qwen2_5_vl' else 'layer'),
-        image_wrap=('<|vision_start|>', '<|vision_end|>'))
+        vision=dict(type='QwenVLVisionTower', config=_plain_config(vision), image_size=side,
+                    out_indices=(*deepstack, -1)),
+        aligner=aligner, image_wrap=('<|vision_start|>', '<|vision_end|>'))
 
 
 #: Families :func:`import_hf_vlm` converts (``model_type`` of the source's ``config.json``):
@@ -220,7 +235,8 @@ def qwen_vl_model_config(config, source: str, serializer: dict, tied: bool,
 FAMILIES = {'internvl': (_INTERNVL_KEYS, internvl_model_config),
             'llava_onevision': (_LLAVA_OV_KEYS, llava_onevision_model_config),
             'qwen2_vl': (_QWEN_VL_KEYS, qwen_vl_model_config),
-            'qwen2_5_vl': (_QWEN_VL_KEYS, qwen_vl_model_config)}
+            'qwen2_5_vl': (_QWEN_VL_KEYS, qwen_vl_model_config),
+            'qwen3_vl': (_QWEN3_VL_KEYS, qwen_vl_model_config)}
 SUPPORTED = tuple(FAMILIES)
 
 

@@ -95,8 +95,8 @@ def test_greedy_loop_equals_transformers_generate(built, stop_early):
     model, _, test = built
     model.eval()
     data = _batch(model, test, 5, padding_side='left')
-    embeds, mask, _ = model._left_align(model.embed(data['inputs']),
-                                         data['inputs']['attention_mask'])
+    embeds, mask = model._left_align(model.embed(data['inputs']),
+                                      data['inputs']['attention_mask'])
     eos = model.eos_token_id
     if stop_early:   # an end token the random model does write: rows end at different steps
         probe = model.greedy(embeds, mask, 8)

@@ -146,7 +146,7 @@ def test_the_converter_writes_an_export_that_answers_the_same(source, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
         f"error: {lm_only}/config.json: model_type 'qwen2' cannot be imported; "
-        'supported: internvl, llava_onevision, qwen2_vl, qwen2_5_vl']
+        'supported: internvl, llava_onevision, qwen2_vl, qwen2_5_vl, qwen3_vl']
 
 
 def test_a_tokenizer_larger_than_the_embedding_table_is_named(source, tmp_path):

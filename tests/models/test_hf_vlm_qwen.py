@@ -1,4 +1,4 @@
-"""Importing Qwen2-VL and Qwen2.5-VL as an EarthOneVision: the ``transformers`` model (its own
+"""Importing Qwen2-VL, Qwen2.5-VL and Qwen3-VL as an EarthOneVision: the ``transformers`` model (its own
 image processor, its own M-RoPE positions) is the reference; tiny random instances written
 with ``save_pretrained``, nothing downloaded."""
 import pytest
@@ -8,7 +8,7 @@ from eov.models.hf_vlm import import_hf_vlm
 
 from .vlm_fixtures import QWEN_TOKENS, qwen_pixels, write_tiny_qwen_vl
 
-FAMILIES = ('qwen2_vl', 'qwen2_5_vl')
+FAMILIES = ('qwen2_vl', 'qwen2_5_vl', 'qwen3_vl')
 
 
 @pytest.fixture(scope='module', params=FAMILIES)
@@ -51,7 +51,10 @@ def eov_inputs(model, tok, ids, images):
 def test_the_imported_model_gives_the_source_logits_and_greedy_answer(pair):
     reference, tok, model, family = pair
     assert type(model.lm).__name__ == {'qwen2_vl': 'Qwen2VLTextForCausalLM',
-                                       'qwen2_5_vl': 'Qwen2_5_VLTextForCausalLM'}[family]
+                                       'qwen2_5_vl': 'Qwen2_5_VLTextForCausalLM',
+                                       'qwen3_vl': 'Qwen3VLTextForCausalLM'}[family]
+    assert type(model.aligner).__name__ == ('QwenDeepStackMerger' if family == 'qwen3_vl'
+                                            else 'QwenPatchMerger')
     assert model.mrope and model.num_image_tokens(modality='optical') == QWEN_TOKENS
     torch.manual_seed(1)
     images = torch.rand(2, 3, 64, 64)
@@ -62,17 +65,26 @@ def test_the_imported_model_gives_the_source_logits_and_greedy_answer(pair):
         want = reference_logits(reference, tok, ids, images).logits[..., :n]
         got = model(inputs, mode='tensor')[..., :n]
         # the same tokens at plain 1-D positions: M-RoPE is what makes them equal
-        plain = model.lm(inputs_embeds=model.embed(inputs)).logits[..., :n]
+        extra = {}    # Qwen3-VL: its DeepStack features
+        embeds = model.embed(inputs, lm_kwargs=extra)
+        plain = model.lm(inputs_embeds=embeds, **extra).logits[..., :n]
     assert float((got - want).abs().max()) <= 1e-4
     assert float((plain - want).abs().max()) > 1e-3
+    if family == 'qwen3_vl':   # and the DeepStack features are what the LM adds
+        assert [tuple(t.shape) for t in extra['deepstack_visual_embeds']] == \
+            [(2 * QWEN_TOKENS, 64)] * 2
+        with torch.no_grad():
+            alone = model.lm(inputs_embeds=embeds,
+                             position_ids=model.mrope_positions(inputs)).logits[..., :n]
+        assert float((alone - want).abs().max()) > 1e-3
     pixels, grid = qwen_pixels(images)
     with torch.no_grad():
         hf = reference.generate(
             input_ids=ids, pixel_values=pixels, image_grid_thw=grid,
             mm_token_type_ids=(ids == tok.convert_tokens_to_ids('<|image_pad|>')).int(),
             max_new_tokens=6, do_sample=False, eos_token_id=None, pad_token_id=0)
-        ours = model.greedy(model.embed(inputs), inputs['attention_mask'], 6,
-                            model.mrope_positions(inputs))
+        ours = model.greedy(embeds, inputs['attention_mask'], 6, model.mrope_positions(inputs),
+                            **extra)
     assert ours[0].tolist() == hf[0, ids.shape[1]:].tolist()
 
 

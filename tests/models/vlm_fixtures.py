@@ -85,10 +85,13 @@ QWEN_TOKENS = 16
 
 
 def write_tiny_qwen_vl(directory, family='qwen2_vl'):
-    """Save a tiny Qwen2-VL or Qwen2.5-VL (untied output layer, 3-D M-RoPE) and its tokenizer.
+    """Save a tiny Qwen2-VL, Qwen2.5-VL or Qwen3-VL (untied output layer, 3-D M-RoPE) and its
+    tokenizer.
 
     Qwen2.5-VL's tower attends within 32-px windows (2x2 merge units of 2x2 8-px patches), so
     a 64-px image is held in four windows, and over the whole image in blocks 1 and 3.
+    Qwen3-VL's tower has a 4x4 learned position table (interpolated to the image's grid) and
+    DeepStack features from blocks 0 and 1, added after the LM's first two layers.
 
     Returns:
         ``(model, tokenizer)``, the model in eval mode.
@@ -107,6 +110,14 @@ def write_tiny_qwen_vl(directory, family='qwen2_vl'):
         model_class = transformers.Qwen2VLForConditionalGeneration
         vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2,
                       patch_size=8, spatial_merge_size=2, temporal_patch_size=2)
+    elif family == 'qwen3_vl':
+        config_class = transformers.Qwen3VLConfig
+        model_class = transformers.Qwen3VLForConditionalGeneration
+        vision = dict(depth=3, hidden_size=32, out_hidden_size=64, intermediate_size=64,
+                      num_heads=4, patch_size=8, spatial_merge_size=2, temporal_patch_size=2,
+                      num_position_embeddings=16, deepstack_visual_indexes=[0, 1])
+        text.update(head_dim=16, num_hidden_layers=3)
+        text['rope_parameters']['mrope_interleaved'] = True
     else:
         config_class = transformers.Qwen2_5_VLConfig
         model_class = transformers.Qwen2_5_VLForConditionalGeneration
