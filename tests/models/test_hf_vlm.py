@@ -200,6 +200,32 @@ def test_llava_onevision_gives_the_source_logits_and_answer(llava):
     assert ours.tolist() == hf.tolist()
 
 
+def test_llava_onevision_two_packed_samples_equal_two_separate_forwards(llava):
+    _, reference, tok, model = llava
+    image = tok.convert_tokens_to_ids('<image>')
+    prompts = [torch.tensor([tok('<|im_start|>user\n', add_special_tokens=False)['input_ids'] +
+                             [image] * LLAVA_TOKENS +
+                             tok(f'\n{q}<|im_end|>\n<|im_start|>assistant\n',
+                                 add_special_tokens=False)['input_ids']])
+               for q in ('What is here?', 'How many ships are in the harbour?')]
+    torch.manual_seed(5)
+    pixels = torch.randn(2, 3, 32, 32)
+    a, b = (p.shape[1] for p in prompts)
+    packed = dict(input_ids=torch.cat(prompts, 1), pixel_values={'optical': pixels},
+                  image_order=[('optical', 0), ('optical', 1)],
+                  cu_seqlens=torch.tensor([0, a, a + b], dtype=torch.int32), max_seqlen=max(a, b),
+                  position_ids=torch.cat([torch.arange(a), torch.arange(b)])[None])
+    n = len(tok)
+    with torch.no_grad():
+        got = model(packed, mode='tensor')[0, :, :n]
+        want = [reference(input_ids=ids, image_sizes=torch.tensor([[32, 32]]),
+                          pixel_values=pixels[i:i + 1, None].expand(1, 2, 3, 32, 32)
+                          .contiguous()).logits[0, :, :n]
+                for i, ids in enumerate(prompts)]
+    assert float((got[:a] - want[0]).abs().max()) <= 1e-4
+    assert float((got[a:] - want[1]).abs().max()) <= 1e-4
+
+
 def test_llava_onevision_layouts_eov_cannot_reproduce_are_named(llava, tmp_path):
     import shutil
     directory = tmp_path / 'bad'
