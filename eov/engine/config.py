@@ -368,8 +368,53 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
     """
     cfg = apply_overrides(read_config_file(path), cfg_options, path)
     expand_pretrained_model(cfg, path)
+    expand_streaming_loader(cfg)
     resolve_references(cfg)
     check_image_sizes(cfg, cfg_options, path)
+    return cfg
+
+
+#: The dataset type whose training loader :func:`expand_streaming_loader` completes.
+STREAMING_DATASET = 'StreamingInstructionDataset'
+
+
+def expand_streaming_loader(cfg: Config) -> Config:
+    """``train_dataloader.dataset = dict(type='StreamingInstructionDataset', shards=DIR,
+    ...)``: the rest of the loader for a stream, so that line is all a config writes.
+
+    The loader's ``batch_size``, ``collate_fn`` and the run's seed move into the dataset
+    (it yields whole batches); the loader gets ``batch_size=None``, no sampler and the
+    pass-through collate and no sampler-seed hook; an ``IterBasedTrainLoop`` becomes
+    ``StreamingIterTrainLoop`` (resume by position). A PCMA stage's mixture goes to the dataset
+    (:meth:`eov.stages.Stage.configure`).
+
+    Args:
+        cfg: The config (changed in place).
+
+    Returns:
+        ``cfg``.
+    """
+    loader = cfg.get('train_dataloader')
+    dataset = loader.get('dataset') if isinstance(loader, dict) else None
+    if not isinstance(dataset, dict) or dataset.get('type') not in (
+            STREAMING_DATASET, f'eov.{STREAMING_DATASET}'):
+        return cfg
+    if loader.get('batch_size') is not None:
+        dataset.setdefault('batch_size', loader['batch_size'])
+    collate = loader.get('collate_fn')
+    if isinstance(collate, dict) and 'streaming_collate' not in str(collate.get('type')):
+        dataset.setdefault('collate', dict(collate))
+    seed = (cfg.get('randomness') or {}).get('seed')
+    if seed is not None:
+        dataset.setdefault('seed', seed)
+    loader['batch_size'] = None
+    loader['sampler'] = None
+    loader['collate_fn'] = dict(type='eov.streaming_collate')
+    # MMEngine's sampler-seed hook sets a sampler's epoch: a stream has no sampler
+    cfg.setdefault('default_hooks', {})['sampler_seed'] = None
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, dict) and train_cfg.get('type') in ('IterBasedTrainLoop', None):
+        train_cfg['type'] = 'eov.StreamingIterTrainLoop'
     return cfg
 
 

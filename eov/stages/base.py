@@ -193,9 +193,15 @@ class Stage:
             for key, mult in self.lr_mult.items():
                 keys[key] = dict(lr_mult=float(mult))
         loader = cfg.train_dataloader
-        loader.sampler = dict(type='MixtureSampler', weights=dict(self.mixture))
-        if self.batch_size is not None:
-            loader.batch_size = int(self.batch_size)
+        if 'StreamingInstructionDataset' in str(loader.dataset.get('type')):
+            # a stream mixes its shards' sources itself and yields whole batches
+            loader.dataset.mixture = dict(self.mixture)
+            if self.batch_size is not None:
+                loader.dataset.batch_size = int(self.batch_size)
+        else:
+            loader.sampler = dict(type='MixtureSampler', weights=dict(self.mixture))
+            if self.batch_size is not None:
+                loader.batch_size = int(self.batch_size)
         if self.cfg_options:
             cfg.merge_from_dict(self.cfg_options)
         return cfg

@@ -147,6 +147,30 @@ def find_lone_surrogate(value, key: str = '') -> str | None:
     return None
 
 
+def parse_jsonl_line(raw: bytes, path: str, lineno: int):
+    """One JSONL line: its value, a :class:`RecordError` naming ``path:lineno`` (not UTF-8,
+    not JSON, an unpaired surrogate), or ``None`` for a blank line."""
+    try:
+        line = raw.decode('utf-8')
+    except UnicodeDecodeError as err:
+        bad = raw[err.start:err.end]
+        return RecordError(
+            f'{path}:{lineno}: not UTF-8 at byte offset {err.start} of the line '
+            f'({" ".join(f"0x{b:02x}" for b in bad)}); save the file as UTF-8')
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        return RecordError(f'{path}:{lineno}: invalid JSON ({err.msg})')
+    if _SURROGATE_ESCAPE.search(line):
+        hit = find_lone_surrogate(record)
+        if hit:
+            return RecordError(f'{path}:{lineno}: unpaired surrogate {hit} (half of a UTF-16 '
+                               'pair; UTF-8 cannot encode it)')
+    return record
+
+
 def scan_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, object]]:
     """Yield ``(line_number, record or parse error)`` for each non-blank line.
 
@@ -156,29 +180,9 @@ def scan_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, object]]:
     path = os.fspath(path)
     with open(path, 'rb') as f:
         for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode('utf-8')
-            except UnicodeDecodeError as err:
-                bad = raw[err.start:err.end]
-                yield lineno, RecordError(
-                    f'{path}:{lineno}: not UTF-8 at byte offset {err.start} of the line '
-                    f'({" ".join(f"0x{b:02x}" for b in bad)}); save the file as UTF-8')
-                continue
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield lineno, RecordError(f'{path}:{lineno}: invalid JSON ({err.msg})')
-                continue
-            if _SURROGATE_ESCAPE.search(line):
-                hit = find_lone_surrogate(record)
-                if hit:
-                    yield lineno, RecordError(
-                        f'{path}:{lineno}: unpaired surrogate {hit} (half of a UTF-16 pair; '
-                        'UTF-8 cannot encode it)')
-                    continue
-            yield lineno, record
+            item = parse_jsonl_line(raw, path, lineno)
+            if item is not None:
+                yield lineno, item
 
 
 def iter_jsonl(path: str | os.PathLike, error: type[Exception] = ValueError,

@@ -1,0 +1,327 @@
+"""Streaming instruction data: records read from shards (:mod:`eov.datasets.shards`) in an
+order computed, not stored.
+
+Every sample a run draws is a function of its position in one global stream, so nothing is
+enumerated at start and a resume needs only the iteration it stopped at:
+
+- **Mixture** (:class:`MixtureOrder`): the stream is cut into blocks of about 1024 draws; how
+  many draws of each source come before block ``b`` is ``floor(b * 1024 * p_s + u_s)``, and a
+  block's draws are visited in a keyed random order. So the sources come in their exact
+  proportions, randomly interleaved, and draw ``g`` gives its source and how many earlier
+  draws that source had in ``O(sources)``.
+- **Records of a source**: the ``k``-th draw of a source of ``n`` records is record
+  ``perm_e(k mod n)`` of epoch ``e = k // n``: a keyed bijection (:class:`KeyedPermutation`,
+  a Feistel network), a new shuffle each pass, no index array.
+- **Batches**: global batch ``b`` holds draws ``[b * B, (b + 1) * B)``. At iteration ``t``
+  rank ``r`` of ``R`` trains on global batch ``t * R + r``, and data-loader worker ``w`` of
+  ``W`` builds every ``W``-th of its rank's batches. A resume at iteration ``t`` continues the
+  same global order on any number of ranks and workers: nothing repeated, nothing skipped.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import os
+from typing import Mapping
+
+from mmengine.logging import print_log
+from torch.utils.data import IterableDataset, get_worker_info
+
+from eov.registry import DATASETS, FUNCTIONS
+
+from eov.modalities.io import RasterReadError
+
+from .schema import RecordError
+from .shards import ShardError, read_manifest
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser: a 64-bit integer hash."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _key(*parts: int) -> int:
+    h = 0x243F6A8885A308D3
+    for p in parts:
+        h = _mix(h ^ (int(p) & _MASK64))
+    return h
+
+
+class KeyedPermutation:
+    """A random bijection of ``range(n)`` chosen by ``key``, evaluated one index at a time
+    (a 4-round Feistel network over the next even power of two, cycle-walking back into
+    range), in constant memory.
+
+    Args:
+        n: Size of the range.
+        key: Any integer; equal keys give equal permutations.
+    """
+
+    def __init__(self, n: int, key: int):
+        if n < 1:
+            raise ValueError(f'KeyedPermutation: n must be positive, got {n}')
+        self.n = int(n)
+        bits = max(2, (self.n - 1).bit_length())
+        bits += bits % 2
+        self.half = bits // 2
+        self.mask = (1 << self.half) - 1
+        self.keys = [_key(key, i) for i in range(4)]
+
+    def __call__(self, i: int) -> int:
+        if not 0 <= i < self.n:
+            raise IndexError(f'{i} outside range({self.n})')
+        x = i
+        while True:
+            left, right = x >> self.half, x & self.mask
+            for k in self.keys:
+                left, right = right, left ^ (_mix(right ^ k) & self.mask)
+            x = (left << self.half) | right
+            if x < self.n:
+                return x
+
+
+class MixtureOrder:
+    """Which source each draw of a weighted mixture comes from, computed per draw.
+
+    The stream is cut into blocks of about ``block`` draws. Source ``s`` of probability
+    ``p`` has ``floor(b * block * p + u_s)`` draws before block ``b`` (``u_s`` a keyed offset
+    in [0, 1)): exact proportions over any run of blocks, no replay to know them. Inside a
+    block the sources' draws are interleaved in a keyed random order, each source's in its
+    own order, so ``k`` counts a source's draws exactly and its records are used pass after
+    pass.
+
+    Args:
+        weights: ``{source: weight}`` (weights > 0).
+        seed: The stream's seed.
+        block: Draws per block (about).
+    """
+
+    def __init__(self, weights: Mapping[str, float], seed: int = 0, block: int = 1024):
+        positive = {s: float(w) for s, w in weights.items() if w > 0}
+        if not positive:
+            raise ValueError(f'MixtureOrder: no source has a positive weight: {dict(weights)}')
+        total = sum(positive.values())
+        self.sources = sorted(positive)
+        self.block = int(block)
+        self.rates = [self.block * positive[s] / total for s in self.sources]
+        self.seed = int(seed)
+        self.offsets = [_key(self.seed, 3, hash_source(s)) / 2.0 ** 64 for s in self.sources]
+        self._cached = None
+
+    def _before(self, b: int) -> list[int]:
+        """Draws of each source before block ``b``."""
+        return [int(b * r + u) for r, u in zip(self.rates, self.offsets)]
+
+    def _block(self, b: int):
+        """``(b, start, [(source index, k)] per position)`` of block ``b`` (cached)."""
+        if self._cached is None or self._cached[0] != b:
+            lo, hi = self._before(b), self._before(b + 1)
+            ends = _cumulative(h - lo_s for h, lo_s in zip(hi, lo))
+            perm = KeyedPermutation(max(1, ends[-1]), _key(self.seed, 1, b))
+            taken = list(lo)
+            draws = []
+            for o in range(ends[-1]):
+                s = bisect.bisect_right(ends, perm(o))
+                draws.append((s, taken[s]))
+                taken[s] += 1
+            self._cached = (b, sum(lo), draws)
+        return self._cached
+
+    def __call__(self, g: int) -> tuple[str, int]:
+        """``(source, k)``: draw ``g`` is the ``k``-th draw of ``source`` (both from 0)."""
+        g = int(g)
+        b = g // self.block
+        while b > 0 and sum(self._before(b)) > g:
+            b -= 1
+        while sum(self._before(b + 1)) <= g:
+            b += 1
+        _, start, draws = self._block(b)
+        s, k = draws[g - start]
+        return self.sources[s], k
+
+
+class ShardRecords:
+    """Random access to the records of a shard directory, source by source.
+
+    Parts are opened lazily (memory-mapped Arrow; each worker opens its own).
+
+    Args:
+        shards: The shard directory.
+    """
+
+    def __init__(self, shards: str):
+        self.root = shards
+        self.manifest = read_manifest(shards)
+        self.data_root = self.manifest.get('data_root', '')
+        self.counts = {s: e['records'] for s, e in self.manifest['sources'].items()}
+        self._parts = {s: [(os.path.join(shards, path), n) for path, n in e['parts']]
+                       for s, e in self.manifest['sources'].items()}
+        self._ends = {s: _cumulative(n for _, n in parts) for s, parts in self._parts.items()}
+        self._open: dict[str, object] = {}
+
+    def record(self, source: str, index: int) -> tuple[dict, str]:
+        """``(record, where)`` of record ``index`` of ``source``."""
+        ends = self._ends[source]
+        part = bisect.bisect_right(ends, index)
+        path, _ = self._parts[source][part]
+        table = self._open.get(path)
+        if table is None:
+            import datasets
+            try:
+                table = self._open[path] = datasets.load_from_disk(path)
+            except (FileNotFoundError, ValueError) as err:
+                raise ShardError(f'{path}: cannot be read ({err}); rebuild the shards') from err
+        row = table[index - (ends[part - 1] if part else 0)]
+        return json.loads(row['record']), row['where']
+
+
+def _cumulative(counts) -> list[int]:
+    out, total = [], 0
+    for n in counts:
+        total += n
+        out.append(total)
+    return out
+
+
+@DATASETS.register_module()
+class StreamingInstructionDataset(IterableDataset):
+    """Instruction records streamed from shards, in whole training batches.
+
+    Yields collated batches (give the data loader ``batch_size=None``); the draws of each
+    batch come from :class:`MixtureOrder` over the mixture's sources and a fresh
+    :class:`KeyedPermutation` of each source per pass (see the module docstring). A
+    training run's data are a function of ``seed``, the mixture and the iteration, so
+    :meth:`resume_at` (called by eov's runner from the checkpoint's iteration) continues
+    exactly where a run stopped, on any number of ranks and workers.
+
+    Args:
+        shards: Shard directory (``tools/build_shards.py``).
+        pipeline: Transforms applied to each record (as :class:`InstructionDataset`).
+        batch_size: Samples per batch and rank.
+        mixture: ``{'modality/task' pattern: weight}`` (a PCMA stage sets it);
+            ``None``: every record equally likely.
+        seed: Stream seed.
+        collate: The collate function config (``eov_collate``; packing as configured).
+        data_root: Directory image paths are relative to (default: the manifest's).
+        max_bad_records: Samples that fail (unreadable image, invalid record) tolerated per
+            worker before the run stops; each is logged with its file and line.
+        modalities: Accepted for config compatibility with :class:`InstructionDataset`.
+        test_mode: Streaming is for training: ``True`` is refused.
+    """
+
+    def __init__(self, shards: str, pipeline=(), batch_size: int = 8,
+                 mixture: Mapping[str, float] | None = None, seed: int = 0,
+                 collate: dict | None = None, data_root: str | None = None,
+                 max_bad_records: int = 0, modalities=None, test_mode: bool = False):
+        from mmengine.dataset import Compose
+        if test_mode:
+            raise ValueError('StreamingInstructionDataset streams training data; test with '
+                             'InstructionDataset (every record once, in order)')
+        self.shards = shards
+        self.manifest = read_manifest(shards)
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f'batch_size must be at least 1, got {batch_size}')
+        self.seed = int(seed)
+        self.data_root = self.manifest.get('data_root', '') if data_root is None else data_root
+        self.pipeline = Compose(list(pipeline))
+        self.collate_cfg = dict(collate or dict(type='eov_collate'))
+        self.max_bad_records = int(max_bad_records)
+        self.modalities = modalities
+        self.start_iter = 0
+        self.set_mixture(mixture)
+
+    def set_mixture(self, mixture: Mapping[str, float] | None) -> None:
+        """Use the weights ``{'modality/task' pattern: weight}`` (``None``: every record
+        alike); refuses a mixture no source of the shards matches."""
+        from .samplers import source_weights
+        counts = {s: e['records'] for s, e in self.manifest['sources'].items() if e['records']}
+        if mixture is None:
+            weights = {s: float(n) for s, n in counts.items()}
+        else:
+            weights = source_weights(list(counts), mixture)
+        self.weights = {s: w for s, w in weights.items() if w > 0}
+        if not self.weights:
+            raise ValueError(f'{self.shards}: no source matches the mixture {dict(mixture)}; '
+                             f'the shards hold {", ".join(counts)}')
+        self.mixture = None if mixture is None else dict(mixture)
+        self.order = MixtureOrder(self.weights, seed=self.seed)
+
+    def __len__(self) -> int:
+        """Batches in one pass over the records of the mixture's sources (the stream itself
+        does not end; MMEngine reads this for its logs)."""
+        records = sum(self.manifest['sources'][s]['records'] for s in self.weights)
+        return max(1, -(-records // self.batch_size))
+
+    def resume_at(self, iteration: int) -> None:
+        """Start the stream at training iteration ``iteration`` (a resumed run)."""
+        self.start_iter = int(iteration)
+
+    def draw(self, g: int, records: ShardRecords) -> tuple[dict, str]:
+        """The record of global draw ``g`` and where it came from."""
+        source, k = self.order(g)
+        n = records.counts[source]
+        epoch, i = divmod(k, n)
+        perm = KeyedPermutation(n, _key(self.seed, 2, hash_source(source), epoch))
+        return records.record(source, perm(i))
+
+    def batch_draws(self, iteration: int, rank: int, world_size: int) -> range:
+        """The global draws of ``rank``'s batch at ``iteration``."""
+        b = iteration * world_size + rank
+        return range(b * self.batch_size, (b + 1) * self.batch_size)
+
+    def __iter__(self):
+        from mmengine.dist import get_dist_info
+
+        from eov.registry import FUNCTIONS as functions
+        rank, world = get_dist_info()
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        records = ShardRecords(self.shards)
+        cfg = dict(self.collate_cfg)
+        collate = functions.get(cfg.pop('type', 'eov_collate'))
+        bad = 0
+        iteration = self.start_iter + worker
+        while True:
+            samples = []
+            for g in self.batch_draws(iteration, rank, world):
+                record, where = self.draw(g, records)
+                try:
+                    sample = self.pipeline(dict(record, data_root=self.data_root, source=where))
+                except (RasterReadError, RecordError) as err:
+                    bad += 1
+                    message = str(err) if str(err).startswith(where) else f'{where}: {err}'
+                    if bad > self.max_bad_records:
+                        if self.max_bad_records:
+                            message += (f' ({bad} bad samples in this worker: more than '
+                                        f'max_bad_records={self.max_bad_records})')
+                        raise RecordError(message) from err
+                    print_log(f'skipping bad sample: {message}', logger='current',
+                              level=logging.WARNING)
+                    continue
+                if sample is not None:
+                    sample['data_sample']['draw'] = g
+                    samples.append(sample)
+            if samples:
+                yield collate(samples, **cfg)
+            iteration += workers
+
+
+def hash_source(source: str) -> int:
+    """A stable integer of a source name (Python's ``hash`` of a string is salted)."""
+    import hashlib
+    return int.from_bytes(hashlib.blake2b(source.encode('utf-8'), digest_size=8).digest(),
+                          'little')
+
+
+@FUNCTIONS.register_module()
+def streaming_collate(batch):
+    """The data loader's collate for :class:`StreamingInstructionDataset` (batches come
+    collated): the identity."""
+    return batch

@@ -1,0 +1,192 @@
+"""Shards (tools/build_shards.py) and the streaming dataset: what each draw is, that a resume
+continues the same order on any number of ranks and workers, and that a killed build
+resumes."""
+import json
+import os
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+from eov.datasets.shards import ShardError, build_shards, read_manifest
+from eov.datasets.streaming import (KeyedPermutation, MixtureOrder, ShardRecords,
+                                    StreamingInstructionDataset)
+
+from ..helpers import load_tool
+
+
+@pytest.mark.parametrize('n', [1, 2, 3, 17, 256, 1000])
+def test_a_keyed_permutation_is_a_bijection_that_the_key_changes(n):
+    values = [KeyedPermutation(n, 5)(i) for i in range(n)]
+    assert sorted(values) == list(range(n))
+    if n >= 17:
+        assert values != [KeyedPermutation(n, 6)(i) for i in range(n)]
+        assert values != list(range(n))
+    with pytest.raises(IndexError):
+        KeyedPermutation(n, 5)(n)
+
+
+def test_the_mixture_keeps_its_proportions_and_counts_each_sources_draws():
+    order = MixtureOrder({'a': 1.0, 'b': 2.0, 'c': 0.001, 'd': 7.0}, seed=3)
+    blocks = 120
+    total = sum(order._before(blocks))
+    draws = [order(g) for g in range(total)]
+    for source, weight in (('a', 1.0), ('b', 2.0), ('c', 0.001), ('d', 7.0)):
+        ks = [k for s, k in draws if s == source]
+        assert ks == list(range(len(ks)))             # every draw of a source counted once
+        assert abs(len(ks) - total * weight / 10.001) <= 1
+    # any draw is computed alone (no replay): the same as in sequence
+    for g in (0, 1, 1023, 1024, total // 2, total - 1):
+        assert MixtureOrder({'a': 1.0, 'b': 2.0, 'c': 0.001, 'd': 7.0}, seed=3)(g) == draws[g]
+    # interleaved, not in runs: the first 40 draws hold three sources
+    assert len({s for s, _ in draws[:40]}) >= 2
+    assert [order(g) for g in range(50)] != \
+        [MixtureOrder({'a': 1.0, 'b': 2.0, 'c': 0.001, 'd': 7.0}, seed=4)(g) for g in range(50)]
+
+
+def write_records(path, records):
+    with open(path, 'w') as f:
+        for r in records:
+            f.write((r if isinstance(r, str) else json.dumps(r)) + '\n')
+
+
+@pytest.fixture(scope='module')
+def shards(synth_data, tmp_path_factory):
+    """The small EOV-Synth train split (48 grounding records) as shards of 20-line parts."""
+    out = str(tmp_path_factory.mktemp('shards'))
+    build_shards(os.path.join(synth_data, 'train.jsonl'), out, data_root=synth_data,
+                 part_records=20, progress=False)
+    return out
+
+
+def test_the_manifest_counts_sources_and_names_bad_records(synth_data, tmp_path):
+    records = [json.loads(line) for line in open(os.path.join(synth_data, 'train.jsonl'))][:6]
+    sar = dict(records[0], id='sar-0', modality='sar', task='vqa')
+    lines = records + [sar, '{"id": "broken', dict(records[1])]    # bad JSON, a repeated id
+    src = tmp_path / 'records.jsonl'
+    write_records(src, lines)
+    out = str(tmp_path / 'shards')
+    manifest = build_shards(str(src), out, data_root=synth_data, part_records=100,
+                            progress=False)
+    assert manifest['records'] == 7 and manifest['bad_records'] == 2
+    assert manifest['sources']['optical/grounding']['records'] == 6
+    assert manifest['sources']['sar/vqa']['records'] == 1
+    assert manifest['modalities'] == {'optical': 6, 'sar': 1}
+    assert manifest['tasks'] == {'grounding': 6, 'vqa': 1}
+    bad = open(os.path.join(out, 'bad_records.txt')).read().splitlines()
+    assert bad[0].startswith(f'{src}:8: invalid JSON')
+    assert bad[1].startswith(f"{src}:9: id {records[1]['id']!r} repeats {src}:2")
+    records_of = ShardRecords(out)
+    record, where = records_of.record('sar/vqa', 0)
+    assert record['id'] == 'sar-0' and where == f'{src}:7'
+    with pytest.raises(ShardError, match='more than max_bad_records=1'):
+        build_shards(str(src), str(tmp_path / 'strict'), part_records=100,
+                     max_bad_records=1, progress=False)
+
+
+def test_a_killed_build_resumes_and_a_repeated_one_changes_nothing(synth_data, tmp_path):
+    src = os.path.join(synth_data, 'train.jsonl')
+    out = str(tmp_path / 'shards')
+    first = build_shards(src, out, data_root=synth_data, part_records=20, progress=False)
+    parts = sorted(os.listdir(os.path.join(out, 'parts')))
+    assert parts == ['000-000000', '000-000001', '000-000002'] and first['records'] == 48
+    stamps = {p: os.path.getmtime(os.path.join(out, 'parts', p, 'done.json')) for p in parts}
+    # a kill while the last part was written: no done.json there
+    os.remove(os.path.join(out, 'parts', parts[-1], 'done.json'))
+    again = build_shards(src, out, data_root=synth_data, part_records=20, progress=False)
+    assert again == first
+    for p in parts[:-1]:     # finished parts were not rebuilt
+        assert os.path.getmtime(os.path.join(out, 'parts', p, 'done.json')) == stamps[p]
+    assert build_shards(src, out, data_root=synth_data, part_records=20,
+                        progress=False) == first
+    with pytest.raises(ShardError, match='holds shards of other inputs or settings'):
+        build_shards(src, out, data_root=synth_data, part_records=10, progress=False)
+    assert read_manifest(out)['records'] == 48
+
+
+def test_the_command_line_reports_counts_and_refuses_bad_arguments(synth_data, tmp_path,
+                                                                  capsys):
+    tool = load_tool('build_shards')
+    out = str(tmp_path / 'shards')
+    tool.main([os.path.join(synth_data, 'train.jsonl'), out, '--data-root', synth_data,
+               '--no-progress'])
+    printed = capsys.readouterr().out
+    assert printed.startswith('48 records in 1 sources, 0 bad')
+    assert json.loads(printed.splitlines()[1]) == dict(modalities={'optical': 48},
+                                                       tasks={'grounding': 48})
+    for argv, message in (
+            ([str(tmp_path / 'nope.jsonl'), out], f'input not found: {tmp_path}/nope.jsonl'),
+            ([os.path.join(synth_data, 'train.jsonl'), out, '--part-records', '0'],
+             '--part-records must be at least 1, got 0')):
+        with pytest.raises(SystemExit):
+            tool.main(argv)
+        assert capsys.readouterr().err.strip() == f'error: {message}'
+
+
+def _dataset(tiny_cfg, shards, **kwargs):
+    init_default_scope('eov')
+    from eov.registry import DATASETS
+    cfg = dict(type='StreamingInstructionDataset', shards=shards,
+               pipeline=tiny_cfg.train_dataloader.dataset.pipeline, batch_size=4,
+               collate=dict(type='eov.eov_collate', packing=True, max_tokens=2048))
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)
+
+
+def _ids(batches):
+    return [[s['id'] for s in b['data_samples']] for b in batches]
+
+
+def _take(dataset, n, workers=0):
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers,
+                                         collate_fn=lambda b: b)
+    it = iter(loader)
+    out = [next(it) for _ in range(n)]
+    del it
+    return out
+
+
+def test_batches_are_the_same_on_any_number_of_workers_and_resume_exactly(tiny_cfg, shards):
+    dataset = _dataset(tiny_cfg, shards)
+    straight = _ids(_take(dataset, 12))
+    assert all(len(b) == 4 for b in straight)
+    seen = [i for b in straight for i in b]
+    assert len(set(seen[:48])) == 48        # one pass over the 48 records before any repeat
+    assert _ids(_take(dataset, 12, workers=2)) == straight
+    # a resume at iteration 5: the batches the uninterrupted stream had next
+    dataset.resume_at(5)
+    assert _ids(_take(dataset, 7)) == straight[5:]
+    assert _ids(_take(dataset, 7, workers=2)) == straight[5:]
+
+
+def test_ranks_split_one_global_order_and_a_resume_may_change_their_number(tiny_cfg,
+                                                                           shards, monkeypatch):
+    dataset = _dataset(tiny_cfg, shards)
+    single = _ids(_take(dataset, 8))        # one rank: global batches 0..7
+    per_rank = {}
+    for rank in (0, 1):
+        monkeypatch.setattr('mmengine.dist.get_dist_info', lambda rank=rank: (rank, 2))
+        per_rank[rank] = _ids(_take(dataset, 4))
+    # two ranks at iteration t train on global batches 2t and 2t + 1
+    assert [b for t in range(4) for b in (per_rank[0][t], per_rank[1][t])] == single
+    # two ranks stopped after iteration 2 (global batches 0..3); one rank resumes at global
+    # batch 4: nothing repeated, nothing skipped
+    monkeypatch.setattr('mmengine.dist.get_dist_info', lambda: (0, 1))
+    dataset.resume_at(2 * 2)
+    assert _ids(_take(dataset, 4)) == single[4:]
+
+
+def test_a_stage_mixture_weighs_the_streamed_sources(tiny_cfg, shards):
+    with pytest.raises(ValueError, match="no source matches the mixture {'sar/\\*': 1.0}; "
+                                         'the shards hold optical/grounding'):
+        _dataset(tiny_cfg, shards, mixture={'sar/*': 1.0})
+    dataset = _dataset(tiny_cfg, shards, mixture={'optical/*': 1.0, 'sar/*': 3.0})
+    assert dataset.weights == {'optical/grounding': 1.0}
+    assert len(dataset) == 12       # one pass over 48 records in batches of 4
+
+
+def test_streaming_is_not_for_testing(shards):
+    with pytest.raises(ValueError, match='streams training data'):
+        StreamingInstructionDataset(shards, test_mode=True)
+    with pytest.raises(ShardError, match='no manifest.json'):
+        StreamingInstructionDataset(os.path.dirname(shards))
