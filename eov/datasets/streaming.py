@@ -14,8 +14,9 @@ enumerated at start and a resume needs only the iteration it stopped at:
   a Feistel network), a new shuffle each pass, no index array.
 - **Batches**: global batch ``b`` holds draws ``[b * B, (b + 1) * B)``. At iteration ``t``
   rank ``r`` of ``R`` trains on global batch ``t * R + r``, and data-loader worker ``w`` of
-  ``W`` builds every ``W``-th of its rank's batches. A resume at iteration ``t`` continues the
-  same global order on any number of ranks and workers: nothing repeated, nothing skipped.
+  ``W`` builds every ``W``-th of its rank's batches. A resume continues the same global order
+  from the global batches trained (the checkpoint keeps where its run's count started and on
+  how many ranks) on any number of ranks and workers: nothing repeated, nothing skipped.
 """
 from __future__ import annotations
 
@@ -235,6 +236,7 @@ class StreamingInstructionDataset(IterableDataset):
         self.max_bad_records = int(max_bad_records)
         self.modalities = modalities
         self.start_iter = 0
+        self.start_batch = None
         self.set_mixture(mixture)
 
     def set_mixture(self, mixture: Mapping[str, float] | None) -> None:
@@ -259,9 +261,18 @@ class StreamingInstructionDataset(IterableDataset):
         records = sum(self.manifest['sources'][s]['records'] for s in self.weights)
         return max(1, -(-records // self.batch_size))
 
-    def resume_at(self, iteration: int) -> None:
-        """Start the stream at training iteration ``iteration`` (a resumed run)."""
+    def resume_at(self, iteration: int, batches: int | None = None) -> None:
+        """Start the stream at training iteration ``iteration`` (a resumed run).
+
+        Args:
+            iteration: The iteration training continues after.
+            batches: Global batches trained before it (by every rank; default
+                ``iteration`` times this run's number of ranks). A run resumed on another
+                number of ranks gives the count of the run that stopped, and goes on at
+                the next global batch.
+        """
         self.start_iter = int(iteration)
+        self.start_batch = None if batches is None else int(batches)
 
     def draw(self, g: int, records: ShardRecords) -> tuple[dict, str]:
         """The record of global draw ``g`` and where it came from."""
@@ -273,7 +284,8 @@ class StreamingInstructionDataset(IterableDataset):
 
     def batch_draws(self, iteration: int, rank: int, world_size: int) -> range:
         """The global draws of ``rank``'s batch at ``iteration``."""
-        b = iteration * world_size + rank
+        start = self.start_iter * world_size if self.start_batch is None else self.start_batch
+        b = start + (iteration - self.start_iter) * world_size + rank
         return range(b * self.batch_size, (b + 1) * self.batch_size)
 
     def __iter__(self):

@@ -7,6 +7,9 @@ from torch.utils.data import DataLoader
 
 from eov.registry import LOOPS
 
+#: Runtime-info key of the stream's position: ``[iteration, global batches before it, ranks]``.
+STREAM_ANCHOR = 'eov_stream_anchor'
+
 
 def restarted_loader(loader: DataLoader) -> DataLoader:
     """A new data loader over the same dataset and settings (new worker processes, which
@@ -38,20 +41,30 @@ class StreamingIterTrainLoop(IterBasedTrainLoop):
     """
 
     def run(self):
+        from mmengine.dist import get_dist_info
         dataset = self.dataloader.dataset
-        if self._iter > 0 and hasattr(dataset, 'resume_at'):
-            shut_down(self.dataloader_iterator)
-            dataset.resume_at(self._iter)
-            self.dataloader = restarted_loader(self.dataloader)
-            self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
-            print_log(f'the data stream continues at iteration {self._iter} (no replay)',
-                      logger='current')
+        hub = self.runner.message_hub
+        if not hasattr(dataset, 'resume_at'):
             try:
-                return self._run_from(self._iter)
+                return super().run()
             finally:
                 shut_down(self.dataloader_iterator)
+        # (iteration, global batches trained before it, ranks) of this run's start: saved
+        # with every checkpoint (MMEngine keeps the message hub's runtime info)
+        _, world = get_dist_info()
+        anchor = hub.get_info(STREAM_ANCHOR) if self._iter > 0 else None
+        batches = self._iter * world if anchor is None else \
+            int(anchor[1]) + (self._iter - int(anchor[0])) * int(anchor[2])
+        hub.update_info(STREAM_ANCHOR, [self._iter, batches, world])
+        if self._iter > 0:
+            shut_down(self.dataloader_iterator)
+            dataset.resume_at(self._iter, batches)
+            self.dataloader = restarted_loader(self.dataloader)
+            self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
+            print_log(f'the data stream continues at iteration {self._iter}, global batch '
+                      f'{batches} (no replay)', logger='current')
         try:
-            return super().run()
+            return self._run_from(self._iter)
         finally:
             shut_down(self.dataloader_iterator)
 

@@ -93,6 +93,12 @@ class EarthOneVision(BaseModel):
             ``'lm.lm_head.delta'`` -- and the new adapters).
         image_wrap: ``(before, after)`` text around each image's tokens in prompts (an
             imported InternVL: ``('<img>', '</img>')``); see :class:`EOVProcessor`.
+        loss_normalization: ``'global'``: with several processes each one's summed loss
+            is divided by the weight (answer tokens, for ``'token'``) of *all* processes'
+            batches (all-reduced), so N processes x b samples train as 1 x N*b whatever
+            the answer lengths; ``'local'``: each process averages over its own batch (as
+            HF / MMEngine do). One process: the same. Gradient accumulation averages its
+            micro-batches' losses (MMEngine's rule) either way.
         data_preprocessor: MMEngine data preprocessor config.
         init_cfg: MMEngine init config.
     """
@@ -103,6 +109,7 @@ class EarthOneVision(BaseModel):
                  max_new_tokens: int | str = 'auto', max_objects: int = 1,
                  resize_embeddings: str = 'exact', loss_weighting: str = 'token',
                  modality_lora: dict | None = None, image_wrap=None,
+                 loss_normalization: str = 'global',
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.vision = MODELS.build(vision)
@@ -148,6 +155,10 @@ class EarthOneVision(BaseModel):
             raise ValueError(f'loss_weighting must be one of {", ".join(LOSS_WEIGHTINGS)}, '
                              f'got {loss_weighting!r}')
         self.loss_weighting = loss_weighting
+        if loss_normalization not in ('global', 'local'):
+            raise ValueError("loss_normalization must be 'global' or 'local', "
+                             f'got {loss_normalization!r}')
+        self.loss_normalization = loss_normalization
         self.max_new_tokens = self._resolve_max_new_tokens(max_new_tokens, max_objects)
         loc_tokens = getattr(self.serializer, 'loc_tokens', None)
         ids = self.tokenizer.convert_tokens_to_ids(loc_tokens()) if loc_tokens else []
@@ -473,15 +484,28 @@ class EarthOneVision(BaseModel):
         ``'token'``: every answer token counts the same, so long answers (captions,
         detections) dominate; ``'sample'``: every sample counts the same (its tokens
         share a weight of one); ``'sqrt'``: a sample of ``n`` answer tokens weighs
-        ``sqrt(n)``. Weights sum to 1.
+        ``sqrt(n)``. Not normalised (:meth:`answer_loss` divides by their sum).
         """
         if self.loss_weighting == 'token':
             return None
         _, inverse, counts = torch.unique(sample, return_inverse=True, return_counts=True)
         per = counts.float().reciprocal() if self.loss_weighting == 'sample' \
             else counts.float().rsqrt()
-        weights = per[inverse]
-        return weights / weights.sum()
+        return per[inverse]
+
+    def loss_denominator(self, local: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """``(total, world)``: the weight sum the summed loss is divided by, and the
+        factor that undoes the data-parallel gradient mean (:attr:`loss_normalization`)."""
+        import torch.distributed as dist
+        if self.loss_normalization == 'local' or not (dist.is_available() and
+                                                       dist.is_initialized()):
+            return local, 1
+        world = dist.get_world_size()
+        if world == 1:
+            return local, 1
+        total = local.detach().clone()
+        dist.all_reduce(total)
+        return total, world
 
     def answer_loss(self, hidden: torch.Tensor, labels: torch.Tensor,
                     cu_seqlens: torch.Tensor | None = None,
@@ -513,7 +537,9 @@ class EarthOneVision(BaseModel):
                 soft_nll = -(soft * logp[is_loc][:, self.loc_token_ids]).sum(1)
                 nll = nll.clone()
                 nll[is_loc] = soft_nll
-        losses['loss'] = nll.mean() if weights is None else (nll * weights).sum()
+        weights = torch.ones_like(nll) if weights is None else weights
+        total, world = self.loss_denominator(weights.sum())
+        losses['loss'] = (nll * weights).sum() * world / total
         with torch.no_grad():
             losses['token_acc'] = (logits.argmax(-1) == tgt).float().mean()
         return losses

@@ -24,10 +24,10 @@ def test_torchrun_two_cpu_processes(synth_data, tmp_path):
 
 
 # -- parity and strategies (real torchrun processes on CPU, gloo) ---------------------------
-# The tiny grounding answers all have the same number of tokens, so the mean loss of two
-# processes' batches of b equals the mean over one batch of 2b: parameters must agree to
-# float rounding (stated tolerance below). With answers of different lengths they would
-# not exactly: each process averages over its own answer tokens, as in HF / MMEngine.
+# Two processes' batches of b train as one batch of 2b: parameters must agree to float
+# rounding (stated tolerance below). The loss is divided by the answer tokens of both
+# processes (model.loss_normalization='global'), so this holds for answers of different
+# lengths too (tests/tools/test_distributed_streaming.py).
 PARITY_ATOL = 5e-5
 
 

@@ -42,7 +42,7 @@ def test_a_resumed_stream_continues_with_the_samples_of_the_uninterrupted_run(
     resumed = run_tool(['tools/train.py', str(config), '--work-dir', stopped, '--resume',
                         *tiny_train_options(synth_data, 6, 3), *extra])
     log = resumed.stdout + resumed.stderr
-    assert 'the data stream continues at iteration 3 (no replay)' in log
+    assert 'the data stream continues at iteration 3, global batch 3 (no replay)' in log
     assert 'Advance dataloader' not in log
     want, got = samples(straight), samples(stopped)
     assert sorted(want) == sorted(got) == [1, 2, 3, 4, 5, 6]
