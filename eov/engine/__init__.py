@@ -8,7 +8,7 @@ from eov.models.weights import allow_mmengine_checkpoints, load_checkpoint_safel
 from .checkpoint_hook import EOVCheckpointHook
 from .config import load_config, resolve_references
 from .image_tokens import fill_config_image_tokens, fill_image_tokens, model_image_tokens
-from .loops import StreamingIterTrainLoop
+from .loops import EOVIterTrainLoop
 from .resume import latest_good_checkpoint
 from .runner import EOVRunner
 from .sample_log import SampleLogHook
@@ -21,4 +21,4 @@ __all__ = ['EOVCheckpointHook', 'EOVDistributedDataParallel', 'EOVFullyShardedDa
            'EOVOptimWrapper', 'EOVRunner', 'OneCycleLRPerGroup', 'allow_mmengine_checkpoints',
            'fill_config_image_tokens', 'fill_image_tokens', 'latest_good_checkpoint',
            'load_checkpoint_safely', 'load_config', 'model_image_tokens',
-           'resolve_references', 'SampleLogHook', 'StreamingIterTrainLoop']
+           'resolve_references', 'SampleLogHook', 'EOVIterTrainLoop']

@@ -385,7 +385,7 @@ def expand_streaming_loader(cfg: Config) -> Config:
     The loader's ``batch_size``, ``collate_fn`` and the run's seed move into the dataset
     (it yields whole batches); the loader gets ``batch_size=None``, no sampler and the
     pass-through collate and no sampler-seed hook; an ``IterBasedTrainLoop`` becomes
-    ``StreamingIterTrainLoop`` (resume by position). A PCMA stage's mixture goes to the dataset
+    ``EOVIterTrainLoop`` (resume by position). A PCMA stage's mixture goes to the dataset
     (:meth:`eov.stages.Stage.configure`).
 
     Args:
@@ -414,7 +414,7 @@ def expand_streaming_loader(cfg: Config) -> Config:
     cfg.setdefault('default_hooks', {})['sampler_seed'] = None
     train_cfg = cfg.get('train_cfg')
     if isinstance(train_cfg, dict) and train_cfg.get('type') in ('IterBasedTrainLoop', None):
-        train_cfg['type'] = 'eov.StreamingIterTrainLoop'
+        train_cfg['type'] = 'eov.EOVIterTrainLoop'
     return cfg
 
 

@@ -2,7 +2,8 @@
 # (3% of the iterations) then cosine decay, scaled to train_cfg.max_iters so
 # `--cfg-options train_cfg.max_iters=N` keeps a valid schedule. OneCycleLRPerGroup is
 # MMEngine's OneCycleLR keeping each parameter group's lr_mult (a stage's `lr_mult`).
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=3000)
+# eov's IterBasedTrainLoop: streams resume by position, workers stop at the end of a stage
+train_cfg = dict(type='eov.EOVIterTrainLoop', max_iters=3000)
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
