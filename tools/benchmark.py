@@ -2,6 +2,7 @@
 
     python tools/benchmark.py slis [--n 200] [--image-size 1024 1024] [--out FILE]
     python tools/benchmark.py data [--samples 64] [--tile 256] [--workers 0 2] [--out FILE]
+    python tools/benchmark.py data-scale [--records 100000 10000000] [--cache DIR]
     python tools/benchmark.py train-step --config CONFIG [--device cpu|cuda] [--steps N]
     python tools/benchmark.py infer --config CONFIG [--checkpoint CKPT] [--batch-sizes 1 8]
 """
@@ -46,7 +47,21 @@ def run_data(args) -> list[dict]:
     machine = _machine()
     rows = []
     for row in benchmark_data(samples=args.samples, tile=args.tile, workers=args.workers,
+                              datasets=args.datasets,
                               batch_size=args.batch_size, image_size=args.image_size):
+        row['machine'] = machine
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def run_data_scale(args) -> list[dict]:
+    """Shards of N records: build time, first batch, resume, memory (fresh processes)."""
+    from eov.datasets.scale import benchmark_scale
+    machine = _machine()
+    rows = []
+    for row in benchmark_scale(records=args.records, cache=args.cache,
+                               jsonl_limit=args.jsonl_limit):
         row['machine'] = machine
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -122,7 +137,18 @@ def main(argv=None) -> int:
     data.add_argument('--workers', type=int, nargs='+', default=[0, 2])
     data.add_argument('--batch-size', type=int, default=8)
     data.add_argument('--image-size', type=int, help='resize tiles to this side')
+    data.add_argument('--datasets', nargs='+', choices=['jsonl', 'streaming'],
+                      default=['jsonl', 'streaming'],
+                      help='the JSONL dataset and/or the same records streamed from shards')
     data.add_argument('--out', help='also append the JSON lines to this file')
+    scale = sub.add_parser('data-scale', help='shards of N records: build, first batch, '
+                                              'resume and memory, beside the JSONL dataset')
+    scale.add_argument('--records', type=int, nargs='+', default=[100_000, 10_000_000])
+    scale.add_argument('--cache', default='work_dirs/data_scale',
+                       help='where records and shards are written (and kept)')
+    scale.add_argument('--jsonl-limit', type=int, default=200_000,
+                       help='measure the JSONL dataset up to this many records')
+    scale.add_argument('--out', help='also append the JSON lines to this file')
     step = sub.add_parser('train-step', help="eov's packed training step vs a padded "
                                              'HF-style baseline on variable-length batches')
     step.add_argument('--config', required=True)
@@ -147,8 +173,8 @@ def main(argv=None) -> int:
     infer.add_argument('--max-new-tokens', type=int, default=16)
     infer.add_argument('--out', help='also append the JSON lines to this file')
     args = parser.parse_args(argv)
-    rows = {'slis': run_slis, 'data': run_data, 'train-step': run_train_step,
-            'infer': run_infer}[args.bench](args)
+    rows = {'slis': run_slis, 'data': run_data, 'data-scale': run_data_scale,
+            'train-step': run_train_step, 'infer': run_infer}[args.bench](args)
     if args.out:
         with open(args.out, 'a') as f:
             for row in rows:

@@ -57,8 +57,8 @@ def _inputs_fingerprint(paths: list[str]) -> list[dict]:
 
 
 def _read_part(path: str, start: int, max_records: int, first_line: int):
-    """Yield ``(lineno, record or error, end_offset)`` for up to ``max_records`` non-blank
-    lines of ``path`` from byte ``start``."""
+    """Yield ``(lineno, record or error, the line, end_offset)`` for up to ``max_records``
+    non-blank lines of ``path`` from byte ``start``."""
     n = 0
     with open(path, 'rb') as f:
         f.seek(start)
@@ -72,7 +72,7 @@ def _read_part(path: str, start: int, max_records: int, first_line: int):
             if item is None:
                 continue
             n += 1
-            yield lineno, item, f.tell()
+            yield lineno, item, raw, f.tell()
 
 
 def build_shards(inputs, out_dir: str, data_root: str = '', part_records: int = 1_000_000,
@@ -154,7 +154,7 @@ def _build_part(datasets, path, start, first_line, part_records, part_dir, modal
     groups: dict[str, dict[str, list]] = {}
     bad, seen = [], {}
     end, last_line = start, first_line
-    for lineno, item, end in _read_part(path, start, part_records, first_line):
+    for lineno, item, raw, end in _read_part(path, start, part_records, first_line):
         last_line = lineno
         where = f'{path}:{lineno}'
         try:
@@ -170,7 +170,7 @@ def _build_part(datasets, path, start, first_line, part_records, part_dir, modal
         seen[rid] = where
         source = f"{item['modality']}/{item['task']}"
         group = groups.setdefault(source, {'record': [], 'where': []})
-        group['record'].append(json.dumps(item, ensure_ascii=False))
+        group['record'].append(raw.decode('utf-8').strip())   # the line as given
         group['where'].append(where)
     shutil.rmtree(part_dir, ignore_errors=True)   # a half-written part from a kill
     os.makedirs(part_dir)

@@ -147,10 +147,28 @@ class MixtureOrder:
         return self.sources[s], k
 
 
+def open_arrow_dataset(path: str):
+    """A ``datasets`` directory (``save_to_disk``) as one memory-mapped ``pyarrow`` table.
+
+    Its ``state.json`` lists its Arrow files (IPC streams); ``pyarrow`` maps them directly,
+    which is what ``datasets.load_from_disk`` does underneath, without importing ``datasets``
+    in every data-loader worker.
+    """
+    import pyarrow as pa
+    with open(os.path.join(path, 'state.json'), encoding='utf-8') as f:
+        files = [entry['filename'] for entry in json.load(f)['_data_files']]
+    tables = []
+    for name in files:
+        with pa.ipc.open_stream(pa.memory_map(os.path.join(path, name))) as reader:
+            tables.append(reader.read_all())
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
 class ShardRecords:
     """Random access to the records of a shard directory, source by source.
 
-    Parts are opened lazily (memory-mapped Arrow; each worker opens its own).
+    Parts are opened lazily (memory-mapped Arrow, :func:`open_arrow_dataset`; each worker
+    opens its own).
 
     Args:
         shards: The shard directory.
@@ -171,15 +189,15 @@ class ShardRecords:
         ends = self._ends[source]
         part = bisect.bisect_right(ends, index)
         path, _ = self._parts[source][part]
-        table = self._open.get(path)
-        if table is None:
-            import datasets
+        columns = self._open.get(path)
+        if columns is None:
             try:
-                table = self._open[path] = datasets.load_from_disk(path)
-            except (FileNotFoundError, ValueError) as err:
+                table = open_arrow_dataset(path)
+            except (OSError, ValueError, KeyError) as err:
                 raise ShardError(f'{path}: cannot be read ({err}); rebuild the shards') from err
-        row = table[index - (ends[part - 1] if part else 0)]
-        return json.loads(row['record']), row['where']
+            columns = self._open[path] = (table.column('record'), table.column('where'))
+        row = index - (ends[part - 1] if part else 0)
+        return json.loads(columns[0][row].as_py()), columns[1][row].as_py()
 
 
 def _cumulative(counts) -> list[int]:
@@ -202,22 +220,27 @@ class StreamingInstructionDataset(IterableDataset):
     exactly where a run stopped, on any number of ranks and workers.
 
     Args:
-        shards: Shard directory (``tools/build_shards.py``).
+        shards: Shard directory (``tools/build_shards.py``), or ``{name: directory}`` for
+            several datasets.
         pipeline: Transforms applied to each record (as :class:`InstructionDataset`).
         batch_size: Samples per batch and rank.
         mixture: ``{'modality/task' pattern: weight}`` (a PCMA stage sets it);
             ``None``: every record equally likely.
+        dataset_weights: ``{name: weight}`` over the datasets of a ``shards`` dict: each
+            dataset gets that share of the draws, split over its sources by ``mixture``;
+            ``None``: the sources of all datasets are pooled and weighed by ``mixture``.
         seed: Stream seed.
         collate: The collate function config (``eov_collate``; packing as configured).
-        data_root: Directory image paths are relative to (default: the manifest's).
+        data_root: Directory image paths are relative to (default: each manifest's).
         max_bad_records: Samples that fail (unreadable image, invalid record) tolerated per
             worker before the run stops; each is logged with its file and line.
         modalities: Accepted for config compatibility with :class:`InstructionDataset`.
         test_mode: Streaming is for training: ``True`` is refused.
     """
 
-    def __init__(self, shards: str, pipeline=(), batch_size: int = 8,
-                 mixture: Mapping[str, float] | None = None, seed: int = 0,
+    def __init__(self, shards, pipeline=(), batch_size: int = 8,
+                 mixture: Mapping[str, float] | None = None,
+                 dataset_weights: Mapping[str, float] | None = None, seed: int = 0,
                  collate: dict | None = None, data_root: str | None = None,
                  max_bad_records: int = 0, modalities=None, test_mode: bool = False):
         from mmengine.dataset import Compose
@@ -225,12 +248,33 @@ class StreamingInstructionDataset(IterableDataset):
             raise ValueError('StreamingInstructionDataset streams training data; test with '
                              'InstructionDataset (every record once, in order)')
         self.shards = shards
-        self.manifest = read_manifest(shards)
+        named = dict(shards) if isinstance(shards, Mapping) else {'': shards}
+        if not named:
+            raise ValueError('StreamingInstructionDataset: no shards given')
+        self.datasets = {name: read_manifest(path) for name, path in named.items()}
+        self.paths = named
+        # a stream key per (dataset, source): the bare source for one dataset
+        self.sources = {(f'{name}:{source}' if name else source): (name, source)
+                        for name, manifest in self.datasets.items()
+                        for source, entry in manifest['sources'].items() if entry['records']}
+        self.counts = {key: self.datasets[name]['sources'][source]['records']
+                       for key, (name, source) in self.sources.items()}
+        if dataset_weights is not None:
+            if not isinstance(shards, Mapping):
+                raise ValueError('dataset_weights needs shards={name: directory, ...}, got '
+                                 f'one directory {shards!r}')
+            unknown = sorted(set(dataset_weights) - set(named))
+            if unknown:
+                raise ValueError(f'dataset_weights names {unknown}, but the shards are '
+                                 f'{", ".join(named)}')
+        self.dataset_weights = None if dataset_weights is None else dict(dataset_weights)
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError(f'batch_size must be at least 1, got {batch_size}')
         self.seed = int(seed)
-        self.data_root = self.manifest.get('data_root', '') if data_root is None else data_root
+        self.data_roots = {name: (manifest.get('data_root', '') if data_root is None
+                                  else data_root)
+                           for name, manifest in self.datasets.items()}
         self.pipeline = Compose(list(pipeline))
         self.collate_cfg = dict(collate or dict(type='eov_collate'))
         self.max_bad_records = int(max_bad_records)
@@ -243,22 +287,28 @@ class StreamingInstructionDataset(IterableDataset):
         """Use the weights ``{'modality/task' pattern: weight}`` (``None``: every record
         alike); refuses a mixture no source of the shards matches."""
         from .samplers import source_weights
-        counts = {s: e['records'] for s, e in self.manifest['sources'].items() if e['records']}
-        if mixture is None:
-            weights = {s: float(n) for s, n in counts.items()}
-        else:
-            weights = source_weights(list(counts), mixture)
+        plain = sorted({source for _, source in self.sources.values()})
+        pattern = None if mixture is None else source_weights(plain, mixture)
+        weights = {key: float(self.counts[key]) if pattern is None else pattern[source]
+                   for key, (_, source) in self.sources.items()}
+        if self.dataset_weights is not None:
+            totals = {}
+            for key, (name, _) in self.sources.items():
+                totals[name] = totals.get(name, 0.0) + weights[key]
+            weights = {key: (float(self.dataset_weights.get(name, 0.0)) * weights[key] /
+                             totals[name] if totals[name] else 0.0)
+                       for key, (name, _) in self.sources.items()}
         self.weights = {s: w for s, w in weights.items() if w > 0}
         if not self.weights:
             raise ValueError(f'{self.shards}: no source matches the mixture {dict(mixture)}; '
-                             f'the shards hold {", ".join(counts)}')
+                             f'the shards hold {", ".join(plain)}')
         self.mixture = None if mixture is None else dict(mixture)
         self.order = MixtureOrder(self.weights, seed=self.seed)
 
     def __len__(self) -> int:
         """Batches in one pass over the records of the mixture's sources (the stream itself
         does not end; MMEngine reads this for its logs)."""
-        records = sum(self.manifest['sources'][s]['records'] for s in self.weights)
+        records = sum(self.counts[key] for key in self.weights)
         return max(1, -(-records // self.batch_size))
 
     def resume_at(self, iteration: int, batches: int | None = None) -> None:
@@ -274,13 +324,18 @@ class StreamingInstructionDataset(IterableDataset):
         self.start_iter = int(iteration)
         self.start_batch = None if batches is None else int(batches)
 
-    def draw(self, g: int, records: ShardRecords) -> tuple[dict, str]:
-        """The record of global draw ``g`` and where it came from."""
-        source, k = self.order(g)
-        n = records.counts[source]
-        epoch, i = divmod(k, n)
-        perm = KeyedPermutation(n, _key(self.seed, 2, hash_source(source), epoch))
-        return records.record(source, perm(i))
+    def draw(self, g: int, records: Mapping[str, ShardRecords]) -> tuple[dict, str, str]:
+        """The record of global draw ``g``, where it came from and its dataset's name.
+
+        Args:
+            g: The global draw.
+            records: ``{dataset name: ShardRecords}``.
+        """
+        key, k = self.order(g)
+        name, source = self.sources[key]
+        epoch, i = divmod(k, self.counts[key])
+        perm = KeyedPermutation(self.counts[key], _key(self.seed, 2, hash_source(key), epoch))
+        return (*records[name].record(source, perm(i)), name)
 
     def batch_draws(self, iteration: int, rank: int, world_size: int) -> range:
         """The global draws of ``rank``'s batch at ``iteration``."""
@@ -295,7 +350,7 @@ class StreamingInstructionDataset(IterableDataset):
         rank, world = get_dist_info()
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        records = ShardRecords(self.shards)
+        records = {name: ShardRecords(path) for name, path in self.paths.items()}
         cfg = dict(self.collate_cfg)
         collate = functions.get(cfg.pop('type', 'eov_collate'))
         bad = 0
@@ -303,9 +358,10 @@ class StreamingInstructionDataset(IterableDataset):
         while True:
             samples = []
             for g in self.batch_draws(iteration, rank, world):
-                record, where = self.draw(g, records)
+                record, where, name = self.draw(g, records)
                 try:
-                    sample = self.pipeline(dict(record, data_root=self.data_root, source=where))
+                    sample = self.pipeline(dict(record, data_root=self.data_roots[name],
+                                                source=where))
                 except (RasterReadError, RecordError) as err:
                     bad += 1
                     message = str(err) if str(err).startswith(where) else f'{where}: {err}'

@@ -32,7 +32,13 @@ def shut_down(iterator) -> None:
     needed: they are terminated first, then torch's own shutdown closes the queues.
     """
     inner = getattr(iterator, '_iterator', iterator)
-    for worker in getattr(inner, '_workers', None) or []:
+    workers = getattr(inner, '_workers', None) or []
+    if workers and getattr(inner, '_worker_pids_set', False):
+        # unwatch them first: torch's SIGCHLD handler reports a worker ended by a signal
+        from torch.utils.data._utils import signal_handling
+        signal_handling._remove_worker_pids(id(inner))
+        inner._worker_pids_set = False
+    for worker in workers:
         if worker.is_alive():
             worker.terminate()
     stop = getattr(inner, '_shutdown_workers', None)

@@ -190,3 +190,26 @@ def test_streaming_is_not_for_testing(shards):
         StreamingInstructionDataset(shards, test_mode=True)
     with pytest.raises(ShardError, match='no manifest.json'):
         StreamingInstructionDataset(os.path.dirname(shards))
+
+
+def test_several_datasets_are_weighed_and_each_reads_its_own_images(tiny_cfg, shards,
+                                                                     synth_data, tmp_path):
+    """Two shard sets, 3:1 by dataset_weights; each record's images resolve against its own
+    manifest's data_root."""
+    src = tmp_path / 'other.jsonl'
+    records = [json.loads(line) for line in open(os.path.join(synth_data, 'train.jsonl'))]
+    write_records(src, [dict(r, id=f'other-{i}') for i, r in enumerate(records[:8])])
+    other = str(tmp_path / 'other')
+    build_shards(str(src), other, data_root=synth_data, progress=False)
+    dataset = _dataset(tiny_cfg, {'main': shards, 'other': other},
+                       dataset_weights={'main': 3.0, 'other': 1.0})
+    assert dataset.weights == {'main:optical/grounding': 3.0, 'other:optical/grounding': 1.0}
+    ids = [i for b in _ids(_take(dataset, 16)) for i in b]
+    share = sum(i.startswith('other-') for i in ids) / len(ids)
+    assert 0.2 <= share <= 0.3
+    others = [i for i in ids if i.startswith('other-')]
+    assert sorted(set(others[:8])) == sorted(others[:8])     # its own pass, no repeat
+    pooled = _dataset(tiny_cfg, {'main': shards, 'other': other})     # by records: 48 : 8
+    assert pooled.weights == {'main:optical/grounding': 48.0, 'other:optical/grounding': 8.0}
+    with pytest.raises(ValueError, match=r"dataset_weights names \['nope'\]"):
+        _dataset(tiny_cfg, {'main': shards}, dataset_weights={'nope': 1.0})

@@ -19,13 +19,15 @@ def test_tile_records_are_valid_and_deterministic(tmp_path):
         assert w == h == 128 and col + w <= 1933 and row + h <= 1947
 
 
-def test_data_benchmark_prints_one_line_per_worker_count(tmp_path):
+def test_data_benchmark_prints_one_line_per_dataset_and_worker_count(tmp_path):
+    """The JSONL dataset and the same records streamed from shards, side by side."""
     out = tmp_path / 'data.jsonl'
     proc = run_tool(['tools/benchmark.py', 'data', '--samples', '6', '--tile', '64',
                      '--workers', '0', '1', '--batch-size', '3', '--out', str(out)])
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [r['workers'] for r in rows] == [0, 1]
+    assert [(r['dataset'], r['workers']) for r in rows] == \
+        [('jsonl', 0), ('jsonl', 1), ('streaming', 0), ('streaming', 1)]
     for r in rows:
         assert r['samples'] == 6 and r['bands'] == 12 and r['pixel_shape'] == [12, 64, 64]
         assert r['samples_per_s'] > 0
-    assert len(out.read_text().splitlines()) == 2
+    assert len(out.read_text().splitlines()) == 4

@@ -1,0 +1,115 @@
+"""The data path at corpus scale (``python tools/benchmark.py data-scale``).
+
+EOV-Synth v2 training records (every modality and task, their GeoTIFFs a small shared pool)
+are repeated under new ids to ``N`` records, written as JSONL and built into shards
+(:func:`~eov.datasets.shards.build_shards`). Each measurement runs in a fresh process:
+time to the first training batch of :class:`~eov.datasets.streaming.StreamingInstructionDataset`
+(the demo pipeline), the same after a resume at iteration one million, and the process's
+peak and anonymous resident memory; beside it, what the JSONL ``InstructionDataset`` needs to
+load the same file (up to ``jsonl_limit`` records: it holds every record in memory).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Iterator
+
+_MEASURE = r'''
+import json, resource, sys, time
+t0 = time.perf_counter()
+def status(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+from mmengine.registry import init_default_scope
+from eov.engine import fill_config_image_tokens
+from eov.engine.config import load_config
+from eov.registry import DATASETS
+init_default_scope('eov')
+kind, path, resume = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cfg = load_config('configs/eov_tiny_pcma.py')
+fill_config_image_tokens(cfg)
+pipeline = cfg.train_dataloader.dataset.pipeline
+base = status('VmRSS')
+t = time.perf_counter()
+if kind == 'streaming':
+    ds = DATASETS.build(dict(type='StreamingInstructionDataset', shards=path, pipeline=pipeline,
+                             batch_size=16, collate=dict(type='eov.eov_collate', packing=True)))
+    ds.resume_at(resume)
+    batch = next(iter(ds))
+    n = len(batch['data_samples'])
+else:
+    ds = DATASETS.build(dict(type='InstructionDataset', ann_file=path, pipeline=pipeline,
+                             data_root=sys.argv[4]))
+    n = len(ds)
+    ds[0]
+print(json.dumps(dict(first_batch_s=round(time.perf_counter() - t, 3), samples=n,
+                      process_s=round(time.perf_counter() - t0, 3),
+                      rss_after_imports_mb=round(base), peak_rss_mb=round(status('VmHWM')),
+                      anon_rss_mb=round(status('RssAnon')))))
+'''
+
+
+def write_scaled_records(source: str, out: str, n: int) -> None:
+    """Write ``n`` records: those of ``source`` (a JSONL file) repeated under new ids."""
+    with open(source, encoding='utf-8') as f:
+        base = [json.loads(line) for line in f if line.strip()]
+    with open(out, 'w', encoding='utf-8') as f:
+        for i in range(n):
+            record = base[i % len(base)]
+            record['id'] = f'scale-{i}'
+            f.write(json.dumps(record) + '\n')
+
+
+def _measure(root: str, args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, '-c', _MEASURE, *args], cwd=root,
+                          capture_output=True, text=True, timeout=3600,
+                          env=dict(os.environ, PYTHONPATH=root))
+    if proc.returncode != 0:
+        raise RuntimeError(f'measurement {args} failed:\n{proc.stderr[-3000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def benchmark_scale(records=(100_000, 10_000_000), cache: str = 'work_dirs/data_scale',
+                    jsonl_limit: int = 200_000, resume_iter: int = 1_000_000) -> Iterator[dict]:
+    """Build shards of each size (kept in ``cache``) and measure them.
+
+    Yields:
+        One dict per measurement (``what``: ``build``, ``first_batch``, ``resume`` or
+        ``jsonl_load``).
+    """
+    from .shards import build_shards
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    synth = os.path.join(cache, 'synth')
+    if not os.path.isfile(os.path.join(synth, 'train.jsonl')):
+        subprocess.run([sys.executable, '-m', 'eov.datasets.synth', synth, '--train', '500',
+                        '--test', '0', '--seed', '0', '--choice-answer', 'option',
+                        '--no-progress'], check=True, cwd=root,
+                       env=dict(os.environ, PYTHONPATH=root))
+    synth = os.path.abspath(synth)
+    for n in records:
+        jsonl = os.path.join(cache, f'records_{n}.jsonl')
+        shards = os.path.abspath(os.path.join(cache, f'shards_{n}'))
+        if not os.path.isfile(os.path.join(shards, 'manifest.json')):
+            start = time.perf_counter()
+            write_scaled_records(os.path.join(synth, 'train.jsonl'), jsonl, n)
+            written = time.perf_counter() - start
+            start = time.perf_counter()
+            build_shards(jsonl, shards, data_root=synth, progress=False)
+            yield dict(bench='data-scale', what='build', records=n,
+                       write_jsonl_s=round(written, 1),
+                       build_shards_s=round(time.perf_counter() - start, 1),
+                       records_per_s=round(n / (time.perf_counter() - start)),
+                       shards_gb=round(sum(os.path.getsize(os.path.join(d, f))
+                                           for d, _, fs in os.walk(shards) for f in fs) / 2**30,
+                                       2))
+        yield dict(bench='data-scale', what='first_batch', records=n,
+                   **_measure(root, ['streaming', shards, '0']))
+        yield dict(bench='data-scale', what='resume', records=n, resume_iter=resume_iter,
+                   **_measure(root, ['streaming', shards, str(resume_iter)]))
+        if n <= jsonl_limit and os.path.isfile(jsonl):
+            yield dict(bench='data-scale', what='jsonl_load', records=n,
+                       **_measure(root, ['jsonl', os.path.abspath(jsonl), '0', synth]))
