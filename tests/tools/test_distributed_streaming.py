@@ -4,6 +4,7 @@ all processes; a 2-process run killed after iteration 2 resumes on 1 process wit
 the samples that come next in the global order."""
 import json
 import os
+import shutil
 
 import pytest
 
@@ -60,13 +61,21 @@ def test_two_processes_equal_one_with_unequal_answer_lengths(mixed, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_two_process_run_resumes_on_one_process_in_the_global_order(mixed, tmp_path):
+def test_a_two_process_run_resumes_on_two_or_one_process_in_the_global_order(mixed,
+                                                                             tmp_path):
     data, config = mixed
     straight = str(tmp_path / 'straight')
     run_tool(['tools/train.py', config, '--work-dir', straight, *_options(data, 8, 4)])
     work = str(tmp_path / 'work')
     train_with_torchrun(config, work, _options(data, 2, 4))
-    # killed after iteration 2 (global batches 0-3): one process goes on from batch 4
+    again = str(tmp_path / 'again')
+    shutil.copytree(work, again)
+    # killed after iteration 2 (global batches 0-3): two processes go on from batch 4 ...
+    train_with_torchrun(config, again, _options(data, 4, 4), resume=True)
+    ranks = (_samples(again, 0), _samples(again, 1))
+    assert [ranks[r][i] for i in (3, 4) for r in (0, 1)] == \
+        [samples for samples in (_samples(straight)[i] for i in (5, 6, 7, 8))]
+    # ... and so does one process
     resumed = run_tool(['tools/train.py', config, '--work-dir', work, '--resume',
                         *_options(data, 4, 4)])
     assert 'the data stream continues at iteration 2, global batch 4 (no replay)' in \
