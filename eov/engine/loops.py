@@ -2,6 +2,8 @@
 data-loader workers stop when training ends."""
 from __future__ import annotations
 
+import logging
+
 from mmengine.logging import print_log
 from mmengine.runner.loops import IterBasedTrainLoop, _InfiniteDataloaderIterator
 from torch.utils.data import DataLoader
@@ -56,7 +58,11 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
       costs the same at iteration 10 and 10 million (other datasets are replayed as MMEngine
       does);
     - the data-loader workers are stopped when training ends (:func:`shut_down`), so a
-      PCMA stage change does not wait for them.
+      PCMA stage change does not wait for them;
+    - with gradient accumulation and ``model.loss_normalization='global'``, the micro-batches
+      of an optimizer step are read together and each loss is divided by the answer-token
+      weight of all of them on all processes, so ``b`` x ``k`` accumulation steps train as one
+      batch of ``k * b`` whatever the answer lengths.
     """
 
     def run(self):
@@ -65,7 +71,7 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
         hub = self.runner.message_hub
         if not hasattr(dataset, 'resume_at'):
             try:
-                return super().run()
+                return self._run_from(self._iter, replay=True)
             finally:
                 shut_down(self.dataloader_iterator)
         # (iteration, global batches trained before it, ranks) of this run's start: saved
@@ -87,14 +93,21 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
         finally:
             shut_down(self.dataloader_iterator)
 
-    def _run_from(self, start: int):
-        """The parent's ``run`` from iteration ``start`` without its replay."""
+    def _run_from(self, start: int, replay: bool = False):
+        """The parent's ``run`` from iteration ``start`` (replaying the loader's first
+        ``start`` batches only with ``replay``)."""
         self._iter = start
+        self._queue = []
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
+        if replay and start > 0:
+            print_log(f'Advance dataloader {start} steps to skip data that has already been '
+                      'trained', logger='current', level=logging.WARNING)
+            for _ in range(start):
+                next(self.dataloader_iterator)
         while self._iter < self._max_iters and not self.stop_training:
             self.runner.model.train()
-            self.run_iter(next(self.dataloader_iterator))
+            self.run_iter(self._next_batch())
             self._decide_current_val_interval()
             if (self.runner.val_loop is not None and self._iter >= self.val_begin and
                     (self._iter % self.val_interval == 0 or self._iter == self._max_iters)):
@@ -102,3 +115,44 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
         self.runner.call_hook('after_train_epoch')
         self.runner.call_hook('after_train')
         return self.runner.model
+
+    def _next_batch(self):
+        """The next batch; with gradient accumulation and a model whose loss is normalised
+        globally, the step's micro-batches are read together and each is given the weight of
+        all of them (and of every process) as its loss denominator."""
+        if self._queue:
+            return self._queue.pop(0)
+        model = getattr(self.runner.model, 'module', self.runner.model)
+        wrapper = self.runner.optim_wrapper
+        group = getattr(wrapper, '_accumulative_counts', 1)
+        if group <= 1 or getattr(model, 'loss_normalization', None) != 'global' or \
+                not hasattr(model, 'answer_weight_sum'):
+            return next(self.dataloader_iterator)
+        end = min((self._iter // group + 1) * group, self._max_iters)
+        batches = [next(self.dataloader_iterator) for _ in range(end - self._iter)]
+        total = sum(model.answer_weight_sum(b['inputs']) for b in batches)
+        import torch
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            reduced = torch.tensor(total, dtype=torch.float64,
+                                   device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
+            dist.all_reduce(reduced)
+            total = float(reduced)
+        for j, batch in enumerate(batches):
+            # the optimizer wrapper divides each loss by its accumulation factor: undo it
+            batch['inputs']['loss_denominator'] = total / _loss_factor(wrapper, self._iter + j)
+        self._queue = batches[1:]
+        return batches[0]
+
+
+def _loss_factor(wrapper, inner_count: int) -> int:
+    """What MMEngine's ``OptimWrapper.scale_loss`` divides the loss of micro-step
+    ``inner_count`` by (its own rule, restated: the last steps of a run not divisible by the
+    accumulation are divided by the remainder)."""
+    counts = wrapper._accumulative_counts
+    if counts == 1:
+        return 1
+    if wrapper._max_counts == -1:
+        return counts
+    return counts if inner_count < wrapper._max_counts - wrapper._remainder_counts \
+        else wrapper._remainder_counts

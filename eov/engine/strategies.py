@@ -134,7 +134,9 @@ def apply_strategy(cfg, processes: int | None = None) -> dict:
     check_strategy(spec)
     processes = processes or world_size()
     optim = cfg.get('optim_wrapper')
-    micro = int((cfg.get('train_dataloader') or {}).get('batch_size') or 1)
+    loader = cfg.get('train_dataloader') or {}
+    # a stream yields whole batches: its samples per batch are the dataset's batch_size
+    micro = int(loader.get('batch_size') or (loader.get('dataset') or {}).get('batch_size') or 1)
     accumulation = accumulation_steps(spec['global_batch_size'], micro, processes)
     resolved = dict(spec, processes=processes, micro_batch_size=micro,
                     accumulation=accumulation)

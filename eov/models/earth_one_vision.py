@@ -97,8 +97,9 @@ class EarthOneVision(BaseModel):
             is divided by the weight (answer tokens, for ``'token'``) of *all* processes'
             batches (all-reduced), so N processes x b samples train as 1 x N*b whatever
             the answer lengths; ``'local'``: each process averages over its own batch (as
-            HF / MMEngine do). One process: the same. Gradient accumulation averages its
-            micro-batches' losses (MMEngine's rule) either way.
+            HF / MMEngine do). One process: the same. With gradient accumulation,
+            ``'global'`` also divides by the weight of all micro-batches of the optimizer
+            step (:class:`~eov.engine.loops.EOVIterTrainLoop` reads their labels first).
         data_preprocessor: MMEngine data preprocessor config.
         init_cfg: MMEngine init config.
     """
@@ -507,11 +508,23 @@ class EarthOneVision(BaseModel):
         dist.all_reduce(total)
         return total, world
 
+    def answer_weight_sum(self, inputs: dict) -> float:
+        """The loss weight of a batch's answer tokens (:meth:`token_weights`; their count
+        for ``'token'``), read from its labels without a forward pass."""
+        labels = inputs['labels']
+        select = labels[:, 1:] != IGNORE_INDEX
+        weights = self.token_weights(
+            self.sample_ids(labels, inputs.get('cu_seqlens'))[:, 1:][select])
+        return float(select.sum()) if weights is None else float(weights.sum())
+
     def answer_loss(self, hidden: torch.Tensor, labels: torch.Tensor,
                     cu_seqlens: torch.Tensor | None = None,
-                    gate: torch.Tensor | None = None) -> dict:
+                    gate: torch.Tensor | None = None,
+                    denominator: float | None = None) -> dict:
         """Cross-entropy of the answer tokens (soft targets for loc tokens), weighted
-        per :attr:`loss_weighting`; ``gate`` is ``modality_lora``'s ``(R, L)`` gate."""
+        per :attr:`loss_weighting`; ``gate`` is ``modality_lora``'s ``(R, L)`` gate;
+        ``denominator``: the weight sum to divide by, when the training loop computed it
+        over every micro-batch of an accumulated step (:class:`eov.engine.EOVIterTrainLoop`)."""
         targets = labels[:, 1:]
         select = targets != IGNORE_INDEX
         if not select.any():
@@ -538,7 +551,13 @@ class EarthOneVision(BaseModel):
                 nll = nll.clone()
                 nll[is_loc] = soft_nll
         weights = torch.ones_like(nll) if weights is None else weights
-        total, world = self.loss_denominator(weights.sum())
+        if denominator is None:
+            total, world = self.loss_denominator(weights.sum())
+        else:
+            import torch.distributed as dist
+            total = float(denominator)
+            world = dist.get_world_size() if dist.is_available() and dist.is_initialized() \
+                else 1
         losses['loss'] = (nll * weights).sum() * world / total
         with torch.no_grad():
             losses['token_acc'] = (logits.argmax(-1) == tgt).float().mean()
@@ -585,7 +604,8 @@ class EarthOneVision(BaseModel):
         """``mode='loss'`` -> loss dict; ``'predict'`` -> samples with text; ``'tensor'`` -> logits."""
         if mode == 'loss':
             hidden, gate = self.hidden_states(inputs, return_gate=True)
-            losses = self.answer_loss(hidden, inputs['labels'], inputs.get('cu_seqlens'), gate)
+            losses = self.answer_loss(hidden, inputs['labels'], inputs.get('cu_seqlens'), gate,
+                                      inputs.get('loss_denominator'))
             if inputs.get('padding_fraction') is not None:
                 losses['padding_fraction'] = torch.tensor(float(inputs['padding_fraction']))
             return losses

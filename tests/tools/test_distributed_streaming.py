@@ -85,3 +85,25 @@ def test_a_two_process_run_resumes_on_two_or_one_process_in_the_global_order(mix
     assert seen == [one[i] for i in (1, 2, 3, 4)]
     # ... then iterations 3-4 of one process are global batches 4 and 5
     assert [ranks[0][i] for i in (3, 4)] == [one[5], one[6]]
+
+
+@pytest.mark.slow
+def test_accumulated_micro_batches_equal_one_batch_with_unequal_answer_lengths(mixed,
+                                                                               tmp_path):
+    """Batch 4 x 2 accumulation steps (strategy.global_batch_size=8) trains as batch 8: the
+    loop divides each micro-batch's loss by the answer tokens of the whole step."""
+    data, config = mixed
+    single = str(tmp_path / 'single')
+    run_tool(['tools/train.py', config, '--work-dir', single, *_options(data, 4, 8)])
+    accumulated = str(tmp_path / 'accumulated')
+    log = run_tool(['tools/train.py', config, '--work-dir', accumulated,
+                    *_options(data, 8, 4, 'strategy.global_batch_size=8')])
+    assert 'x 4 samples x 2 accumulation = 8 samples' in log.stdout + log.stderr
+    reference = _weights(single, 'iter_4.pth')
+    assert _max_diff(_weights(accumulated, 'iter_8.pth'), reference) < PARITY_ATOL
+    # each micro-batch's own mean, averaged (MMEngine's rule): not the same
+    local = str(tmp_path / 'local')
+    run_tool(['tools/train.py', config, '--work-dir', local,
+              *_options(data, 8, 4, 'strategy.global_batch_size=8',
+                        'model.loss_normalization=local')])
+    assert _max_diff(_weights(local, 'iter_8.pth'), reference) > 10 * PARITY_ATOL
