@@ -1,7 +1,8 @@
 """Build streaming shards from JSONL instruction records.
 
     python tools/build_shards.py RECORDS.jsonl [MORE.jsonl ...] OUT_DIR --data-root DIR
-        [--part-records 1000000] [--max-bad-records N] [--overwrite] [--no-progress]
+        [--part-records 1000000] [--max-bad-records N] [--modalities NAME ...]
+        [--imports MODULE ...] [--overwrite] [--no-progress]
 
 Every record is validated as the JSONL dataset validates it (bad ones are named in
 OUT_DIR/bad_records.txt and counted); records are grouped by ``modality/task`` source into
@@ -29,6 +30,12 @@ def parse_args(argv=None):
                    '(default 1000000)')
     p.add_argument('--max-bad-records', type=int, default=None,
                    help='stop when more records than this are invalid (default: no limit)')
+    p.add_argument('--modalities', nargs='+', metavar='NAME',
+                   help="modality entry names records may use (a config's `modalities` keys; "
+                   'default: the registered modality types)')
+    p.add_argument('--imports', nargs='+', metavar='MODULE', default=[],
+                   help='modules to import first (packages registering their own tasks or '
+                   'modalities, as a config\'s custom_imports)')
     p.add_argument('--overwrite', action='store_true',
                    help='replace shards of other inputs in the output directory')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -49,9 +56,15 @@ def main(argv=None):
         fail(f'--data-root {args.data_root} is not a directory')
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         fail(f'output {args.out_dir} is a file: give a directory')
+    import importlib
+    for module in args.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            fail(f'--imports {module}: {err}')
     try:
         manifest = build_shards(args.inputs, args.out_dir, data_root=args.data_root,
-                                part_records=args.part_records,
+                                part_records=args.part_records, modalities=args.modalities,
                                 max_bad_records=args.max_bad_records,
                                 progress=not args.no_progress, overwrite=args.overwrite)
     except ShardError as err:

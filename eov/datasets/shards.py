@@ -96,8 +96,8 @@ def build_shards(inputs, out_dir: str, data_root: str = '', part_records: int = 
         The manifest (also written to ``out_dir/manifest.json``).
 
     Raises:
-        ShardError: an input is missing, ``out_dir`` holds shards of other inputs, or
-            there are more bad records than ``max_bad_records``.
+        ShardError: an input is missing, ``out_dir`` holds shards of other inputs, there
+            are more bad records than ``max_bad_records``, or none is valid.
     """
     from tqdm import tqdm
     datasets = _require_datasets()
@@ -146,7 +146,11 @@ def build_shards(inputs, out_dir: str, data_root: str = '', part_records: int = 
             bar.update(done['end'] - start)
             start, first_line, part = done['end'], done['last_line'], part + 1
     bar.close()
-    return write_manifest(out_dir)
+    manifest = write_manifest(out_dir)
+    if not manifest['records']:
+        raise ShardError(f'{", ".join(inputs)}: no valid records ({manifest["bad_records"]} '
+                         f'bad, named in {os.path.join(out_dir, "bad_records.txt")})')
+    return manifest
 
 
 def _build_part(datasets, path, start, first_line, part_records, part_dir, modalities):

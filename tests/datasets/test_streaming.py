@@ -114,10 +114,24 @@ def test_the_command_line_reports_counts_and_refuses_bad_arguments(synth_data, t
     assert printed.startswith('48 records in 1 sources, 0 bad')
     assert json.loads(printed.splitlines()[1]) == dict(modalities={'optical': 48},
                                                        tasks={'grounding': 48})
+    # an entry named by its key (s1s2) is valid once named, as in a config's modalities
+    records = [json.loads(line) for line in open(os.path.join(synth_data, 'train.jsonl'))][:3]
+    src = tmp_path / 'fused.jsonl'
+    write_records(src, [dict(r, modality='s1s2') for r in records])
+    with pytest.raises(SystemExit):
+        tool.main([str(src), str(tmp_path / 'strict'), '--no-progress'])
+    assert capsys.readouterr().err.strip() == (
+        f'error: {src}: no valid records (3 bad, named in {tmp_path}/strict/bad_records.txt)')
+    assert "modality 's1s2' is not one of" in (tmp_path / 'strict' / 'bad_records.txt').read_text()
+    tool.main([str(src), str(tmp_path / 'named'), '--no-progress', '--modalities', 'optical',
+               's1s2'])
+    assert capsys.readouterr().out.startswith('3 records in 1 sources, 0 bad')
     for argv, message in (
             ([str(tmp_path / 'nope.jsonl'), out], f'input not found: {tmp_path}/nope.jsonl'),
             ([os.path.join(synth_data, 'train.jsonl'), out, '--part-records', '0'],
-             '--part-records must be at least 1, got 0')):
+             '--part-records must be at least 1, got 0'),
+            ([os.path.join(synth_data, 'train.jsonl'), out, '--imports', 'no_such_pkg'],
+             "--imports no_such_pkg: No module named 'no_such_pkg'")):
         with pytest.raises(SystemExit):
             tool.main(argv)
         assert capsys.readouterr().err.strip() == f'error: {message}'
