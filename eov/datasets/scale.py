@@ -4,8 +4,9 @@ EOV-Synth v2 training records (every modality and task, their GeoTIFFs a small s
 are repeated under new ids to ``N`` records, written as JSONL and built into shards
 (:func:`~eov.datasets.shards.build_shards`). Each measurement runs in a fresh process:
 time to the first training batch of :class:`~eov.datasets.streaming.StreamingInstructionDataset`
-(the demo pipeline), the same after a resume at iteration one million, and the process's
-peak and anonymous resident memory; beside it, what the JSONL ``InstructionDataset`` needs to
+(the demo pipeline), the same after a resume at iteration one million, the process's
+peak and anonymous resident memory and the peak of a data-loader worker after four batches;
+beside it, what the JSONL ``InstructionDataset`` needs to
 load the same file (up to ``jsonl_limit`` records: it holds every record in memory).
 """
 from __future__ import annotations
@@ -35,18 +36,33 @@ fill_config_image_tokens(cfg)
 pipeline = cfg.train_dataloader.dataset.pipeline
 base = status('VmRSS')
 t = time.perf_counter()
+worker = {}
 if kind == 'streaming':
     ds = DATASETS.build(dict(type='StreamingInstructionDataset', shards=path, pipeline=pipeline,
                              batch_size=16, collate=dict(type='eov.eov_collate', packing=True)))
     ds.resume_at(resume)
     batch = next(iter(ds))
     n = len(batch['data_samples'])
+    first = time.perf_counter() - t
+    # the same through one data-loader worker: the worker's own peak memory
+    import torch
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1,
+                                         collate_fn=lambda b: b)
+    it = iter(loader)
+    for _ in range(4):
+        next(it)
+    pid = it._workers[0].pid
+    for line in open(f'/proc/{pid}/status'):
+        if line.startswith('VmHWM'):
+            worker['worker_peak_rss_mb'] = round(int(line.split()[1]) / 1024)
+    del it
 else:
     ds = DATASETS.build(dict(type='InstructionDataset', ann_file=path, pipeline=pipeline,
                              data_root=sys.argv[4]))
     n = len(ds)
     ds[0]
-print(json.dumps(dict(first_batch_s=round(time.perf_counter() - t, 3), samples=n,
+    first = time.perf_counter() - t
+print(json.dumps(dict(first_batch_s=round(first, 3), samples=n, **worker,
                       process_s=round(time.perf_counter() - t0, 3),
                       rss_after_imports_mb=round(base), peak_rss_mb=round(status('VmHWM')),
                       anon_rss_mb=round(status('RssAnon')))))
