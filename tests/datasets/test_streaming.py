@@ -227,3 +227,17 @@ def test_several_datasets_are_weighed_and_each_reads_its_own_images(tiny_cfg, sh
     assert pooled.weights == {'main:optical/grounding': 48.0, 'other:optical/grounding': 8.0}
     with pytest.raises(ValueError, match=r"dataset_weights names \['nope'\]"):
         _dataset(tiny_cfg, {'main': shards}, dataset_weights={'nope': 1.0})
+
+
+@pytest.mark.slow
+def test_the_data_scale_benchmark_builds_and_measures(tmp_path):
+    """``tools/benchmark.py data-scale`` on 300 records: one line per measurement."""
+    from ..helpers import run_tool
+    proc = run_tool(['tools/benchmark.py', 'data-scale', '--records', '300', '--cache',
+                     str(tmp_path), '--jsonl-limit', '300'], timeout=900)
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+    assert [r['what'] for r in rows] == ['build', 'first_batch', 'resume', 'jsonl_load']
+    assert rows[0]['records'] == 300 and rows[0]['records_per_s'] > 0
+    assert rows[1]['samples'] == rows[2]['samples'] == 16
+    assert rows[1]['worker_peak_rss_mb'] > 0 and rows[3]['samples'] == 300
+    assert read_manifest(str(tmp_path / 'shards_300'))['records'] == 300
