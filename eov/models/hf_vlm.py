@@ -203,16 +203,39 @@ def llava_onevision_model_config(config, source: str, serializer: dict, tied: bo
 QWEN_IMAGE_SIZE = 448
 
 
+def qwen_default_side(source: str, step: int) -> int:
+    """The image side an imported Qwen-VL uses unless given: :data:`QWEN_IMAGE_SIZE`, brought
+    within the pixel range of the source's image processor (``min_pixels`` / ``max_pixels``,
+    or ``size.shortest_edge`` / ``size.longest_edge`` as transformers writes them) and
+    rounded to a multiple of ``step`` (its merged patch)."""
+    import json
+    import math
+    import os
+    path = os.path.join(source, 'preprocessor_config.json')
+    low, high = 0, math.inf
+    if os.path.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            pre = json.load(f)
+        size = pre.get('size') if isinstance(pre.get('size'), dict) else {}
+        low = pre.get('min_pixels') or size.get('shortest_edge') or 0
+        high = pre.get('max_pixels') or size.get('longest_edge') or math.inf
+    side = max(step, int(min(max(QWEN_IMAGE_SIZE, math.sqrt(low)), math.sqrt(high)) // step)
+               * step)
+    if side * side < low and (side + step) ** 2 <= high:   # rounded below the minimum
+        side += step
+    return side
+
+
 def qwen_vl_model_config(config, source: str, serializer: dict, tied: bool,
                          image_size: int | None = None) -> dict:
     """The eov ``model`` config of a Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint (arguments
-    as :func:`internvl_model_config`; ``image_size`` default :data:`QWEN_IMAGE_SIZE`, a
-    multiple of the tower's patch size times its merge size). Qwen3-VL's tower returns its
+    as :func:`internvl_model_config`; ``image_size`` a multiple of the tower's patch size
+    times its merge size, default :func:`qwen_default_side`). Qwen3-VL's tower returns its
     DeepStack blocks and its last; :class:`~eov.models.aligners.QwenDeepStackMerger` merges
     them."""
     vision = config.vision_config
     step = vision.patch_size * vision.spatial_merge_size
-    side = int(image_size or QWEN_IMAGE_SIZE)
+    side = int(image_size or qwen_default_side(source, step))
     if side % step:
         raise ValueError(f'{source}/config.json: image_size={side} is not a multiple of '
                          f'{step} px (patch_size {vision.patch_size} x spatial_merge_size '
@@ -264,7 +287,8 @@ def import_hf_vlm(source: str, out_dir: str | None = None, serializer: dict | No
         serializer: SLIS serializer config (default ``LocTokenSerializer(bins=1000)``).
         dtype: Stored weight dtype of the export (``'bfloat16'``, ...).
         image_size: Side of the optical entry in pixels: a Qwen-VL tower takes any multiple
-            of its merged patch (default 448); the other families' towers their own size.
+            of its merged patch (default 448 within the source processor's pixel range);
+            the other families' towers their own size.
 
     Returns:
         ``(model, cfg)``: the model (eval mode, fp32) and the config dict it was built from.

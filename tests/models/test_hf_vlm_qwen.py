@@ -16,7 +16,7 @@ def pair(request, tmp_path_factory):
     """``(reference, tokenizer, imported model, family)``: 64-px images."""
     directory = tmp_path_factory.mktemp(request.param)
     reference, tok = write_tiny_qwen_vl(directory, request.param)
-    model, _ = import_hf_vlm(str(directory), image_size=64)
+    model, _ = import_hf_vlm(str(directory))     # 64 px: the processor's max_pixels
     return reference, tok, model, request.param
 
 
@@ -152,6 +152,20 @@ def test_generate_continues_each_padded_row_as_its_own_prompt(pair):
             model.generate(batch, max_new_tokens=2, num_beams=2)
     finally:
         model.eos_token_id = eos
+
+
+def test_the_default_side_follows_the_sources_pixel_range(tmp_path):
+    import json
+
+    from eov.models.hf_vlm import qwen_default_side
+    assert qwen_default_side(str(tmp_path), 28) == 448          # no processor file
+    (tmp_path / 'preprocessor_config.json').write_text(json.dumps(
+        dict(size=dict(shortest_edge=56 * 56, longest_edge=28 * 28 * 1280))))
+    assert qwen_default_side(str(tmp_path), 28) == 448          # Qwen2.5-VL's range holds it
+    (tmp_path / 'preprocessor_config.json').write_text(json.dumps(dict(max_pixels=300 * 300)))
+    assert qwen_default_side(str(tmp_path), 28) == 280          # capped, a multiple of 28
+    (tmp_path / 'preprocessor_config.json').write_text(json.dumps(dict(min_pixels=600 * 600)))
+    assert qwen_default_side(str(tmp_path), 28) == 616          # raised, at least 600 x 600
 
 
 def test_image_sizes_the_qwen_tower_cannot_take_are_refused(pair, tmp_path):

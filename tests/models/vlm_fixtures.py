@@ -135,7 +135,9 @@ def write_tiny_qwen_vl(directory, family='qwen2_vl'):
     with open(os.path.join(str(directory), 'preprocessor_config.json'), 'w') as f:
         json.dump(dict(image_mean=[0.48145466, 0.4578275, 0.40821073],
                        image_std=[0.26862954, 0.26130258, 0.27577711],
-                       patch_size=8, merge_size=2, temporal_patch_size=2), f)
+                       patch_size=8, merge_size=2, temporal_patch_size=2,
+                       # a 64 x 64 px image at most: the importer's default side is 64
+                       min_pixels=16 * 16, max_pixels=64 * 64), f)
     return model, tok
 
 
