@@ -50,7 +50,7 @@ def shut_down(iterator) -> None:
 
 @LOOPS.register_module()
 class EOVIterTrainLoop(IterBasedTrainLoop):
-    """MMEngine's ``IterBasedTrainLoop``, plus two things:
+    """MMEngine's ``IterBasedTrainLoop``, plus three things:
 
     - a dataset that resumes by position
       (:class:`~eov.datasets.streaming.StreamingInstructionDataset`) is set to where the
@@ -69,19 +69,16 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
         from mmengine.dist import get_dist_info
         dataset = self.dataloader.dataset
         hub = self.runner.message_hub
-        if not hasattr(dataset, 'resume_at'):
-            try:
-                return self._run_from(self._iter, replay=True)
-            finally:
-                shut_down(self.dataloader_iterator)
-        # (iteration, global batches trained before it, ranks) of this run's start: saved
-        # with every checkpoint (MMEngine keeps the message hub's runtime info)
-        _, world = get_dist_info()
-        anchor = hub.get_info(STREAM_ANCHOR) if self._iter > 0 else None
-        batches = self._iter * world if anchor is None else \
-            int(anchor[1]) + (self._iter - int(anchor[0])) * int(anchor[2])
-        hub.update_info(STREAM_ANCHOR, [self._iter, batches, world])
-        if self._iter > 0:
+        streaming = hasattr(dataset, 'resume_at')
+        if streaming:
+            # (iteration, global batches trained before it, ranks) of this run's start:
+            # saved with every checkpoint (MMEngine keeps the message hub's runtime info)
+            _, world = get_dist_info()
+            anchor = hub.get_info(STREAM_ANCHOR) if self._iter > 0 else None
+            batches = self._iter * world if anchor is None else \
+                int(anchor[1]) + (self._iter - int(anchor[0])) * int(anchor[2])
+            hub.update_info(STREAM_ANCHOR, [self._iter, batches, world])
+        if streaming and self._iter > 0:
             shut_down(self.dataloader_iterator)
             dataset.resume_at(self._iter, batches)
             self.dataloader = restarted_loader(self.dataloader)
@@ -89,7 +86,7 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
             print_log(f'the data stream continues at iteration {self._iter}, global batch '
                       f'{batches} (no replay)', logger='current')
         try:
-            return self._run_from(self._iter)
+            return self._run_from(self._iter, replay=not streaming)
         finally:
             shut_down(self.dataloader_iterator)
 
@@ -130,14 +127,10 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
             return next(self.dataloader_iterator)
         end = min((self._iter // group + 1) * group, self._max_iters)
         batches = [next(self.dataloader_iterator) for _ in range(end - self._iter)]
-        total = sum(model.answer_weight_sum(b['inputs']) for b in batches)
         import torch
-        import torch.distributed as dist
-        if dist.is_available() and dist.is_initialized():
-            reduced = torch.tensor(total, dtype=torch.float64,
-                                   device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
-            dist.all_reduce(reduced)
-            total = float(reduced)
+        local = torch.tensor(sum(model.answer_weight_sum(b['inputs']) for b in batches),
+                             dtype=torch.float64, device=next(model.parameters()).device)
+        total = float(model.loss_denominator(local)[0])    # over every process
         for j, batch in enumerate(batches):
             # the optimizer wrapper divides each loss by its accumulation factor: undo it
             batch['inputs']['loss_denominator'] = total / _loss_factor(wrapper, self._iter + j)

@@ -494,14 +494,20 @@ class EarthOneVision(BaseModel):
             else counts.float().rsqrt()
         return per[inverse]
 
-    def loss_denominator(self, local: torch.Tensor) -> tuple[torch.Tensor, int]:
+    def loss_denominator(self, local: torch.Tensor, total: float | None = None
+                         ) -> tuple[torch.Tensor | float, int]:
         """``(total, world)``: the weight sum the summed loss is divided by, and the
-        factor that undoes the data-parallel gradient mean (:attr:`loss_normalization`)."""
+        factor that undoes the data-parallel gradient mean (:attr:`loss_normalization`).
+
+        Args:
+            local: This process's weight sum (all-reduced under ``'global'``).
+            total: The sum already taken over every process (and micro-batch): used as is.
+        """
         import torch.distributed as dist
-        if self.loss_normalization == 'local' or not (dist.is_available() and
-                                                       dist.is_initialized()):
-            return local, 1
-        world = dist.get_world_size()
+        world = dist.get_world_size() if self.loss_normalization == 'global' and \
+            dist.is_available() and dist.is_initialized() else 1
+        if total is not None:
+            return total, world
         if world == 1:
             return local, 1
         total = local.detach().clone()
@@ -551,13 +557,7 @@ class EarthOneVision(BaseModel):
                 nll = nll.clone()
                 nll[is_loc] = soft_nll
         weights = torch.ones_like(nll) if weights is None else weights
-        if denominator is None:
-            total, world = self.loss_denominator(weights.sum())
-        else:
-            import torch.distributed as dist
-            total = float(denominator)
-            world = dist.get_world_size() if dist.is_available() and dist.is_initialized() \
-                else 1
+        total, world = self.loss_denominator(weights.sum(), denominator)
         losses['loss'] = (nll * weights).sum() * world / total
         with torch.no_grad():
             losses['token_acc'] = (logits.argmax(-1) == tgt).float().mean()
