@@ -61,23 +61,25 @@ def test_two_processes_equal_one_with_unequal_answer_lengths(mixed, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('packing', [False, True])
 def test_a_two_process_run_resumes_on_two_or_one_process_in_the_global_order(mixed,
-                                                                             tmp_path):
+                                                                             tmp_path, packing):
     data, config = mixed
+    pack = f'train_dataloader.collate_fn.packing={packing}'
     straight = str(tmp_path / 'straight')
-    run_tool(['tools/train.py', config, '--work-dir', straight, *_options(data, 8, 4)])
+    run_tool(['tools/train.py', config, '--work-dir', straight, *_options(data, 8, 4, pack)])
     work = str(tmp_path / 'work')
-    train_with_torchrun(config, work, _options(data, 2, 4))
+    train_with_torchrun(config, work, _options(data, 2, 4, pack))
     again = str(tmp_path / 'again')
     shutil.copytree(work, again)
     # killed after iteration 2 (global batches 0-3): two processes go on from batch 4 ...
-    train_with_torchrun(config, again, _options(data, 4, 4), resume=True)
+    train_with_torchrun(config, again, _options(data, 4, 4, pack), resume=True)
     ranks = (_samples(again, 0), _samples(again, 1))
     assert [ranks[r][i] for i in (3, 4) for r in (0, 1)] == \
         [samples for samples in (_samples(straight)[i] for i in (5, 6, 7, 8))]
     # ... and so does one process
     resumed = run_tool(['tools/train.py', config, '--work-dir', work, '--resume',
-                        *_options(data, 4, 4)])
+                        *_options(data, 4, 4, pack)])
     assert 'the data stream continues at iteration 2, global batch 4 (no replay)' in \
         resumed.stdout + resumed.stderr
     one, ranks = _samples(straight), (_samples(work, 0), _samples(work, 1))
