@@ -3,6 +3,7 @@
     python tools/benchmark.py slis [--n 200] [--image-size 1024 1024] [--out FILE]
     python tools/benchmark.py data [--samples 64] [--tile 256] [--workers 0 2] [--out FILE]
     python tools/benchmark.py data-scale [--records 100000 10000000] [--cache DIR]
+    python tools/benchmark.py packing [--max-tokens 512 1024 2048] [--buffer 64]
     python tools/benchmark.py train-step --config CONFIG [--device cpu|cuda] [--steps N]
     python tools/benchmark.py infer --config CONFIG [--checkpoint CKPT] [--batch-sizes 1 8]
 """
@@ -62,6 +63,25 @@ def run_data_scale(args) -> list[dict]:
     rows = []
     for row in benchmark_scale(records=args.records, cache=args.cache,
                                jsonl_limit=args.jsonl_limit):
+        row['machine'] = machine
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def run_packing(args) -> list[dict]:
+    """Token-budget batches vs fixed-size batches: tokens per batch, packing efficiency."""
+    from eov.datasets.scale import benchmark_packing
+    from eov.engine import fill_config_image_tokens
+    from eov.engine.config import load_config
+    cfg = load_config(args.config)
+    fill_config_image_tokens(cfg)     # the model's visual tokens per modality
+    machine = _machine()
+    rows = []
+    for row in benchmark_packing(cfg.train_dataloader.dataset.pipeline,
+                                 max_tokens=args.max_tokens, batch_size=args.batch_size,
+                                 rows=args.rows, buffer=args.buffer, batches=args.batches,
+                                 cache=args.cache):
         row['machine'] = machine
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -149,6 +169,17 @@ def main(argv=None) -> int:
     scale.add_argument('--jsonl-limit', type=int, default=200_000,
                        help='measure the JSONL dataset up to this many records')
     scale.add_argument('--out', help='also append the JSON lines to this file')
+    packing = sub.add_parser('packing', help='token-budget batches (max_tokens) vs fixed '
+                             'batches on the EOV-Synth v2 mixture: tokens per batch, efficiency')
+    packing.add_argument('--config', default='configs/eov_tiny_pcma.py',
+                         help='whose training pipeline (and visual tokens) to use')
+    packing.add_argument('--max-tokens', type=int, nargs='+', default=[512, 1024, 2048])
+    packing.add_argument('--batch-size', type=int, default=16, help='of the fixed batches')
+    packing.add_argument('--rows', type=int, default=1)
+    packing.add_argument('--buffer', type=int, default=64)
+    packing.add_argument('--batches', type=int, default=40)
+    packing.add_argument('--cache', default='work_dirs/data_scale')
+    packing.add_argument('--out', help='also append the JSON lines to this file')
     step = sub.add_parser('train-step', help="eov's packed training step vs a padded "
                                              'HF-style baseline on variable-length batches')
     step.add_argument('--config', required=True)
@@ -174,6 +205,7 @@ def main(argv=None) -> int:
     infer.add_argument('--out', help='also append the JSON lines to this file')
     args = parser.parse_args(argv)
     rows = {'slis': run_slis, 'data': run_data, 'data-scale': run_data_scale,
+            'packing': run_packing,
             'train-step': run_train_step, 'infer': run_infer}[args.bench](args)
     if args.out:
         with open(args.out, 'a') as f:

@@ -101,10 +101,12 @@ def first_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
 
 
 @FUNCTIONS.register_module()
-def packed_collate(batch: list[dict], max_tokens: int = 2048) -> dict:
+def packed_collate(batch: list[dict], max_tokens: int = 2048,
+                   rows: list[list[int]] | None = None) -> dict:
     """Pack a batch into rows of at most ``max_tokens`` tokens for varlen attention.
 
-    Samples are placed into rows by first-fit decreasing and never split; each
+    Samples are placed into rows by first-fit decreasing (or as ``rows`` says) and
+    never split; each
     keeps its images. Rows are right-padded to the longest row; the padding of
     a row is its own segment. ``cu_seqlens`` (int32) and ``max_seqlen``
     describe every segment of the flattened ``(rows * length)`` sequence and
@@ -113,6 +115,10 @@ def packed_collate(batch: list[dict], max_tokens: int = 2048) -> dict:
     Args:
         batch: Outputs of :class:`~eov.datasets.transforms.PackSample`.
         max_tokens: Capacity of one row.
+        rows: The samples of each row (indices into ``batch``), as a token-budget
+            stream planned them; ``None``: first-fit decreasing. Planned rows are rows
+            of a fixed budget: ``packing_efficiency`` (tokens / (rows * max_tokens)) is
+            added to the inputs.
 
     Returns:
         ``{'inputs': {input_ids, labels, position_ids, cu_seqlens, max_seqlen,
@@ -120,11 +126,20 @@ def packed_collate(batch: list[dict], max_tokens: int = 2048) -> dict:
         'data_samples': [...]}`` (samples in packed order).
     """
     lengths = [len(b['inputs']['input_ids']) for b in batch]
-    try:
-        rows = first_fit_decreasing(lengths, max_tokens)
-    except ValueError as exc:
-        longest = max(range(len(batch)), key=lambda i: lengths[i])
-        raise ValueError(f"record {batch[longest]['data_sample'].get('id')}: {exc}") from None
+    planned = rows is not None
+    if planned:
+        placed = sorted(i for row in rows for i in row)
+        if placed != list(range(len(batch))) or any(
+                sum(lengths[i] for i in row) > max_tokens for row in rows):
+            raise ValueError(f'packed_collate: rows {rows} do not place each of the {len(batch)} '
+                             f'samples once within max_tokens={max_tokens}')
+    else:
+        try:
+            rows = first_fit_decreasing(lengths, max_tokens)
+        except ValueError as exc:
+            longest = max(range(len(batch)), key=lambda i: lengths[i])
+            raise ValueError(f"record {batch[longest]['data_sample'].get('id')}: {exc}") \
+                from None
     width = max(sum(lengths[i] for i in row) for row in rows)
     input_ids = torch.zeros(len(rows), width, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
@@ -152,12 +167,14 @@ def packed_collate(batch: list[dict], max_tokens: int = 2048) -> dict:
                   max_seqlen=int((cu[1:] - cu[:-1]).max()), pixel_values=pixel_values,
                   image_order=image_order, image_extras=extras,
                   padding_fraction=pad / (len(rows) * width))
+    if planned:
+        inputs['packing_efficiency'] = sum(lengths) / (len(rows) * max_tokens)
     return dict(inputs=inputs, data_samples=[b['data_sample'] for b in packed])
 
 
 @FUNCTIONS.register_module()
 def eov_collate(batch: list[dict], packing: bool = False, max_tokens: int = 2048,
-                padding_side: str = 'right') -> dict:
+                padding_side: str = 'right', rows: list[list[int]] | None = None) -> dict:
     """One collate for configs: ``packing=True`` packs, ``False`` pads (for comparison).
 
     Args:
@@ -166,7 +183,10 @@ def eov_collate(batch: list[dict], packing: bool = False, max_tokens: int = 2048
             (:func:`instruction_collate`).
         max_tokens: Row capacity when packing.
         padding_side: Padding side when not packing.
+        rows: Planned rows when packing (:func:`packed_collate`).
     """
     if packing:
-        return packed_collate(batch, max_tokens=max_tokens)
+        return packed_collate(batch, max_tokens=max_tokens, rows=rows)
+    if rows is not None:
+        raise ValueError('eov_collate: planned rows need packing=True')
     return instruction_collate(batch, padding_side=padding_side)

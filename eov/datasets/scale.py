@@ -129,3 +129,64 @@ def benchmark_scale(records=(100_000, 10_000_000), cache: str = 'work_dirs/data_
         if n <= jsonl_limit and os.path.isfile(jsonl):
             yield dict(bench='data-scale', what='jsonl_load', records=n,
                        **_measure(root, ['jsonl', os.path.abspath(jsonl), '0', synth]))
+
+
+def benchmark_packing(pipeline: list, max_tokens=(512, 1024, 2048), batch_size: int = 16,
+                      rows: int = 1, buffer: int = 64, batches: int = 40,
+                      cache: str = 'work_dirs/data_scale') -> Iterator[dict]:
+    """Token-budget batches against fixed ``batch_size`` batches on the EOV-Synth v2 mixture.
+
+    Streams ``batches`` batches through ``pipeline`` (the demo's training pipeline, its
+    image-token counts filled in) from shards of 500 training records (every modality and
+    task; built once in ``cache``) in both modes and reports tokens per batch (mean and
+    spread), samples per batch and the packing efficiency (tokens / (rows x ``max_tokens``))
+    of the token budget.
+
+    Yields:
+        One dict per mode and budget.
+    """
+    import statistics
+
+    from mmengine.registry import init_default_scope
+
+    from eov.registry import DATASETS
+
+    from .shards import build_shards
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    synth = os.path.join(cache, 'synth')
+    if not os.path.isfile(os.path.join(synth, 'train.jsonl')):
+        subprocess.run([sys.executable, '-m', 'eov.datasets.synth', synth, '--train', '500',
+                        '--test', '0', '--seed', '0', '--choice-answer', 'option',
+                        '--no-progress'], check=True, cwd=root,
+                       env=dict(os.environ, PYTHONPATH=root))
+    shards = os.path.join(cache, 'shards_synth')
+    if not os.path.isfile(os.path.join(shards, 'manifest.json')):
+        build_shards(os.path.join(synth, 'train.jsonl'), shards, data_root=os.path.abspath(synth),
+                     progress=False)
+    init_default_scope('eov')
+
+    def stream(**kwargs):
+        ds = DATASETS.build(dict(type='StreamingInstructionDataset', shards=shards,
+                                 pipeline=pipeline, batch_size=batch_size,
+                                 collate=dict(type='eov.eov_collate', packing=True), **kwargs))
+        it = iter(ds)
+        out = [next(it) for _ in range(batches)]
+        tokens = [int(b['inputs']['input_ids'].numel() * (1 - b['inputs']['padding_fraction']))
+                  for b in out]
+        row = dict(tokens_per_batch=round(statistics.mean(tokens), 1),
+                   tokens_per_batch_cv=round(statistics.pstdev(tokens) / statistics.mean(tokens),
+                                             3),
+                   samples_per_batch=round(statistics.mean(len(b['data_samples'])
+                                                           for b in out), 2),
+                   longest_row=max(int(b['inputs']['input_ids'].shape[1]) for b in out))
+        if kwargs:
+            row['packing_efficiency'] = round(statistics.mean(
+                b['inputs']['packing_efficiency'] for b in out), 4)
+        return row
+
+    yield dict(bench='packing', mode='fixed', batch_size=batch_size, batches=batches,
+               **stream())
+    for budget in max_tokens:
+        yield dict(bench='packing', mode='token_budget', max_tokens=budget, rows=rows,
+                   buffer=buffer, batches=batches,
+                   **stream(max_tokens=budget, rows=rows, buffer=buffer))

@@ -17,6 +17,17 @@ enumerated at start and a resume needs only the iteration it stopped at:
   ``W`` builds every ``W``-th of its rank's batches. A resume continues the same global order
   from the global batches trained (the checkpoint keeps where its run's count started and on
   how many ranks) on any number of ranks and workers: nothing repeated, nothing skipped.
+- **Token budget** (``max_tokens``): each data-loader worker of each rank (a *slot*) reads its
+  own share of the global draws (slot ``s`` of ``S``: draws ``offset + k * S + s``) into a
+  buffer and fills ``rows`` rows of ``max_tokens`` tokens from it, oldest sample first
+  (first fit; what does not fit waits for the next batch). A batch's sample count follows
+  the samples' lengths, so the position of a slot is state: every batch carries its slot's
+  ``(k, pending draws, buffered draws)``, the training loop keeps the state of the last
+  batch trained of every slot in the checkpoint (:data:`eov.engine.loops.STREAM_STATE`), and
+  a resume on the same ranks x workers continues exactly. On another number of slots
+  (:func:`continue_budget_state`) the draws no slot reached below the furthest slot's
+  position are dealt out first, then the stream goes on: nothing repeated, nothing skipped,
+  only the order changes.
 """
 from __future__ import annotations
 
@@ -200,6 +211,41 @@ class ShardRecords:
         return json.loads(columns[0][row].as_py()), columns[1][row].as_py()
 
 
+def continue_budget_state(state: Mapping | None, slots: int) -> dict:
+    """Where each of ``slots`` slots of a token-budget stream starts.
+
+    Args:
+        state: The stream state of a stopped run (``{'slots', 'offset', 'per_slot': [{'k',
+            'pending', 'buffer'}, ...]}``), or ``None`` for a fresh start.
+        slots: Ranks x data-loader workers (at least one worker each) of this run.
+
+    Returns:
+        The state for ``slots``: the same one when the number of slots is unchanged; else
+        every draw a slot of the stopped run had drawn but not trained (its buffer and
+        pending draws) and every draw below the furthest slot's position that another slot
+        had not reached, dealt out in order as the new slots' pending draws, and the shared
+        stream continuing after the furthest position.
+    """
+    if state is None:
+        return dict(slots=slots, offset=0,
+                    per_slot=[dict(k=0, pending=[], buffer=[]) for _ in range(slots)])
+    old, offset, per_slot = int(state['slots']), int(state['offset']), state['per_slot']
+    if len(per_slot) != old:
+        raise ValueError(f'stream state: {len(per_slot)} slot entries for slots={old}')
+    if old == slots:
+        return dict(slots=slots, offset=offset,
+                    per_slot=[dict(k=int(p['k']), pending=list(p['pending']),
+                                   buffer=list(p['buffer'])) for p in per_slot])
+    furthest = max(int(p['k']) for p in per_slot)
+    left = []
+    for s, p in enumerate(per_slot):
+        left += list(p['buffer']) + list(p['pending'])
+        left += [offset + k * old + s for k in range(int(p['k']), furthest)]
+    left.sort()
+    return dict(slots=slots, offset=offset + furthest * old,
+                per_slot=[dict(k=0, pending=left[s::slots], buffer=[]) for s in range(slots)])
+
+
 def _cumulative(counts) -> list[int]:
     out, total = [], 0
     for n in counts:
@@ -232,8 +278,15 @@ class StreamingInstructionDataset(IterableDataset):
         seed: Stream seed.
         collate: The collate function config (``eov_collate``; packing as configured).
         data_root: Directory image paths are relative to (default: each manifest's).
-        max_bad_records: Samples that fail (unreadable image, invalid record) tolerated per
-            worker before the run stops; each is logged with its file and line.
+        max_bad_records: Samples that fail (unreadable image, invalid record, longer
+            than ``max_tokens``) tolerated per worker before the run stops; each is logged
+            with its file and line.
+        max_tokens: Token budget: batches are ``rows`` packed rows of at most this many
+            tokens, filled from a buffer of ``buffer`` samples (the module docstring;
+            ``batch_size`` and the collate's ``max_tokens`` are then unused); ``None``:
+            ``batch_size`` samples a batch.
+        rows: Packed rows per batch with ``max_tokens``.
+        buffer: Samples each worker holds to fill its rows from.
         modalities: Accepted for config compatibility with :class:`InstructionDataset`.
         test_mode: Streaming is for training: ``True`` is refused.
     """
@@ -242,7 +295,8 @@ class StreamingInstructionDataset(IterableDataset):
                  mixture: Mapping[str, float] | None = None,
                  dataset_weights: Mapping[str, float] | None = None, seed: int = 0,
                  collate: dict | None = None, data_root: str | None = None,
-                 max_bad_records: int = 0, modalities=None, test_mode: bool = False):
+                 max_bad_records: int = 0, max_tokens: int | None = None, rows: int = 1,
+                 buffer: int = 64, modalities=None, test_mode: bool = False):
         from mmengine.dataset import Compose
         if test_mode:
             raise ValueError('StreamingInstructionDataset streams training data; test with '
@@ -278,9 +332,22 @@ class StreamingInstructionDataset(IterableDataset):
         self.pipeline = Compose(list(pipeline))
         self.collate_cfg = dict(collate or dict(type='eov_collate'))
         self.max_bad_records = int(max_bad_records)
+        self.max_tokens = None if max_tokens is None else int(max_tokens)
+        self.rows, self.buffer = int(rows), int(buffer)
+        if self.max_tokens is not None:
+            if self.max_tokens < 1 or self.rows < 1 or self.buffer < 1:
+                raise ValueError('StreamingInstructionDataset: max_tokens, rows and buffer must '
+                                 f'be at least 1, got {max_tokens}, {rows}, {buffer}')
+            if not self.collate_cfg.get('packing', 'eov_collate' not in
+                                        str(self.collate_cfg.get('type'))):
+                raise ValueError('StreamingInstructionDataset: max_tokens fills packed rows; '
+                                 'the collate has packing=False')
+            # the budget's rows are the collate's rows (its own max_tokens is not used)
+            self.collate_cfg['max_tokens'] = self.max_tokens
         self.modalities = modalities
         self.start_iter = 0
         self.start_batch = None
+        self.budget_state = None
         self.set_mixture(mixture)
 
     def set_mixture(self, mixture: Mapping[str, float] | None) -> None:
@@ -324,6 +391,16 @@ class StreamingInstructionDataset(IterableDataset):
         self.start_iter = int(iteration)
         self.start_batch = None if batches is None else int(batches)
 
+    def resume_budget(self, state: Mapping | None) -> None:
+        """Continue a token-budget stream from a stopped run's state (the checkpoint's
+        :data:`eov.engine.loops.STREAM_STATE`; ``None``: from the start)."""
+        self.budget_state = None if state is None else dict(state)
+
+    def budget_start(self, world: int, workers: int) -> dict:
+        """The token-budget state this stream starts from on ``world`` ranks with
+        ``workers`` data-loader workers each (:func:`continue_budget_state`)."""
+        return continue_budget_state(self.budget_state, world * max(1, workers))
+
     def draw(self, g: int, records: Mapping[str, ShardRecords]) -> tuple[dict, str, str]:
         """The record of global draw ``g``, where it came from and its dataset's name.
 
@@ -353,32 +430,85 @@ class StreamingInstructionDataset(IterableDataset):
         records = {name: ShardRecords(path) for name, path in self.paths.items()}
         cfg = dict(self.collate_cfg)
         collate = functions.get(cfg.pop('type', 'eov_collate'))
-        bad = 0
+        self._bad = 0
+        if self.max_tokens is not None:
+            # the loader takes batch i from worker i % workers: at a resume at iteration t
+            # its worker w has the batches slot (t + w) % workers had next
+            slot = rank * workers + (self.start_iter + worker) % workers
+            yield from self._budget_batches(slot, world * workers, records, collate, cfg)
+            return
         iteration = self.start_iter + worker
         while True:
-            samples = []
-            for g in self.batch_draws(iteration, rank, world):
-                record, where, name = self.draw(g, records)
-                try:
-                    sample = self.pipeline(dict(record, data_root=self.data_roots[name],
-                                                source=where))
-                except (RasterReadError, RecordError) as err:
-                    bad += 1
-                    message = str(err) if str(err).startswith(where) else f'{where}: {err}'
-                    if bad > self.max_bad_records:
-                        if self.max_bad_records:
-                            message += (f' ({bad} bad samples in this worker: more than '
-                                        f'max_bad_records={self.max_bad_records})')
-                        raise RecordError(message) from err
-                    print_log(f'skipping bad sample: {message}', logger='current',
-                              level=logging.WARNING)
-                    continue
-                if sample is not None:
-                    sample['data_sample']['draw'] = g
-                    samples.append(sample)
+            samples = [sample for g in self.batch_draws(iteration, rank, world)
+                       if (sample := self._sample(g, records)) is not None]
             if samples:
                 yield collate(samples, **cfg)
             iteration += workers
+
+    def _sample(self, g: int, records: Mapping[str, ShardRecords]) -> dict | None:
+        """The pipeline's sample of draw ``g``; ``None`` for a bad one (logged and counted;
+        more than ``max_bad_records`` in this worker raise :class:`RecordError`)."""
+        record, where, name = self.draw(g, records)
+        try:
+            sample = self.pipeline(dict(record, data_root=self.data_roots[name], source=where))
+            if sample is not None and self.max_tokens is not None:
+                length = len(sample['inputs']['input_ids'])
+                if length > self.max_tokens:
+                    raise RecordError(f'{where}: {length} tokens do not fit max_tokens='
+                                      f'{self.max_tokens}')
+        except (RasterReadError, RecordError) as err:
+            self._bad += 1
+            message = str(err) if str(err).startswith(where) else f'{where}: {err}'
+            if self._bad > self.max_bad_records:
+                if self.max_bad_records:
+                    message += (f' ({self._bad} bad samples in this worker: more than '
+                                f'max_bad_records={self.max_bad_records})')
+                raise RecordError(message) from err
+            print_log(f'skipping bad sample: {message}', logger='current',
+                      level=logging.WARNING)
+            return None
+        if sample is not None:
+            sample['data_sample']['draw'] = g
+        return sample
+
+    def _budget_batches(self, slot: int, slots: int, records, collate, cfg):
+        """Token-budget batches of one slot (module docstring), each with its
+        ``stream_state``: the slot's position after it."""
+        state = continue_budget_state(self.budget_state, slots)
+        offset, mine = state['offset'], state['per_slot'][slot]
+        k, pending = mine['k'], list(mine['pending'])
+        buffer = []      # (draw, sample, tokens), oldest first
+
+        def keep(g):
+            sample = self._sample(g, records)
+            if sample is not None:
+                buffer.append((g, sample, len(sample['inputs']['input_ids'])))
+
+        for g in mine['buffer']:
+            keep(g)
+        while True:
+            while len(buffer) < self.buffer:
+                if pending:
+                    keep(pending.pop(0))
+                else:
+                    keep(offset + k * slots + slot)
+                    k += 1
+            room, bins, chosen = [self.max_tokens] * self.rows, [[] for _ in range(self.rows)], []
+            for j, (_, _, n) in enumerate(buffer):
+                for r in range(self.rows):
+                    if n <= room[r]:
+                        room[r] -= n
+                        bins[r].append(len(chosen))
+                        chosen.append(j)
+                        break
+            picked = set(chosen)
+            samples = [buffer[j][1] for j in chosen]
+            buffer = [item for j, item in enumerate(buffer) if j not in picked]
+            batch = collate(samples, rows=[b for b in bins if b], **cfg)
+            batch['stream_state'] = dict(slot=slot, slots=slots, offset=offset, k=k,
+                                         pending=list(pending),
+                                         buffer=[g for g, _, _ in buffer])
+            yield batch
 
 
 def hash_source(source: str) -> int:

@@ -12,6 +12,9 @@ from eov.registry import LOOPS
 
 #: Runtime-info key of the stream's position: ``[iteration, global batches before it, ranks]``.
 STREAM_ANCHOR = 'eov_stream_anchor'
+#: Runtime-info key of a token-budget stream's position: every slot's state after the last
+#: batch trained (:func:`eov.datasets.streaming.continue_budget_state`).
+STREAM_STATE = 'eov_stream_state'
 
 
 def restarted_loader(loader: DataLoader) -> DataLoader:
@@ -56,7 +59,8 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
       (:class:`~eov.datasets.streaming.StreamingInstructionDataset`) is set to where the
       run stopped (``resume_at``) instead of replaying every batch trained, so a resume
       costs the same at iteration 10 and 10 million (other datasets are replayed as MMEngine
-      does);
+      does); a token-budget stream's slot positions are kept with every checkpoint
+      (:data:`STREAM_STATE`, gathered from every process);
     - the data-loader workers are stopped when training ends (:func:`shut_down`), so a
       PCMA stage change does not wait for them;
     - with gradient accumulation and ``model.loss_normalization='global'``, the micro-batches
@@ -65,11 +69,25 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
       batch of ``k * b`` whatever the answer lengths.
     """
 
+    _budget = None      # a token-budget stream's state (set by run)
+
     def run(self):
         from mmengine.dist import get_dist_info
         dataset = self.dataloader.dataset
         hub = self.runner.message_hub
         streaming = hasattr(dataset, 'resume_at')
+        self._budget = None
+        if streaming and getattr(dataset, 'max_tokens', None) is not None:
+            _, world = get_dist_info()
+            saved = hub.get_info(STREAM_STATE) if self._iter > 0 else None
+            if self._iter > 0 and saved is None:
+                raise RuntimeError(
+                    f'resuming at iteration {self._iter}: the checkpoint holds no token-budget '
+                    f'stream state ({STREAM_STATE}); it was written by a run without '
+                    'max_tokens -- resume it with the same data settings')
+            dataset.resume_budget(saved)
+            self._budget = dataset.budget_start(world, self.dataloader.num_workers)
+            hub.update_info(STREAM_STATE, self._budget)
         if streaming:
             # (iteration, global batches trained before it, ranks) of this run's start:
             # saved with every checkpoint (MMEngine keeps the message hub's runtime info)
@@ -114,9 +132,33 @@ class EOVIterTrainLoop(IterBasedTrainLoop):
         return self.runner.model
 
     def _next_batch(self):
-        """The next batch; with gradient accumulation and a model whose loss is normalised
-        globally, the step's micro-batches are read together and each is given the weight of
-        all of them (and of every process) as its loss denominator."""
+        """The next batch, its token-budget stream state recorded (:meth:`_record`)."""
+        batch = self._pull()
+        if self._budget is not None:
+            self._record(batch.pop('stream_state', None))
+        return batch
+
+    def _record(self, state: dict | None) -> None:
+        """Keep the slot state of the batch about to be trained, and every other process's
+        (gathered: only rank 0 writes checkpoints), in the message hub."""
+        from mmengine.dist import all_gather_object, get_dist_info
+        mine = {} if state is None else {int(state['slot']): state}
+        _, world = get_dist_info()
+        for part in (all_gather_object(mine) if world > 1 else [mine]):
+            for slot, slot_state in part.items():
+                if slot_state['slots'] != self._budget['slots']:
+                    raise RuntimeError(f'stream state of slot {slot} counts '
+                                       f"{slot_state['slots']} slots, the run "
+                                       f"{self._budget['slots']}")
+                self._budget['per_slot'][int(slot)] = dict(
+                    k=slot_state['k'], pending=slot_state['pending'],
+                    buffer=slot_state['buffer'])
+        self.runner.message_hub.update_info(STREAM_STATE, self._budget)
+
+    def _pull(self):
+        """The next batch from the loader; with gradient accumulation and a model whose loss
+        is normalised globally, the step's micro-batches are read together and each is given
+        the weight of all of them (and of every process) as its loss denominator."""
         if self._queue:
             return self._queue.pop(0)
         model = getattr(self.runner.model, 'module', self.runner.model)

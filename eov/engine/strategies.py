@@ -136,7 +136,14 @@ def apply_strategy(cfg, processes: int | None = None) -> dict:
     optim = cfg.get('optim_wrapper')
     loader = cfg.get('train_dataloader') or {}
     # a stream yields whole batches: its samples per batch are the dataset's batch_size
-    micro = int(loader.get('batch_size') or (loader.get('dataset') or {}).get('batch_size') or 1)
+    dataset = loader.get('dataset') or {}
+    if dataset.get('max_tokens') is not None and spec['global_batch_size'] is not None:
+        raise StrategyError(
+            f"strategy.global_batch_size={spec['global_batch_size']} counts samples, but the "
+            f"stream's batches are token budgets (max_tokens={dataset['max_tokens']}): their "
+            'sample count varies; leave global_batch_size out (the loss is normalised by '
+            "answer tokens over every process: model.loss_normalization='global')")
+    micro = int(loader.get('batch_size') or dataset.get('batch_size') or 1)
     accumulation = accumulation_steps(spec['global_batch_size'], micro, processes)
     resolved = dict(spec, processes=processes, micro_batch_size=micro,
                     accumulation=accumulation)

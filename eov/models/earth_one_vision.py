@@ -606,8 +606,9 @@ class EarthOneVision(BaseModel):
             hidden, gate = self.hidden_states(inputs, return_gate=True)
             losses = self.answer_loss(hidden, inputs['labels'], inputs.get('cu_seqlens'), gate,
                                       inputs.get('loss_denominator'))
-            if inputs.get('padding_fraction') is not None:
-                losses['padding_fraction'] = torch.tensor(float(inputs['padding_fraction']))
+            for key in ('padding_fraction', 'packing_efficiency'):   # logged, not summed
+                if inputs.get(key) is not None:
+                    losses[key] = torch.tensor(float(inputs[key]))
             return losses
         if mode == 'predict':
             return self.predict(inputs, data_samples)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
+from eov.datasets.schema import RecordError
 from eov.datasets.shards import ShardError, build_shards, read_manifest
 from eov.datasets.streaming import (KeyedPermutation, MixtureOrder, ShardRecords,
                                     StreamingInstructionDataset)
@@ -241,3 +242,78 @@ def test_the_data_scale_benchmark_builds_and_measures(tmp_path):
     assert rows[1]['samples'] == rows[2]['samples'] == 16
     assert rows[1]['worker_peak_rss_mb'] > 0 and rows[3]['samples'] == 300
     assert read_manifest(str(tmp_path / 'shards_300'))['records'] == 300
+    # ``packing``: the same records' sources in fixed and token-budget batches
+    proc = run_tool(['tools/benchmark.py', 'packing', '--max-tokens', '256', '1024',
+                     '--batches', '4', '--cache', str(tmp_path)], timeout=900)
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+    assert [(r['mode'], r.get('max_tokens')) for r in rows] == [
+        ('fixed', None), ('token_budget', 256), ('token_budget', 1024)]
+    assert rows[0]['samples_per_batch'] == 16
+    for row in rows[1:]:
+        assert 0.8 < row['packing_efficiency'] <= 1.0
+        assert row['longest_row'] <= row['max_tokens']
+        assert row['tokens_per_batch'] == pytest.approx(
+            row['packing_efficiency'] * row['max_tokens'], rel=1e-3)
+    assert rows[1]['samples_per_batch'] < rows[2]['samples_per_batch']
+
+
+def _drawn(batches):
+    return [[s['draw'] for s in b['data_samples']] for b in batches]
+
+
+def test_a_token_budget_fills_rows_and_resumes_from_its_slot_state(tiny_cfg, shards):
+    """``max_tokens``: each batch is at most ``rows`` rows of ``max_tokens`` tokens filled
+    from a buffer; every draw is trained once, in a stream that a batch's state resumes."""
+    dataset = _dataset(tiny_cfg, shards, max_tokens=120, rows=2, buffer=8)
+    straight = _take(dataset, 10)
+    for batch in straight:
+        ids = batch['inputs']['input_ids']
+        assert ids.shape[0] <= 2 and ids.shape[1] <= 120
+        tokens = ids.numel() * (1 - batch['inputs']['padding_fraction'])
+        assert batch['inputs']['packing_efficiency'] == pytest.approx(
+            tokens / (ids.shape[0] * 120))
+        assert batch['inputs']['packing_efficiency'] > 0.6   # 38-42 tokens a sample
+    counts = [len(b) for b in _drawn(straight)]
+    assert len(set(counts)) > 1                   # the sample count follows the lengths
+    drawn = [g for b in _drawn(straight) for g in b]
+    assert len(drawn) == len(set(drawn))          # nothing twice
+    # every draw below the slot's position was trained or is in its buffer
+    state = straight[-1]['stream_state']
+    assert sorted(drawn + state['buffer']) == list(range(state['k']))
+    assert _drawn(_take(dataset, 10, workers=0)) == _drawn(straight)   # deterministic
+    # resume after batch 4 from its state: the batches the uninterrupted stream had next
+    after = straight[3]['stream_state']
+    dataset.resume_budget(dict(slots=1, offset=0, per_slot=[
+        dict(k=after['k'], pending=after['pending'], buffer=after['buffer'])]))
+    assert _drawn(_take(dataset, 6)) == _drawn(straight)[4:]
+
+
+def test_a_token_budget_state_moves_to_another_number_of_slots_without_repeats_or_gaps():
+    from eov.datasets.streaming import continue_budget_state
+    # three slots stopped at different positions, with buffered and pending draws
+    state = dict(slots=3, offset=30, per_slot=[
+        dict(k=4, pending=[], buffer=[39, 42]),        # drew 30 33 36 39 42: trained 30 33 36
+        dict(k=2, pending=[7], buffer=[34]),           # drew 31 34; 7 still pending
+        dict(k=3, pending=[], buffer=[])])             # drew 32 35 38: all trained
+    trained = {30, 33, 36, 31, 32, 35, 38}
+    new = continue_budget_state(state, 2)
+    assert new['offset'] == 30 + 4 * 3
+    dealt = sorted(g for p in new['per_slot'] for g in p['pending'])
+    assert dealt == [7, 34, 37, 39, 40, 41, 42]
+    assert not trained & set(dealt)
+    # together with what the two new slots draw next, every draw from 30 on comes once
+    nxt = {new['offset'] + k * 2 + s for k in range(5) for s in range(2)}
+    assert sorted(trained | set(dealt) | nxt) == [7] + list(range(30, 52))
+    assert continue_budget_state(state, 3) == state      # same slots: the same state
+    fresh = continue_budget_state(None, 2)
+    assert fresh == dict(slots=2, offset=0, per_slot=[dict(k=0, pending=[], buffer=[])] * 2)
+
+
+def test_a_token_budget_refuses_what_it_cannot_pack(tiny_cfg, shards):
+    with pytest.raises(ValueError, match='the collate has packing=False'):
+        _dataset(tiny_cfg, shards, max_tokens=300,
+                 collate=dict(type='eov.eov_collate', packing=False))
+    dataset = _dataset(tiny_cfg, shards, max_tokens=20)   # rows of 20, not the collate's 2048
+    with pytest.raises(RecordError, match=r'train.jsonl:\d+: \d+ tokens do not fit '
+                                          'max_tokens=20'):
+        _take(dataset, 1)

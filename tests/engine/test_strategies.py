@@ -43,6 +43,13 @@ def test_global_batch_size_derives_accumulation():
     with pytest.raises(StrategyError, match=r'global_batch_size=12 is not a multiple of '
                        r'train_dataloader.batch_size \(4\) x processes \(2\) = 8; choose e.g. 16'):
         accumulation_steps(12, 4, 2)
+    # a token-budget stream's batches have no fixed sample count
+    cfg = _cfg(**{'strategy.global_batch_size': 32,
+                  'train_dataloader.dataset': dict(type='StreamingInstructionDataset',
+                                                   shards='s', max_tokens=4096)})
+    with pytest.raises(StrategyError, match=r'global_batch_size=32 counts samples, but the '
+                       r"stream's batches are token budgets \(max_tokens=4096\)"):
+        apply_strategy(cfg, processes=2)
 
 
 @pytest.mark.parametrize('key,value,where', [

@@ -90,6 +90,33 @@ def test_a_two_process_run_resumes_on_two_or_one_process_in_the_global_order(mix
 
 
 @pytest.mark.slow
+def test_a_token_budget_run_resumes_exactly_on_two_processes_and_without_repeats_on_one(
+        mixed, tmp_path):
+    """Token-budget batches (one row of 256 tokens) on 2 processes: a run stopped after
+    iteration 2 goes on with the samples of the uninterrupted one (both processes' slot
+    states are in rank 0's checkpoint); on one process it repeats nothing."""
+    data, config = mixed
+    budget = ['train_dataloader.collate_fn.packing=True',
+              'train_dataloader.dataset.max_tokens=256', 'train_dataloader.dataset.buffer=8']
+    straight = str(tmp_path / 'straight')
+    train_with_torchrun(config, straight, _options(data, 4, 4, *budget))
+    work = str(tmp_path / 'work')
+    train_with_torchrun(config, work, _options(data, 2, 4, *budget))
+    again = str(tmp_path / 'again')
+    shutil.copytree(work, again)
+    train_with_torchrun(config, again, _options(data, 4, 4, *budget), resume=True)
+    for rank in (0, 1):
+        assert _samples(again, rank) == _samples(straight, rank)
+    assert len({len(ids) for r in (0, 1) for ids in _samples(straight, r).values()}) > 1
+    run_tool(['tools/train.py', config, '--work-dir', work, '--resume',
+              *_options(data, 4, 4, *budget)])
+    ranks = (_samples(work, 0), _samples(work, 1))
+    trained = [i for r in (0, 1) for ids in ranks[r].values() for i in ids]
+    assert sorted(ranks[0]) == [1, 2, 3, 4] and sorted(ranks[1]) == [1, 2]
+    assert len(trained) == len(set(trained)) < 64       # one pass not finished: no repeat
+
+
+@pytest.mark.slow
 def test_accumulated_micro_batches_equal_one_batch_with_unequal_answer_lengths(mixed,
                                                                                tmp_path):
     """Batch 4 x 2 accumulation steps (strategy.global_batch_size=8) trains as batch 8: the

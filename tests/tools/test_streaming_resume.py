@@ -17,10 +17,11 @@ def samples(work):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('packing', [True, False])
+@pytest.mark.parametrize('mode', ['packed', 'padded', 'budget'])
 def test_a_resumed_stream_continues_with_the_samples_of_the_uninterrupted_run(
-        synth_data, tmp_path, packing):
-    """With packing on two persistent workers, and padded on none."""
+        synth_data, tmp_path, mode):
+    """Packed on two persistent workers, padded on none, and in token-budget batches (two
+    rows of 120 tokens) on two persistent workers."""
     shards = str(tmp_path / 'shards')
     build_shards(os.path.join(synth_data, 'train.jsonl'), shards, data_root=synth_data,
                  part_records=16, progress=False)
@@ -31,9 +32,12 @@ def test_a_resumed_stream_continues_with_the_samples_of_the_uninterrupted_run(
         "train_dataloader = dict(dataset=dict(_delete_=True, type='StreamingInstructionDataset',"
         f" shards='{shards}', pipeline='${{train_pipeline}}'))\n"
         "custom_hooks = [dict(type='SampleLogHook')]\n")
-    extra = [f'train_dataloader.collate_fn.packing={packing}']
-    if packing:   # and two persistent workers, restarted at the resume
+    extra = [f"train_dataloader.collate_fn.packing={mode != 'padded'}"]
+    if mode != 'padded':   # and two persistent workers, restarted at the resume
         extra += ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=True']
+    if mode == 'budget':
+        extra += ['train_dataloader.dataset.max_tokens=120', 'train_dataloader.dataset.rows=2',
+                  'train_dataloader.dataset.buffer=8']
     straight, stopped = str(tmp_path / 'straight'), str(tmp_path / 'stopped')
     run_tool(['tools/train.py', str(config), '--work-dir', straight,
               *tiny_train_options(synth_data, 6, 3), *extra])
@@ -47,4 +51,10 @@ def test_a_resumed_stream_continues_with_the_samples_of_the_uninterrupted_run(
     want, got = samples(straight), samples(stopped)
     assert sorted(want) == sorted(got) == [1, 2, 3, 4, 5, 6]
     assert got == want
-    assert len({i for it in range(1, 7) for i in want[it]}) == 24   # 24 of the 48, no repeat
+    trained = [i for it in range(1, 7) for i in want[it]]
+    assert len(set(trained)) == len(trained)           # fewer than the 48 records: no repeat
+    if mode == 'budget':     # 4-6 samples of 38-42 tokens fill two rows of 120
+        assert 24 < len(trained) < 36 and len({len(want[it]) for it in want}) > 1
+        assert 'packing_efficiency' in log
+    else:
+        assert len(trained) == 24
