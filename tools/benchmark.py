@@ -1,7 +1,7 @@
 """eov benchmarks; each prints JSON lines (one measurement per line).
 
     python tools/benchmark.py slis [--n 200] [--image-size 1024 1024] [--out FILE]
-    python tools/benchmark.py data [--samples 64] [--tile 256] [--workers 0 2] [--out FILE]
+    python tools/benchmark.py data [--samples 64] [--tile 256] [--workers 0 2] [--repeats 1]
     python tools/benchmark.py data-scale [--records 100000 10000000] [--cache DIR]
     python tools/benchmark.py packing [--max-tokens 512 1024 2048] [--buffer 64]
     python tools/benchmark.py train-step --config CONFIG [--device cpu|cuda] [--steps N]
@@ -48,7 +48,7 @@ def run_data(args) -> list[dict]:
     machine = _machine()
     rows = []
     for row in benchmark_data(samples=args.samples, tile=args.tile, workers=args.workers,
-                              datasets=args.datasets,
+                              datasets=args.datasets, repeats=args.repeats,
                               batch_size=args.batch_size, image_size=args.image_size):
         row['machine'] = machine
         print(json.dumps(row), flush=True)
@@ -156,6 +156,8 @@ def main(argv=None) -> int:
     data.add_argument('--tile', type=int, default=256, help='window side (10 m pixels)')
     data.add_argument('--workers', type=int, nargs='+', default=[0, 2])
     data.add_argument('--batch-size', type=int, default=8)
+    data.add_argument('--repeats', type=int, default=1,
+                      help='measure this many times, the datasets taking turns')
     data.add_argument('--image-size', type=int, help='resize tiles to this side')
     data.add_argument('--datasets', nargs='+', choices=['jsonl', 'streaming'],
                       default=['jsonl', 'streaming'],

@@ -42,7 +42,7 @@ def write_tile_records(path: str, n: int, tile: int, seed: int = 0) -> None:
 
 def benchmark_data(samples: int = 64, tile: int = 256, workers=(0, 2), batch_size: int = 8,
                    image_size: int | None = None, seed: int = 0,
-                   datasets=('jsonl', 'streaming')) -> Iterator[dict]:
+                   datasets=('jsonl', 'streaming'), repeats: int = 1) -> Iterator[dict]:
     """Samples per second of the full pipeline, once per dataset and worker count: the
     JSONL ``InstructionDataset`` and, side by side, the same records streamed from shards
     (:class:`~eov.datasets.streaming.StreamingInstructionDataset`).
@@ -55,9 +55,11 @@ def benchmark_data(samples: int = 64, tile: int = 256, workers=(0, 2), batch_siz
         image_size: Resize tiles to this (``None``: keep ``tile``).
         seed: Seed of the window positions.
         datasets: Which of ``'jsonl'`` and ``'streaming'`` to measure.
+        repeats: Measure everything this many times, the datasets taking turns (so a
+            slow spell of a shared machine does not fall on one of them).
 
     Yields:
-        One flat dict per worker count.
+        One flat dict per repeat, dataset and worker count.
     """
     import tempfile
 
@@ -82,39 +84,43 @@ def benchmark_data(samples: int = 64, tile: int = 256, workers=(0, 2), batch_siz
                     dict(type='TokenizeConversation', image_tokens=(side // 16) ** 2,
                          max_length=8192, tokenizer=dict(path=None, serializer=serializer)),
                     dict(type='PackSample')]
+        built = {}
         for kind in datasets:
             if kind == 'jsonl':
-                dataset = DATASETS.build(dict(type='InstructionDataset', ann_file=ann,
-                                              modalities=['multispectral'], pipeline=pipeline))
+                built[kind] = DATASETS.build(dict(type='InstructionDataset', ann_file=ann,
+                                                  modalities=['multispectral'],
+                                                  pipeline=pipeline))
             else:
                 from .shards import build_shards
                 shards = os.path.join(tmp, 'shards')
                 build_shards(ann, shards, progress=False)
-                dataset = DATASETS.build(dict(
+                built[kind] = DATASETS.build(dict(
                     type='StreamingInstructionDataset', shards=shards, pipeline=pipeline,
                     batch_size=batch_size, collate=dict(type='eov.instruction_collate')))
-            for n_workers in workers:
-                if kind == 'jsonl':
-                    loader = DataLoader(dataset, batch_size=batch_size, num_workers=n_workers,
-                                        collate_fn=instruction_collate, shuffle=False)
-                else:
-                    loader = DataLoader(dataset, batch_size=None, num_workers=n_workers,
-                                        collate_fn=lambda b: b)
-                start = time.perf_counter()
-                first = None
-                seen = 0
-                for batch in loader:
-                    seen += len(batch['data_samples'])
-                    if first is None:
-                        first = time.perf_counter() - start
-                    if seen >= samples:
-                        break
-                elapsed = time.perf_counter() - start
-                del loader
-                pixels = batch['inputs']['pixel_values']['multispectral']
-                yield {'bench': 'data', 'dataset': kind, 'workers': n_workers,
-                       'samples': seen, 'tile': tile, 'bands': int(pixels.shape[1]),
-                       'pixel_shape': list(pixels.shape[1:]), 'batch_size': batch_size,
-                       'samples_per_s': round(seen / elapsed, 2),
-                       'samples_per_s_per_worker': round(seen / elapsed / max(1, n_workers), 2),
-                       'first_batch_s': round(first, 3), 'total_s': round(elapsed, 3)}
+        for repeat, n_workers, kind in ((r, w, k) for r in range(repeats) for w in workers
+                                        for k in datasets):
+            dataset = built[kind]
+            if kind == 'jsonl':
+                loader = DataLoader(dataset, batch_size=batch_size, num_workers=n_workers,
+                                    collate_fn=instruction_collate, shuffle=False)
+            else:
+                loader = DataLoader(dataset, batch_size=None, num_workers=n_workers,
+                                    collate_fn=lambda b: b)
+            start = time.perf_counter()
+            first = None
+            seen = 0
+            for batch in loader:
+                seen += len(batch['data_samples'])
+                if first is None:
+                    first = time.perf_counter() - start
+                if seen >= samples:
+                    break
+            elapsed = time.perf_counter() - start
+            del loader
+            pixels = batch['inputs']['pixel_values']['multispectral']
+            yield {'bench': 'data', 'dataset': kind, 'workers': n_workers, 'repeat': repeat,
+                   'samples': seen, 'tile': tile, 'bands': int(pixels.shape[1]),
+                   'pixel_shape': list(pixels.shape[1:]), 'batch_size': batch_size,
+                   'samples_per_s': round(seen / elapsed, 2),
+                   'samples_per_s_per_worker': round(seen / elapsed / max(1, n_workers), 2),
+                   'first_batch_s': round(first, 3), 'total_s': round(elapsed, 3)}

@@ -20,14 +20,16 @@ def test_tile_records_are_valid_and_deterministic(tmp_path):
 
 
 def test_data_benchmark_prints_one_line_per_dataset_and_worker_count(tmp_path):
-    """The JSONL dataset and the same records streamed from shards, side by side."""
+    """The JSONL dataset and the same records streamed from shards, side by side, taking
+    turns in each repeat."""
     out = tmp_path / 'data.jsonl'
     proc = run_tool(['tools/benchmark.py', 'data', '--samples', '6', '--tile', '64',
-                     '--workers', '0', '1', '--batch-size', '3', '--out', str(out)])
+                     '--workers', '0', '1', '--batch-size', '3', '--repeats', '2',
+                     '--out', str(out)])
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [(r['dataset'], r['workers']) for r in rows] == \
-        [('jsonl', 0), ('jsonl', 1), ('streaming', 0), ('streaming', 1)]
+    assert [(r['repeat'], r['workers'], r['dataset']) for r in rows] == \
+        [(rep, w, d) for rep in (0, 1) for w in (0, 1) for d in ('jsonl', 'streaming')]
     for r in rows:
         assert r['samples'] == 6 and r['bands'] == 12 and r['pixel_shape'] == [12, 64, 64]
         assert r['samples_per_s'] > 0
-    assert len(out.read_text().splitlines()) == 4
+    assert len(out.read_text().splitlines()) == 8
