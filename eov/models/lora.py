@@ -12,7 +12,12 @@ while one model (one set of weights, one LM) learns every other sensor.
 
 The gate is one shared :class:`LoRAGate` the model sets around each call: a scalar while a
 modality's images go through the ViT and the aligner, one value per token (padded or
-packed batches) or per row (generation) while the LM runs.
+packed batches) or per row (generation) while the LM runs. Where the gate is on for every
+token (a batch without a frozen modality's sample: every batch of a chain that does not
+replay optical), a layer adds its update to the weight and runs one matmul: ``(W + s B A) x``
+costs a small ``out x rank x in`` product instead of two low-rank matmuls and the gating
+over every token -- the LoRA chain's training steps were ~30 % slower than full
+fine-tuning's without it (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -32,23 +37,32 @@ class LoRAGate:
 
     def __init__(self):
         self.value = None
+        self.all_on = False
 
     @contextmanager
     def scope(self, value):
-        """Set the gate for the calls inside the ``with`` block, then clear it."""
-        previous, self.value = self.value, value
+        """Set the gate for the calls inside the ``with`` block, then restore the one
+        before."""
+        previous = self.value, self.all_on
+        self.value = value
+        # checked once here, not in every layer (a tensor check would sync a GPU per layer)
+        self.all_on = value is not None and (
+            bool((value == 1).all()) if isinstance(value, torch.Tensor) else value == 1)
         try:
             yield
         finally:
-            self.value = previous
+            self.value, self.all_on = previous
 
 
-def _gated_linear(layer: nn.Linear, x: torch.Tensor, update) -> torch.Tensor:
-    """``layer``'s own output plus ``update(x)`` times the layer's gate (skipped where off)."""
-    out = F.linear(x, layer.weight, layer.bias)
+def _gated_linear(layer: nn.Linear, x: torch.Tensor, update, merged) -> torch.Tensor:
+    """``layer``'s own output plus ``update(x)`` times the layer's gate (skipped where off;
+    where on everywhere, one matmul with the weight ``merged()``)."""
     gate = layer.gate.value
     if gate is None or (isinstance(gate, (int, float)) and gate == 0):
-        return out
+        return F.linear(x, layer.weight, layer.bias)
+    if layer.gate.all_on:
+        return F.linear(x, merged(), layer.bias)
+    out = F.linear(x, layer.weight, layer.bias)
     delta = update(x)
     if isinstance(gate, torch.Tensor):
         gate = gate.to(delta.dtype)
@@ -80,8 +94,9 @@ class GatedLoRALinear(nn.Linear):
         self.gate = gate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _gated_linear(self, x, lambda h: F.linear(F.linear(h, self.lora_A), self.lora_B)
-                             * self.scaling)
+        return _gated_linear(
+            self, x, lambda h: F.linear(F.linear(h, self.lora_A), self.lora_B) * self.scaling,
+            lambda: torch.addmm(self.weight, self.lora_B, self.lora_A, alpha=self.scaling))
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, rank={self.lora_A.shape[0]}, '
@@ -113,7 +128,8 @@ class GatedEmbeddingDelta(nn.Linear):
         self.gate = gate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _gated_linear(self, x, lambda h: F.linear(h, self.delta))
+        return _gated_linear(self, x, lambda h: F.linear(h, self.delta),
+                             lambda: self.weight + self.delta)
 
     def embed_delta(self, input_ids: torch.Tensor) -> torch.Tensor:
         """``delta`` rows of ``input_ids`` (to add, gated, to the input embeddings)."""

@@ -121,6 +121,31 @@ def test_generation_gated_per_row(demo):
     assert adapted.lora_gate.value is None   # the gate is cleared after each call
 
 
+def test_a_batch_without_frozen_samples_merges_the_update_into_the_weight(demo):
+    """Gate on everywhere: one matmul with ``W + s B A`` -- the same logits as the low-rank
+    path a mixed batch takes."""
+    base, adapted, samples = demo
+    with torch.no_grad():
+        for name, p in adapted.named_parameters():
+            if name.endswith('lora_B'):
+                p.normal_(0, 0.02)
+        sar = samples['sar'][0]
+        alone = _prep(base, instruction_collate([sar]))
+        calls = []
+        from eov.models.lora import GatedLoRALinear
+        layer = next(m for m in adapted.lm.modules() if isinstance(m, GatedLoRALinear))
+        hook = layer.register_forward_pre_hook(
+            lambda m, a: calls.append(adapted.lora_gate.all_on))
+        merged = adapted(**alone, mode='tensor')[0]
+        mixed = _prep(base, instruction_collate([sar, samples['optical'][0]]))
+        lowrank = adapted(**mixed, mode='tensor')[0]
+        hook.remove()
+        assert calls == [True, False]
+        n = merged.shape[0]
+        torch.testing.assert_close(merged, lowrank[:n], rtol=1e-5, atol=1e-4)   # fp32 rounding
+        assert (merged - base(**alone, mode='tensor')[0]).abs().max() > 1e-3
+
+
 def test_training_lora_leaves_optical_untouched(demo):
     """An optimizer step on a mixed batch changes SAR outputs, never optical ones."""
     base, adapted, samples = demo
