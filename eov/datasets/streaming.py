@@ -291,6 +291,9 @@ class StreamingInstructionDataset(IterableDataset):
         test_mode: Streaming is for training: ``True`` is refused.
     """
 
+    #: yields whole batches and mixes its sources itself (:func:`eov.registry.streams_batches`)
+    streams_batches = True
+
     def __init__(self, shards, pipeline=(), batch_size: int = 8,
                  mixture: Mapping[str, float] | None = None,
                  dataset_weights: Mapping[str, float] | None = None, seed: int = 0,

@@ -21,6 +21,8 @@ from typing import Any
 
 from mmengine.config import Config, ConfigDict
 
+from eov.registry import streams_batches
+
 _REF = re.compile(r'^\$\{([A-Za-z_][\w.]*)\}$')
 _EMBEDDED_REF = re.compile(r'\$\{([A-Za-z_][\w.]*)\}')
 
@@ -374,10 +376,6 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
     return cfg
 
 
-#: The dataset type whose training loader :func:`expand_streaming_loader` completes.
-STREAMING_DATASET = 'StreamingInstructionDataset'
-
-
 def expand_streaming_loader(cfg: Config) -> Config:
     """``train_dataloader.dataset = dict(type='StreamingInstructionDataset', shards=DIR,
     ...)``: the rest of the loader for a stream, so that line is all a config writes.
@@ -396,8 +394,7 @@ def expand_streaming_loader(cfg: Config) -> Config:
     """
     loader = cfg.get('train_dataloader')
     dataset = loader.get('dataset') if isinstance(loader, dict) else None
-    if not isinstance(dataset, dict) or dataset.get('type') not in (
-            STREAMING_DATASET, f'eov.{STREAMING_DATASET}'):
+    if not isinstance(dataset, dict) or not streams_batches(dataset):
         return cfg
     if loader.get('batch_size') is not None:
         dataset.setdefault('batch_size', loader['batch_size'])

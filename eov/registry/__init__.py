@@ -14,7 +14,27 @@ __all__ = [
     'OPTIM_WRAPPERS', 'OPTIMIZERS', 'PARAM_SCHEDULERS', 'PLUGIN_REGISTRIES', 'RUNNERS',
     'SERIALIZERS', 'STAGES', 'TRANSFORMS', 'VISBACKENDS', 'VISUALIZERS',
     'WEIGHT_INITIALIZERS', 'EOVRegistry', 'UnknownPluginError', 'build_from_any',
+    'streams_batches',
 ]
+
+
+def streams_batches(dataset_cfg) -> bool:
+    """Whether a dataset config's class yields whole training batches and mixes its sources
+    itself (a class attribute ``streams_batches = True``, as
+    :class:`~eov.datasets.streaming.StreamingInstructionDataset`): the training loader and a
+    PCMA stage's mixture are then set on the dataset, not on a sampler.
+
+    Args:
+        dataset_cfg: The ``train_dataloader.dataset`` dict (an unknown type: ``False``; the
+            build names it later).
+    """
+    kind = dataset_cfg.get('type') if hasattr(dataset_cfg, 'get') else None
+    if isinstance(kind, str):
+        try:
+            kind = DATASETS.get(kind)
+        except Exception:      # an unknown name is reported when the dataset is built
+            return False
+    return bool(getattr(kind, 'streams_batches', False))
 
 
 def build_from_any(cfg, registry, **default_args):

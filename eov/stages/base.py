@@ -29,7 +29,7 @@ from typing import Iterable, Mapping
 
 from mmengine.config import Config, ConfigDict
 
-from eov.registry import STAGES
+from eov.registry import STAGES, streams_batches
 from eov.utils.patterns import match_any
 
 _SAFE_NAME = re.compile(r'^[A-Za-z0-9_.-]+$')
@@ -193,7 +193,7 @@ class Stage:
             for key, mult in self.lr_mult.items():
                 keys[key] = dict(lr_mult=float(mult))
         loader = cfg.train_dataloader
-        if 'StreamingInstructionDataset' in str(loader.dataset.get('type')):
+        if streams_batches(loader.dataset):
             # a stream mixes its shards' sources itself and yields whole batches
             loader.dataset.mixture = dict(self.mixture)
             if self.batch_size is not None:

@@ -317,3 +317,27 @@ def test_a_token_budget_refuses_what_it_cannot_pack(tiny_cfg, shards):
     with pytest.raises(RecordError, match=r'train.jsonl:\d+: \d+ tokens do not fit '
                                           'max_tokens=20'):
         _take(dataset, 1)
+
+
+def test_a_third_party_stream_is_recognised_by_its_class_not_its_name(tiny_cfg, shards):
+    """``streams_batches = True`` on a registered class: the loader is completed for a
+    stream and a PCMA stage sets its mixture on the dataset, whatever the class is called."""
+    from eov.engine.config import expand_streaming_loader
+    from eov.registry import DATASETS
+    from eov.stages import Stage
+
+    @DATASETS.register_module(force=True)
+    class MyShardStream(StreamingInstructionDataset):
+        pass
+
+    cfg = tiny_cfg.copy()
+    cfg.train_dataloader.dataset = dict(type='MyShardStream', shards=shards,
+                                        pipeline=tiny_cfg.train_dataloader.dataset.pipeline)
+    expand_streaming_loader(cfg)
+    loader = cfg.train_dataloader
+    assert loader.batch_size is None and loader.sampler is None
+    assert loader.dataset.batch_size == 4 and loader.collate_fn.type == 'eov.streaming_collate'
+    assert cfg.train_cfg.type == 'eov.EOVIterTrainLoop'
+    staged = Stage(name='s', iters=2, mixture={'optical/*': 1.0}).apply(cfg, 'w', None)
+    loader = staged.train_dataloader
+    assert loader.dataset.mixture == {'optical/*': 1.0} and loader.sampler is None
