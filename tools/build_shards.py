@@ -2,11 +2,12 @@
 
     python tools/build_shards.py RECORDS.jsonl [MORE.jsonl ...] OUT_DIR --data-root DIR
         [--part-records 1000000] [--max-bad-records N] [--modalities NAME ...]
-        [--imports MODULE ...] [--overwrite] [--no-progress]
+        [--imports MODULE ...] [--embed-images] [--overwrite] [--no-progress]
 
 Every record is validated as the JSONL dataset validates it (bad ones are named in
 OUT_DIR/bad_records.txt and counted); records are grouped by ``modality/task`` source into
-Arrow datasets, one per source and part. A killed build resumes where it stopped when run
+Arrow datasets, one per source and part; with --embed-images the bytes of every image and
+mask a record names go into the shards too (a self-contained shard set). A killed build resumes where it stopped when run
 again; a repeated build over the same inputs changes nothing. OUT_DIR/manifest.json counts
 the records per source, modality and task. Train on them with one config line
 (README "Training on a large corpus"). Bad arguments exit with status 2 and one ``error:``
@@ -36,6 +37,9 @@ def parse_args(argv=None):
     p.add_argument('--imports', nargs='+', metavar='MODULE', default=[],
                    help='modules to import first (packages registering their own tasks or '
                    'modalities, as a config\'s custom_imports)')
+    p.add_argument('--embed-images', action='store_true',
+                   help='store every image / mask file a record names inside the shards '
+                        '(choose --part-records so one part fits in memory)')
     p.add_argument('--overwrite', action='store_true',
                    help='replace shards of other inputs in the output directory')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -66,10 +70,12 @@ def main(argv=None):
         manifest = build_shards(args.inputs, args.out_dir, data_root=args.data_root,
                                 part_records=args.part_records, modalities=args.modalities,
                                 max_bad_records=args.max_bad_records,
-                                progress=not args.no_progress, overwrite=args.overwrite)
+                                progress=not args.no_progress, overwrite=args.overwrite,
+                                embed_images=args.embed_images)
     except ShardError as err:
         fail(str(err))
-    print(f"{manifest['records']:,} records in {len(manifest['sources'])} sources, "
+    print(f"{manifest['records']:,} records in {len(manifest['sources'])} sources"
+          f"{' (images embedded)' if manifest['embedded_images'] else ''}, "
           f"{manifest['bad_records']:,} bad (named in "
           f"{os.path.join(args.out_dir, 'bad_records.txt')}) -> {args.out_dir}")
     print(json.dumps(dict(modalities=manifest['modalities'], tasks=manifest['tasks'])))

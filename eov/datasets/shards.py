@@ -6,7 +6,9 @@ Layout of a shard directory::
     manifest.json                      what is there (counts per source, modality, task)
     parts/<part>/<modality>__<task>/   a ``datasets`` dataset (``save_to_disk``): columns
                                        ``record`` (the record as JSON) and ``where``
-                                       (``file:line`` it came from)
+                                       (``file:line`` it came from); with embedded images
+                                       also ``files`` (``[{path, data}]``: the bytes of
+                                       every file the record names)
     parts/<part>/done.json             the part's counts and input byte range (written last)
     bad_records.txt                    every invalid record, named by file and line
 
@@ -14,7 +16,9 @@ A part is a run of input lines (``part_records``); a finished part is never rebu
 interrupted build resumes where it stopped and a repeated build over the same inputs changes
 nothing. Records are validated with :func:`~eov.datasets.schema.validate_record` as the JSONL
 dataset validates them. Images stay where the records point (paths relative to ``data_root``,
-which the manifest keeps).
+which the manifest keeps), or, with ``embed_images``, travel inside the shards: a record's
+image files (one or one per band) and mask rasters are stored as bytes beside it, so a shard
+set is self-contained (one directory to copy or mount; no small-file reads at train time).
 
 Why Arrow through ``datasets`` and not another engine: docs/data.md (measured).
 """
@@ -39,6 +43,33 @@ class ShardError(RuntimeError):
 def source_dirname(source: str) -> str:
     """Directory name of a ``modality/task`` source."""
     return source.replace('/', '__')
+
+
+def record_files(record: dict) -> list[str]:
+    """Every file a record names, as written: its images' paths (one, or one per band) and
+    its mask targets' paths."""
+    files = []
+    for image in record.get('images') or []:
+        path = image.get('path') if isinstance(image, dict) else None
+        files += path if isinstance(path, list) else [path] if path else []
+    for target in record.get('targets') or []:
+        if isinstance(target, dict) and target.get('type') == 'mask' and target.get('path'):
+            files.append(target['path'])
+    return files
+
+
+def _read_files(record: dict, where: str, data_root: str) -> list[dict]:
+    """``[{path, data}]`` of :func:`record_files` (a file that cannot be read: RecordError)."""
+    from eov.utils.io import path_problem
+    out = []
+    for path in dict.fromkeys(record_files(record)):
+        full = path if os.path.isabs(path) or not data_root else os.path.join(data_root, path)
+        problem = path_problem(full, 'image file', 'an image file to embed')
+        if problem:
+            raise RecordError(f'{where}: {problem}')
+        with open(full, 'rb') as f:
+            out.append(dict(path=path, data=f.read()))
+    return out
 
 
 def _require_datasets():
@@ -77,7 +108,7 @@ def _read_part(path: str, start: int, max_records: int, first_line: int):
 
 def build_shards(inputs, out_dir: str, data_root: str = '', part_records: int = 1_000_000,
                  modalities=None, max_bad_records: int | None = None, progress: bool = True,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, embed_images: bool = False) -> dict:
     """Write (or finish writing) the shards of JSONL instruction files.
 
     Args:
@@ -91,6 +122,9 @@ def build_shards(inputs, out_dir: str, data_root: str = '', part_records: int = 
             number); each is named in ``bad_records.txt``.
         progress: Show a progress bar over the input bytes.
         overwrite: Start over when ``out_dir`` holds shards of other inputs.
+        embed_images: Store the bytes of every file a record names (images, masks) in the
+            shards (a record whose file cannot be read is bad); choose ``part_records`` so
+            that one part's files fit in memory.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -112,6 +146,8 @@ def build_shards(inputs, out_dir: str, data_root: str = '', part_records: int = 
     state_path = os.path.join(out_dir, 'build.json')
     build = dict(format=FORMAT, inputs=fingerprint, part_records=int(part_records),
                  data_root=os.path.abspath(data_root) if data_root else '')
+    if embed_images:
+        build['embed_images'] = True
     if os.path.isfile(state_path):
         with open(state_path, encoding='utf-8') as f:
             previous = json.load(f)
@@ -138,7 +174,8 @@ def build_shards(inputs, out_dir: str, data_root: str = '', part_records: int = 
                     done = json.load(f)
             else:
                 done = _build_part(datasets, path, start, first_line, part_records,
-                                   part_dir, modalities)
+                                   part_dir, modalities,
+                                   build['data_root'] if embed_images else None)
             bad_total += len(done['bad'])
             if max_bad_records is not None and bad_total > max_bad_records:
                 raise ShardError(f'{bad_total} bad records (more than max_bad_records='
@@ -153,8 +190,10 @@ def build_shards(inputs, out_dir: str, data_root: str = '', part_records: int = 
     return manifest
 
 
-def _build_part(datasets, path, start, first_line, part_records, part_dir, modalities):
-    """Validate one part's records and save one dataset per source (then ``done.json``)."""
+def _build_part(datasets, path, start, first_line, part_records, part_dir, modalities,
+                embed_root: str | None = None):
+    """Validate one part's records and save one dataset per source (then ``done.json``);
+    ``embed_root`` (not ``None``): embed their files, resolved against it."""
     groups: dict[str, dict[str, list]] = {}
     bad, seen = [], {}
     end, last_line = start, first_line
@@ -168,18 +207,26 @@ def _build_part(datasets, path, start, first_line, part_records, part_dir, modal
             rid = str(item['id'])
             if rid in seen:
                 raise RecordError(f'{where}: id {rid!r} repeats {seen[rid]}')
+            files = _read_files(item, where, embed_root) if embed_root is not None else None
         except RecordError as err:
             bad.append(str(err))
             continue
         seen[rid] = where
         source = f"{item['modality']}/{item['task']}"
-        group = groups.setdefault(source, {'record': [], 'where': []})
+        group = groups.setdefault(source, {'record': [], 'where': [], 'files': []})
         group['record'].append(raw.decode('utf-8').strip())   # the line as given
         group['where'].append(where)
+        group['files'].append(files)
     shutil.rmtree(part_dir, ignore_errors=True)   # a half-written part from a kill
     os.makedirs(part_dir)
+    features = dict(record=datasets.Value('string'), where=datasets.Value('string'))
+    if embed_root is not None:     # large_binary: a part's files may pass 2 GB
+        features['files'] = datasets.List({'path': datasets.Value('string'),
+                                           'data': datasets.Value('large_binary')})
     for source, columns in sorted(groups.items()):
-        datasets.Dataset.from_dict(columns).save_to_disk(
+        if embed_root is None:
+            columns.pop('files')
+        datasets.Dataset.from_dict(columns, features=datasets.Features(features)).save_to_disk(
             os.path.join(part_dir, source_dirname(source)))
     done = dict(input=os.path.abspath(path), start=start, end=end, first_line=first_line,
                 last_line=last_line, sources={s: len(c['record']) for s, c in groups.items()},
@@ -215,6 +262,7 @@ def write_manifest(out_dir: str) -> dict:
     import datasets
     manifest = dict(format=FORMAT, engine=f'datasets {datasets.__version__} (Arrow)',
                     data_root=build['data_root'], inputs=build['inputs'],
+                    embedded_images=bool(build.get('embed_images')),
                     records=sum(e['records'] for e in sources.values()), bad_records=len(bad),
                     modalities=dict(sorted(modalities.items())), tasks=dict(sorted(tasks.items())),
                     sources=dict(sorted(sources.items())))

@@ -197,6 +197,16 @@ class ShardRecords:
 
     def record(self, source: str, index: int) -> tuple[dict, str]:
         """``(record, where)`` of record ``index`` of ``source``."""
+        columns, row = self._row(source, index)
+        return json.loads(columns[0][row].as_py()), columns[1][row].as_py()
+
+    def files(self, source: str, index: int) -> list[dict] | None:
+        """``[{path, data}]``: the files embedded with record ``index`` of ``source``
+        (``None`` when the shards reference their images instead)."""
+        columns, row = self._row(source, index)
+        return None if columns[2] is None else columns[2][row].as_py()
+
+    def _row(self, source: str, index: int):
         ends = self._ends[source]
         part = bisect.bisect_right(ends, index)
         path, _ = self._parts[source][part]
@@ -206,9 +216,10 @@ class ShardRecords:
                 table = open_arrow_dataset(path)
             except (OSError, ValueError, KeyError) as err:
                 raise ShardError(f'{path}: cannot be read ({err}); rebuild the shards') from err
-            columns = self._open[path] = (table.column('record'), table.column('where'))
-        row = index - (ends[part - 1] if part else 0)
-        return json.loads(columns[0][row].as_py()), columns[1][row].as_py()
+            columns = self._open[path] = (
+                table.column('record'), table.column('where'),
+                table.column('files') if 'files' in table.column_names else None)
+        return columns, index - (ends[part - 1] if part else 0)
 
 
 def continue_budget_state(state: Mapping | None, slots: int) -> dict:
@@ -404,8 +415,9 @@ class StreamingInstructionDataset(IterableDataset):
         ``workers`` data-loader workers each (:func:`continue_budget_state`)."""
         return continue_budget_state(self.budget_state, world * max(1, workers))
 
-    def draw(self, g: int, records: Mapping[str, ShardRecords]) -> tuple[dict, str, str]:
-        """The record of global draw ``g``, where it came from and its dataset's name.
+    def draw(self, g: int, records: Mapping[str, ShardRecords]) -> tuple[dict, str, str, list]:
+        """The record of global draw ``g``, where it came from, its dataset's name and its
+        embedded files (``None``: referenced).
 
         Args:
             g: The global draw.
@@ -414,8 +426,10 @@ class StreamingInstructionDataset(IterableDataset):
         key, k = self.order(g)
         name, source = self.sources[key]
         epoch, i = divmod(k, self.counts[key])
-        perm = KeyedPermutation(self.counts[key], _key(self.seed, 2, hash_source(key), epoch))
-        return (*records[name].record(source, perm(i)), name)
+        index = KeyedPermutation(self.counts[key],
+                                 _key(self.seed, 2, hash_source(key), epoch))(i)
+        shard = records[name]
+        return (*shard.record(source, index), name, shard.files(source, index))
 
     def batch_draws(self, iteration: int, rank: int, world_size: int) -> range:
         """The global draws of ``rank``'s batch at ``iteration``."""
@@ -451,9 +465,13 @@ class StreamingInstructionDataset(IterableDataset):
     def _sample(self, g: int, records: Mapping[str, ShardRecords]) -> dict | None:
         """The pipeline's sample of draw ``g``; ``None`` for a bad one (logged and counted;
         more than ``max_bad_records`` in this worker raise :class:`RecordError`)."""
-        record, where, name = self.draw(g, records)
+        record, where, name, files = self.draw(g, records)
+        root, scratch = self.data_roots[name], None
         try:
-            sample = self.pipeline(dict(record, data_root=self.data_roots[name], source=where))
+            if files is not None:      # embedded: the files are written out for the readers
+                record, root = self._unpack(record, files)
+                scratch = root
+            sample = self.pipeline(dict(record, data_root=root, source=where))
             if sample is not None and self.max_tokens is not None:
                 length = len(sample['inputs']['input_ids'])
                 if length > self.max_tokens:
@@ -470,9 +488,39 @@ class StreamingInstructionDataset(IterableDataset):
             print_log(f'skipping bad sample: {message}', logger='current',
                       level=logging.WARNING)
             return None
+        finally:
+            if files is not None and scratch is not None:
+                import shutil
+                shutil.rmtree(scratch, ignore_errors=True)
         if sample is not None:
             sample['data_sample']['draw'] = g
         return sample
+
+    @staticmethod
+    def _unpack(record: dict, files: list[dict]) -> tuple[dict, str]:
+        """Write a record's embedded files into a new scratch directory (removed once the
+        sample is built), each under its own base name.
+
+        Returns:
+            The record, its paths rewritten to those files, and the scratch directory.
+        """
+        import tempfile
+        scratch = tempfile.mkdtemp(prefix='eov-embedded-')
+        local = {}
+        for i, item in enumerate(files):
+            path = item['path']
+            target = os.path.join(scratch, f'{i}_{os.path.basename(path)}')
+            with open(target, 'wb') as f:
+                f.write(item['data'])
+            local[path] = target
+        for image in record.get('images') or []:
+            path = image['path']
+            image['path'] = [local.get(p, p) for p in path] if isinstance(path, list) \
+                else local.get(path, path)
+        for target in record.get('targets') or []:
+            if isinstance(target, dict) and target.get('type') == 'mask' and target.get('path'):
+                target['path'] = local.get(target['path'], target['path'])
+        return record, scratch
 
     def _budget_batches(self, slot: int, slots: int, records, collate, cfg):
         """Token-budget batches of one slot (module docstring), each with its

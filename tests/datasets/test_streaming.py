@@ -3,6 +3,7 @@ continues the same order on any number of ranks and workers, and that a killed b
 resumes."""
 import json
 import os
+import tempfile
 
 import pytest
 import torch
@@ -341,3 +342,38 @@ def test_a_third_party_stream_is_recognised_by_its_class_not_its_name(tiny_cfg, 
     staged = Stage(name='s', iters=2, mixture={'optical/*': 1.0}).apply(cfg, 'w', None)
     loader = staged.train_dataloader
     assert loader.dataset.mixture == {'optical/*': 1.0} and loader.sampler is None
+
+
+def test_embedded_images_make_a_shard_set_that_needs_no_image_files(tiny_cfg, synth_data,
+                                                                     shards, tmp_path):
+    """``embed_images``: the shards carry every file a record names; with the image files
+    gone they give the samples the referencing shards give; a record whose file is missing
+    is a bad record, named."""
+    import shutil
+    copy = tmp_path / 'data'
+    shutil.copytree(synth_data, copy)
+    records = [json.loads(line) for line in open(copy / 'train.jsonl')]
+    records[3]['images'][0]['path'] = 'images/nope.png'
+    write_records(copy / 'train.jsonl', records)
+    packed = str(tmp_path / 'embedded')
+    tool = load_tool('build_shards')
+    tool.main([str(copy / 'train.jsonl'), packed, '--data-root', str(copy), '--embed-images',
+               '--part-records', '20', '--no-progress'])
+    manifest = read_manifest(packed)
+    assert manifest['embedded_images'] is True and manifest['records'] == 47
+    bad = open(os.path.join(packed, 'bad_records.txt')).read()
+    assert f'{copy}/train.jsonl:4' in bad and 'image file not found' in bad and 'nope.png' in bad
+    files = ShardRecords(packed).files('optical/grounding', 0)
+    assert len(files) == 1 and files[0]['path'].startswith('images/')
+    assert files[0]['data'] == (copy / files[0]['path']).read_bytes()
+    shutil.rmtree(copy / 'images')          # the shards alone from here on
+    ours = _take(_dataset(tiny_cfg, packed, batch_size=47), 1)[0]
+    ref = _take(_dataset(tiny_cfg, shards, batch_size=48), 1)[0]
+    by_id = {s['id']: i for i, s in enumerate(ref['data_samples'])}
+    assert len(ours['data_samples']) == 47
+    pixels, ref_pixels = ours['inputs']['pixel_values'], ref['inputs']['pixel_values']
+    for i, sample in enumerate(ours['data_samples']):
+        j = by_id[sample['id']]
+        for key in pixels:
+            assert torch.equal(pixels[key][i], ref_pixels[key][j])
+    assert not [d for d in os.listdir(tempfile.gettempdir()) if d.startswith('eov-embedded-')]
