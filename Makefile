@@ -1,6 +1,6 @@
 # eov: `make demo` (set up, write the EOV-Synth v2 test split, adapt the shipped optical base
-# to every sensor by PCMA -- training records built on the fly --, test, report the
-# scoreboard), `make test` (all tests, as CI), `make test-fast` (all but the slow-marked),
+# to every sensor by PCMA -- the base frozen, modality-gated LoRA; training records built on
+# the fly --, test, report the scoreboard), `make test` (all tests, as CI), `make test-fast` (all but the slow-marked),
 # and `make base` (reproduce the shipped base).
 PYTHON ?= python3
 VENV := .venv

@@ -1,8 +1,9 @@
-# PCMA ablation: the chain WITHOUT the pretrained base -- random weights, the paper's four
-# stages (alignment -> viewpoint -> imaging physics -> joint) in the same total iterations
-# as eov_tiny_pcma.py (before the base existed, this was `make demo`).
+# PCMA ablation: the chain WITHOUT the pretrained base -- random weights, every weight
+# trained (no LoRA: there is nothing pretrained to keep), the paper's four stages
+# (alignment -> viewpoint -> imaging physics -> joint) in the same total iterations as
+# eov_tiny_pcma.py (before the base existed, this was `make demo`).
 #   python tools/train.py configs/ablations/eov_tiny_pcma_scratch.py --work-dir work_dirs/scratch
-_base_ = ['../eov_tiny_pcma.py']
+_base_ = ['eov_tiny_pcma_full.py']
 load_from = None
 stages = [
     dict(type='AlignmentStage', iters=150, lr=2e-3),

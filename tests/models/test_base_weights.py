@@ -40,8 +40,9 @@ def test_shipped_weights_are_small_and_the_ones_the_card_describes(card):
     assert card['weights']['sha256'] in text and 'cells learned' in text
 
 
-@pytest.mark.parametrize('config', ['eov_tiny_base.py', 'eov_tiny_pcma.py',
-                                    os.path.join('ablations', 'eov_tiny_single_stage.py')])
+@pytest.mark.parametrize('config', ['eov_tiny_base.py',
+                                    os.path.join('ablations', 'eov_tiny_pcma_full.py'),
+                                    os.path.join('ablations', 'eov_tiny_pcma_scratch.py')])
 def test_shipped_weights_load_strictly_into_the_tiny_configs(config):
     cfg = load_config(os.path.join(ROOT, 'configs', config))
     init_default_scope('eov')
@@ -55,8 +56,10 @@ def test_shipped_weights_load_strictly_into_the_tiny_configs(config):
         torch.testing.assert_close(state[key], value, rtol=0, atol=0)
 
 
-def test_shipped_weights_load_into_the_lora_variant_missing_only_the_lora_weights():
-    cfg = load_config(os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_pcma_lora.py'))
+@pytest.mark.parametrize('config', ['eov_tiny_pcma.py',
+                                    os.path.join('ablations', 'eov_tiny_single_stage.py')])
+def test_shipped_weights_load_into_the_demo_missing_only_the_lora_weights(config):
+    cfg = load_config(os.path.join(ROOT, 'configs', config))
     init_default_scope('eov')
     model = MODELS.build(cfg.model)
     ckpt = read_checkpoint(WEIGHTS)

@@ -17,6 +17,7 @@ from ..conftest import ROOT
 PCMA = os.path.join(ROOT, 'configs', 'eov_tiny_pcma.py')
 SINGLE = os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_single_stage.py')
 SCRATCH = os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_pcma_scratch.py')
+FULL = os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_pcma_full.py')
 MODALITIES = ['optical', 'sar', 'infrared', 'multispectral', 'temporal', 'video', 'fusion']
 
 
@@ -25,8 +26,9 @@ def test_tiny_chain_starts_from_the_base_and_closes_the_imaging_physics_gap_firs
     stages = build_stages(cfg)
     assert cfg.load_from == 'weights/eov_tiny_base/model.safetensors'
     assert [s.name for s in stages] == ['physics', 'joint']
-    assert set(stages[0].mixture) == {'sar/*', 'infrared/*', 'multispectral/*', 'optical/*'}
-    assert stages[1].trainable == ('*',) and stages[1].mixture['*/*'] == 1.0
+    assert set(stages[0].mixture) == {'sar/*', 'infrared/*', 'multispectral/*'}
+    assert set(stages[1].mixture) == {'sar/*', 'infrared/*', 'multispectral/*', 'temporal/*',
+                                      'video/*', 'fusion/*'}
     assert list(cfg.modalities) == MODALITIES
     # frame stacks as Siamese differences to the first frame
     assert all(cfg.modalities[m].adapter.difference is True for m in ('temporal', 'video'))
@@ -55,7 +57,7 @@ def test_demo_asks_and_answers_multiple_choice_in_one_style():
 def test_scratch_ablation_is_the_paper_chain_without_the_base():
     cfg = load_config(SCRATCH)
     stages = build_stages(cfg)
-    assert cfg.load_from is None
+    assert cfg.load_from is None and cfg.model.modality_lora is None
     assert [s.name for s in stages] == ['alignment', 'viewpoint', 'physics', 'joint']
     assert stages[0].trainable == ('aligner.*', 'adapters.*')
     assert sum(s.iters for s in stages) == sum(s.iters for s in build_stages(load_config(PCMA)))
@@ -64,24 +66,34 @@ def test_scratch_ablation_is_the_paper_chain_without_the_base():
 def test_single_stage_ablation_has_the_same_data_and_length():
     chain, single = build_stages(load_config(PCMA)), build_stages(load_config(SINGLE))
     assert load_config(SINGLE).load_from == load_config(PCMA).load_from
-    assert len(single) == 1 and single[0].trainable == ('*',)
+    assert len(single) == 1 and single[0].trainable == chain[0].trainable
     assert single[0].iters == sum(s.iters for s in chain)
-    assert single[0].mixture == {'*/*': 1.0}
+    assert single[0].mixture == chain[1].mixture
 
 
-def test_lora_variant_keeps_the_base_frozen_and_trains_only_new_weights():
-    cfg = load_config(os.path.join(ROOT, 'configs', 'ablations', 'eov_tiny_pcma_lora.py'))
+@pytest.mark.parametrize('path', [PCMA, SINGLE])
+def test_the_demo_keeps_the_base_frozen_and_trains_only_new_weights(path):
+    """Modality-gated LoRA: the optical base is never trained nor replayed."""
+    cfg = load_config(path)
     stages = build_stages(cfg)
-    assert cfg.load_from == load_config(PCMA).load_from
     assert cfg.model.modality_lora.frozen_modalities == ('optical',)
-    assert not any(m.startswith('optical') for s in stages for m in s.mixture)
-    assert [s.iters for s in stages] == [s.iters for s in build_stages(load_config(PCMA))]
+    assert not any(m.startswith('optical') or m.startswith('*') for s in stages
+                   for m in s.mixture)
     init_default_scope('eov')
     model = MODELS.build(cfg.model)
     for stage in stages:
         stage.freeze(model)
         trained = {n for n, p in model.named_parameters() if p.requires_grad}
         assert trained and all(n.startswith('adapters.') or '.lora_' in n for n in trained)
+
+
+def test_full_fine_tuning_ablation_is_the_chain_without_lora_and_with_optical_replayed():
+    cfg, demo = load_config(FULL), load_config(PCMA)
+    stages = build_stages(cfg)
+    assert cfg.model.modality_lora is None and cfg.load_from == demo.load_from
+    assert [s.iters for s in stages] == [s.iters for s in build_stages(demo)]
+    assert stages[0].trainable == ('*',) and stages[0].mixture['optical/*'] == 0.5
+    assert stages[1].trainable == ('*',) and stages[1].mixture['*/*'] == 1.0
 
 
 def test_tiny_multimodal_model_gives_the_pipeline_its_token_counts():
