@@ -89,6 +89,19 @@ def _measure(root: str, args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _synth_train(cache: str) -> tuple[str, str]:
+    """``(repository root, absolute directory)`` of the 500 EOV-Synth v2 training records
+    (every modality and task, seed 0) the benchmarks build on, generated once in ``cache``."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    synth = os.path.abspath(os.path.join(cache, 'synth'))
+    if not os.path.isfile(os.path.join(synth, 'train.jsonl')):
+        subprocess.run([sys.executable, '-m', 'eov.datasets.synth', synth, '--train', '500',
+                        '--test', '0', '--seed', '0', '--choice-answer', 'option',
+                        '--no-progress'], check=True, cwd=root,
+                       env=dict(os.environ, PYTHONPATH=root))
+    return root, synth
+
+
 def benchmark_scale(records=(100_000, 10_000_000), cache: str = 'work_dirs/data_scale',
                     jsonl_limit: int = 200_000, resume_iter: int = 1_000_000) -> Iterator[dict]:
     """Build shards of each size (kept in ``cache``) and measure them.
@@ -98,14 +111,7 @@ def benchmark_scale(records=(100_000, 10_000_000), cache: str = 'work_dirs/data_
         ``jsonl_load``).
     """
     from .shards import build_shards
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    synth = os.path.join(cache, 'synth')
-    if not os.path.isfile(os.path.join(synth, 'train.jsonl')):
-        subprocess.run([sys.executable, '-m', 'eov.datasets.synth', synth, '--train', '500',
-                        '--test', '0', '--seed', '0', '--choice-answer', 'option',
-                        '--no-progress'], check=True, cwd=root,
-                       env=dict(os.environ, PYTHONPATH=root))
-    synth = os.path.abspath(synth)
+    root, synth = _synth_train(cache)
     for n in records:
         jsonl = os.path.join(cache, f'records_{n}.jsonl')
         shards = os.path.abspath(os.path.join(cache, f'shards_{n}'))
@@ -152,17 +158,10 @@ def benchmark_packing(pipeline: list, max_tokens=(512, 1024, 2048), batch_size: 
     from eov.registry import DATASETS
 
     from .shards import build_shards
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    synth = os.path.join(cache, 'synth')
-    if not os.path.isfile(os.path.join(synth, 'train.jsonl')):
-        subprocess.run([sys.executable, '-m', 'eov.datasets.synth', synth, '--train', '500',
-                        '--test', '0', '--seed', '0', '--choice-answer', 'option',
-                        '--no-progress'], check=True, cwd=root,
-                       env=dict(os.environ, PYTHONPATH=root))
+    _, synth = _synth_train(cache)
     shards = os.path.join(cache, 'shards_synth')
     if not os.path.isfile(os.path.join(shards, 'manifest.json')):
-        build_shards(os.path.join(synth, 'train.jsonl'), shards, data_root=os.path.abspath(synth),
-                     progress=False)
+        build_shards(os.path.join(synth, 'train.jsonl'), shards, data_root=synth, progress=False)
     init_default_scope('eov')
 
     def stream(**kwargs):

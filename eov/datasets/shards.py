@@ -45,17 +45,34 @@ def source_dirname(source: str) -> str:
     return source.replace('/', '__')
 
 
-def record_files(record: dict) -> list[str]:
-    """Every file a record names, as written: its images' paths (one, or one per band) and
-    its mask targets' paths."""
+def map_record_files(record: dict, fn) -> list[str]:
+    """Every file a record names, as written -- its images' paths (one, or one per band)
+    and its mask targets' paths --, each replaced in the record by ``fn(path)``.
+
+    Returns:
+        The paths as they were, in record order.
+    """
     files = []
+
+    def visit(path):
+        files.append(path)
+        return fn(path)
+
     for image in record.get('images') or []:
         path = image.get('path') if isinstance(image, dict) else None
-        files += path if isinstance(path, list) else [path] if path else []
+        if isinstance(path, list):
+            image['path'] = [visit(p) for p in path]
+        elif path:
+            image['path'] = visit(path)
     for target in record.get('targets') or []:
         if isinstance(target, dict) and target.get('type') == 'mask' and target.get('path'):
-            files.append(target['path'])
+            target['path'] = visit(target['path'])
     return files
+
+
+def record_files(record: dict) -> list[str]:
+    """Every file a record names (:func:`map_record_files`; the record is left as it is)."""
+    return map_record_files(record, lambda path: path)
 
 
 def _read_files(record: dict, where: str, data_root: str) -> list[dict]:

@@ -35,6 +35,8 @@ import bisect
 import json
 import logging
 import os
+import shutil
+import tempfile
 from typing import Mapping
 
 from mmengine.logging import print_log
@@ -45,7 +47,7 @@ from eov.registry import DATASETS, FUNCTIONS
 from eov.modalities.io import RasterReadError
 
 from .schema import RecordError
-from .shards import ShardError, read_manifest
+from .shards import ShardError, map_record_files, read_manifest
 
 _MASK64 = (1 << 64) - 1
 
@@ -352,8 +354,9 @@ class StreamingInstructionDataset(IterableDataset):
             if self.max_tokens < 1 or self.rows < 1 or self.buffer < 1:
                 raise ValueError('StreamingInstructionDataset: max_tokens, rows and buffer must '
                                  f'be at least 1, got {max_tokens}, {rows}, {buffer}')
-            if not self.collate_cfg.get('packing', 'eov_collate' not in
-                                        str(self.collate_cfg.get('type'))):
+            packs = self.collate_cfg.get('packing', False) or \
+                'packed_collate' in str(self.collate_cfg.get('type'))
+            if not packs:
                 raise ValueError('StreamingInstructionDataset: max_tokens fills packed rows; '
                                  'the collate has packing=False')
             # the budget's rows are the collate's rows (its own max_tokens is not used)
@@ -489,8 +492,7 @@ class StreamingInstructionDataset(IterableDataset):
                       level=logging.WARNING)
             return None
         finally:
-            if files is not None and scratch is not None:
-                import shutil
+            if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
         if sample is not None:
             sample['data_sample']['draw'] = g
@@ -504,7 +506,6 @@ class StreamingInstructionDataset(IterableDataset):
         Returns:
             The record, its paths rewritten to those files, and the scratch directory.
         """
-        import tempfile
         scratch = tempfile.mkdtemp(prefix='eov-embedded-')
         local = {}
         for i, item in enumerate(files):
@@ -513,13 +514,7 @@ class StreamingInstructionDataset(IterableDataset):
             with open(target, 'wb') as f:
                 f.write(item['data'])
             local[path] = target
-        for image in record.get('images') or []:
-            path = image['path']
-            image['path'] = [local.get(p, p) for p in path] if isinstance(path, list) \
-                else local.get(path, path)
-        for target in record.get('targets') or []:
-            if isinstance(target, dict) and target.get('type') == 'mask' and target.get('path'):
-                target['path'] = local.get(target['path'], target['path'])
+        map_record_files(record, lambda path: local.get(path, path))
         return record, scratch
 
     def _budget_batches(self, slot: int, slots: int, records, collate, cfg):

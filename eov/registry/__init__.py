@@ -32,7 +32,7 @@ def streams_batches(dataset_cfg) -> bool:
     if isinstance(kind, str):
         try:
             kind = DATASETS.get(kind)
-        except Exception:      # an unknown name is reported when the dataset is built
+        except UnknownPluginError:   # reported, with the names known, when it is built
             return False
     return bool(getattr(kind, 'streams_batches', False))
 
